@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+/* XDP on the external devices: service frontends are DNATed to a backend chosen by
+ * conntrack (established flows) or Maglev (new flows); the stack then forwards the
+ * packet to the pod. Everything else passes untouched. */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "xlb.h"
+#include "maps.h"
+#include "parse.h"
+#include "csum.h"
+#include "hash.h"
+#include "conntrack.h"
+
+/* A new direct flow (not via a service) on a tuple drops any reverse translation a
+ * past service flow left for it, so its replies are never rewritten. */
+static __always_inline void forget_reverse(const struct xlb_pkt *p)
+{
+	if (p->key.proto == IPPROTO_TCP && !xlb_is_syn(p))
+		return;
+	struct xlb_flow_key rk;
+	xlb_reverse_key(&p->key, &rk);
+	if (bpf_map_lookup_elem(&xlb_rnat, &rk))
+		bpf_map_delete_elem(&xlb_rnat, &rk);
+}
+
+/* The backend a new flow goes to: its Maglev slot. */
+static __always_inline struct xlb_backend *maglev_pick(const struct xlb_svc_value *svc,
+						       const struct xlb_pkt *p, __u32 *id)
+{
+	if (svc->maglev_size == 0)
+		return NULL;
+	__u32 svc_id = svc->svc_id;
+	void *table = bpf_map_lookup_elem(&xlb_maglev, &svc_id);
+	if (!table)
+		return NULL;
+	__u32 slot = xlb_flow_hash(&p->key) % svc->maglev_size;
+	__u32 *backend_id = bpf_map_lookup_elem(table, &slot);
+	if (!backend_id)
+		return NULL;
+	*id = *backend_id;
+	return bpf_map_lookup_elem(&xlb_backends, id);
+}
+
+/* The backend of a tracked flow, if the flow is alive and its backend still exists. */
+static __always_inline struct xlb_backend *tracked_backend(const struct xlb_ct_value *ct,
+							   const struct xlb_pkt *p, __u64 now)
+{
+	if (!ct || ct->expires_ns <= now)
+		return NULL;
+	if ((ct->flags & XLB_CT_CLOSING) && xlb_is_syn(p))
+		return NULL;
+	__u32 id = ct->backend_id;
+	struct xlb_backend *b = bpf_map_lookup_elem(&xlb_backends, &id);
+	if (!b || b->addr != ct->backend_addr || b->port != ct->backend_port)
+		return NULL;
+	return b;
+}
+
+static __always_inline void track(const struct xlb_pkt *p, const struct xlb_ct_value *ct,
+				  const struct xlb_svc_value *svc, const struct xlb_backend *b,
+				  __u32 backend_id, __u64 now)
+{
+	__u16 flags = xlb_ct_flags(p, ct ? ct->flags : 0);
+	__u64 expires = now + xlb_ct_lifetime(p, flags);
+	if (ct && ct->backend_id == backend_id && ct->flags == flags &&
+	    ct->expires_ns + XLB_CT_REFRESH_NS > expires)
+		return;
+	struct xlb_ct_value v = {
+		.expires_ns = expires,
+		.backend_id = backend_id,
+		.svc_id = svc->svc_id,
+		.backend_addr = b->addr,
+		.backend_port = b->port,
+		.flags = flags,
+	};
+	bpf_map_update_elem(&xlb_ct, &p->key, &v, BPF_ANY);
+	struct xlb_flow_key rk = {
+		.saddr = b->addr,
+		.daddr = p->key.saddr,
+		.sport = b->port,
+		.dport = p->key.sport,
+		.proto = p->key.proto,
+	};
+	struct xlb_rnat_value r = {
+		.expires_ns = expires,
+		.frontend_addr = p->key.daddr,
+		.frontend_port = p->key.dport,
+		.flags = flags,
+	};
+	bpf_map_update_elem(&xlb_rnat, &rk, &r, BPF_ANY);
+}
+
+static __always_inline void dnat(const struct xlb_pkt *p, const struct xlb_backend *b)
+{
+	struct iphdr *ip = p->ip;
+	__u16 *csum = (__u16 *)p->csum;
+	if (!p->udp_csum_zero) {
+		xlb_csum_replace4(csum, ip->daddr, b->addr);
+		xlb_csum_replace2(csum, p->ports[1], b->port);
+		if (p->key.proto == IPPROTO_UDP && *csum == 0)
+			*csum = 0xffff;
+	}
+	xlb_csum_replace4(&ip->check, ip->daddr, b->addr);
+	ip->daddr = b->addr;
+	p->ports[1] = b->port;
+}
+
+SEC("xdp")
+int xlb_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct xlb_pkt p;
+
+	if (xlb_parse(data, data_end, &p) < 0)
+		return XDP_PASS;
+	struct xlb_svc_key sk = { .addr = p.key.daddr, .port = p.key.dport, .proto = p.key.proto };
+	struct xlb_svc_value *svc = bpf_map_lookup_elem(&xlb_services, &sk);
+	if (!svc) {
+		forget_reverse(&p);
+		return XDP_PASS;
+	}
+	__u64 now = bpf_ktime_get_ns();
+	struct xlb_ct_value *ct = bpf_map_lookup_elem(&xlb_ct, &p.key);
+	struct xlb_backend *b = tracked_backend(ct, &p, now);
+	__u32 backend_id = 0;
+	if (b) {
+		backend_id = ct->backend_id;
+	} else {
+		ct = NULL; /* a new flow on this tuple */
+		b = maglev_pick(svc, &p, &backend_id);
+		if (!b)
+			return XDP_PASS;
+	}
+	track(&p, ct, svc, b, backend_id, now);
+	dnat(&p, b);
+	return XDP_PASS;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,81 @@
+/* Structs and limits shared by every xlb program and, through BTF, checked
+ * against the TypeScript encoders (test/bpf/btf-layout.test.ts). Addresses and
+ * ports are stored in network byte order, exactly as they appear in packets. */
+#ifndef XLB_H
+#define XLB_H
+
+#define XLB_MAX_SERVICES 65536
+#define XLB_MAX_BACKENDS 65536
+#define XLB_MAX_FLOWS 262144
+#define XLB_MAGLEV_MAX 65537
+
+/* Frontend types, for lbctl maps dump (the datapath treats them alike). */
+enum xlb_svc_type {
+	XLB_SVC_CLUSTER_IP = 1,
+	XLB_SVC_NODE_PORT = 2,
+	XLB_SVC_EXTERNAL_IP = 3,
+	XLB_SVC_LOAD_BALANCER = 4,
+};
+
+/* Conntrack entry flags. */
+#define XLB_CT_CLOSING 0x1 /* FIN or RST seen: short lifetime */
+
+/* Lifetimes in nanoseconds (bpf_ktime_get_ns, CLOCK_MONOTONIC). */
+#define XLB_CT_TCP_SYN_NS (60ULL * 1000000000ULL)
+#define XLB_CT_TCP_ESTABLISHED_NS (6ULL * 3600ULL * 1000000000ULL)
+#define XLB_CT_TCP_CLOSING_NS (10ULL * 1000000000ULL)
+#define XLB_CT_UDP_NS (60ULL * 1000000000ULL)
+
+/* A frontend: the address, port and protocol a client sends to. */
+struct xlb_svc_key {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+/* One Service port; all of its frontends share svc_id and so one Maglev table. */
+struct xlb_svc_value {
+	__u32 svc_id;
+	__u32 maglev_size; /* slots in xlb_maglev[svc_id]; 0 = no backends */
+	__u16 backend_count;
+	__u8 type; /* enum xlb_svc_type */
+	__u8 flags;
+};
+
+struct xlb_backend {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+/* One direction of a flow, as seen in the packet. The forward map is keyed by
+ * client -> frontend, the reverse map by backend -> client, so a translation
+ * only ever applies to the exact flow it was made for. */
+struct xlb_flow_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct xlb_ct_value {
+	__u64 expires_ns;
+	__u32 backend_id;
+	__u32 svc_id;
+	__be32 backend_addr;
+	__be16 backend_port;
+	__u16 flags;
+};
+
+struct xlb_rnat_value {
+	__u64 expires_ns;
+	__be32 frontend_addr;
+	__be16 frontend_port;
+	__u16 flags;
+};
+
+#endif

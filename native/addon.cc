@@ -1,0 +1,25 @@
+// Registers the addon's functions under the names src/dataplane/bpf/native.ts expects.
+#include "addon.h"
+
+namespace xlb {
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  const struct {
+    const char *name;
+    Napi::Value (*fn)(const Napi::CallbackInfo &);
+  } fns[] = {
+      {"loadObject", LoadObject},     {"mapCreate", MapCreate},       {"mapUpdate", MapUpdate},
+      {"mapUpdateArray", MapUpdateArray}, {"mapLookup", MapLookup},   {"mapDelete", MapDelete},
+      {"mapDump", MapDump},           {"mapInfo", MapInfo},           {"mapFdById", MapFdById},
+      {"objGet", ObjGet},             {"objPin", ObjPin},             {"closeFd", CloseFd},
+      {"xdpAttach", XdpAttach},       {"xdpDetach", XdpDetach},       {"xdpQuery", XdpQuery},
+      {"tcAttachEgress", TcAttachEgress}, {"tcDetachEgress", TcDetachEgress},
+      {"progTestRun", ProgTestRun},   {"monotonicNs", MonotonicNs},
+  };
+  for (const auto &f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
+  return exports;
+}
+
+NODE_API_MODULE(xlb_addon, Init)
+
+}  // namespace xlb

@@ -1,0 +1,31 @@
+// Entry points of the addon, one group per file; see src/dataplane/bpf/native.ts.
+#pragma once
+#include <napi.h>
+
+namespace xlb {
+
+// object.cc
+Napi::Value LoadObject(const Napi::CallbackInfo &info);
+// maps.cc
+Napi::Value MapCreate(const Napi::CallbackInfo &info);
+Napi::Value MapUpdate(const Napi::CallbackInfo &info);
+Napi::Value MapUpdateArray(const Napi::CallbackInfo &info);
+Napi::Value MapLookup(const Napi::CallbackInfo &info);
+Napi::Value MapDelete(const Napi::CallbackInfo &info);
+Napi::Value MapDump(const Napi::CallbackInfo &info);
+Napi::Value MapInfo(const Napi::CallbackInfo &info);
+Napi::Value MapFdById(const Napi::CallbackInfo &info);
+Napi::Value ObjGet(const Napi::CallbackInfo &info);
+Napi::Value ObjPin(const Napi::CallbackInfo &info);
+Napi::Value CloseFd(const Napi::CallbackInfo &info);
+// attach.cc
+Napi::Value XdpAttach(const Napi::CallbackInfo &info);
+Napi::Value XdpDetach(const Napi::CallbackInfo &info);
+Napi::Value XdpQuery(const Napi::CallbackInfo &info);
+Napi::Value TcAttachEgress(const Napi::CallbackInfo &info);
+Napi::Value TcDetachEgress(const Napi::CallbackInfo &info);
+// testrun.cc
+Napi::Value ProgTestRun(const Napi::CallbackInfo &info);
+Napi::Value MonotonicNs(const Napi::CallbackInfo &info);
+
+}  // namespace xlb

@@ -1,0 +1,157 @@
+// Map access: create, update, lookup, delete, dump, info, pins and fds.
+#include <bpf/bpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+#include "errors.h"
+
+namespace xlb {
+
+static std::string FdDesc(int fd) { return "map fd " + std::to_string(fd); }
+
+static bpf_map_info InfoOf(Napi::Env env, int fd) {
+  bpf_map_info mi = {};
+  __u32 len = sizeof(mi);
+  if (bpf_obj_get_info_by_fd(fd, &mi, &len)) throw SysError(env, errno, "reading info of " + FdDesc(fd));
+  return mi;
+}
+
+Napi::Value MapCreate(const Napi::CallbackInfo &info) {
+  int type = ArgInt(info, 0, "type");
+  int keySize = ArgInt(info, 1, "keySize");
+  int valueSize = ArgInt(info, 2, "valueSize");
+  int maxEntries = ArgInt(info, 3, "maxEntries");
+  int flags = ArgInt(info, 4, "flags");
+  std::string name = ArgString(info, 5, "name");
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = (__u32)flags);
+  int fd = bpf_map_create((bpf_map_type)type, name.c_str(), keySize, valueSize, maxEntries, &opts);
+  if (fd < 0) throw SysError(info.Env(), errno, "creating map " + name);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value MapUpdate(const Napi::CallbackInfo &info) {
+  int fd = ArgInt(info, 0, "fd");
+  auto key = ArgBuffer(info, 1, "key");
+  auto value = ArgBuffer(info, 2, "value");
+  int flags = ArgInt(info, 3, "flags");
+  if (bpf_map_update_elem(fd, key.Data(), value.Data(), flags))
+    throw SysError(info.Env(), errno, "updating " + FdDesc(fd));
+  return info.Env().Undefined();
+}
+
+// Fills an array map from one buffer of count x valueSize bytes: index i gets value i.
+// One batch syscall where the kernel supports it, else one update per element.
+Napi::Value MapUpdateArray(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  auto values = ArgBuffer(info, 1, "values");
+  bpf_map_info mi = InfoOf(env, fd);
+  if (mi.key_size != 4 || mi.value_size == 0 || values.Length() % mi.value_size != 0 ||
+      values.Length() / mi.value_size > mi.max_entries)
+    throw Napi::RangeError::New(env, "values do not fit the array map " + std::string(mi.name));
+  __u32 count = values.Length() / mi.value_size;
+  std::vector<__u32> keys(count);
+  for (__u32 i = 0; i < count; i++) keys[i] = i;
+  __u32 done = count;
+  if (bpf_map_update_batch(fd, keys.data(), values.Data(), &done, nullptr) == 0) return env.Undefined();
+  for (__u32 i = 0; i < count; i++) {
+    if (bpf_map_update_elem(fd, &keys[i], values.Data() + (size_t)i * mi.value_size, BPF_ANY))
+      throw SysError(env, errno, "filling array map " + std::string(mi.name) + " at index " + std::to_string(i));
+  }
+  return env.Undefined();
+}
+
+Napi::Value MapLookup(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  auto key = ArgBuffer(info, 1, "key");
+  int valueSize = ArgInt(info, 2, "valueSize");
+  auto out = Napi::Buffer<uint8_t>::New(env, valueSize);
+  if (bpf_map_lookup_elem(fd, key.Data(), out.Data())) {
+    if (errno == ENOENT) return env.Null();
+    throw SysError(env, errno, "looking up in " + FdDesc(fd));
+  }
+  return out;
+}
+
+Napi::Value MapDelete(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  auto key = ArgBuffer(info, 1, "key");
+  if (bpf_map_delete_elem(fd, key.Data())) {
+    if (errno == ENOENT) return Napi::Boolean::New(env, false);
+    throw SysError(env, errno, "deleting from " + FdDesc(fd));
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value MapDump(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  size_t keySize = ArgInt(info, 1, "keySize");
+  size_t valueSize = ArgInt(info, 2, "valueSize");
+  std::vector<uint8_t> cur(keySize), next(keySize), value(valueSize);
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  void *prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+    cur.swap(next);
+    prev = cur.data();
+    if (bpf_map_lookup_elem(fd, cur.data(), value.data())) {
+      if (errno == ENOENT) continue;  // deleted (or an empty map-in-map slot) meanwhile
+      throw SysError(env, errno, "reading " + FdDesc(fd));
+    }
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("key", Napi::Buffer<uint8_t>::Copy(env, cur.data(), keySize));
+    e.Set("value", Napi::Buffer<uint8_t>::Copy(env, value.data(), valueSize));
+    out.Set(n++, e);
+  }
+  if (errno != ENOENT) throw SysError(env, errno, "iterating " + FdDesc(fd));
+  return out;
+}
+
+Napi::Value MapInfo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  bpf_map_info mi = InfoOf(env, ArgInt(info, 0, "fd"));
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", mi.id);
+  o.Set("type", mi.type);
+  o.Set("keySize", mi.key_size);
+  o.Set("valueSize", mi.value_size);
+  o.Set("maxEntries", mi.max_entries);
+  o.Set("flags", mi.map_flags);
+  o.Set("name", mi.name);
+  return o;
+}
+
+Napi::Value MapFdById(const Napi::CallbackInfo &info) {
+  int id = ArgInt(info, 0, "id");
+  int fd = bpf_map_get_fd_by_id(id);
+  if (fd < 0) throw SysError(info.Env(), errno, "opening map id " + std::to_string(id));
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value ObjGet(const Napi::CallbackInfo &info) {
+  std::string path = ArgString(info, 0, "pinPath");
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) throw SysError(info.Env(), errno, "opening pinned object " + path, "is the agent running with this --bpffs?");
+  return Napi::Number::New(info.Env(), fd);
+}
+
+Napi::Value ObjPin(const Napi::CallbackInfo &info) {
+  int fd = ArgInt(info, 0, "fd");
+  std::string path = ArgString(info, 1, "pinPath");
+  if (bpf_obj_pin(fd, path.c_str())) throw SysError(info.Env(), errno, "pinning at " + path, "is the directory on a bpf filesystem?");
+  return info.Env().Undefined();
+}
+
+Napi::Value CloseFd(const Napi::CallbackInfo &info) {
+  close(ArgInt(info, 0, "fd"));
+  return info.Env().Undefined();
+}
+
+}  // namespace xlb

@@ -1,0 +1,72 @@
+// loadObject: open and load a BPF object with its maps pinned by name under pinDir
+// (reused when already pinned). libbpf's log is captured for the error message.
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+#include "errors.h"
+
+namespace xlb {
+
+static std::string g_log;
+
+static int CaptureLog(enum libbpf_print_level level, const char *fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buf[4096];
+  int n = vsnprintf(buf, sizeof(buf), fmt, args);
+  g_log.append(buf, n > 0 ? std::min<size_t>(n, sizeof(buf) - 1) : 0);
+  return n;
+}
+
+// Kept open for the life of the process so program and map fds stay valid.
+static std::vector<bpf_object *> g_objects;
+
+static std::string LogTail() {
+  const size_t keep = 3000;  // the verifier's verdict is at the end
+  return g_log.size() > keep ? "..." + g_log.substr(g_log.size() - keep) : g_log;
+}
+
+Napi::Value LoadObject(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = ArgString(info, 0, "objectPath");
+  std::string pinDir = ArgString(info, 1, "pinDir");
+  libbpf_set_print(CaptureLog);
+  g_log.clear();
+
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pinDir.c_str());
+  bpf_object *obj = bpf_object__open_file(path.c_str(), &opts);
+  if (!obj) {
+    int err = errno;
+    throw SysError(env, err, "opening BPF object " + path, "run \"make bpf\"; " + LogTail());
+  }
+  int rc = bpf_object__load(obj);
+  if (rc) {
+    std::string log = LogTail();
+    bpf_object__close(obj);
+    throw SysError(env, -rc, "loading BPF object " + path + " (maps pinned under " + pinDir + ")",
+                   "is " + pinDir + " on a bpf filesystem, and do pinned maps from an older xlb differ? libbpf said: " + log);
+  }
+  g_objects.push_back(obj);
+
+  Napi::Object maps = Napi::Object::New(env);
+  bpf_map *map;
+  bpf_object__for_each_map(map, obj) {
+    maps.Set(bpf_map__name(map), Napi::Number::New(env, bpf_map__fd(map)));
+  }
+  Napi::Object progs = Napi::Object::New(env);
+  bpf_program *prog;
+  bpf_object__for_each_program(prog, obj) {
+    progs.Set(bpf_program__name(prog), Napi::Number::New(env, bpf_program__fd(prog)));
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("maps", maps);
+  out.Set("progs", progs);
+  return out;
+}
+
+}  // namespace xlb

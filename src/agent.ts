@@ -1,0 +1,57 @@
+// Wires a source to a dataplane through the model: snapshot -> desired state -> apply.
+// Applies run one at a time; snapshots that arrive meanwhile collapse into the latest.
+import type { Logger } from 'pino';
+import { buildDesiredState, type NodeContext } from './model/desired.js';
+import type { Dataplane } from './dataplane/types.js';
+import type { Snapshot, Source } from './sources/snapshot.js';
+
+export class Agent {
+  private pending?: Snapshot;
+  private running = false;
+  private syncs = 0;
+
+  constructor(
+    private readonly source: Source,
+    private readonly dataplane: Dataplane,
+    private readonly node: NodeContext,
+    private readonly log: Logger,
+  ) {}
+
+  start(): Promise<void> {
+    return this.source.start((snap) => {
+      this.pending = snap;
+      if (!this.running) this.drain();
+    });
+  }
+
+  stop(): void {
+    this.source.stop();
+  }
+
+  private drain(): void {
+    this.running = true;
+    while (this.pending) {
+      const snap = this.pending;
+      this.pending = undefined;
+      this.sync(snap);
+    }
+    this.running = false;
+  }
+
+  private sync(snap: Snapshot): void {
+    const t0 = process.hrtime.bigint();
+    try {
+      const desired = buildDesiredState(snap.services, snap.slices, this.node);
+      const stats = this.dataplane.apply(desired);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      this.syncs++;
+      this.log.info(
+        { sync: this.syncs, services: desired.services.size, ...stats, ms: Math.round(ms * 100) / 100 },
+        'dataplane synced',
+      );
+    } catch (err) {
+      // The dataplane keeps what it had; the next snapshot retries.
+      this.log.error({ err }, 'sync failed; keeping the previously programmed state');
+    }
+  }
+}

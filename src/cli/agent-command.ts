@@ -1,0 +1,75 @@
+// `lbctl agent`: program the node's datapath from a source and keep it in sync.
+import os from 'node:os';
+import { isIPv4 } from 'node:net';
+import type { Logger } from 'pino';
+import { Agent } from '../agent.js';
+import { ensureBpffs } from '../dataplane/bpf/bpffs.js';
+import { attachDevices, detachDevices, loadPrograms, removePins } from '../dataplane/bpf/programs.js';
+import { bpfMaglevTables } from '../dataplane/bpf/maglev-tables.js';
+import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
+import { ManifestSource } from '../sources/manifests.js';
+import { deviceIPv4s } from './node-ips.js';
+
+export interface AgentOptions {
+  manifests?: string;
+  kubeconfig?: string;
+  nodeName?: string;
+  nodeIp?: string;
+  devices: string;
+  mode: string;
+  bpffs: string;
+  cgroup: string;
+  logLevel: string;
+  cleanup?: boolean;
+}
+
+export class UsageError extends Error {}
+
+export function parseList(v: string | undefined): string[] {
+  return (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export function cleanup(opts: Pick<AgentOptions, 'devices' | 'bpffs'>, log: Logger): void {
+  const devices = parseList(opts.devices);
+  if (devices.length) detachDevices(devices);
+  const removed = removePins(opts.bpffs);
+  log.info({ devices, removedPins: removed }, 'removed xlb programs and maps');
+}
+
+export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
+  const devices = parseList(opts.devices);
+  if (devices.length === 0) throw new UsageError('--devices is required: the interfaces external traffic arrives on (e.g. --devices eth0)');
+  if (opts.cleanup) return cleanup(opts, log);
+  if (!['auto', 'bpf', 'iptables'].includes(opts.mode)) throw new UsageError(`--mode ${opts.mode}: must be auto, bpf or iptables`);
+  if (opts.mode === 'iptables') throw new UsageError('--mode iptables is not available yet in this build: use --mode bpf (or auto)');
+  if (!opts.manifests) {
+    throw new UsageError('the Kubernetes API source (--kubeconfig / in-cluster) is not available yet in this build: pass --manifests DIR');
+  }
+  const nodeIps = opts.nodeIp ? parseList(opts.nodeIp) : deviceIPv4s(devices);
+  const bad = nodeIps.find((ip) => !isIPv4(ip));
+  if (bad) throw new UsageError(`--node-ip ${bad}: not an IPv4 address`);
+  const node = { name: opts.nodeName ?? os.hostname(), ips: nodeIps };
+
+  ensureBpffs(opts.bpffs);
+  const programs = loadPrograms(opts.bpffs);
+  const xdpModes = attachDevices(programs, devices);
+  log.info({ devices: xdpModes, bpffs: opts.bpffs, node }, 'eBPF datapath attached');
+
+  const dataplane = new BpfReconciler(programs.maps, bpfMaglevTables(programs.maps.maglev));
+  const agent = new Agent(new ManifestSource(opts.manifests, log), dataplane, node, log);
+  await agent.start();
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      // Programs and pinned maps stay: traffic keeps flowing and a new agent picks them up.
+      log.info({ signal }, 'agent stopping; datapath left in place');
+      agent.stop();
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,54 @@
+// lbctl: the xlb command line. See DESIGN.md "CLI contract".
+import { Command, Option } from 'commander';
+import { createLogger } from '../log.js';
+import { cleanup, runAgent, UsageError, type AgentOptions } from './agent-command.js';
+import { DUMP_SECTIONS, mapsDump, type DumpSection } from './maps-dump.js';
+
+const DEFAULT_BPFFS = '/sys/fs/bpf/xlb';
+
+const program = new Command('lbctl').description('xlb: eBPF/XDP Kubernetes Service load balancer').showHelpAfterError();
+
+program
+  .command('agent')
+  .description('watch Services and EndpointSlices and program the node datapath')
+  .option('--manifests <dir>', 'read Service/EndpointSlice objects from *.yaml/*.yml/*.json files in DIR')
+  .option('--kubeconfig <file>', 'watch the Kubernetes API with this kubeconfig')
+  .option('--node-name <name>', 'this node\'s name (default: hostname)')
+  .option('--node-ip <ips>', 'IPv4 addresses NodePorts are served on, comma-separated (default: the devices\' addresses)')
+  .requiredOption('--devices <ifs>', 'interfaces external traffic arrives on, comma-separated')
+  .addOption(new Option('--mode <mode>', 'datapath').choices(['auto', 'bpf', 'iptables']).default('auto'))
+  .option('--bpffs <dir>', 'where maps are pinned (a bpf filesystem is mounted there if needed)', DEFAULT_BPFFS)
+  .option('--cgroup <dir>', 'cgroup v2 root for socket-level load balancing', '/sys/fs/cgroup/unified')
+  .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
+  .option('--cleanup', 'remove everything the agent made (programs, pins) and exit')
+  .action(async (opts: AgentOptions) => {
+    const log = createLogger(opts.logLevel);
+    await runAgent(opts, log);
+  });
+
+program
+  .command('cleanup')
+  .description('detach xlb from the devices and remove its pinned maps')
+  .option('--devices <ifs>', 'interfaces to detach from, comma-separated', '')
+  .option('--bpffs <dir>', 'where maps are pinned', DEFAULT_BPFFS)
+  .action((opts: { devices: string; bpffs: string }) => cleanup(opts, createLogger()));
+
+const maps = program.command('maps').description('inspect the BPF maps');
+maps
+  .command('dump')
+  .description(`print the maps: ${DUMP_SECTIONS.join(', ')} (default: all)`)
+  .argument('[section]', DUMP_SECTIONS.join('|'))
+  .option('--bpffs <dir>', 'where maps are pinned', DEFAULT_BPFFS)
+  .option('--json', 'one JSON document')
+  .action((section: string | undefined, opts: { bpffs: string; json?: boolean }) => {
+    if (section !== undefined && !DUMP_SECTIONS.includes(section as DumpSection)) {
+      throw new UsageError(`unknown section "${section}": choose one of ${DUMP_SECTIONS.join(', ')}`);
+    }
+    process.stdout.write(mapsDump(opts.bpffs, section as DumpSection | undefined, opts.json ?? false) + '\n');
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`lbctl: ${msg}\n`);
+  process.exit(err instanceof UsageError ? 2 : 1);
+});

@@ -1,0 +1,134 @@
+// `lbctl maps dump`: what the kernel holds, decoded from the pinned maps.
+import { native } from '../dataplane/bpf/native.js';
+import { openPinnedMaps, readMaglevTable, type XlbMaps } from '../dataplane/bpf/maps.js';
+import { CT_CLOSING, PROTO_NAME, SVC_TYPE_NAME } from '../dataplane/bpf/codec.js';
+import { renderTable } from './table.js';
+
+export const DUMP_SECTIONS = ['services', 'backends', 'maglev', 'conntrack'] as const;
+export type DumpSection = (typeof DUMP_SECTIONS)[number];
+
+export interface ServiceDump {
+  frontend: string;
+  type: string;
+  svcId: number;
+  maglevSize: number;
+  backends: string[];
+}
+export interface BackendDump {
+  id: number;
+  backend: string;
+  protocol: string;
+}
+export interface MaglevDump {
+  svcId: number;
+  size: number;
+  /** backend -> slots it owns */
+  slots: Record<string, number>;
+}
+export interface FlowDump {
+  protocol: string;
+  client: string;
+  frontend: string;
+  backend: string;
+  expiresInS: number;
+  closing: boolean;
+}
+export interface Dump {
+  services?: ServiceDump[];
+  backends?: BackendDump[];
+  maglev?: MaglevDump[];
+  conntrack?: FlowDump[];
+}
+
+function collect(maps: XlbMaps, sections: readonly DumpSection[]): Dump {
+  const backendAddr = new Map(maps.backends.entries().map(([id, b]) => [id, `${b.addr}:${b.port}`]));
+  const tables = new Map<number, number[]>();
+  const tableOf = (svcId: number) => {
+    let t = tables.get(svcId);
+    if (!t) tables.set(svcId, (t = readMaglevTable(maps, svcId)));
+    return t;
+  };
+  const out: Dump = {};
+  const services = maps.services.entries();
+  if (sections.includes('services')) {
+    out.services = services
+      .map(([k, v]) => ({
+        frontend: `${k.addr}:${k.port}/${PROTO_NAME[k.proto] ?? k.proto}`,
+        type: SVC_TYPE_NAME[v.type] ?? String(v.type),
+        svcId: v.svc_id,
+        maglevSize: v.maglev_size,
+        backends: [...new Set(tableOf(v.svc_id))].map((id) => backendAddr.get(id) ?? `#${id}`).sort(),
+      }))
+      .sort((a, b) => a.svcId - b.svcId || a.frontend.localeCompare(b.frontend));
+  }
+  if (sections.includes('backends')) {
+    out.backends = maps.backends
+      .entries()
+      .map(([id, b]) => ({ id, backend: `${b.addr}:${b.port}`, protocol: PROTO_NAME[b.proto] ?? String(b.proto) }))
+      .sort((a, b) => a.id - b.id);
+  }
+  if (sections.includes('maglev')) {
+    const ids = [...new Set(services.map(([, v]) => v.svc_id))].sort((a, b) => a - b);
+    out.maglev = ids.map((svcId) => {
+      const slots: Record<string, number> = {};
+      const table = tableOf(svcId);
+      for (const id of table) {
+        const b = backendAddr.get(id) ?? `#${id}`;
+        slots[b] = (slots[b] ?? 0) + 1;
+      }
+      return { svcId, size: table.length, slots };
+    });
+  }
+  if (sections.includes('conntrack')) {
+    const now = native().monotonicNs();
+    out.conntrack = maps.ct.entries().map(([k, v]) => ({
+      protocol: PROTO_NAME[k.proto] ?? String(k.proto),
+      client: `${k.saddr}:${k.sport}`,
+      frontend: `${k.daddr}:${k.dport}`,
+      backend: `${v.backend_addr}:${v.backend_port}`,
+      expiresInS: Math.round(Number(v.expires_ns - now) / 1e7) / 100,
+      closing: (v.flags & CT_CLOSING) !== 0,
+    }));
+  }
+  return out;
+}
+
+function render(d: Dump): string {
+  const parts: string[] = [];
+  if (d.services) {
+    parts.push(
+      `SERVICES (${d.services.length} frontends)\n` +
+        renderTable(
+          ['FRONTEND', 'TYPE', 'SVC', 'MAGLEV', 'BACKENDS'],
+          d.services.map((s) => [s.frontend, s.type, s.svcId, s.maglevSize, s.backends.join(', ') || '(none)']),
+        ),
+    );
+  }
+  if (d.backends) {
+    parts.push(`BACKENDS (${d.backends.length})\n` + renderTable(['ID', 'BACKEND', 'PROTO'], d.backends.map((b) => [b.id, b.backend, b.protocol])));
+  }
+  if (d.maglev) {
+    parts.push(
+      `MAGLEV TABLES (${d.maglev.length})\n` +
+        renderTable(
+          ['SVC', 'SIZE', 'SLOTS PER BACKEND'],
+          d.maglev.map((m) => [m.svcId, m.size, Object.entries(m.slots).map(([b, n]) => `${b}=${n}`).join(' ')]),
+        ),
+    );
+  }
+  if (d.conntrack) {
+    parts.push(
+      `CONNTRACK (${d.conntrack.length} flows)\n` +
+        renderTable(
+          ['PROTO', 'CLIENT', 'FRONTEND', 'BACKEND', 'EXPIRES', 'STATE'],
+          d.conntrack.map((f) => [f.protocol, f.client, f.frontend, f.backend, `${f.expiresInS}s`, f.closing ? 'closing' : 'open']),
+        ),
+    );
+  }
+  return parts.join('\n\n');
+}
+
+export function mapsDump(bpffs: string, section: DumpSection | undefined, json: boolean): string {
+  const d = collect(openPinnedMaps(bpffs), section ? [section] : DUMP_SECTIONS);
+  return json ? JSON.stringify(d, null, 2) : render(d);
+}

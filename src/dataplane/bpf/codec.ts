@@ -1,0 +1,206 @@
+// Binary layouts of the structs in bpf/xlb.h. Each layout is declared once, with
+// C alignment rules, and drives both encoding and decoding; a test compares these
+// layouts with the BTF of the compiled objects so the two sides cannot drift.
+// Integers are host order (little-endian on the x86_64/arm64 hosts we support);
+// addresses and ports are network order, as in packets.
+
+type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'ipv4' | 'be16';
+type Field = readonly [name: string, kind: FieldKind, count?: number];
+
+const SIZE: Record<FieldKind, number> = { u8: 1, u16: 2, u32: 4, u64: 8, ipv4: 4, be16: 2 };
+
+export interface FieldLayout {
+  name: string;
+  kind: FieldKind;
+  offset: number;
+  size: number;
+}
+
+type Value<K extends FieldKind> = K extends 'u64' ? bigint : K extends 'ipv4' ? string : number;
+
+export class StructCodec<T extends Record<string, unknown>> {
+  readonly fields: FieldLayout[] = [];
+  readonly size: number;
+
+  constructor(
+    readonly cName: string,
+    spec: readonly Field[],
+  ) {
+    let off = 0;
+    let align = 1;
+    for (const [name, kind, count = 1] of spec) {
+      const a = SIZE[kind];
+      off = Math.ceil(off / a) * a;
+      this.fields.push({ name, kind, offset: off, size: a * count });
+      off += a * count;
+      align = Math.max(align, a);
+    }
+    this.size = Math.ceil(off / align) * align;
+  }
+
+  encode(value: T): Buffer {
+    const buf = Buffer.alloc(this.size);
+    for (const f of this.fields) {
+      const v = value[f.name];
+      if (v === undefined) continue;
+      writeField(buf, f, v as Value<FieldKind>);
+    }
+    return buf;
+  }
+
+  decode(buf: Buffer): T {
+    if (buf.length < this.size) throw new RangeError(`${this.cName}: need ${this.size} bytes, got ${buf.length}`);
+    const out: Record<string, unknown> = {};
+    for (const f of this.fields) if (!f.name.startsWith('pad')) out[f.name] = readField(buf, f);
+    return out as T;
+  }
+}
+
+function writeField(buf: Buffer, f: FieldLayout, v: Value<FieldKind>): void {
+  switch (f.kind) {
+    case 'u8':
+      return void buf.writeUInt8(v as number, f.offset);
+    case 'u16':
+      return void buf.writeUInt16LE(v as number, f.offset);
+    case 'u32':
+      return void buf.writeUInt32LE(v as number, f.offset);
+    case 'u64':
+      return void buf.writeBigUInt64LE(v as bigint, f.offset);
+    case 'be16':
+      return void buf.writeUInt16BE(v as number, f.offset);
+    case 'ipv4': {
+      const parts = (v as string).split('.').map(Number);
+      if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
+        throw new TypeError(`not an IPv4 address: ${String(v)}`);
+      }
+      parts.forEach((p, i) => buf.writeUInt8(p, f.offset + i));
+      return;
+    }
+  }
+}
+
+function readField(buf: Buffer, f: FieldLayout): Value<FieldKind> {
+  switch (f.kind) {
+    case 'u8':
+      return buf.readUInt8(f.offset);
+    case 'u16':
+      return buf.readUInt16LE(f.offset);
+    case 'u32':
+      return buf.readUInt32LE(f.offset);
+    case 'u64':
+      return buf.readBigUInt64LE(f.offset);
+    case 'be16':
+      return buf.readUInt16BE(f.offset);
+    case 'ipv4':
+      return [...buf.subarray(f.offset, f.offset + 4)].join('.');
+  }
+}
+
+export const IPPROTO = { TCP: 6, UDP: 17 } as const;
+export const PROTO_NAME: Record<number, 'TCP' | 'UDP'> = { 6: 'TCP', 17: 'UDP' };
+
+/** enum xlb_svc_type */
+export const SVC_TYPE = { ClusterIP: 1, NodePort: 2, ExternalIP: 3, LoadBalancer: 4 } as const;
+export const SVC_TYPE_NAME: Record<number, keyof typeof SVC_TYPE> = {
+  1: 'ClusterIP',
+  2: 'NodePort',
+  3: 'ExternalIP',
+  4: 'LoadBalancer',
+};
+
+/** XLB_CT_CLOSING */
+export const CT_CLOSING = 0x1;
+
+export interface SvcKey extends Record<string, unknown> {
+  addr: string;
+  port: number;
+  proto: number;
+}
+export interface SvcValue extends Record<string, unknown> {
+  svc_id: number;
+  maglev_size: number;
+  backend_count: number;
+  type: number;
+  flags: number;
+}
+export interface BackendValue extends Record<string, unknown> {
+  addr: string;
+  port: number;
+  proto: number;
+}
+export interface FlowKey extends Record<string, unknown> {
+  saddr: string;
+  daddr: string;
+  sport: number;
+  dport: number;
+  proto: number;
+}
+export interface CtValue extends Record<string, unknown> {
+  expires_ns: bigint;
+  backend_id: number;
+  svc_id: number;
+  backend_addr: string;
+  backend_port: number;
+  flags: number;
+}
+export interface RnatValue extends Record<string, unknown> {
+  expires_ns: bigint;
+  frontend_addr: string;
+  frontend_port: number;
+  flags: number;
+}
+
+export const svcKey = new StructCodec<SvcKey>('xlb_svc_key', [
+  ['addr', 'ipv4'],
+  ['port', 'be16'],
+  ['proto', 'u8'],
+  ['pad', 'u8'],
+]);
+export const svcValue = new StructCodec<SvcValue>('xlb_svc_value', [
+  ['svc_id', 'u32'],
+  ['maglev_size', 'u32'],
+  ['backend_count', 'u16'],
+  ['type', 'u8'],
+  ['flags', 'u8'],
+]);
+export const backend = new StructCodec<BackendValue>('xlb_backend', [
+  ['addr', 'ipv4'],
+  ['port', 'be16'],
+  ['proto', 'u8'],
+  ['pad', 'u8'],
+]);
+export const flowKey = new StructCodec<FlowKey>('xlb_flow_key', [
+  ['saddr', 'ipv4'],
+  ['daddr', 'ipv4'],
+  ['sport', 'be16'],
+  ['dport', 'be16'],
+  ['proto', 'u8'],
+  ['pad', 'u8', 3],
+]);
+export const ctValue = new StructCodec<CtValue>('xlb_ct_value', [
+  ['expires_ns', 'u64'],
+  ['backend_id', 'u32'],
+  ['svc_id', 'u32'],
+  ['backend_addr', 'ipv4'],
+  ['backend_port', 'be16'],
+  ['flags', 'u16'],
+]);
+export const rnatValue = new StructCodec<RnatValue>('xlb_rnat_value', [
+  ['expires_ns', 'u64'],
+  ['frontend_addr', 'ipv4'],
+  ['frontend_port', 'be16'],
+  ['flags', 'u16'],
+]);
+
+export const u32 = {
+  size: 4,
+  encode: (n: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(n);
+    return b;
+  },
+  decode: (b: Buffer): number => b.readUInt32LE(0),
+};
+
+/** Every struct of bpf/xlb.h, for the BTF layout test. */
+export const ALL_STRUCTS = [svcKey, svcValue, backend, flowKey, ctValue, rnatValue];

@@ -1,0 +1,95 @@
+// Typed views of the pinned maps. Names match bpf/maps.h.
+import path from 'node:path';
+import { native } from './native.js';
+import * as codec from './codec.js';
+
+interface Codec<T> {
+  size: number;
+  encode(v: T): Buffer;
+  decode(b: Buffer): T;
+}
+
+/** The operations the reconciler needs; in-memory twins stand in for it in unit tests. */
+export interface MapLike<K, V> {
+  get(k: K): V | undefined;
+  set(k: K, v: V): void;
+  delete(k: K): boolean;
+  entries(): Array<[K, V]>;
+}
+
+export class TypedMap<K, V> implements MapLike<K, V> {
+  constructor(
+    readonly name: string,
+    readonly fd: number,
+    private readonly key: Codec<K>,
+    private readonly value: Codec<V>,
+  ) {}
+
+  get(k: K): V | undefined {
+    const v = native().mapLookup(this.fd, this.key.encode(k), this.value.size);
+    return v ? this.value.decode(v) : undefined;
+  }
+
+  set(k: K, v: V): void {
+    native().mapUpdate(this.fd, this.key.encode(k), this.value.encode(v), 0);
+  }
+
+  delete(k: K): boolean {
+    return native().mapDelete(this.fd, this.key.encode(k));
+  }
+
+  entries(): Array<[K, V]> {
+    return native()
+      .mapDump(this.fd, this.key.size, this.value.size)
+      .map(({ key, value }) => [this.key.decode(key), this.value.decode(value)]);
+  }
+}
+
+export const MAP_NAMES = ['xlb_services', 'xlb_backends', 'xlb_maglev', 'xlb_ct', 'xlb_rnat'] as const;
+export type MapName = (typeof MAP_NAMES)[number];
+
+export interface XlbMaps {
+  services: TypedMap<codec.SvcKey, codec.SvcValue>;
+  backends: TypedMap<number, codec.BackendValue>;
+  /** svc_id -> inner map: an fd on update, a map id on lookup */
+  maglev: TypedMap<number, number>;
+  ct: TypedMap<codec.FlowKey, codec.CtValue>;
+  rnat: TypedMap<codec.FlowKey, codec.RnatValue>;
+}
+
+export function typedMaps(fds: Record<MapName, number>): XlbMaps {
+  return {
+    services: new TypedMap('xlb_services', fds.xlb_services, codec.svcKey, codec.svcValue),
+    backends: new TypedMap('xlb_backends', fds.xlb_backends, codec.u32, codec.backend),
+    maglev: new TypedMap('xlb_maglev', fds.xlb_maglev, codec.u32, codec.u32),
+    ct: new TypedMap('xlb_ct', fds.xlb_ct, codec.flowKey, codec.ctValue),
+    rnat: new TypedMap('xlb_rnat', fds.xlb_rnat, codec.flowKey, codec.rnatValue),
+  };
+}
+
+/** Opens the maps an agent pinned under `bpffs`, for inspection without loading programs. */
+export function openPinnedMaps(bpffs: string): XlbMaps {
+  const fds = {} as Record<MapName, number>;
+  for (const name of MAP_NAMES) {
+    const pin = path.join(bpffs, name);
+    try {
+      fds[name] = native().objGet(pin);
+    } catch (err) {
+      throw new Error(`no xlb map pinned at ${pin} (${(err as Error).message}); is an agent running with --bpffs ${bpffs}?`);
+    }
+  }
+  return typedMaps(fds);
+}
+
+/** Reads the Maglev table of one service: slot -> backend id. */
+export function readMaglevTable(maps: XlbMaps, svcId: number): number[] {
+  const innerId = maps.maglev.get(svcId);
+  if (!innerId) return [];
+  const fd = native().mapFdById(innerId);
+  try {
+    const slots = native().mapDump(fd, 4, 4);
+    return slots.map(({ value }) => value.readUInt32LE(0));
+  } finally {
+    native().closeFd(fd);
+  }
+}

@@ -1,0 +1,84 @@
+// Typed binding to the native addon (native/xlb_addon.cc, built by `make native`).
+// Every failure is thrown as a NativeError carrying the errno and a hint.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import fs from 'node:fs';
+
+export interface LoadedObject {
+  /** map name -> fd; maps declared with LIBBPF_PIN_BY_NAME are pinned/reused under pinDir */
+  maps: Record<string, number>;
+  /** program name (C function name) -> fd */
+  progs: Record<string, number>;
+}
+
+export interface MapInfo {
+  id: number;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  name: string;
+}
+
+export interface TestRunResult {
+  retval: number;
+  data: Buffer;
+  durationNs: number;
+}
+
+export type XdpMode = 'native' | 'generic';
+
+export interface NativeAddon {
+  /** Open and load a BPF object; pinned maps under pinDir are reused, missing ones created and pinned. */
+  loadObject(objectPath: string, pinDir: string): LoadedObject;
+  /** Create a map (used for Maglev inner maps). Returns an fd the caller must close. */
+  mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags: number, name: string): number;
+  mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
+  /** Fills an array map: index i gets the i-th value of `values` (one batch syscall where supported). */
+  mapUpdateArray(fd: number, values: Buffer): void;
+  /** Returns null when the key is absent (ENOENT). */
+  mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
+  /** Returns false when the key was absent (ENOENT). */
+  mapDelete(fd: number, key: Buffer): boolean;
+  /** All entries; keys and values are copies. */
+  mapDump(fd: number, keySize: number, valueSize: number): Array<{ key: Buffer; value: Buffer }>;
+  mapInfo(fd: number): MapInfo;
+  mapFdById(id: number): number;
+  objGet(pinPath: string): number;
+  objPin(fd: number, pinPath: string): void;
+  closeFd(fd: number): void;
+  /** Attach at XDP, replacing whatever is there. Returns the mode actually used. */
+  xdpAttach(ifindex: number, progFd: number, mode: XdpMode | 'auto'): XdpMode;
+  xdpDetach(ifindex: number): void;
+  /** The id of the program attached at XDP, 0 for none. */
+  xdpQuery(ifindex: number): number;
+  /** tc clsact egress, handle 1 prio 1, replacing ours if present. */
+  tcAttachEgress(ifindex: number, progFd: number): void;
+  tcDetachEgress(ifindex: number): void;
+  progTestRun(progFd: number, data: Buffer, repeat: number): TestRunResult;
+  /** CLOCK_MONOTONIC in ns, the clock of bpf_ktime_get_ns. */
+  monotonicNs(): bigint;
+}
+
+export interface NativeError extends Error {
+  errno: number;
+  code: string;
+}
+
+let cached: NativeAddon | undefined;
+
+/** The addon, loaded on first use so commands that do not touch BPF work without it. */
+export function native(): NativeAddon {
+  if (cached) return cached;
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  // Same depth from src/ (tests) and dist/ (built CLI).
+  const found = path.resolve(here, '../../../native/build/Release/xlb_addon.node');
+  if (!fs.existsSync(found)) {
+    throw new Error(`native addon not found at ${found}: run "make native"`);
+  }
+  const require = createRequire(import.meta.url);
+  cached = require(found) as NativeAddon;
+  return cached;
+}

@@ -1,0 +1,80 @@
+// Loads the compiled objects (sharing pinned maps) and attaches them to the devices.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { native, type XdpMode } from './native.js';
+import { MAP_NAMES, typedMaps, type MapName, type XlbMaps } from './maps.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** build/bpf of the checkout, the same depth from src/ and dist/. */
+export const BPF_OBJECT_DIR = path.resolve(here, '../../../build/bpf');
+
+export const OBJECTS = { xdp: 'xdp_lb.bpf.o', tc: 'tc_rnat.bpf.o' } as const;
+export const PROGRAMS = { xdp: 'xlb_xdp', tc: 'xlb_tc_egress' } as const;
+
+export interface LoadedPrograms {
+  maps: XlbMaps;
+  xdpFd: number;
+  tcFd: number;
+}
+
+export function objectPath(name: string): string {
+  const p = path.join(BPF_OBJECT_DIR, name);
+  if (!fs.existsSync(p)) throw new Error(`BPF object ${p} is missing: run "make bpf"`);
+  return p;
+}
+
+/** Loads both programs; maps already pinned under `bpffs` are reused, so flows survive restarts. */
+export function loadPrograms(bpffs: string): LoadedPrograms {
+  const xdp = native().loadObject(objectPath(OBJECTS.xdp), bpffs);
+  const tc = native().loadObject(objectPath(OBJECTS.tc), bpffs);
+  const fds = {} as Record<MapName, number>;
+  for (const name of MAP_NAMES) {
+    const fd = xdp.maps[name] ?? tc.maps[name];
+    if (fd === undefined) throw new Error(`BPF objects define no map ${name}: rebuild with "make bpf"`);
+    fds[name] = fd;
+  }
+  const xdpFd = xdp.progs[PROGRAMS.xdp];
+  const tcFd = tc.progs[PROGRAMS.tc];
+  if (xdpFd === undefined || tcFd === undefined) throw new Error('BPF objects lack xlb_xdp or xlb_tc_egress: rebuild with "make bpf"');
+  return { maps: typedMaps(fds), xdpFd, tcFd };
+}
+
+export function ifindexOf(device: string): number {
+  try {
+    return Number(fs.readFileSync(`/sys/class/net/${device}/ifindex`, 'utf8').trim());
+  } catch {
+    throw new Error(`device ${device} not found in this network namespace (check --devices, and run the agent in the node's netns)`);
+  }
+}
+
+export function attachDevices(p: LoadedPrograms, devices: string[], mode: XdpMode | 'auto' = 'auto'): Record<string, XdpMode> {
+  const used: Record<string, XdpMode> = {};
+  for (const dev of devices) {
+    const ifindex = ifindexOf(dev);
+    used[dev] = native().xdpAttach(ifindex, p.xdpFd, mode);
+    native().tcAttachEgress(ifindex, p.tcFd);
+  }
+  return used;
+}
+
+export function detachDevices(devices: string[]): void {
+  for (const dev of devices) {
+    const ifindex = ifindexOf(dev);
+    native().xdpDetach(ifindex);
+    native().tcDetachEgress(ifindex);
+  }
+}
+
+/** Removes our pins; the kernel frees the maps once no program uses them. */
+export function removePins(bpffs: string): string[] {
+  const removed: string[] = [];
+  for (const name of MAP_NAMES) {
+    const pin = path.join(bpffs, name);
+    if (fs.existsSync(pin)) {
+      fs.rmSync(pin);
+      removed.push(pin);
+    }
+  }
+  return removed;
+}

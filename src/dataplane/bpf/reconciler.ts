@@ -1,0 +1,180 @@
+// Programs the BPF maps with the difference between the desired state and what the
+// maps hold. State is recovered from the pinned maps at start, so a restarted agent
+// rewrites nothing that is already right and established flows keep their backends.
+import type { DesiredState, LbService } from '../../model/state.js';
+import { backendId, frontendId } from '../../model/state.js';
+import { buildMaglevTable, maglevSize } from '../../model/maglev.js';
+import type { ApplyStats, Dataplane } from '../types.js';
+import { IPPROTO, PROTO_NAME, SVC_TYPE, type BackendValue, type SvcKey, type SvcValue } from './codec.js';
+import { IdPool } from './ids.js';
+import type { MapLike } from './maps.js';
+import type { MaglevTables } from './maglev-tables.js';
+
+/** Must match XLB_MAX_SERVICES / XLB_MAX_BACKENDS in bpf/xlb.h; id 0 means "none". */
+const MAX_IDS = 65535;
+
+export interface ReconcilerMaps {
+  services: MapLike<SvcKey, SvcValue>;
+  backends: MapLike<number, BackendValue>;
+}
+
+interface ProgrammedService {
+  svcId: number;
+  /** size and backend ids in slot order of the table that is in the map */
+  tableSignature: string;
+}
+
+function beKey(addr: string, port: number, proto: number): string {
+  return `${addr}:${port}/${PROTO_NAME[proto] ?? proto}`;
+}
+
+function sameValue(a: SvcValue, b: SvcValue): boolean {
+  return (
+    a.svc_id === b.svc_id &&
+    a.maglev_size === b.maglev_size &&
+    a.backend_count === b.backend_count &&
+    a.type === b.type &&
+    a.flags === b.flags
+  );
+}
+
+export class BpfReconciler implements Dataplane {
+  readonly mode = 'bpf' as const;
+  private readonly svcIds = new IdPool(1, MAX_IDS, 'service');
+  private readonly backendIds = new IdPool(1, MAX_IDS, 'backend');
+  private readonly services = new Map<string, ProgrammedService>();
+  /** frontend id -> programmed key/value, as in xlb_services */
+  private readonly frontends = new Map<string, { key: SvcKey; value: SvcValue }>();
+  /** backend key -> id, as in xlb_backends */
+  private readonly backendIdOf = new Map<string, number>();
+
+  constructor(
+    private readonly maps: ReconcilerMaps,
+    private readonly tables: MaglevTables,
+  ) {
+    for (const [id, b] of maps.backends.entries()) {
+      this.backendIds.reserve(id);
+      this.backendIdOf.set(beKey(b.addr, b.port, b.proto), id);
+    }
+    for (const [key, value] of maps.services.entries()) {
+      this.svcIds.reserve(value.svc_id);
+      this.frontends.set(frontendId({ addr: key.addr, port: key.port, protocol: PROTO_NAME[key.proto] ?? 'TCP' }), {
+        key,
+        value,
+      });
+    }
+  }
+
+  apply(state: DesiredState): ApplyStats {
+    const stats: ApplyStats = {
+      servicesWritten: 0,
+      servicesRemoved: 0,
+      frontendsWritten: 0,
+      frontendsRemoved: 0,
+      tablesWritten: 0,
+      backendsAdded: 0,
+      backendsRemoved: 0,
+    };
+    const wantedFrontends = new Set<string>();
+    const wantedBackends = new Set<string>();
+    const claimedIds = new Set<number>();
+
+    for (const svc of state.services.values()) {
+      const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
+      const backendIds = svc.backends.map((b) => {
+        const k = beKey(b.addr, b.port, proto);
+        wantedBackends.add(k);
+        return this.ensureBackend(k, { addr: b.addr, port: b.port, proto }, stats);
+      });
+      const svcId = this.svcIdFor(svc, claimedIds);
+      claimedIds.add(svcId);
+      const size = this.ensureTable(svc, svcId, backendIds, stats);
+      for (const f of svc.frontends) {
+        const id = frontendId(f);
+        wantedFrontends.add(id);
+        const value: SvcValue = {
+          svc_id: svcId,
+          maglev_size: size,
+          backend_count: backendIds.length,
+          type: SVC_TYPE[f.type],
+          flags: 0,
+        };
+        const cur = this.frontends.get(id);
+        if (cur && sameValue(cur.value, value)) continue;
+        const key: SvcKey = { addr: f.addr, port: f.port, proto };
+        this.maps.services.set(key, value);
+        this.frontends.set(id, { key, value });
+        stats.frontendsWritten++;
+      }
+    }
+
+    for (const [id, { key }] of this.frontends) {
+      if (wantedFrontends.has(id)) continue;
+      this.maps.services.delete(key);
+      this.frontends.delete(id);
+      stats.frontendsRemoved++;
+    }
+    for (const [key, svc] of this.services) {
+      if (state.services.has(key)) continue;
+      this.tables.remove(svc.svcId);
+      this.services.delete(key);
+      stats.servicesRemoved++;
+    }
+    // Ids recovered from the maps but not claimed by any desired service.
+    const liveIds = new Set([...this.services.values()].map((s) => s.svcId));
+    for (const { value } of this.frontends.values()) liveIds.add(value.svc_id);
+    for (let id = 1; id <= MAX_IDS; id++) if (this.svcIds.has(id) && !liveIds.has(id)) this.svcIds.release(id);
+
+    // Backends go last: no table references them any more.
+    for (const [k, id] of this.backendIdOf) {
+      if (wantedBackends.has(k)) continue;
+      this.maps.backends.delete(id);
+      this.backendIdOf.delete(k);
+      this.backendIds.release(id);
+      stats.backendsRemoved++;
+    }
+    return stats;
+  }
+
+  private ensureBackend(k: string, value: BackendValue, stats: ApplyStats): number {
+    const known = this.backendIdOf.get(k);
+    if (known !== undefined) return known;
+    const id = this.backendIds.allocate();
+    this.maps.backends.set(id, value);
+    this.backendIdOf.set(k, id);
+    stats.backendsAdded++;
+    return id;
+  }
+
+  /** Keeps a service's id across syncs and restarts (recovered from its frontends). */
+  private svcIdFor(svc: LbService, claimed: Set<number>): number {
+    const known = this.services.get(svc.key)?.svcId;
+    if (known !== undefined) return known;
+    for (const f of svc.frontends) {
+      const id = this.frontends.get(frontendId(f))?.value.svc_id;
+      if (id !== undefined && !claimed.has(id) && ![...this.services.values()].some((s) => s.svcId === id)) return id;
+    }
+    return this.svcIds.allocate();
+  }
+
+  private ensureTable(svc: LbService, svcId: number, backendIds: number[], stats: ApplyStats): number {
+    const size = maglevSize(backendIds.length);
+    const signature = `${size}:${backendIds.join(',')}`;
+    const cur = this.services.get(svc.key);
+    if (!cur || cur.svcId !== svcId || cur.tableSignature !== signature) {
+      if (size === 0) {
+        this.tables.remove(svcId);
+      } else {
+        // Permutations come from the backend's address, so every node builds the same table.
+        const mapId = new Map(svc.backends.map((b, i) => [backendId(b), backendIds[i]!]));
+        const { table, order } = buildMaglevTable(svc.backends.map((b) => ({ id: backendId(b), weight: b.weight })), size);
+        const idOfIndex = Uint32Array.from(order, (b) => mapId.get(b.id)!);
+        this.tables.write(svcId, table.map((i) => idOfIndex[i]!));
+      }
+      this.services.set(svc.key, { svcId, tableSignature: signature });
+      stats.tablesWritten++;
+      stats.servicesWritten++;
+    }
+    return size;
+  }
+}

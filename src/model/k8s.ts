@@ -1,0 +1,67 @@
+// The subset of Kubernetes object shapes xlb reads. Field names follow the API exactly
+// so objects from manifests and from the API server are the same values.
+
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  resourceVersion?: string;
+  uid?: string;
+}
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+
+export interface ServicePort {
+  name?: string;
+  protocol?: Protocol;
+  port: number;
+  targetPort?: number | string;
+  nodePort?: number;
+}
+
+export interface Service {
+  apiVersion?: string;
+  kind?: 'Service';
+  metadata: ObjectMeta;
+  spec: {
+    type?: 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
+    clusterIP?: string;
+    clusterIPs?: string[];
+    externalIPs?: string[];
+    ports?: ServicePort[];
+    externalName?: string;
+  };
+  status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } };
+}
+
+export interface EndpointConditions {
+  ready?: boolean;
+  serving?: boolean;
+  terminating?: boolean;
+}
+
+export interface Endpoint {
+  addresses: string[];
+  conditions?: EndpointConditions;
+  nodeName?: string;
+  zone?: string;
+  targetRef?: { kind?: string; name?: string; namespace?: string };
+}
+
+export interface EndpointPort {
+  name?: string;
+  protocol?: Protocol;
+  port?: number;
+}
+
+export interface EndpointSlice {
+  apiVersion?: string;
+  kind?: 'EndpointSlice';
+  metadata: ObjectMeta;
+  addressType: 'IPv4' | 'IPv6' | 'FQDN';
+  endpoints?: Endpoint[];
+  ports?: EndpointPort[];
+}
+
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';

@@ -1,0 +1,44 @@
+// The desired load-balancing state: what the dataplanes program. Pure data.
+import type { Protocol } from './k8s.js';
+
+export type FrontendType = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer';
+
+export interface Frontend {
+  addr: string;
+  port: number;
+  protocol: Protocol;
+  type: FrontendType;
+}
+
+export interface Backend {
+  addr: string;
+  port: number;
+  weight: number;
+  /** Pod name from targetRef, for logs and dumps. */
+  name?: string;
+}
+
+/** One Service port: every frontend of it shares one backend set and one Maglev table. */
+export interface LbService {
+  /** "namespace/name:port/PROTO" — port is the port name, or the number when unnamed. */
+  key: string;
+  namespace: string;
+  name: string;
+  portName: string;
+  protocol: Protocol;
+  frontends: Frontend[];
+  /** Sorted by address then port, deduplicated. */
+  backends: Backend[];
+}
+
+export interface DesiredState {
+  services: Map<string, LbService>;
+}
+
+export function frontendId(f: Pick<Frontend, 'addr' | 'port' | 'protocol'>): string {
+  return `${f.addr}:${f.port}/${f.protocol}`;
+}
+
+export function backendId(b: Pick<Backend, 'addr' | 'port'>): string {
+  return `${b.addr}:${b.port}`;
+}

@@ -1,0 +1,119 @@
+// Checks Service and EndpointSlice objects field by field, so a bad object is reported
+// by the field that is wrong instead of crashing the agent or programming garbage.
+import { isIPv4, isIP } from 'node:net';
+import type { EndpointSlice, Service } from '../model/k8s.js';
+
+export class ValidationError extends Error {
+  constructor(
+    readonly field: string,
+    problem: string,
+  ) {
+    super(`${field}: ${problem}`);
+  }
+}
+
+type Obj = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function fail(field: string, problem: string, got?: unknown): never {
+  throw new ValidationError(field, got === undefined ? problem : `${problem}, got ${JSON.stringify(got)}`);
+}
+
+function obj(v: unknown, field: string): Obj {
+  if (!isObj(v)) fail(field, 'must be an object', v);
+  return v;
+}
+
+function optArray(v: unknown, field: string): unknown[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) fail(field, 'must be a list', v);
+  return v;
+}
+
+function optString(v: unknown, field: string): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') fail(field, 'must be a string', v);
+  return v;
+}
+
+function port(v: unknown, field: string, optional = false): number | undefined {
+  if (optional && (v === undefined || v === null)) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) fail(field, 'must be an integer 1-65535', v);
+  return v;
+}
+
+function protocol(v: unknown, field: string): void {
+  if (v !== undefined && v !== 'TCP' && v !== 'UDP' && v !== 'SCTP') fail(field, 'must be TCP, UDP or SCTP', v);
+}
+
+function ip(v: unknown, field: string): void {
+  if (typeof v !== 'string' || !isIP(v)) fail(field, 'must be an IP address', v);
+}
+
+function metadata(o: Obj): void {
+  const m = obj(o.metadata, 'metadata');
+  if (typeof m.name !== 'string' || m.name === '') fail('metadata.name', 'is required');
+  optString(m.namespace, 'metadata.namespace');
+  if (m.labels !== undefined && m.labels !== null) {
+    for (const [k, v] of Object.entries(obj(m.labels, 'metadata.labels'))) optString(v, `metadata.labels.${k}`);
+  }
+}
+
+const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
+
+export function validateService(o: Obj): Service {
+  metadata(o);
+  const spec = obj(o.spec, 'spec');
+  const type = optString(spec.type, 'spec.type');
+  if (type !== undefined && !SERVICE_TYPES.includes(type)) fail('spec.type', `must be one of ${SERVICE_TYPES.join(', ')}`, type);
+  const clusterIP = optString(spec.clusterIP, 'spec.clusterIP');
+  if (clusterIP && clusterIP !== 'None') ip(clusterIP, 'spec.clusterIP');
+  optArray(spec.clusterIPs, 'spec.clusterIPs').forEach((v, i) => v !== 'None' && ip(v, `spec.clusterIPs[${i}]`));
+  optArray(spec.externalIPs, 'spec.externalIPs').forEach((v, i) => ip(v, `spec.externalIPs[${i}]`));
+  const names = new Set<string>();
+  optArray(spec.ports, 'spec.ports').forEach((raw, i) => {
+    const f = `spec.ports[${i}]`;
+    const p = obj(raw, f);
+    const name = optString(p.name, `${f}.name`) ?? '';
+    if (names.has(name)) fail(`${f}.name`, 'duplicates another port name', name);
+    names.add(name);
+    protocol(p.protocol, `${f}.protocol`);
+    port(p.port, `${f}.port`);
+    port(p.nodePort, `${f}.nodePort`, true);
+    if (p.targetPort !== undefined && typeof p.targetPort !== 'string') port(p.targetPort, `${f}.targetPort`);
+  });
+  const status = o.status === undefined || o.status === null ? undefined : obj(o.status, 'status');
+  const lb = status?.loadBalancer === undefined ? undefined : obj(status.loadBalancer, 'status.loadBalancer');
+  optArray(lb?.ingress, 'status.loadBalancer.ingress').forEach((raw, i) => {
+    const ing = obj(raw, `status.loadBalancer.ingress[${i}]`);
+    if (ing.ip !== undefined) ip(ing.ip, `status.loadBalancer.ingress[${i}].ip`);
+  });
+  return o as unknown as Service;
+}
+
+export function validateEndpointSlice(o: Obj): EndpointSlice {
+  metadata(o);
+  const at = o.addressType;
+  if (at !== 'IPv4' && at !== 'IPv6' && at !== 'FQDN') fail('addressType', 'must be IPv4, IPv6 or FQDN', at);
+  optArray(o.ports, 'ports').forEach((raw, i) => {
+    const p = obj(raw, `ports[${i}]`);
+    optString(p.name, `ports[${i}].name`);
+    protocol(p.protocol, `ports[${i}].protocol`);
+    port(p.port, `ports[${i}].port`, true);
+  });
+  optArray(o.endpoints, 'endpoints').forEach((raw, i) => {
+    const e = obj(raw, `endpoints[${i}]`);
+    const addrs = optArray(e.addresses, `endpoints[${i}].addresses`);
+    if (addrs.length === 0) fail(`endpoints[${i}].addresses`, 'must list at least one address');
+    if (at === 'IPv4') addrs.forEach((a, j) => isIPv4(String(a)) || fail(`endpoints[${i}].addresses[${j}]`, 'must be an IPv4 address', a));
+    if (e.conditions !== undefined && e.conditions !== null) {
+      const c = obj(e.conditions, `endpoints[${i}].conditions`);
+      for (const k of ['ready', 'serving', 'terminating']) {
+        if (c[k] !== undefined && c[k] !== null && typeof c[k] !== 'boolean') fail(`endpoints[${i}].conditions.${k}`, 'must be true or false', c[k]);
+      }
+    }
+    optString(e.nodeName, `endpoints[${i}].nodeName`);
+  });
+  return o as unknown as EndpointSlice;
+}

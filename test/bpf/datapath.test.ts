@@ -1,0 +1,177 @@
+// The XDP and tc programs, run on packet bytes with BPF_PROG_TEST_RUN.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { native } from '../../src/dataplane/bpf/native.js';
+import { loadPrograms, type LoadedPrograms } from '../../src/dataplane/bpf/programs.js';
+import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
+import { bpfMaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
+import { buildDesiredState } from '../../src/model/desired.js';
+import type { EndpointSlice, Service } from '../../src/model/k8s.js';
+import { buildPacket, ethHeader, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
+import { testBpffs } from '../helpers/bpffs.js';
+
+const XDP_PASS = 2;
+const TC_ACT_OK = 0;
+const CLIENT = '198.18.0.2';
+const VIP = '198.19.0.10';
+const NODE_IP = '198.18.0.1';
+const PODS = ['198.18.1.10', '198.18.1.11', '198.18.1.12', '198.18.1.13'];
+
+let pins: ReturnType<typeof testBpffs>;
+let progs: LoadedPrograms;
+let rec: BpfReconciler;
+
+const services: Service[] = [
+  {
+    metadata: { name: 'web', namespace: 'default' },
+    spec: { type: 'NodePort', clusterIP: VIP, ports: [{ name: 'http', port: 80, nodePort: 30080 }, { name: 'dns', port: 53, protocol: 'UDP' }] },
+  },
+  { metadata: { name: 'one', namespace: 'default' }, spec: { clusterIP: '198.19.0.11', ports: [{ port: 80 }] } },
+];
+
+function slices(webPods: string[]): EndpointSlice[] {
+  const mk = (svc: string, ports: EndpointSlice['ports'], ips: string[]): EndpointSlice => ({
+    metadata: { name: `${svc}-x`, namespace: 'default', labels: { 'kubernetes.io/service-name': svc } },
+    addressType: 'IPv4',
+    ports,
+    endpoints: ips.map((ip) => ({ addresses: [ip] })),
+  });
+  return [
+    mk('web', [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], webPods),
+    mk('one', [{ port: 9090 }], [PODS[3]!]),
+  ];
+}
+
+function program(webPods: string[]): void {
+  rec.apply(buildDesiredState(services, slices(webPods), { name: 'n', ips: [NODE_IP] }));
+}
+
+function xdp(pkt: Buffer) {
+  return native().progTestRun(progs.xdpFd, pkt, 1);
+}
+function tc(pkt: Buffer) {
+  return native().progTestRun(progs.tcFd, pkt, 1);
+}
+
+const syn = (sport: number, over: Partial<PacketSpec> = {}): Buffer =>
+  buildPacket({ proto: 'TCP', saddr: CLIENT, daddr: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN, ...over });
+
+beforeAll(() => {
+  pins = testBpffs('datapath');
+  progs = loadPrograms(pins.dir);
+  rec = new BpfReconciler(progs.maps, bpfMaglevTables(progs.maps.maglev));
+});
+afterAll(() => pins?.remove());
+beforeEach(() => {
+  program(PODS.slice(0, 3));
+  for (const [k] of progs.maps.ct.entries()) progs.maps.ct.delete(k);
+  for (const [k] of progs.maps.rnat.entries()) progs.maps.rnat.delete(k);
+});
+
+describe('XDP load balancer', () => {
+  it('DNATs a SYN to a single-backend ClusterIP to that backend with valid checksums', () => {
+    const r = xdp(syn(40000, { daddr: '198.19.0.11' }));
+    expect(r.retval).toBe(XDP_PASS);
+    expect(parsePacket(r.data)).toMatchObject({ saddr: CLIENT, daddr: PODS[3], sport: 40000, dport: 9090, ipChecksumOk: true, l4ChecksumOk: true });
+  });
+
+  it('DNATs a SYN to the backend its flow is recorded with, and spreads flows over all backends', () => {
+    const seen = new Set<string>();
+    for (let sport = 41000; sport < 41060; sport++) {
+      const out = parsePacket(xdp(syn(sport)).data);
+      expect(out).toMatchObject({ ipChecksumOk: true, l4ChecksumOk: true, dport: 8080 });
+      const ct = progs.maps.ct.get({ saddr: CLIENT, daddr: VIP, sport, dport: 80, proto: 6 });
+      expect(ct?.backend_addr).toBe(out.daddr);
+      seen.add(out.daddr);
+    }
+    expect([...seen].sort()).toEqual(PODS.slice(0, 3));
+  });
+
+  it('DNATs a SYN to a NodePort on the node IP', () => {
+    const out = parsePacket(xdp(syn(42000, { daddr: NODE_IP, dport: 30080 })).data);
+    expect(PODS.slice(0, 3)).toContain(out.daddr);
+    expect(out).toMatchObject({ dport: 8080, ipChecksumOk: true, l4ChecksumOk: true });
+  });
+
+  it('DNATs UDP with a valid checksum, and keeps a zero UDP checksum zero', () => {
+    const u = parsePacket(xdp(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: VIP, sport: 43000, dport: 53 })).data);
+    expect(u).toMatchObject({ dport: 5353, ipChecksumOk: true, l4ChecksumOk: true });
+    const z = parsePacket(xdp(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: VIP, sport: 43001, dport: 53, udpNoChecksum: true })).data);
+    expect(z).toMatchObject({ dport: 5353, udpChecksum: 0, ipChecksumOk: true });
+  });
+
+  it('keeps an established flow on its backend after the Maglev table changes', () => {
+    const first = parsePacket(xdp(syn(44000)).data).daddr;
+    program(PODS); // a fourth backend: the table is rebuilt
+    for (let i = 0; i < 3; i++) {
+      const ack = syn(44000, { flags: TCP_FLAGS.ACK });
+      expect(parsePacket(xdp(ack).data).daddr).toBe(first);
+    }
+  });
+
+  it('moves a flow whose backend was removed to a live backend', () => {
+    const u = () => parsePacket(xdp(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: VIP, sport: 45000, dport: 53 })).data).daddr;
+    const first = u();
+    program(PODS.slice(0, 3).filter((p) => p !== first));
+    const next = u();
+    expect(next).not.toBe(first);
+    expect(PODS.slice(0, 3)).toContain(next);
+  });
+
+  it('passes non-service, ARP, IPv6, truncated and fragmented packets unchanged', () => {
+    const arp = Buffer.concat([ethHeader(0x0806), Buffer.alloc(28, 1)]);
+    const ipv6 = Buffer.concat([ethHeader(0x86dd), Buffer.from([0x60, 0, 0, 0, 0, 8, 17, 64]), Buffer.alloc(40, 2)]);
+    const full = syn(46000);
+    const cases: Record<string, Buffer> = {
+      'non-service': syn(46000, { daddr: '198.19.9.9' }),
+      'wrong port': syn(46000, { dport: 81 }),
+      arp,
+      ipv6,
+      'truncated TCP': full.subarray(0, 14 + 20 + 10),
+      'truncated IP': full.subarray(0, 14 + 12),
+      fragment: syn(46001, { fragField: 0x2000 }),
+      'later fragment': syn(46002, { fragField: 0x0010 }),
+    };
+    for (const [name, pkt] of Object.entries(cases)) {
+      const r = xdp(pkt);
+      expect(r.retval, name).toBe(XDP_PASS);
+      expect(r.data.equals(pkt), name).toBe(true);
+    }
+  });
+});
+
+describe('tc reverse NAT', () => {
+  it('rewrites a reply of a tracked flow back to the frontend with valid checksums', () => {
+    const out = parsePacket(xdp(syn(47000)).data);
+    const reply = buildPacket({ proto: 'TCP', saddr: out.daddr, daddr: CLIENT, sport: 8080, dport: 47000, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK });
+    const r = tc(reply);
+    expect(r.retval).toBe(TC_ACT_OK);
+    expect(parsePacket(r.data)).toMatchObject({ saddr: VIP, sport: 80, daddr: CLIENT, dport: 47000, ipChecksumOk: true, l4ChecksumOk: true });
+  });
+
+  it('leaves replies of untracked flows alone', () => {
+    const reply = buildPacket({ proto: 'TCP', saddr: PODS[0]!, daddr: CLIENT, sport: 8080, dport: 47001, flags: TCP_FLAGS.ACK });
+    const r = tc(reply);
+    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.data.equals(reply)).toBe(true);
+  });
+
+  it('never applies a service translation to a later direct flow reusing the client port', () => {
+    const backend = parsePacket(xdp(syn(47100)).data).daddr;
+    // The same client port now talks to the pod directly (no service involved).
+    xdp(buildPacket({ proto: 'TCP', saddr: CLIENT, daddr: backend, sport: 47100, dport: 8080, flags: TCP_FLAGS.SYN }));
+    const reply = buildPacket({ proto: 'TCP', saddr: backend, daddr: CLIENT, sport: 8080, dport: 47100, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK });
+    expect(tc(reply).data.equals(reply)).toBe(true);
+  });
+
+  it('ends a flow after FIN/RST: its entries get the short closing lifetime', () => {
+    const backend = parsePacket(xdp(syn(47200)).data).daddr;
+    xdp(syn(47200, { flags: TCP_FLAGS.RST | TCP_FLAGS.ACK }));
+    const key = { saddr: CLIENT, daddr: VIP, sport: 47200, dport: 80, proto: 6 };
+    const ct = progs.maps.ct.get(key)!;
+    const left = Number(ct.expires_ns - native().monotonicNs()) / 1e9;
+    expect(ct.flags & 1).toBe(1);
+    expect(left).toBeLessThanOrEqual(10);
+    const rn = progs.maps.rnat.get({ saddr: backend, daddr: CLIENT, sport: 8080, dport: 47200, proto: 6 })!;
+    expect(Number(rn.expires_ns - native().monotonicNs()) / 1e9).toBeLessThanOrEqual(10);
+  });
+});

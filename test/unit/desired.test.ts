@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { buildDesiredState } from '../../src/model/desired.js';
+import type { EndpointSlice, Service } from '../../src/model/k8s.js';
+
+const node = { name: 'node-a', ips: ['198.18.0.1', '198.18.0.5'] };
+
+function svc(name: string, spec: Service['spec'], status?: Service['status']): Service {
+  return { kind: 'Service', metadata: { name, namespace: 'shop' }, spec, status };
+}
+
+function slice(name: string, svcName: string, ports: EndpointSlice['ports'], endpoints: EndpointSlice['endpoints']): EndpointSlice {
+  return {
+    kind: 'EndpointSlice',
+    metadata: { name, namespace: 'shop', labels: { 'kubernetes.io/service-name': svcName } },
+    addressType: 'IPv4',
+    ports,
+    endpoints,
+  };
+}
+
+const ep = (ip: string, ready?: boolean) => ({ addresses: [ip], conditions: ready === undefined ? {} : { ready } });
+
+describe('buildDesiredState', () => {
+  it('merges endpoints of several slices and deduplicates them', () => {
+    const s = svc('web', { clusterIP: '198.19.0.10', ports: [{ port: 80, targetPort: 8080 }] });
+    const state = buildDesiredState(
+      [s],
+      [
+        slice('web-a', 'web', [{ port: 8080 }], [ep('198.18.1.11'), ep('198.18.1.10')]),
+        slice('web-b', 'web', [{ port: 8080 }], [ep('198.18.1.10'), ep('198.18.1.12')]),
+      ],
+      node,
+    );
+    const lb = state.services.get('shop/web:80/TCP')!;
+    expect(lb.backends.map((b) => `${b.addr}:${b.port}`)).toEqual(['198.18.1.10:8080', '198.18.1.11:8080', '198.18.1.12:8080']);
+    expect(lb.frontends).toEqual([{ addr: '198.19.0.10', port: 80, protocol: 'TCP', type: 'ClusterIP' }]);
+  });
+
+  it('resolves named target ports through the slice ports, by name and protocol', () => {
+    const s = svc('dns', {
+      clusterIP: '198.19.0.53',
+      ports: [
+        { name: 'dns', port: 53, protocol: 'UDP', targetPort: 'dns' },
+        { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 'dns-tcp' },
+      ],
+    });
+    const state = buildDesiredState(
+      [s],
+      [
+        slice(
+          'dns-x',
+          'dns',
+          [
+            { name: 'dns', port: 5353, protocol: 'UDP' },
+            { name: 'dns-tcp', port: 5354, protocol: 'TCP' },
+          ],
+          [ep('198.18.1.20')],
+        ),
+      ],
+      node,
+    );
+    expect(state.services.get('shop/dns:dns/UDP')!.backends.map((b) => b.port)).toEqual([5353]);
+    expect(state.services.get('shop/dns:dns-tcp/TCP')!.backends.map((b) => b.port)).toEqual([5354]);
+  });
+
+  it('serves only ready endpoints (a missing ready condition means ready)', () => {
+    const s = svc('web', { clusterIP: '198.19.0.10', ports: [{ port: 80 }] });
+    const state = buildDesiredState(
+      [s],
+      [slice('w', 'web', [{ port: 80 }], [ep('198.18.1.10', true), ep('198.18.1.11', false), ep('198.18.1.12')])],
+      node,
+    );
+    expect(state.services.get('shop/web:80/TCP')!.backends.map((b) => b.addr)).toEqual(['198.18.1.10', '198.18.1.12']);
+  });
+
+  it('ignores slices of other services, other namespaces and non-IPv4 address types', () => {
+    const s = svc('web', { clusterIP: '198.19.0.10', ports: [{ port: 80 }] });
+    const other = slice('o', 'api', [{ port: 80 }], [ep('198.18.1.30')]);
+    const otherNs = { ...slice('n', 'web', [{ port: 80 }], [ep('198.18.1.31')]), metadata: { name: 'n', namespace: 'dev', labels: { 'kubernetes.io/service-name': 'web' } } };
+    const v6: EndpointSlice = { ...slice('v6', 'web', [{ port: 80 }], [{ addresses: ['fd00::1'] }]), addressType: 'IPv6' };
+    const state = buildDesiredState([s], [other, otherNs, v6], node);
+    expect(state.services.get('shop/web:80/TCP')!.backends).toEqual([]);
+  });
+
+  it('skips headless, IP-less and ExternalName services', () => {
+    const state = buildDesiredState(
+      [
+        svc('headless', { clusterIP: 'None', ports: [{ port: 80 }] }),
+        svc('noip', { ports: [{ port: 80 }] }),
+        svc('ext', { type: 'ExternalName', externalName: 'example.invalid', ports: [{ port: 80 }] }),
+      ],
+      [],
+      node,
+    );
+    expect(state.services.size).toBe(0);
+  });
+
+  it('adds NodePort frontends on every node IP, ExternalIPs and LoadBalancer ingress IPs', () => {
+    const s = svc(
+      'shop',
+      { type: 'LoadBalancer', clusterIP: '198.19.0.40', externalIPs: ['198.19.1.1'], ports: [{ port: 443, nodePort: 30443 }] },
+      { loadBalancer: { ingress: [{ ip: '198.19.255.1' }, { hostname: 'lb.example.invalid' }] } },
+    );
+    const fe = buildDesiredState([s], [], node).services.get('shop/shop:443/TCP')!.frontends;
+    expect(fe.map((f) => `${f.type} ${f.addr}:${f.port}`)).toEqual([
+      'ClusterIP 198.19.0.40:443',
+      'NodePort 198.18.0.1:30443',
+      'NodePort 198.18.0.5:30443',
+      'ExternalIP 198.19.1.1:443',
+      'LoadBalancer 198.19.255.1:443',
+    ]);
+  });
+
+  it('gives a ClusterIP service no NodePort or LB frontends even if fields are set', () => {
+    const s = svc('c', { type: 'ClusterIP', clusterIP: '198.19.0.41', ports: [{ port: 80, nodePort: 30080 }] }, { loadBalancer: { ingress: [{ ip: '198.19.255.2' }] } });
+    expect(buildDesiredState([s], [], node).services.get('shop/c:80/TCP')!.frontends.map((f) => f.type)).toEqual(['ClusterIP']);
+  });
+
+  it('serves the same port number on TCP and UDP as separate services; SCTP is not served', () => {
+    const s = svc('m', {
+      clusterIP: '198.19.0.42',
+      ports: [
+        { name: 'a', port: 53, protocol: 'TCP' },
+        { name: 'b', port: 53, protocol: 'UDP' },
+        { name: 'c', port: 99, protocol: 'SCTP' },
+      ],
+    });
+    expect([...buildDesiredState([s], [], node).services.keys()]).toEqual(['shop/m:a/TCP', 'shop/m:b/UDP']);
+  });
+
+  it('uses only the IPv4 cluster IPs of a dual-stack service', () => {
+    const s = svc('d', { clusterIP: 'fd00::10', clusterIPs: ['fd00::10', '198.19.0.43'], ports: [{ port: 80 }] });
+    expect(buildDesiredState([s], [], node).services.get('shop/d:80/TCP')!.frontends.map((f) => f.addr)).toEqual(['198.19.0.43']);
+  });
+});

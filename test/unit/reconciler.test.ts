@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
+import type { MapLike } from '../../src/dataplane/bpf/maps.js';
+import type { MaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
+import type { BackendValue, SvcKey, SvcValue } from '../../src/dataplane/bpf/codec.js';
+import { buildDesiredState } from '../../src/model/desired.js';
+import type { EndpointSlice, Service } from '../../src/model/k8s.js';
+
+/** An in-memory map that counts writes, standing in for a BPF map. */
+class MemMap<K, V> implements MapLike<K, V> {
+  readonly data = new Map<string, [K, V]>();
+  writes = 0;
+  deletes = 0;
+  get(k: K) {
+    return this.data.get(JSON.stringify(k))?.[1];
+  }
+  set(k: K, v: V) {
+    this.writes++;
+    this.data.set(JSON.stringify(k), [k, v]);
+  }
+  delete(k: K) {
+    this.deletes++;
+    return this.data.delete(JSON.stringify(k));
+  }
+  entries() {
+    return [...this.data.values()];
+  }
+}
+
+class MemTables implements MaglevTables {
+  readonly tables = new Map<number, Uint32Array>();
+  writes = 0;
+  write(id: number, slots: Uint32Array) {
+    this.writes++;
+    this.tables.set(id, slots);
+  }
+  remove(id: number) {
+    this.tables.delete(id);
+  }
+}
+
+const node = { name: 'n', ips: ['198.18.0.1'] };
+const service = (name: string, ip: string, nodePort?: number): Service => ({
+  metadata: { name, namespace: 'default' },
+  spec: { type: nodePort ? 'NodePort' : 'ClusterIP', clusterIP: ip, ports: [{ port: 80, nodePort }] },
+});
+const slice = (svc: string, ips: string[]): EndpointSlice => ({
+  metadata: { name: `${svc}-1`, namespace: 'default', labels: { 'kubernetes.io/service-name': svc } },
+  addressType: 'IPv4',
+  ports: [{ port: 8080 }],
+  endpoints: ips.map((ip) => ({ addresses: [ip] })),
+});
+
+function setup() {
+  const maps = { services: new MemMap<SvcKey, SvcValue>(), backends: new MemMap<number, BackendValue>() };
+  const tables = new MemTables();
+  return { maps, tables, rec: new BpfReconciler(maps, tables) };
+}
+
+describe('BpfReconciler', () => {
+  it('programs frontends, backends and a table whose slots all name live backends', () => {
+    const { maps, tables, rec } = setup();
+    rec.apply(buildDesiredState([service('web', '198.19.0.10', 30080)], [slice('web', ['198.18.1.10', '198.18.1.11'])], node));
+    expect(maps.services.entries().map(([k, v]) => [`${k.addr}:${k.port}`, v.maglev_size, v.backend_count])).toEqual([
+      ['198.19.0.10:80', 211, 2],
+      ['198.18.0.1:30080', 211, 2],
+    ]);
+    const svcId = maps.services.entries()[0]![1].svc_id;
+    const ids = new Set(tables.tables.get(svcId));
+    expect([...ids].map((id) => maps.backends.get(id)!.addr).sort()).toEqual(['198.18.1.10', '198.18.1.11']);
+  });
+
+  it('writes nothing when applied twice with the same state', () => {
+    const { maps, tables, rec } = setup();
+    const state = buildDesiredState([service('web', '198.19.0.10')], [slice('web', ['198.18.1.10'])], node);
+    rec.apply(state);
+    const before = [maps.services.writes, maps.backends.writes, tables.writes];
+    const stats = rec.apply(state);
+    expect([maps.services.writes, maps.backends.writes, tables.writes]).toEqual(before);
+    expect(stats.frontendsWritten + stats.tablesWritten + stats.backendsAdded).toBe(0);
+  });
+
+  it('rewrites only the service whose endpoints changed, and frees removed backends', () => {
+    const { maps, tables, rec } = setup();
+    const svcs = [service('a', '198.19.0.10'), service('b', '198.19.0.11')];
+    rec.apply(buildDesiredState(svcs, [slice('a', ['198.18.1.10', '198.18.1.11']), slice('b', ['198.18.1.20'])], node));
+    const t0 = tables.writes;
+    const stats = rec.apply(buildDesiredState(svcs, [slice('a', ['198.18.1.10']), slice('b', ['198.18.1.20'])], node));
+    expect(tables.writes - t0).toBe(1);
+    expect(stats).toMatchObject({ tablesWritten: 1, backendsRemoved: 1, frontendsWritten: 1 });
+    expect(maps.backends.entries().map(([, b]) => b.addr).sort()).toEqual(['198.18.1.10', '198.18.1.20']);
+  });
+
+  it('removes the frontends and table of a deleted service', () => {
+    const { maps, tables, rec } = setup();
+    rec.apply(buildDesiredState([service('a', '198.19.0.10')], [slice('a', ['198.18.1.10'])], node));
+    rec.apply(buildDesiredState([], [], node));
+    expect(maps.services.entries()).toEqual([]);
+    expect(maps.backends.entries()).toEqual([]);
+    expect(tables.tables.size).toBe(0);
+  });
+
+  it('a restarted reconciler keeps service ids and backend ids found in the maps', () => {
+    const { maps, tables, rec } = setup();
+    const state = buildDesiredState([service('a', '198.19.0.10'), service('b', '198.19.0.11')], [slice('a', ['198.18.1.10']), slice('b', ['198.18.1.11'])], node);
+    rec.apply(state);
+    const snapshot = JSON.stringify([maps.services.entries(), maps.backends.entries()]);
+    const restarted = new BpfReconciler(maps, tables);
+    const stats = restarted.apply(state);
+    expect(JSON.stringify([maps.services.entries(), maps.backends.entries()])).toBe(snapshot);
+    expect(stats.frontendsWritten + stats.backendsAdded + stats.frontendsRemoved).toBe(0);
+  });
+
+  it('keeps a service with no endpoints as a frontend with no table', () => {
+    const { maps, tables, rec } = setup();
+    rec.apply(buildDesiredState([service('a', '198.19.0.10')], [slice('a', ['198.18.1.10'])], node));
+    rec.apply(buildDesiredState([service('a', '198.19.0.10')], [], node));
+    const [[, v]] = maps.services.entries() as [[SvcKey, SvcValue]];
+    expect(v).toMatchObject({ maglev_size: 0, backend_count: 0 });
+    expect(tables.tables.size).toBe(0);
+  });
+});
