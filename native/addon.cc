@@ -12,7 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"mapUpdateArray", MapUpdateArray}, {"mapLookup", MapLookup},   {"mapDelete", MapDelete},
       {"mapDump", MapDump},           {"mapInfo", MapInfo},           {"mapFdById", MapFdById},
       {"objGet", ObjGet},             {"objPin", ObjPin},             {"closeFd", CloseFd},
-      {"xdpAttach", XdpAttach},       {"xdpDetach", XdpDetach},       {"xdpQuery", XdpQuery},
+      {"ifIndex", IfIndex},         {"xdpAttach", XdpAttach},       {"xdpDetach", XdpDetach},       {"xdpQuery", XdpQuery},
       {"tcAttachEgress", TcAttachEgress}, {"tcDetachEgress", TcDetachEgress},
       {"progTestRun", ProgTestRun},   {"monotonicNs", MonotonicNs},
   };

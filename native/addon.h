@@ -19,6 +19,7 @@ Napi::Value ObjGet(const Napi::CallbackInfo &info);
 Napi::Value ObjPin(const Napi::CallbackInfo &info);
 Napi::Value CloseFd(const Napi::CallbackInfo &info);
 // attach.cc
+Napi::Value IfIndex(const Napi::CallbackInfo &info);
 Napi::Value XdpAttach(const Napi::CallbackInfo &info);
 Napi::Value XdpDetach(const Napi::CallbackInfo &info);
 Napi::Value XdpQuery(const Napi::CallbackInfo &info);

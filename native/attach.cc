@@ -25,6 +25,13 @@ static int XdpAttachMode(int ifindex, int fd, __u32 mode) {
   return bpf_xdp_attach(ifindex, fd, mode, nullptr);
 }
 
+Napi::Value IfIndex(const Napi::CallbackInfo &info) {
+  std::string name = ArgString(info, 0, "name");
+  unsigned idx = if_nametoindex(name.c_str());
+  if (!idx) throw SysError(info.Env(), errno, "device " + name, "no such interface in this network namespace; check --devices");
+  return Napi::Number::New(info.Env(), idx);
+}
+
 Napi::Value XdpAttach(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int ifindex = ArgInt(info, 0, "ifindex");

@@ -34,8 +34,9 @@ export function parseList(v: string | undefined): string[] {
 
 export function cleanup(opts: Pick<AgentOptions, 'devices' | 'bpffs'>, log: Logger): void {
   const devices = parseList(opts.devices);
-  if (devices.length) detachDevices(devices);
+  const failed = detachDevices(devices);
   const removed = removePins(opts.bpffs);
+  for (const [device, why] of Object.entries(failed)) log.warn({ device }, `could not detach: ${why}`);
   log.info({ devices, removedPins: removed }, 'removed xlb programs and maps');
 }
 

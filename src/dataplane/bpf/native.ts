@@ -49,6 +49,8 @@ export interface NativeAddon {
   objGet(pinPath: string): number;
   objPin(fd: number, pinPath: string): void;
   closeFd(fd: number): void;
+  /** if_nametoindex in the caller's network namespace (sysfs may show another one). */
+  ifIndex(name: string): number;
   /** Attach at XDP, replacing whatever is there. Returns the mode actually used. */
   xdpAttach(ifindex: number, progFd: number, mode: XdpMode | 'auto'): XdpMode;
   xdpDetach(ifindex: number): void;

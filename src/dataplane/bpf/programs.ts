@@ -40,33 +40,32 @@ export function loadPrograms(bpffs: string): LoadedPrograms {
   return { maps: typedMaps(fds), xdpFd, tcFd };
 }
 
-export function ifindexOf(device: string): number {
-  try {
-    return Number(fs.readFileSync(`/sys/class/net/${device}/ifindex`, 'utf8').trim());
-  } catch {
-    throw new Error(`device ${device} not found in this network namespace (check --devices, and run the agent in the node's netns)`);
-  }
-}
-
 export function attachDevices(p: LoadedPrograms, devices: string[], mode: XdpMode | 'auto' = 'auto'): Record<string, XdpMode> {
   const used: Record<string, XdpMode> = {};
   for (const dev of devices) {
-    const ifindex = ifindexOf(dev);
+    const ifindex = native().ifIndex(dev);
     used[dev] = native().xdpAttach(ifindex, p.xdpFd, mode);
     native().tcAttachEgress(ifindex, p.tcFd);
   }
   return used;
 }
 
-export function detachDevices(devices: string[]): void {
+/** Detaches from every device it can; returns the devices it could not, with why. */
+export function detachDevices(devices: string[]): Record<string, string> {
+  const failed: Record<string, string> = {};
   for (const dev of devices) {
-    const ifindex = ifindexOf(dev);
-    native().xdpDetach(ifindex);
-    native().tcDetachEgress(ifindex);
+    try {
+      const ifindex = native().ifIndex(dev);
+      native().xdpDetach(ifindex);
+      native().tcDetachEgress(ifindex);
+    } catch (err) {
+      failed[dev] = (err as Error).message;
+    }
   }
+  return failed;
 }
 
-/** Removes our pins; the kernel frees the maps once no program uses them. */
+/** Removes our pins (and their directory if empty); the kernel frees the maps once no program uses them. */
 export function removePins(bpffs: string): string[] {
   const removed: string[] = [];
   for (const name of MAP_NAMES) {
@@ -75,6 +74,12 @@ export function removePins(bpffs: string): string[] {
       fs.rmSync(pin);
       removed.push(pin);
     }
+  }
+  // The directory too, when nothing else is left in it.
+  try {
+    fs.rmdirSync(bpffs);
+  } catch {
+    // not empty, a mount point, or already gone: leave it
   }
   return removed;
 }

@@ -1,0 +1,70 @@
+// Runs the real `lbctl agent` in the node's network namespace, as an operator would,
+// and reads what it programmed through `lbctl maps dump --json`.
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { sh } from './netns.js';
+import { NODE_DEVICE, NODE_IP, REPO, type Cluster } from './topology.js';
+import type { Dump } from '../cli/maps-dump.js';
+
+const LBCTL = path.join(REPO, 'bin/lbctl');
+
+export class AgentProcess {
+  readonly log: string[] = [];
+  private proc?: ChildProcess;
+  private exit?: Promise<number | null>;
+
+  constructor(
+    private readonly cluster: Cluster,
+    readonly manifests: string,
+    readonly bpffs: string,
+  ) {}
+
+  start(extra: string[] = []): void {
+    const proc = this.cluster.spawn(this.cluster.node, process.execPath, [
+      LBCTL, 'agent', '--manifests', this.manifests, '--node-name', 'node-a', '--node-ip', NODE_IP,
+      '--devices', NODE_DEVICE, '--bpffs', this.bpffs, ...extra,
+    ]);
+    let buf = '';
+    proc.stderr!.on('data', (c: Buffer) => {
+      buf += c.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      this.log.push(...lines);
+    });
+    this.exit = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
+    this.proc = proc;
+  }
+
+  /** Number of completed syncs so far. */
+  syncs(): number {
+    return this.log.filter((l) => l.includes('"dataplane synced"')).length;
+  }
+
+  async waitForSync(after = 0, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.syncs() <= after) {
+      if (Date.now() > deadline) throw new Error(`agent did not sync within ${timeoutMs} ms; log:\n${this.log.join('\n')}`);
+      if (this.proc?.exitCode !== null) throw new Error(`agent exited (${this.proc?.exitCode}); log:\n${this.log.join('\n')}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** SIGTERM; resolves with the exit code. */
+  async stop(): Promise<number | null> {
+    if (!this.proc || this.proc.exitCode !== null) return this.proc?.exitCode ?? null;
+    this.proc.kill('SIGTERM');
+    return this.exit!;
+  }
+
+  dump(): Required<Dump> {
+    return JSON.parse(sh(process.execPath, [LBCTL, 'maps', 'dump', '--json', '--bpffs', this.bpffs])) as Required<Dump>;
+  }
+
+  dumpTable(): string {
+    return sh(process.execPath, [LBCTL, 'maps', 'dump', '--bpffs', this.bpffs]);
+  }
+
+  cleanup(): void {
+    sh('nsenter', [`--net=/run/netns/${this.cluster.node}`, process.execPath, LBCTL, 'cleanup', '--devices', NODE_DEVICE, '--bpffs', this.bpffs]);
+  }
+}

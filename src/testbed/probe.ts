@@ -1,0 +1,111 @@
+// The testbed's client: sends a bounded number of requests to a target and reports
+// which pod answered each. With --interactive it holds one keep-alive TCP connection
+// and sends one request per line read on stdin, printing the answering pod.
+import http from 'node:http';
+import dgram from 'node:dgram';
+import readline from 'node:readline';
+import { parseArgs } from 'node:util';
+
+export interface ProbeResult {
+  target: string;
+  proto: string;
+  sent: number;
+  answers: Record<string, number>;
+  errors: Record<string, number>;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+const { values } = parseArgs({
+  options: {
+    target: { type: 'string' },
+    proto: { type: 'string', default: 'tcp' },
+    count: { type: 'string', default: '10' },
+    'timeout-ms': { type: 'string', default: '1000' },
+    sport: { type: 'string' },
+    interactive: { type: 'boolean', default: false },
+  },
+});
+const [host, portStr] = (values.target ?? '').split(':');
+const port = Number(portStr);
+if (!host || !port) {
+  process.stderr.write('probe: --target IP:PORT is required\n');
+  process.exit(2);
+}
+const timeoutMs = Number(values['timeout-ms']);
+const localPort = values.sport ? Number(values.sport) : undefined;
+
+function httpGet(agent: http.Agent | false): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host, port, path: '/', agent, localPort, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve(body.trim()));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+function udpAsk(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket('udp4');
+    const timer = setTimeout(() => {
+      sock.close();
+      reject(new Error('timeout'));
+    }, timeoutMs);
+    sock.on('message', (msg) => {
+      clearTimeout(timer);
+      sock.close();
+      resolve(msg.toString());
+    });
+    sock.on('error', (err) => {
+      clearTimeout(timer);
+      sock.close();
+      reject(err);
+    });
+    sock.bind(localPort ?? 0, () => sock.send('who', port, host));
+  });
+}
+
+async function batch(count: number): Promise<ProbeResult> {
+  const result: ProbeResult = { target: values.target!, proto: values.proto!, sent: 0, answers: {}, errors: {}, p50Ms: 0, p99Ms: 0 };
+  const lat: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    result.sent++;
+    try {
+      const who = values.proto === 'udp' ? await udpAsk() : await httpGet(false);
+      result.answers[who] = (result.answers[who] ?? 0) + 1;
+      lat.push(performance.now() - t0);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      result.errors[code] = (result.errors[code] ?? 0) + 1;
+    }
+  }
+  lat.sort((a, b) => a - b);
+  result.p50Ms = Math.round((lat[Math.floor(lat.length * 0.5)] ?? 0) * 100) / 100;
+  result.p99Ms = Math.round((lat[Math.floor(lat.length * 0.99)] ?? 0) * 100) / 100;
+  return result;
+}
+
+async function interactive(): Promise<void> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const rl = readline.createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    if (line.trim() === 'quit') break;
+    try {
+      process.stdout.write(`${await httpGet(agent)}\n`);
+    } catch (err) {
+      process.stdout.write(`error ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+    }
+  }
+  agent.destroy();
+}
+
+if (values.interactive) {
+  process.stdout.write('ready\n');
+  await interactive();
+} else {
+  process.stdout.write(JSON.stringify(await batch(Number(values.count))) + '\n');
+}
