@@ -60,8 +60,8 @@ export class AgentProcess {
     return JSON.parse(sh(process.execPath, [LBCTL, 'maps', 'dump', '--json', '--bpffs', this.bpffs])) as Required<Dump>;
   }
 
-  dumpTable(): string {
-    return sh(process.execPath, [LBCTL, 'maps', 'dump', '--bpffs', this.bpffs]);
+  dumpTable(section?: string): string {
+    return sh(process.execPath, [LBCTL, 'maps', 'dump', '--bpffs', this.bpffs, ...(section ? [section] : [])]);
   }
 
   cleanup(): void {
