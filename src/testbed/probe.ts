@@ -11,6 +11,8 @@ export interface ProbeResult {
   proto: string;
   sent: number;
   answers: Record<string, number>;
+  /** TCP: answers per pod port (x-port header), to check target ports */
+  ports: Record<string, number>;
   errors: Record<string, number>;
   p50Ms: number;
   p99Ms: number;
@@ -35,10 +37,13 @@ if (!host || !port) {
 const timeoutMs = Number(values['timeout-ms']);
 const localPort = values.sport ? Number(values.sport) : undefined;
 
+let lastPort = '';
+
 function httpGet(agent: http.Agent | false): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host, port, path: '/', agent, localPort, timeout: timeoutMs }, (res) => {
       let body = '';
+      lastPort = String(res.headers['x-port'] ?? '');
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve(body.trim()));
     });
@@ -69,7 +74,7 @@ function udpAsk(): Promise<string> {
 }
 
 async function batch(count: number): Promise<ProbeResult> {
-  const result: ProbeResult = { target: values.target!, proto: values.proto!, sent: 0, answers: {}, errors: {}, p50Ms: 0, p99Ms: 0 };
+  const result: ProbeResult = { target: values.target!, proto: values.proto!, sent: 0, answers: {}, ports: {}, errors: {}, p50Ms: 0, p99Ms: 0 };
   const lat: number[] = [];
   for (let i = 0; i < count; i++) {
     const t0 = performance.now();
@@ -77,6 +82,7 @@ async function batch(count: number): Promise<ProbeResult> {
     try {
       const who = values.proto === 'udp' ? await udpAsk() : await httpGet(false);
       result.answers[who] = (result.answers[who] ?? 0) + 1;
+      if (lastPort) result.ports[lastPort] = (result.ports[lastPort] ?? 0) + 1;
       lat.push(performance.now() - t0);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;

@@ -9,14 +9,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { inNs, sh, spawnInNs, waitForLine } from './netns.js';
+import type { ProbeResult } from './probe.js';
 
 export const NODE_IP = '198.18.0.1';
 export const CLIENT_IP = '198.18.0.2';
 export const NODE_DEVICE = 'ext0';
 export const podIp = (i: number) => `198.18.1.${10 + i}`;
 
-const DIST = path.dirname(fileURLToPath(import.meta.url));
-export const REPO = path.resolve(DIST, '../..');
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The compiled pod server and probe (tests load this module from src/, not dist/). */
+const DIST = path.join(REPO, 'dist/testbed');
 
 export interface Pod {
   name: string;
@@ -129,9 +131,9 @@ export class Cluster {
   }
 
   /** Runs the probe in the client namespace and returns its report. */
-  probe(target: string, proto: 'tcp' | 'udp', count: number, extra: string[] = []): ProbeReport {
+  probe(target: string, proto: 'tcp' | 'udp', count: number, extra: string[] = []): ProbeResult {
     const out = inNs(this.client, process.execPath, [path.join(DIST, 'probe.js'), '--target', target, '--proto', proto, '--count', String(count), ...extra]);
-    return JSON.parse(out) as ProbeReport;
+    return JSON.parse(out) as ProbeResult;
   }
 
   /** A client holding one keep-alive connection: `ask()` sends a request on it. */
@@ -157,16 +159,6 @@ export class Cluster {
     }
     live.delete(this);
   }
-}
-
-export interface ProbeReport {
-  target: string;
-  proto: string;
-  sent: number;
-  answers: Record<string, number>;
-  errors: Record<string, number>;
-  p50Ms: number;
-  p99Ms: number;
 }
 
 export interface KeepAliveClient {

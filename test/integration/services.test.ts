@@ -1,0 +1,195 @@
+// The real agent in a network-namespace cluster, with real TCP and UDP traffic.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster, NODE_IP, writeFileAtomic, type Pod } from '../../src/testbed/topology.js';
+import { AgentProcess } from '../../src/testbed/agent-process.js';
+import { list, service, slice } from '../helpers/manifests.js';
+
+const WEB_VIP = '198.19.0.10';
+const LB_IP = '198.19.255.1';
+let cluster: Cluster;
+let agent: AgentProcess;
+let dir: string;
+let pods: Pod[];
+
+const HTTP = [{ name: 'http', port: 8080, protocol: 'TCP' as const }];
+const DNS = [{ name: 'dns', port: 5353, protocol: 'UDP' as const }];
+
+/** web: ClusterIP TCP+UDP over the given pods; shop: LoadBalancer; multi: named target ports. */
+function writeManifests(webPods: Pod[]): void {
+  writeFileAtomic(
+    path.join(dir, 'web.json'),
+    list(
+      service('web', WEB_VIP, [
+        { name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' },
+        { name: 'dns', port: 53, targetPort: 'dns', protocol: 'UDP' },
+      ]),
+      // Split over two slices, as the EndpointSlice controller does.
+      slice('web', 'a', [...HTTP, ...DNS], webPods.slice(0, 2)),
+      slice('web', 'b', [...HTTP, ...DNS], webPods.slice(2)),
+    ),
+  );
+}
+
+function writeStatic(): void {
+  writeFileAtomic(
+    path.join(dir, 'shop.json'),
+    list(
+      service('shop', '198.19.0.20', [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }], { type: 'LoadBalancer' }, LB_IP),
+      slice('shop', 'a', HTTP, pods.slice(0, 3)),
+      service('multi', '198.19.0.30', [
+        { name: 'web', port: 80, targetPort: 'web' },
+        { name: 'admin', port: 81, targetPort: 'admin' },
+      ]),
+      slice('multi', 'a', [{ name: 'web', port: 8080 }, { name: 'admin', port: 8443 }], pods.slice(0, 3)),
+    ),
+  );
+}
+
+const names = (ps: Pod[]) => ps.map((p) => p.name).sort();
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-it-'));
+  cluster = await Cluster.create('it', { pods: 4, tcpPorts: [8080, 8443], udpPorts: [5353] });
+  pods = cluster.pods;
+  writeManifests(pods.slice(0, 3));
+  writeStatic();
+  agent = new AgentProcess(cluster, dir, `/sys/fs/bpf/xlb-it-${process.pid}`);
+  agent.start();
+  await agent.waitForSync();
+}, 60_000);
+
+afterAll(async () => {
+  await agent?.stop();
+  try {
+    agent?.cleanup();
+  } finally {
+    cluster?.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+afterEach((ctx) => {
+  if (ctx.task.result?.state === 'fail') process.stderr.write(`agent log:\n${agent.log.slice(-40).join('\n')}\n`);
+});
+
+describe('eBPF datapath with the real agent', () => {
+  it('balances ClusterIP TCP over every backend', () => {
+    const r = cluster.probe(`${WEB_VIP}:80`, 'tcp', 60);
+    expect(r.errors).toEqual({});
+    expect(Object.keys(r.answers).sort()).toEqual(names(pods.slice(0, 3)));
+  });
+
+  it('balances ClusterIP UDP over every backend', () => {
+    const r = cluster.probe(`${WEB_VIP}:53`, 'udp', 60);
+    expect(r.errors).toEqual({});
+    expect(Object.keys(r.answers).sort()).toEqual(names(pods.slice(0, 3)));
+  });
+
+  it('serves a NodePort on the node IP and a LoadBalancer ingress IP', () => {
+    for (const target of [`${NODE_IP}:30080`, `${LB_IP}:80`, '198.19.0.20:80']) {
+      const r = cluster.probe(target, 'tcp', 30);
+      expect(r.errors, target).toEqual({});
+      expect(Object.keys(r.answers).sort(), target).toEqual(names(pods.slice(0, 3)));
+    }
+  });
+
+  it('sends each port of a multi-port Service to its named target port', () => {
+    expect(cluster.probe('198.19.0.30:80', 'tcp', 10).ports).toEqual({ 8080: 10 });
+    expect(cluster.probe('198.19.0.30:81', 'tcp', 10).ports).toEqual({ 8443: 10 });
+  });
+
+  it('shows the services in lbctl maps dump --json', () => {
+    const d = agent.dump();
+    const byFrontend = new Map(d.services.map((s) => [s.frontend, s]));
+    expect(byFrontend.get(`${WEB_VIP}:80/TCP`)).toMatchObject({
+      type: 'ClusterIP',
+      backends: pods.slice(0, 3).map((p) => `${p.ip}:8080`),
+    });
+    expect(byFrontend.get(`${WEB_VIP}:53/UDP`)?.backends).toEqual(pods.slice(0, 3).map((p) => `${p.ip}:5353`));
+    expect(byFrontend.get(`${NODE_IP}:30080/TCP`)?.type).toBe('NodePort');
+    expect(byFrontend.get(`${LB_IP}:80/TCP`)?.type).toBe('LoadBalancer');
+  });
+
+  it('stops sending new flows to a removed endpoint within 2 s, while traffic flows', async () => {
+    const removed = pods[2]!;
+    const syncs = agent.syncs();
+    const t0 = Date.now();
+    writeManifests(pods.slice(0, 2));
+    let lastSeen = 0;
+    while (Date.now() - t0 < 2000) {
+      const r = cluster.probe(`${WEB_VIP}:80`, 'tcp', 5);
+      expect(r.errors).toEqual({});
+      if (r.answers[removed.name]) lastSeen = Date.now();
+    }
+    // The probes block this process, so the agent's log is read only now; its
+    // timestamps tell when the change was programmed.
+    await agent.waitForSync(syncs);
+    const synced = JSON.parse(agent.log.filter((l) => l.includes('"dataplane synced"'))[syncs]!) as { time: number };
+    expect(synced.time - t0).toBeLessThan(2000);
+    expect(lastSeen === 0 || lastSeen - t0 < 2000).toBe(true);
+    for (const proto of ['tcp', 'udp'] as const) {
+      const after = cluster.probe(`${WEB_VIP}:${proto === 'tcp' ? 80 : 53}`, proto, 40);
+      expect(after.errors).toEqual({});
+      expect(Object.keys(after.answers).sort()).toEqual(names(pods.slice(0, 2)));
+    }
+  });
+
+  it('keeps an open TCP connection on its backend when a backend is added', async () => {
+    writeManifests(pods.slice(0, 3));
+    await agent.waitForSync(agent.syncs() - 1);
+    const conn = await cluster.keepAliveClient(`${WEB_VIP}:80`);
+    try {
+      const first = await conn.ask();
+      expect(names(pods.slice(0, 3))).toContain(first);
+      const syncs = agent.syncs();
+      writeManifests(pods);
+      await agent.waitForSync(syncs);
+      for (let i = 0; i < 5; i++) expect(await conn.ask()).toBe(first);
+      const fresh = cluster.probe(`${WEB_VIP}:80`, 'tcp', 80);
+      expect(Object.keys(fresh.answers).sort()).toEqual(names(pods));
+    } finally {
+      conn.close();
+    }
+  });
+
+  it('never rewrites a later direct flow that reuses a service flow\'s client port', () => {
+    const sport = ['--sport', '40555'];
+    const viaService = cluster.probe(`${WEB_VIP}:80`, 'tcp', 1, sport);
+    const pod = pods.find((p) => viaService.answers[p.name])!;
+    expect(pod).toBeDefined();
+    const direct = cluster.probe(`${pod.ip}:8080`, 'tcp', 1, sport);
+    expect(direct.errors).toEqual({});
+    expect(direct.answers).toEqual({ [pod.name]: 1 });
+  });
+
+  it('reports a bad manifest by file and field and keeps the last good state', async () => {
+    const before = agent.dump().services.length;
+    const bad = path.join(dir, 'zz-bad.yaml');
+    fs.writeFileSync(bad, 'apiVersion: v1\nkind: Service\nmetadata: {name: broken, namespace: it}\nspec:\n  clusterIP: 198.19.0.99\n  ports: [{port: 70000}]\n');
+    await expect.poll(() => agent.log.some((l) => l.includes('zz-bad.yaml') && l.includes('spec.ports[0].port')), { timeout: 5000 }).toBe(true);
+    expect(agent.dump().services.length).toBe(before);
+    expect(cluster.probe(`${WEB_VIP}:80`, 'tcp', 5).errors).toEqual({});
+    fs.rmSync(bad);
+  });
+
+  it('survives an agent restart: traffic flows while it is down, open connections keep their backend', async () => {
+    const conn = await cluster.keepAliveClient(`${WEB_VIP}:80`);
+    try {
+      const first = await conn.ask();
+      expect(await agent.stop()).toBe(0);
+      expect(cluster.probe(`${WEB_VIP}:80`, 'tcp', 10).errors).toEqual({});
+      expect(await conn.ask()).toBe(first);
+      agent.start();
+      await agent.waitForSync(agent.syncs());
+      const line = agent.log.filter((l) => l.includes('"dataplane synced"')).at(-1)!;
+      // The restarted agent found everything already programmed.
+      expect(JSON.parse(line)).toMatchObject({ frontendsWritten: 0, frontendsRemoved: 0, backendsAdded: 0, backendsRemoved: 0 });
+      expect(await conn.ask()).toBe(first);
+    } finally {
+      conn.close();
+    }
+  });
+});
