@@ -5,7 +5,7 @@ SHELL := /bin/bash
 DEB_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool iptables iproute2 \
 	iputils-ping ethtool curl socat wrk make g++ python3
 
-.PHONY: all deps bpf native build test demo bench clean
+.PHONY: all deps bpf native build test demo measure clean
 
 all: bpf native build
 
@@ -33,3 +33,7 @@ demo: deps bpf native build
 
 clean:
 	rm -rf build dist native/build
+
+# Maglev build time and manifest-change-to-maps latency (a printed table).
+measure: deps bpf native build
+	node dist/testbed/measure.js

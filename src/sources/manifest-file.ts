@@ -8,6 +8,17 @@ export class ManifestError extends Error {}
 
 export function parseManifest(file: string, text: string): Snapshot {
   const out: Snapshot = { services: [], slices: [] };
+  // JSON is YAML too, but JSON.parse is an order of magnitude faster on big files.
+  if (file.toLowerCase().endsWith('.json')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw new ManifestError(`${file}: ${(err as Error).message}`);
+    }
+    collect(value, `${file}: document 1`, out);
+    return out;
+  }
   const docs = parseAllDocuments(text);
   if (!Array.isArray(docs)) throw new ManifestError(`${file}: not a YAML/JSON stream`);
   docs.forEach((doc, i) => {

@@ -8,7 +8,7 @@ import type { Snapshot, Source } from './snapshot.js';
 
 const MANIFEST_EXT = /\.(ya?ml|json)$/i;
 /** Editors write files in several steps: wait for them to settle. */
-const SETTLE_MS = 50;
+const SETTLE_MS = 20;
 
 export class ManifestSource implements Source {
   private readonly good = new Map<string, { mtimeMs: number; size: number; snap: Snapshot }>();

@@ -111,6 +111,16 @@ describe('BpfReconciler', () => {
     expect(stats.frontendsWritten + stats.backendsAdded + stats.frontendsRemoved).toBe(0);
   });
 
+  it('a restarted reconciler removes services that are no longer desired, tables included', () => {
+    const { maps, tables, rec } = setup();
+    rec.apply(buildDesiredState([service('a', '198.19.0.10'), service('b', '198.19.0.11')], [slice('a', ['198.18.1.10']), slice('b', ['198.18.1.11'])], node));
+    const restarted = new BpfReconciler(maps, tables);
+    restarted.apply(buildDesiredState([service('a', '198.19.0.10')], [slice('a', ['198.18.1.10'])], node));
+    expect(maps.services.entries().map(([k]) => k.addr)).toEqual(['198.19.0.10']);
+    expect([...tables.tables.keys()]).toEqual([maps.services.entries()[0]![1].svc_id]);
+    expect(maps.backends.entries().map(([, b]) => b.addr)).toEqual(['198.18.1.10']);
+  });
+
   it('keeps a service with no endpoints as a frontend with no table', () => {
     const { maps, tables, rec } = setup();
     rec.apply(buildDesiredState([service('a', '198.19.0.10')], [slice('a', ['198.18.1.10'])], node));

@@ -30,8 +30,4 @@ export class IdPool {
     this.used.delete(id);
     if (id < this.hint) this.hint = id;
   }
-
-  has(id: number): boolean {
-    return this.used.has(id);
-  }
 }

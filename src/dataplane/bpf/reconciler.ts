@@ -47,6 +47,8 @@ export class BpfReconciler implements Dataplane {
   private readonly frontends = new Map<string, { key: SvcKey; value: SvcValue }>();
   /** backend key -> id, as in xlb_backends */
   private readonly backendIdOf = new Map<string, number>();
+  /** Service ids found in the maps at start and not yet matched to a desired service. */
+  private readonly unclaimedIds = new Set<number>();
 
   constructor(
     private readonly maps: ReconcilerMaps,
@@ -58,6 +60,7 @@ export class BpfReconciler implements Dataplane {
     }
     for (const [key, value] of maps.services.entries()) {
       this.svcIds.reserve(value.svc_id);
+      this.unclaimedIds.add(value.svc_id);
       this.frontends.set(frontendId({ addr: key.addr, port: key.port, protocol: PROTO_NAME[key.proto] ?? 'TCP' }), {
         key,
         value,
@@ -77,7 +80,6 @@ export class BpfReconciler implements Dataplane {
     };
     const wantedFrontends = new Set<string>();
     const wantedBackends = new Set<string>();
-    const claimedIds = new Set<number>();
 
     for (const svc of state.services.values()) {
       const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
@@ -86,8 +88,7 @@ export class BpfReconciler implements Dataplane {
         wantedBackends.add(k);
         return this.ensureBackend(k, { addr: b.addr, port: b.port, proto }, stats);
       });
-      const svcId = this.svcIdFor(svc, claimedIds);
-      claimedIds.add(svcId);
+      const svcId = this.svcIdFor(svc);
       const size = this.ensureTable(svc, svcId, backendIds, stats);
       for (const f of svc.frontends) {
         const id = frontendId(f);
@@ -120,10 +121,13 @@ export class BpfReconciler implements Dataplane {
       this.services.delete(key);
       stats.servicesRemoved++;
     }
-    // Ids recovered from the maps but not claimed by any desired service.
-    const liveIds = new Set([...this.services.values()].map((s) => s.svcId));
-    for (const { value } of this.frontends.values()) liveIds.add(value.svc_id);
-    for (let id = 1; id <= MAX_IDS; id++) if (this.svcIds.has(id) && !liveIds.has(id)) this.svcIds.release(id);
+    // Ids recovered from the maps that no desired service claimed: their frontends
+    // are gone now, so their tables and ids go too.
+    for (const id of this.unclaimedIds) {
+      this.tables.remove(id);
+      this.svcIds.release(id);
+    }
+    this.unclaimedIds.clear();
 
     // Backends go last: no table references them any more.
     for (const [k, id] of this.backendIdOf) {
@@ -147,12 +151,12 @@ export class BpfReconciler implements Dataplane {
   }
 
   /** Keeps a service's id across syncs and restarts (recovered from its frontends). */
-  private svcIdFor(svc: LbService, claimed: Set<number>): number {
+  private svcIdFor(svc: LbService): number {
     const known = this.services.get(svc.key)?.svcId;
     if (known !== undefined) return known;
     for (const f of svc.frontends) {
       const id = this.frontends.get(frontendId(f))?.value.svc_id;
-      if (id !== undefined && !claimed.has(id) && ![...this.services.values()].some((s) => s.svcId === id)) return id;
+      if (id !== undefined && this.unclaimedIds.delete(id)) return id;
     }
     return this.svcIds.allocate();
   }
