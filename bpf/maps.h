@@ -24,8 +24,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_backends SEC(".maps");
 
-/* Inner template: slot -> backend id. BPF_F_INNER_MAP lets each service's table
- * have its own size; userspace fills a new one and swaps it in atomically. */
+/* Inner template: [0] = table size M, [1..M] = backend id of each Maglev slot.
+ * BPF_F_INNER_MAP lets each service's table have its own size; userspace fills a
+ * new one and swaps it in atomically. */
 struct xlb_maglev_inner {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);

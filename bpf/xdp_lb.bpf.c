@@ -23,17 +23,20 @@ static __always_inline void forget_reverse(const struct xlb_pkt *p)
 		bpf_map_delete_elem(&xlb_rnat, &rk);
 }
 
-/* The backend a new flow goes to: its Maglev slot. */
+/* The backend a new flow goes to: its Maglev slot. The table carries its own size in
+ * element 0, so a table swapped in with a new size is never read with the old one. */
 static __always_inline struct xlb_backend *maglev_pick(const struct xlb_svc_value *svc,
 						       const struct xlb_pkt *p, __u32 *id)
 {
-	if (svc->maglev_size == 0)
-		return NULL;
 	__u32 svc_id = svc->svc_id;
 	void *table = bpf_map_lookup_elem(&xlb_maglev, &svc_id);
 	if (!table)
 		return NULL;
-	__u32 slot = xlb_flow_hash(&p->key) % svc->maglev_size;
+	__u32 zero = 0;
+	__u32 *size = bpf_map_lookup_elem(table, &zero);
+	if (!size || *size == 0)
+		return NULL;
+	__u32 slot = 1 + xlb_flow_hash(&p->key) % *size;
 	__u32 *backend_id = bpf_map_lookup_elem(table, &slot);
 	if (!backend_id)
 		return NULL;

@@ -7,7 +7,6 @@
 #define XLB_MAX_SERVICES 65536
 #define XLB_MAX_BACKENDS 65536
 #define XLB_MAX_FLOWS 262144
-#define XLB_MAGLEV_MAX 65537
 
 /* Frontend types, for lbctl maps dump (the datapath treats them alike). */
 enum xlb_svc_type {
@@ -37,7 +36,7 @@ struct xlb_svc_key {
 /* One Service port; all of its frontends share svc_id and so one Maglev table. */
 struct xlb_svc_value {
 	__u32 svc_id;
-	__u32 maglev_size; /* slots in xlb_maglev[svc_id]; 0 = no backends */
+	__u32 maglev_size; /* for dumps: the datapath reads M from the table itself; 0 = no backends */
 	__u16 backend_count;
 	__u8 type; /* enum xlb_svc_type */
 	__u8 flags;

@@ -90,7 +90,7 @@ process.stdout.write(
     [
       ['Maglev build, M=65537, 1000 backends', mg.median, mg.p90, mg.min, mg.max],
       [`manifest change -> maps updated (${SERVICES} services x 10 endpoints, ${CHANGES} changes)`, e2e.median, e2e.p90, e2e.min, e2e.max],
-      ['  of which the agent\'s sync (parse, model, diff, map writes)', sy.median, sy.p90, sy.min, sy.max],
+      ['  of which the agent\'s sync (model, diff, map writes)', sy.median, sy.p90, sy.min, sy.max],
     ],
   ) + '\n',
 );

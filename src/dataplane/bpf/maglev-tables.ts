@@ -16,9 +16,13 @@ export interface MaglevTables {
 export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
   return {
     write(svcId, slots) {
-      const fd = native().mapCreate(BPF_MAP_TYPE_ARRAY, 4, 4, slots.length, BPF_F_INNER_MAP, `xlb_mg_${svcId}`);
+      // Element 0 holds the size, so the datapath never pairs a table with a stale size.
+      const table = new Uint32Array(slots.length + 1);
+      table[0] = slots.length;
+      table.set(slots, 1);
+      const fd = native().mapCreate(BPF_MAP_TYPE_ARRAY, 4, 4, table.length, BPF_F_INNER_MAP, `xlb_mg_${svcId}`);
       try {
-        native().mapUpdateArray(fd, Buffer.from(slots.buffer, slots.byteOffset, slots.byteLength));
+        native().mapUpdateArray(fd, Buffer.from(table.buffer));
         outer.set(svcId, fd);
       } finally {
         // The outer map holds its own reference to the inner map.

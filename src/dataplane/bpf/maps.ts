@@ -87,8 +87,9 @@ export function readMaglevTable(maps: XlbMaps, svcId: number): number[] {
   if (!innerId) return [];
   const fd = native().mapFdById(innerId);
   try {
+    // Element 0 is the table size (see bpf/maps.h).
     const slots = native().mapDump(fd, 4, 4);
-    return slots.map(({ value }) => value.readUInt32LE(0));
+    return slots.slice(1).map(({ value }) => value.readUInt32LE(0));
   } finally {
     native().closeFd(fd);
   }
