@@ -53,6 +53,7 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   const bad = nodeIps.find((ip) => !isIPv4(ip));
   if (bad) throw new UsageError(`--node-ip ${bad}: not an IPv4 address`);
   const node = { name: opts.nodeName ?? os.hostname(), ips: nodeIps };
+  if (nodeIps.length === 0) log.warn({ devices }, 'no IPv4 address on the devices and no --node-ip: NodePorts are not served');
 
   ensureBpffs(opts.bpffs);
   const programs = loadPrograms(opts.bpffs);

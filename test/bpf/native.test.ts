@@ -1,0 +1,54 @@
+// The addon's error contract: errno, code and a hint; misuse is a TypeError, not a crash.
+import { describe, expect, it } from 'vitest';
+import { native, type NativeError } from '../../src/dataplane/bpf/native.js';
+
+function thrown(f: () => unknown): NativeError {
+  try {
+    f();
+  } catch (err) {
+    return err as NativeError;
+  }
+  throw new Error('expected an error');
+}
+
+describe('native addon', () => {
+  it('turns a failed syscall into an Error with errno, code and what to do', () => {
+    const err = thrown(() => native().objGet('/sys/fs/bpf/xlb-no-such-pin'));
+    expect(err).toMatchObject({ errno: 2, code: 'ENOENT' });
+    expect(err.message).toContain('/sys/fs/bpf/xlb-no-such-pin');
+    expect(err.message).toContain('--bpffs');
+  });
+
+  it('rejects bad arguments with a TypeError naming the argument', () => {
+    const bad = native() as unknown as { mapLookup(...a: unknown[]): unknown };
+    expect(() => bad.mapLookup('3', Buffer.alloc(4), 4)).toThrow(TypeError);
+    expect(() => bad.mapLookup(3, 'key', 4)).toThrow(/key must be a Buffer/);
+  });
+
+  it('creates, fills, reads and deletes from maps, reporting absent keys without throwing', () => {
+    const fd = native().mapCreate(1 /* HASH */, 4, 8, 16, 0, 'xlb_test');
+    try {
+      const k = Buffer.from([1, 0, 0, 0]);
+      expect(native().mapLookup(fd, k, 8)).toBeNull();
+      native().mapUpdate(fd, k, Buffer.alloc(8, 7), 0);
+      expect([...native().mapLookup(fd, k, 8)!]).toEqual(Array(8).fill(7));
+      expect(native().mapDump(fd, 4, 8)).toHaveLength(1);
+      expect(native().mapDelete(fd, k)).toBe(true);
+      expect(native().mapDelete(fd, k)).toBe(false);
+      expect(native().mapInfo(fd)).toMatchObject({ type: 1, keySize: 4, valueSize: 8, maxEntries: 16, name: 'xlb_test' });
+    } finally {
+      native().closeFd(fd);
+    }
+  });
+
+  it('fills an array map in one call', () => {
+    const fd = native().mapCreate(2 /* ARRAY */, 4, 4, 5, 0, 'xlb_test_arr');
+    try {
+      native().mapUpdateArray(fd, Buffer.from(new Uint32Array([5, 4, 3, 2, 1]).buffer));
+      expect(native().mapDump(fd, 4, 4).map(({ value }) => value.readUInt32LE(0))).toEqual([5, 4, 3, 2, 1]);
+      expect(() => native().mapUpdateArray(fd, Buffer.alloc(4 * 6))).toThrow(RangeError);
+    } finally {
+      native().closeFd(fd);
+    }
+  });
+});
