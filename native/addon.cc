@@ -8,13 +8,24 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     const char *name;
     Napi::Value (*fn)(const Napi::CallbackInfo &);
   } fns[] = {
-      {"loadObject", LoadObject},     {"mapCreate", MapCreate},       {"mapUpdate", MapUpdate},
-      {"mapUpdateArray", MapUpdateArray}, {"mapLookup", MapLookup},   {"mapDelete", MapDelete},
-      {"mapDump", MapDump},           {"mapInfo", MapInfo},           {"mapFdById", MapFdById},
-      {"objGet", ObjGet},             {"objPin", ObjPin},             {"closeFd", CloseFd},
-      {"ifIndex", IfIndex},         {"xdpAttach", XdpAttach},       {"xdpDetach", XdpDetach},       {"xdpQuery", XdpQuery},
-      {"tcAttachEgress", TcAttachEgress}, {"tcDetachEgress", TcDetachEgress},
-      {"progTestRun", ProgTestRun},   {"monotonicNs", MonotonicNs},
+      {"loadObject", LoadObject},
+      {"mapCreate", MapCreate},
+      {"mapUpdate", MapUpdate},
+      {"mapUpdateArray", MapUpdateArray},
+      {"mapLookup", MapLookup},
+      {"mapDelete", MapDelete},
+      {"mapDump", MapDump},
+      {"mapInfo", MapInfo},
+      {"mapFdById", MapFdById},
+      {"objGet", ObjGet},
+      {"closeFd", CloseFd},
+      {"ifIndex", IfIndex},
+      {"xdpAttach", XdpAttach},
+      {"xdpDetach", XdpDetach},
+      {"tcAttachEgress", TcAttachEgress},
+      {"tcDetachEgress", TcDetachEgress},
+      {"progTestRun", ProgTestRun},
+      {"monotonicNs", MonotonicNs},
   };
   for (const auto &f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
   return exports;

@@ -16,13 +16,11 @@ Napi::Value MapDump(const Napi::CallbackInfo &info);
 Napi::Value MapInfo(const Napi::CallbackInfo &info);
 Napi::Value MapFdById(const Napi::CallbackInfo &info);
 Napi::Value ObjGet(const Napi::CallbackInfo &info);
-Napi::Value ObjPin(const Napi::CallbackInfo &info);
 Napi::Value CloseFd(const Napi::CallbackInfo &info);
 // attach.cc
 Napi::Value IfIndex(const Napi::CallbackInfo &info);
 Napi::Value XdpAttach(const Napi::CallbackInfo &info);
 Napi::Value XdpDetach(const Napi::CallbackInfo &info);
-Napi::Value XdpQuery(const Napi::CallbackInfo &info);
 Napi::Value TcAttachEgress(const Napi::CallbackInfo &info);
 Napi::Value TcDetachEgress(const Napi::CallbackInfo &info);
 // testrun.cc

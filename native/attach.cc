@@ -60,17 +60,6 @@ Napi::Value XdpDetach(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-Napi::Value XdpQuery(const Napi::CallbackInfo &info) {
-  int ifindex = ArgInt(info, 0, "ifindex");
-  for (__u32 mode : {XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE}) {
-    __u32 id = 0;
-    int rc = bpf_xdp_query_id(ifindex, mode, &id);
-    if (rc) throw SysError(info.Env(), -rc, "querying XDP on " + Dev(ifindex));
-    if (id) return Napi::Number::New(info.Env(), id);
-  }
-  return Napi::Number::New(info.Env(), 0);
-}
-
 // Our filter's place in the egress hook; replaced in place on re-attach.
 static constexpr __u32 kTcHandle = 1, kTcPriority = 1;
 

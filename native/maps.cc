@@ -142,13 +142,6 @@ Napi::Value ObjGet(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
-Napi::Value ObjPin(const Napi::CallbackInfo &info) {
-  int fd = ArgInt(info, 0, "fd");
-  std::string path = ArgString(info, 1, "pinPath");
-  if (bpf_obj_pin(fd, path.c_str())) throw SysError(info.Env(), errno, "pinning at " + path, "is the directory on a bpf filesystem?");
-  return info.Env().Undefined();
-}
-
 Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   close(ArgInt(info, 0, "fd"));
   return info.Env().Undefined();

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, NODE_IP, writeFileAtomic, type Pod } from '../../src/testbed/topology.js';
+import { Cluster, NODE_DEVICE, NODE_IP, writeFileAtomic, type Pod } from '../../src/testbed/topology.js';
+import { inNs } from '../../src/testbed/netns.js';
 import { AgentProcess } from '../../src/testbed/agent-process.js';
 import { list, service, slice } from '../helpers/manifests.js';
 
@@ -191,5 +192,17 @@ describe('eBPF datapath with the real agent', () => {
     } finally {
       conn.close();
     }
+  });
+
+  it('lbctl cleanup detaches the programs and removes the pins', async () => {
+    const attached = () => inNs(cluster.node, 'ip', ['-d', 'link', 'show', NODE_DEVICE]).includes('prog/xdp');
+    const filters = () => inNs(cluster.node, 'tc', ['filter', 'show', 'dev', NODE_DEVICE, 'egress']);
+    expect(attached()).toBe(true);
+    expect(filters()).toContain('xlb_tc_egress');
+    expect(await agent.stop()).toBe(0);
+    agent.cleanup();
+    expect(attached()).toBe(false);
+    expect(filters()).not.toContain('xlb_tc_egress');
+    expect(fs.existsSync(agent.bpffs)).toBe(false);
   });
 });

@@ -47,15 +47,12 @@ export interface NativeAddon {
   mapInfo(fd: number): MapInfo;
   mapFdById(id: number): number;
   objGet(pinPath: string): number;
-  objPin(fd: number, pinPath: string): void;
   closeFd(fd: number): void;
   /** if_nametoindex in the caller's network namespace (sysfs may show another one). */
   ifIndex(name: string): number;
   /** Attach at XDP, replacing whatever is there. Returns the mode actually used. */
   xdpAttach(ifindex: number, progFd: number, mode: XdpMode | 'auto'): XdpMode;
   xdpDetach(ifindex: number): void;
-  /** The id of the program attached at XDP, 0 for none. */
-  xdpQuery(ifindex: number): number;
   /** tc clsact egress, handle 1 prio 1, replacing ours if present. */
   tcAttachEgress(ifindex: number, progFd: number): void;
   tcDetachEgress(ifindex: number): void;
