@@ -15,6 +15,7 @@ export interface AgentOptions {
   kubeconfig?: string;
   nodeName?: string;
   nodeIp?: string;
+  proxyName?: string;
   devices: string;
   mode: string;
   bpffs: string;
@@ -52,7 +53,7 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   const nodeIps = opts.nodeIp ? parseList(opts.nodeIp) : deviceIPv4s(devices);
   const bad = nodeIps.find((ip) => !isIPv4(ip));
   if (bad) throw new UsageError(`--node-ip ${bad}: not an IPv4 address`);
-  const node = { name: opts.nodeName ?? os.hostname(), ips: nodeIps };
+  const node = { name: opts.nodeName ?? os.hostname(), ips: nodeIps, proxyName: opts.proxyName };
   if (nodeIps.length === 0) log.warn({ devices }, 'no IPv4 address on the devices and no --node-ip: NodePorts are not served');
 
   ensureBpffs(opts.bpffs);

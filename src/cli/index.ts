@@ -15,6 +15,7 @@ program
   .option('--kubeconfig <file>', 'watch the Kubernetes API with this kubeconfig')
   .option('--node-name <name>', 'this node\'s name (default: hostname)')
   .option('--node-ip <ips>', 'IPv4 addresses NodePorts are served on, comma-separated (default: the devices\' addresses)')
+  .option('--proxy-name <name>', 'also serve Services labelled service.kubernetes.io/service-proxy-name=NAME')
   .requiredOption('--devices <ifs>', 'interfaces external traffic arrives on, comma-separated')
   .addOption(new Option('--mode <mode>', 'datapath').choices(['auto', 'bpf', 'iptables']).default('auto'))
   .option('--bpffs <dir>', 'where maps are pinned (a bpf filesystem is mounted there if needed)', DEFAULT_BPFFS)

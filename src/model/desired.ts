@@ -2,27 +2,42 @@
 // Services are served and which endpoints back them.
 import { isIPv4 } from 'node:net';
 import {
+  HEADLESS_LABEL,
   SERVICE_NAME_LABEL,
-  type Endpoint,
+  SERVICE_PROXY_NAME_LABEL,
+  TOPOLOGY_HINTS_ANNOTATION,
+  TOPOLOGY_MODE_ANNOTATION,
   type EndpointSlice,
   type Protocol,
   type Service,
   type ServicePort,
 } from './k8s.js';
 import { backendId, type Backend, type DesiredState, type Frontend, type LbService } from './state.js';
+import { categorizeEndpoints, type EndpointInfo } from './endpoints.js';
 
 export interface NodeContext {
   name: string;
   /** IPv4 addresses NodePorts are served on. */
   ips: string[];
+  /** topology.kubernetes.io/zone of this node, for topology hints */
+  zone?: string;
+  /** --proxy-name: serve Services whose service-proxy-name label has this value */
+  proxyName?: string;
 }
 
 /** Protocols the datapath translates; others are left to the kernel. */
 const SERVED_PROTOCOLS: ReadonlySet<Protocol> = new Set<Protocol>(['TCP', 'UDP']);
 
-/** kube-proxy's ShouldSkipService: headless, IP-less and ExternalName Services get no rules. */
-export function isServed(svc: Service): boolean {
+/**
+ * kube-proxy's ShouldSkipService plus its label selector: headless, IP-less and
+ * ExternalName Services get no rules, nor do those another proxy owns.
+ */
+export function isServed(svc: Service, node: Pick<NodeContext, 'proxyName'>): boolean {
   if (svc.spec.type === 'ExternalName') return false;
+  const labels = svc.metadata.labels ?? {};
+  if (HEADLESS_LABEL in labels) return false;
+  const owner = labels[SERVICE_PROXY_NAME_LABEL];
+  if (owner !== undefined && owner !== node.proxyName) return false;
   const ip = svc.spec.clusterIP;
   return ip !== undefined && ip !== '' && ip !== 'None';
 }
@@ -58,14 +73,10 @@ function frontendsOf(svc: Service, port: ServicePort, node: NodeContext): Fronte
   return out;
 }
 
-/** An endpoint serves when ready; the API treats a missing `ready` as true. */
-function isReady(ep: Endpoint): boolean {
-  return ep.conditions?.ready !== false;
-}
-
-function backendsOf(port: ServicePort, slices: EndpointSlice[]): Backend[] {
+/** Endpoints of one Service port across its slices, deduplicated, with their conditions. */
+function endpointsOf(port: ServicePort, slices: EndpointSlice[]): EndpointInfo[] {
   const protocol = port.protocol ?? 'TCP';
-  const byId = new Map<string, Backend>();
+  const byId = new Map<string, EndpointInfo>();
   for (const slice of slices) {
     if (slice.addressType !== 'IPv4') continue;
     // Slice ports carry the resolved target port per port name, so named
@@ -74,13 +85,38 @@ function backendsOf(port: ServicePort, slices: EndpointSlice[]): Backend[] {
     if (!sp?.port) continue;
     for (const ep of slice.endpoints ?? []) {
       const addr = ep.addresses[0];
-      if (!addr || !isIPv4(addr) || !isReady(ep)) continue;
-      const b: Backend = { addr, port: sp.port, weight: 1, name: ep.targetRef?.name };
-      byId.set(backendId(b), b);
+      if (!addr || !isIPv4(addr)) continue;
+      const id = `${addr}:${sp.port}`;
+      if (byId.has(id)) continue;
+      // The API's defaults for missing conditions, as kube-proxy reads them.
+      const c = ep.conditions ?? {};
+      byId.set(id, {
+        addr,
+        port: sp.port,
+        name: ep.targetRef?.name,
+        nodeName: ep.nodeName,
+        ready: c.ready !== false,
+        serving: c.serving !== false,
+        terminating: c.terminating === true,
+        zoneHints: ep.hints?.forZones?.map((z) => z.name),
+      });
     }
   }
-  return [...byId.values()].sort(compareBackends);
+  return [...byId.values()];
 }
+
+function toBackends(eps: EndpointInfo[]): Backend[] {
+  return eps.map((e) => ({ addr: e.addr, port: e.port, weight: 1, name: e.name })).sort(compareBackends);
+}
+
+function topologyRequested(svc: Service): boolean {
+  const a = svc.metadata.annotations ?? {};
+  const mode = a[TOPOLOGY_MODE_ANNOTATION] ?? a[TOPOLOGY_HINTS_ANNOTATION];
+  return mode === 'Auto' || mode === 'auto' || svc.spec.trafficDistribution === 'PreferClose';
+}
+
+const isExternal = (f: Frontend) => f.type !== 'ClusterIP';
+const sameBackends = (a: Backend[], b: Backend[]) => a.length === b.length && a.every((x, i) => backendId(x) === backendId(b[i]!));
 
 function compareBackends(a: Backend, b: Backend): number {
   return ipToInt(a.addr) - ipToInt(b.addr) || a.port - b.port;
@@ -104,25 +140,39 @@ function slicesByService(slices: EndpointSlice[]): Map<string, EndpointSlice[]> 
   return out;
 }
 
+/**
+ * One LbService per Service port, or two when internal (ClusterIP) and external
+ * (NodePort, ExternalIP, LoadBalancer) frontends need different endpoints because
+ * of the traffic policies; the external one's key ends in "/external".
+ */
 export function buildDesiredState(services: Service[], slices: EndpointSlice[], node: NodeContext): DesiredState {
   const bySvc = slicesByService(slices);
   const out = new Map<string, LbService>();
   for (const svc of services) {
-    if (!isServed(svc)) continue;
+    if (!isServed(svc, node)) continue;
     const svcSlices = bySvc.get(`${namespaceOf(svc)}/${svc.metadata.name}`) ?? [];
     for (const port of svc.spec.ports ?? []) {
       const protocol = port.protocol ?? 'TCP';
       if (!SERVED_PROTOCOLS.has(protocol)) continue;
+      const frontends = frontendsOf(svc, port, node);
+      const external = frontends.filter(isExternal);
+      const internalLocal = svc.spec.internalTrafficPolicy === 'Local';
+      const externalLocal = svc.spec.externalTrafficPolicy === 'Local' && external.length > 0;
+      const eps = categorizeEndpoints(
+        endpointsOf(port, svcSlices),
+        { internalLocal, externalLocal, external: external.length > 0, topologyRequested: topologyRequested(svc) },
+        node,
+      );
+      const internalBackends = toBackends(internalLocal ? eps.local : eps.cluster);
+      const externalBackends = toBackends(externalLocal ? eps.local : eps.cluster);
       const key = serviceKey(svc, port);
-      out.set(key, {
-        key,
-        namespace: namespaceOf(svc),
-        name: svc.metadata.name,
-        portName: port.name ?? '',
-        protocol,
-        frontends: frontendsOf(svc, port, node),
-        backends: backendsOf(port, svcSlices),
-      });
+      const base = { namespace: namespaceOf(svc), name: svc.metadata.name, portName: port.name ?? '', protocol };
+      if (external.length === 0 || sameBackends(internalBackends, externalBackends)) {
+        out.set(key, { key, ...base, frontends, backends: internalBackends });
+      } else {
+        out.set(key, { key, ...base, frontends: frontends.filter((f) => !isExternal(f)), backends: internalBackends });
+        out.set(`${key}/external`, { key: `${key}/external`, ...base, frontends: external, backends: externalBackends });
+      }
     }
   }
   return { services: out };

@@ -31,6 +31,9 @@ export interface Service {
     externalIPs?: string[];
     ports?: ServicePort[];
     externalName?: string;
+    externalTrafficPolicy?: 'Cluster' | 'Local';
+    internalTrafficPolicy?: 'Cluster' | 'Local';
+    trafficDistribution?: string;
   };
   status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } };
 }
@@ -46,6 +49,7 @@ export interface Endpoint {
   conditions?: EndpointConditions;
   nodeName?: string;
   zone?: string;
+  hints?: { forZones?: Array<{ name: string }> };
   targetRef?: { kind?: string; name?: string; namespace?: string };
 }
 
@@ -65,3 +69,10 @@ export interface EndpointSlice {
 }
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+/** Services carrying it belong to another proxy (unless its value is ours). */
+export const SERVICE_PROXY_NAME_LABEL = 'service.kubernetes.io/service-proxy-name';
+/** Services carrying it are headless whatever their clusterIP. */
+export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
+export const TOPOLOGY_MODE_ANNOTATION = 'service.kubernetes.io/topology-mode';
+/** The deprecated name of the topology-mode annotation, still honoured by kube-proxy. */
+export const TOPOLOGY_HINTS_ANNOTATION = 'service.kubernetes.io/topology-aware-hints';

@@ -67,6 +67,10 @@ export function validateService(o: Obj): Service {
   const spec = obj(o.spec, 'spec');
   const type = optString(spec.type, 'spec.type');
   if (type !== undefined && !SERVICE_TYPES.includes(type)) fail('spec.type', `must be one of ${SERVICE_TYPES.join(', ')}`, type);
+  for (const f of ['externalTrafficPolicy', 'internalTrafficPolicy']) {
+    const v = optString(spec[f], `spec.${f}`);
+    if (v !== undefined && v !== 'Cluster' && v !== 'Local') fail(`spec.${f}`, 'must be Cluster or Local', v);
+  }
   const clusterIP = optString(spec.clusterIP, 'spec.clusterIP');
   if (clusterIP && clusterIP !== 'None') ip(clusterIP, 'spec.clusterIP');
   optArray(spec.clusterIPs, 'spec.clusterIPs').forEach((v, i) => v !== 'None' && ip(v, `spec.clusterIPs[${i}]`));

@@ -13,7 +13,12 @@ export function service(name: string, clusterIP: string, ports: ServicePort[], e
   };
 }
 
-export function slice(svc: string, suffix: string, ports: EndpointSlice['ports'], pods: Array<{ name: string; ip: string; ready?: boolean }>): EndpointSlice {
+export function slice(
+  svc: string,
+  suffix: string,
+  ports: EndpointSlice['ports'],
+  pods: Array<{ name: string; ip: string; ready?: boolean; nodeName?: string }>,
+): EndpointSlice {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
@@ -23,7 +28,7 @@ export function slice(svc: string, suffix: string, ports: EndpointSlice['ports']
     endpoints: pods.map((p) => ({
       addresses: [p.ip],
       conditions: { ready: p.ready ?? true, serving: p.ready ?? true, terminating: false },
-      nodeName: 'node-a',
+      nodeName: p.nodeName ?? 'node-a',
       targetRef: { kind: 'Pod', namespace: NS, name: p.name },
     })),
   };

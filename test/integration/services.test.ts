@@ -45,6 +45,9 @@ function writeStatic(): void {
         { name: 'admin', port: 81, targetPort: 'admin' },
       ]),
       slice('multi', 'a', [{ name: 'web', port: 8080 }, { name: 'admin', port: 8443 }], pods.slice(0, 3)),
+      service('local', '198.19.0.40', [{ port: 80, targetPort: 8080, nodePort: 30040 }], { type: 'NodePort', externalTrafficPolicy: 'Local' }),
+      // pod-1 runs on another node: NodePort traffic must stay on this node's pod-0.
+      slice('local', 'a', [{ port: 8080 }], [pods[0]!, { ...pods[1]!, nodeName: 'node-b' }]),
     ),
   );
 }
@@ -100,6 +103,11 @@ describe('eBPF datapath with the real agent', () => {
   it('sends each port of a multi-port Service to its named target port', () => {
     expect(cluster.probe('198.19.0.30:80', 'tcp', 10).ports).toEqual({ 8080: 10 });
     expect(cluster.probe('198.19.0.30:81', 'tcp', 10).ports).toEqual({ 8443: 10 });
+  });
+
+  it('externalTrafficPolicy Local: NodePort traffic only to this node\'s endpoint, ClusterIP to all', () => {
+    expect(cluster.probe(`${NODE_IP}:30040`, 'tcp', 20).answers).toEqual({ [pods[0]!.name]: 20 });
+    expect(Object.keys(cluster.probe('198.19.0.40:80', 'tcp', 40).answers).sort()).toEqual(names(pods.slice(0, 2)));
   });
 
   it('shows the services in lbctl maps dump --json', () => {

@@ -132,4 +132,51 @@ describe('buildDesiredState', () => {
     const s = svc('d', { clusterIP: 'fd00::10', clusterIPs: ['fd00::10', '198.19.0.43'], ports: [{ port: 80 }] });
     expect(buildDesiredState([s], [], node).services.get('shop/d:80/TCP')!.frontends.map((f) => f.addr)).toEqual(['198.19.0.43']);
   });
+
+  it('skips Services owned by another proxy or labelled headless, serves ours', () => {
+    const labelled = (name: string, labels: Record<string, string>): Service => ({
+      metadata: { name, namespace: 'shop', labels },
+      spec: { clusterIP: '198.19.0.50', ports: [{ port: 80 }] },
+    });
+    const svcs = [
+      labelled('other', { 'service.kubernetes.io/service-proxy-name': 'cilium' }),
+      labelled('mine', { 'service.kubernetes.io/service-proxy-name': 'xlb' }),
+      labelled('headless', { 'service.kubernetes.io/headless': '' }),
+    ];
+    expect([...buildDesiredState(svcs, [], node).services.keys()]).toEqual([]);
+    expect([...buildDesiredState(svcs, [], { ...node, proxyName: 'xlb' }).services.keys()]).toEqual(['shop/mine:80/TCP']);
+  });
+
+  it('externalTrafficPolicy Local: external frontends get only this node\'s endpoints, ClusterIP all', () => {
+    const s = svc('lb', { type: 'NodePort', clusterIP: '198.19.0.60', externalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30060 }] });
+    const sl = slice('lb-a', 'lb', [{ port: 8080 }], [
+      { addresses: ['198.18.1.10'], nodeName: 'node-a' },
+      { addresses: ['198.18.1.11'], nodeName: 'node-b' },
+    ]);
+    const st = buildDesiredState([s], [sl], node).services;
+    expect(st.get('shop/lb:80/TCP')!.frontends.map((f) => f.type)).toEqual(['ClusterIP']);
+    expect(st.get('shop/lb:80/TCP')!.backends.map((b) => b.addr)).toEqual(['198.18.1.10', '198.18.1.11']);
+    expect(st.get('shop/lb:80/TCP/external')!.frontends.map((f) => f.type)).toEqual(['NodePort', 'NodePort']);
+    expect(st.get('shop/lb:80/TCP/external')!.backends.map((b) => b.addr)).toEqual(['198.18.1.10']);
+  });
+
+  it('internalTrafficPolicy Local: ClusterIP gets only this node\'s endpoints', () => {
+    const s = svc('itp', { clusterIP: '198.19.0.61', internalTrafficPolicy: 'Local', ports: [{ port: 80 }] });
+    const sl = slice('itp-a', 'itp', [{ port: 80 }], [
+      { addresses: ['198.18.1.10'], nodeName: 'node-b' },
+      { addresses: ['198.18.1.11'], nodeName: 'node-a' },
+    ]);
+    const st = buildDesiredState([s], [sl], node).services;
+    expect([...st.keys()]).toEqual(['shop/itp:80/TCP']);
+    expect(st.get('shop/itp:80/TCP')!.backends.map((b) => b.addr)).toEqual(['198.18.1.11']);
+  });
+
+  it('serves serving-terminating endpoints when no endpoint is ready', () => {
+    const s = svc('t', { clusterIP: '198.19.0.62', ports: [{ port: 80 }] });
+    const sl = slice('t-a', 't', [{ port: 80 }], [
+      { addresses: ['198.18.1.10'], conditions: { ready: false, serving: true, terminating: true } },
+      { addresses: ['198.18.1.11'], conditions: { ready: false, serving: false, terminating: true } },
+    ]);
+    expect(buildDesiredState([s], [sl], node).services.get('shop/t:80/TCP')!.backends.map((b) => b.addr)).toEqual(['198.18.1.10']);
+  });
 });

@@ -42,6 +42,9 @@ describe('parseManifest', () => {
       '/m/svc.yaml: document 2 (Service web): spec.ports[0].port: must be an integer 1-65535, got 99999',
     );
     expect(() => parseManifest('/m/s.yaml', SLICE.replace('198.18.1.10', 'banana'))).toThrow(/endpoints\[0\]\.addresses\[0\]: must be an IPv4 address/);
+    expect(() => parseManifest('/m/p.yaml', SERVICE.replace('spec:', 'spec:\n  externalTrafficPolicy: Nearby'))).toThrow(
+      /spec\.externalTrafficPolicy: must be Cluster or Local, got "Nearby"/,
+    );
     expect(() => parseManifest('/m/y.yaml', 'kind: Service\nmetadata: {name: [\n')).toThrow(/\/m\/y\.yaml: document 1/);
   });
 });
