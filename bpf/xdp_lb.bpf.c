@@ -10,6 +10,7 @@
 #include "csum.h"
 #include "hash.h"
 #include "conntrack.h"
+#include "reject.h"
 
 /* A new direct flow (not via a service) on a tuple drops any reverse translation a
  * past service flow left for it, so its replies are never rewritten. */
@@ -108,6 +109,19 @@ static __always_inline void dnat(const struct xlb_pkt *p, const struct xlb_backe
 	p->ports[1] = b->port;
 }
 
+/* No backend for a new flow: refuse at once (kube-proxy's REJECT), or drop where a
+ * Local traffic policy leaves this node without endpoints. */
+static __always_inline int no_backend(struct xdp_md *ctx, const struct xlb_svc_value *svc,
+				      const struct xlb_pkt *p)
+{
+	/* With backends programmed a failed pick is a transient race: the client retries. */
+	if (svc->backend_count || (svc->flags & XLB_SVC_F_DROP))
+		return XDP_DROP;
+	if (p->key.proto == IPPROTO_TCP)
+		return xlb_reply_rst(ctx, p);
+	return xlb_reply_icmp_unreach(ctx, p);
+}
+
 SEC("xdp")
 int xlb_xdp(struct xdp_md *ctx)
 {
@@ -133,7 +147,7 @@ int xlb_xdp(struct xdp_md *ctx)
 		ct = NULL; /* a new flow on this tuple */
 		b = maglev_pick(svc, &p, &backend_id);
 		if (!b)
-			return XDP_PASS;
+			return no_backend(ctx, svc, &p);
 	}
 	track(&p, ct, svc, b, backend_id, now);
 	dnat(&p, b);

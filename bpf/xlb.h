@@ -16,6 +16,9 @@ enum xlb_svc_type {
 	XLB_SVC_LOAD_BALANCER = 4,
 };
 
+/* Frontend flags. */
+#define XLB_SVC_F_DROP 0x1 /* no endpoints here but elsewhere (Local policy): drop, don't reject */
+
 /* Conntrack entry flags. */
 #define XLB_CT_CLOSING 0x1 /* FIN or RST seen: short lifetime */
 

@@ -167,11 +167,15 @@ export function buildDesiredState(services: Service[], slices: EndpointSlice[], 
       const externalBackends = toBackends(externalLocal ? eps.local : eps.cluster);
       const key = serviceKey(svc, port);
       const base = { namespace: namespaceOf(svc), name: svc.metadata.name, portName: port.name ?? '', protocol };
+      // kube-proxy rejects when no endpoint exists anywhere, and drops when only a
+      // Local policy keeps them out of reach.
+      const noEndpoints = eps.hasAny ? 'drop' : 'reject';
+      const entry = (k: string, fs: Frontend[], backends: Backend[]): LbService => ({ key: k, ...base, frontends: fs, backends, noEndpoints });
       if (external.length === 0 || sameBackends(internalBackends, externalBackends)) {
-        out.set(key, { key, ...base, frontends, backends: internalBackends });
+        out.set(key, entry(key, frontends, internalBackends));
       } else {
-        out.set(key, { key, ...base, frontends: frontends.filter((f) => !isExternal(f)), backends: internalBackends });
-        out.set(`${key}/external`, { key: `${key}/external`, ...base, frontends: external, backends: externalBackends });
+        out.set(key, entry(key, frontends.filter((f) => !isExternal(f)), internalBackends));
+        out.set(`${key}/external`, entry(`${key}/external`, external, externalBackends));
       }
     }
   }

@@ -29,6 +29,11 @@ export interface LbService {
   frontends: Frontend[];
   /** Sorted by address then port, deduplicated. */
   backends: Backend[];
+  /**
+   * With no backends: 'reject' refuses clients at once (no endpoints anywhere);
+   * 'drop' when a Local traffic policy leaves this node without endpoints of its own.
+   */
+  noEndpoints: 'reject' | 'drop';
 }
 
 export interface DesiredState {

@@ -16,6 +16,8 @@ export interface ProbeResult {
   errors: Record<string, number>;
   p50Ms: number;
   p99Ms: number;
+  /** slowest request, answered or failed */
+  maxMs: number;
 }
 
 const { values } = parseArgs({
@@ -69,12 +71,13 @@ function udpAsk(): Promise<string> {
       sock.close();
       reject(err);
     });
-    sock.bind(localPort ?? 0, () => sock.send('who', port, host));
+    // Connected, so an ICMP port unreachable surfaces as ECONNREFUSED.
+    sock.bind(localPort ?? 0, () => sock.connect(port, host, () => sock.send('who')));
   });
 }
 
 async function batch(count: number): Promise<ProbeResult> {
-  const result: ProbeResult = { target: values.target!, proto: values.proto!, sent: 0, answers: {}, ports: {}, errors: {}, p50Ms: 0, p99Ms: 0 };
+  const result: ProbeResult = { target: values.target!, proto: values.proto!, sent: 0, answers: {}, ports: {}, errors: {}, p50Ms: 0, p99Ms: 0, maxMs: 0 };
   const lat: number[] = [];
   for (let i = 0; i < count; i++) {
     const t0 = performance.now();
@@ -88,6 +91,7 @@ async function batch(count: number): Promise<ProbeResult> {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       result.errors[code] = (result.errors[code] ?? 0) + 1;
     }
+    result.maxMs = Math.max(result.maxMs, Math.round((performance.now() - t0) * 100) / 100);
   }
   lat.sort((a, b) => a - b);
   result.p50Ms = Math.round((lat[Math.floor(lat.length * 0.5)] ?? 0) * 100) / 100;

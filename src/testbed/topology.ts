@@ -84,6 +84,9 @@ export class Cluster {
     // client <-> node
     sh('ip', ['link', 'add', 'eth0', 'netns', this.client, 'type', 'veth', 'peer', 'name', NODE_DEVICE, 'netns', this.node]);
     this.iface(this.client, 'eth0', `${CLIENT_IP}/24`);
+    // veth kicks a peer's NAPI for XDP_TX frames (the datapath's RST and ICMP answers)
+    // only when the peer has an XDP program: give the client a pass-through one.
+    inNs(this.client, process.execPath, [path.join(DIST, 'attach-pass.js'), 'eth0']);
     inNs(this.client, 'ip', ['route', 'add', 'default', 'via', NODE_IP]);
     this.iface(this.node, NODE_DEVICE, `${NODE_IP}/24`);
     // node bridge <-> pods

@@ -9,11 +9,14 @@ import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 import { buildPacket, ethHeader, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
 import { testBpffs } from '../helpers/bpffs.js';
 
+const XDP_DROP = 1;
 const XDP_PASS = 2;
+const XDP_TX = 3;
 const TC_ACT_OK = 0;
 const CLIENT = '198.18.0.2';
 const VIP = '198.19.0.10';
 const NODE_IP = '198.18.0.1';
+const EMPTY_VIP = '198.19.0.12';
 const PODS = ['198.18.1.10', '198.18.1.11', '198.18.1.12', '198.18.1.13'];
 
 let pins: ReturnType<typeof testBpffs>;
@@ -26,6 +29,14 @@ const services: Service[] = [
     spec: { type: 'NodePort', clusterIP: VIP, ports: [{ name: 'http', port: 80, nodePort: 30080 }, { name: 'dns', port: 53, protocol: 'UDP' }] },
   },
   { metadata: { name: 'one', namespace: 'default' }, spec: { clusterIP: '198.19.0.11', ports: [{ port: 80 }] } },
+  {
+    metadata: { name: 'empty', namespace: 'default' },
+    spec: { clusterIP: EMPTY_VIP, ports: [{ name: 'tcp', port: 80 }, { name: 'udp', port: 53, protocol: 'UDP' }] },
+  },
+  {
+    metadata: { name: 'elsewhere', namespace: 'default' },
+    spec: { type: 'NodePort', clusterIP: '198.19.0.13', externalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30013 }] },
+  },
 ];
 
 function slices(webPods: string[]): EndpointSlice[] {
@@ -38,6 +49,8 @@ function slices(webPods: string[]): EndpointSlice[] {
   return [
     mk('web', [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], webPods),
     mk('one', [{ port: 9090 }], [PODS[3]!]),
+    // Its only endpoint runs on another node.
+    { ...mk('elsewhere', [{ port: 8080 }], []), endpoints: [{ addresses: [PODS[0]!], nodeName: 'node-b' }] },
   ];
 }
 
@@ -136,6 +149,60 @@ describe('XDP load balancer', () => {
       expect(r.retval, name).toBe(XDP_PASS);
       expect(r.data.equals(pkt), name).toBe(true);
     }
+  });
+});
+
+/** One's-complement check of a byte range (valid when it sums to 0xffff). */
+function sumOk(b: Buffer): boolean {
+  let s = 0;
+  for (let i = 0; i < b.length; i += 2) s += (b[i]! << 8) + (b[i + 1] ?? 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s === 0xffff;
+}
+
+describe('no endpoints', () => {
+  it('answers a SYN with a RST from the frontend, at once', () => {
+    const inPkt = syn(48000, { daddr: EMPTY_VIP, payload: Buffer.alloc(0) });
+    const r = xdp(inPkt);
+    expect(r.retval).toBe(XDP_TX);
+    expect(r.data.length).toBe(54);
+    expect(r.data.subarray(0, 6).equals(inPkt.subarray(6, 12))).toBe(true); // back to the sender's MAC
+    expect(parsePacket(r.data)).toMatchObject({ saddr: EMPTY_VIP, daddr: CLIENT, sport: 80, dport: 48000, ipChecksumOk: true, l4ChecksumOk: true });
+    const tcp = r.data.subarray(34);
+    expect(tcp[13]).toBe(TCP_FLAGS.RST | TCP_FLAGS.ACK);
+    expect(tcp.readUInt32BE(8)).toBe(1001); // acknowledges the SYN (seq 1000)
+  });
+
+  it('answers an established segment with a RST carrying its ack as sequence number', () => {
+    const r = xdp(syn(48001, { daddr: EMPTY_VIP, flags: TCP_FLAGS.ACK, payload: Buffer.from('hello') }));
+    expect(r.retval).toBe(XDP_TX);
+    const tcp = r.data.subarray(34);
+    expect(tcp[13]).toBe(TCP_FLAGS.RST);
+    expect(parsePacket(r.data).l4ChecksumOk).toBe(true);
+  });
+
+  it('never answers a RST', () => {
+    expect(xdp(syn(48002, { daddr: EMPTY_VIP, flags: TCP_FLAGS.RST })).retval).toBe(XDP_DROP);
+  });
+
+  it('answers UDP with ICMP port unreachable quoting the datagram', () => {
+    const inPkt = buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: EMPTY_VIP, sport: 48100, dport: 53, payload: Buffer.alloc(100, 1) });
+    const r = xdp(inPkt);
+    expect(r.retval).toBe(XDP_TX);
+    const ip = r.data.subarray(14, 34);
+    const icmp = r.data.subarray(34);
+    expect(r.data.length).toBe(14 + 20 + 8 + 28);
+    expect(ip[9]).toBe(1);
+    expect([...ip.subarray(12, 16)].join('.')).toBe(EMPTY_VIP);
+    expect([...ip.subarray(16, 20)].join('.')).toBe(CLIENT);
+    expect(sumOk(ip)).toBe(true);
+    expect([icmp[0], icmp[1]]).toEqual([3, 3]);
+    expect(sumOk(icmp)).toBe(true);
+    expect(icmp.subarray(8).equals(inPkt.subarray(14, 14 + 28))).toBe(true);
+  });
+
+  it('drops when a Local policy leaves this node without endpoints of its own', () => {
+    expect(xdp(syn(48200, { daddr: NODE_IP, dport: 30013 })).retval).toBe(XDP_DROP);
   });
 });
 

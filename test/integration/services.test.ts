@@ -48,6 +48,9 @@ function writeStatic(): void {
       service('local', '198.19.0.40', [{ port: 80, targetPort: 8080, nodePort: 30040 }], { type: 'NodePort', externalTrafficPolicy: 'Local' }),
       // pod-1 runs on another node: NodePort traffic must stay on this node's pod-0.
       slice('local', 'a', [{ port: 8080 }], [pods[0]!, { ...pods[1]!, nodeName: 'node-b' }]),
+      service('empty', '198.19.0.50', [{ name: 'tcp', port: 80 }, { name: 'udp', port: 53, protocol: 'UDP' }]),
+      service('remote', '198.19.0.60', [{ port: 80, targetPort: 8080, nodePort: 30060 }], { type: 'NodePort', externalTrafficPolicy: 'Local' }),
+      slice('remote', 'a', [{ port: 8080 }], [{ ...pods[1]!, nodeName: 'node-b' }]),
     ),
   );
 }
@@ -108,6 +111,19 @@ describe('eBPF datapath with the real agent', () => {
   it('externalTrafficPolicy Local: NodePort traffic only to this node\'s endpoint, ClusterIP to all', () => {
     expect(cluster.probe(`${NODE_IP}:30040`, 'tcp', 20).answers).toEqual({ [pods[0]!.name]: 20 });
     expect(Object.keys(cluster.probe('198.19.0.40:80', 'tcp', 40).answers).sort()).toEqual(names(pods.slice(0, 2)));
+  });
+
+  it('refuses clients of a Service without endpoints at once: TCP RST, ICMP port unreachable', () => {
+    for (const [target, proto] of [['198.19.0.50:80', 'tcp'], ['198.19.0.50:53', 'udp']] as const) {
+      const r = cluster.probe(target, proto, 5, ['--timeout-ms', '2000']);
+      expect(r.errors, target).toEqual({ ECONNREFUSED: 5 });
+      expect(r.maxMs, target).toBeLessThan(100);
+    }
+  });
+
+  it('drops NodePort traffic when externalTrafficPolicy Local leaves this node no endpoint', () => {
+    expect(cluster.probe(`${NODE_IP}:30060`, 'tcp', 1, ['--timeout-ms', '300']).errors).toEqual({ timeout: 1 });
+    expect(cluster.probe('198.19.0.60:80', 'tcp', 3).answers).toEqual({ [pods[1]!.name]: 3 });
   });
 
   it('shows the services in lbctl maps dump --json', () => {

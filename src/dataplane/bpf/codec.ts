@@ -108,6 +108,9 @@ export const SVC_TYPE_NAME: Record<number, keyof typeof SVC_TYPE> = {
   4: 'LoadBalancer',
 };
 
+/** XLB_SVC_F_DROP */
+export const SVC_F_DROP = 0x1;
+
 /** XLB_CT_CLOSING */
 export const CT_CLOSING = 0x1;
 

@@ -5,7 +5,7 @@ import type { DesiredState, LbService } from '../../model/state.js';
 import { backendId, frontendId } from '../../model/state.js';
 import { buildMaglevTable, maglevSize } from '../../model/maglev.js';
 import type { ApplyStats, Dataplane } from '../types.js';
-import { IPPROTO, PROTO_NAME, SVC_TYPE, type BackendValue, type SvcKey, type SvcValue } from './codec.js';
+import { IPPROTO, PROTO_NAME, SVC_F_DROP, SVC_TYPE, type BackendValue, type SvcKey, type SvcValue } from './codec.js';
 import { IdPool } from './ids.js';
 import type { MapLike } from './maps.js';
 import type { MaglevTables } from './maglev-tables.js';
@@ -98,7 +98,7 @@ export class BpfReconciler implements Dataplane {
           maglev_size: size,
           backend_count: backendIds.length,
           type: SVC_TYPE[f.type],
-          flags: 0,
+          flags: svc.noEndpoints === 'drop' ? SVC_F_DROP : 0,
         };
         const cur = this.frontends.get(id);
         if (cur && sameValue(cur.value, value)) continue;

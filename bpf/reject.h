@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Answers for a frontend with no endpoints, sent straight back out of the device
+ * (XDP_TX) so the client sees "refused" at once instead of a timeout, as kube-proxy's
+ * REJECT does: a TCP RST, or an ICMP port unreachable for UDP. The packet is rewritten
+ * in place; only option-less IPv4 headers are answered (others are dropped). */
+#ifndef XLB_REJECT_H
+#define XLB_REJECT_H
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "parse.h"
+#include "csum.h"
+
+#define XLB_REPLY_TTL 64
+#define XLB_ICMP_DEST_UNREACH 3
+#define XLB_ICMP_PORT_UNREACH 3
+
+/* RFC 792 destination unreachable header (linux/icmp.h drags in libc headers). */
+struct xlb_icmphdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__u32 unused;
+};
+
+/* One's-complement sum of n 16-bit words (n a compile-time constant). */
+static __always_inline __u32 xlb_sum16(const void *p, int n)
+{
+	const __u16 *w = p;
+	__u32 s = 0;
+#pragma unroll
+	for (int i = 0; i < n; i++)
+		s += w[i];
+	return s;
+}
+
+static __always_inline void xlb_swap_macs(struct ethhdr *eth)
+{
+	__u8 tmp[ETH_ALEN];
+	__builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
+}
+
+static __always_inline void xlb_reply_ip(struct iphdr *ip, __be32 saddr, __be32 daddr, __u16 len, __u8 proto)
+{
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tos = 0;
+	ip->tot_len = bpf_htons(len);
+	ip->id = 0;
+	ip->frag_off = bpf_htons(0x4000); /* DF */
+	ip->ttl = XLB_REPLY_TTL;
+	ip->protocol = proto;
+	ip->saddr = saddr;
+	ip->daddr = daddr;
+	ip->check = 0;
+	ip->check = ~xlb_csum_fold(xlb_sum16(ip, sizeof(*ip) / 2));
+}
+
+/* RFC 793 reset for a segment to a closed port. */
+static __always_inline int xlb_reply_rst(struct xdp_md *ctx, const struct xlb_pkt *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct tcphdr *tcp = (void *)(ip + 1);
+	if (p->l4_off != sizeof(*eth) + sizeof(*ip) || (void *)(tcp + 1) > data_end)
+		return XDP_DROP;
+	if (tcp->rst)
+		return XDP_DROP; /* never answer a reset */
+	__u32 seg_len = bpf_ntohs(ip->tot_len) - sizeof(*ip) - tcp->doff * 4 + tcp->syn + tcp->fin;
+	__u32 seq = tcp->ack ? tcp->ack_seq : 0;
+	__u32 ack = bpf_htonl(bpf_ntohl(tcp->seq) + seg_len);
+	int had_ack = tcp->ack;
+
+	int delta = (int)(sizeof(*eth) + sizeof(*ip) + sizeof(*tcp)) - (int)(data_end - data);
+	if (delta && bpf_xdp_adjust_tail(ctx, delta))
+		return XDP_DROP;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	ip = (void *)(eth + 1);
+	tcp = (void *)(ip + 1);
+	if ((void *)(tcp + 1) > data_end)
+		return XDP_DROP;
+
+	xlb_swap_macs(eth);
+	xlb_reply_ip(ip, p->key.daddr, p->key.saddr, sizeof(*ip) + sizeof(*tcp), IPPROTO_TCP);
+	__builtin_memset(tcp, 0, sizeof(*tcp));
+	tcp->source = p->key.dport;
+	tcp->dest = p->key.sport;
+	tcp->doff = sizeof(*tcp) / 4;
+	tcp->rst = 1;
+	if (had_ack) {
+		tcp->seq = seq;
+	} else {
+		tcp->ack = 1;
+		tcp->ack_seq = ack;
+	}
+	__u32 s = xlb_sum16(&ip->saddr, 4) + bpf_htons(IPPROTO_TCP) + bpf_htons(sizeof(*tcp));
+	tcp->check = ~xlb_csum_fold(s + xlb_sum16(tcp, sizeof(*tcp) / 2));
+	return XDP_TX;
+}
+
+/* ICMP destination/port unreachable quoting the original IP header and 8 bytes. */
+#define XLB_ICMP_QUOTE (sizeof(struct iphdr) + 8)
+#define XLB_ICMP_LEN (sizeof(struct xlb_icmphdr) + XLB_ICMP_QUOTE)
+
+static __always_inline int xlb_reply_icmp_unreach(struct xdp_md *ctx, const struct xlb_pkt *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	if (p->l4_off != sizeof(struct ethhdr) + sizeof(struct iphdr) || (void *)(eth + 1) > data_end)
+		return XDP_DROP;
+	struct ethhdr orig_eth = *eth;
+
+	/* Room in front for the new IP and ICMP headers; the old frame then starts
+	 * with its IP header exactly where the quote belongs. */
+	int grow = sizeof(struct iphdr) + sizeof(struct xlb_icmphdr);
+	if (bpf_xdp_adjust_head(ctx, -grow))
+		return XDP_DROP;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	int delta = (int)(sizeof(struct ethhdr) + sizeof(struct iphdr) + XLB_ICMP_LEN) - (int)(data_end - data);
+	if (delta && bpf_xdp_adjust_tail(ctx, delta))
+		return XDP_DROP;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct xlb_icmphdr *icmp = (void *)(ip + 1);
+	if ((void *)(icmp + 1) + XLB_ICMP_QUOTE > data_end)
+		return XDP_DROP;
+
+	__builtin_memcpy(eth->h_dest, orig_eth.h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, orig_eth.h_dest, ETH_ALEN);
+	eth->h_proto = bpf_htons(ETH_P_IP);
+	xlb_reply_ip(ip, p->key.daddr, p->key.saddr, sizeof(*ip) + XLB_ICMP_LEN, IPPROTO_ICMP);
+	__builtin_memset(icmp, 0, sizeof(*icmp));
+	icmp->type = XLB_ICMP_DEST_UNREACH;
+	icmp->code = XLB_ICMP_PORT_UNREACH;
+	icmp->checksum = ~xlb_csum_fold(xlb_sum16(icmp, XLB_ICMP_LEN / 2));
+	return XDP_TX;
+}
+
+#endif
