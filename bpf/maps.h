@@ -24,6 +24,23 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_backends SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct xlb_member_key);
+	__type(value, __u8);
+	__uint(max_entries, XLB_MAX_MEMBERS);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* sized for the worst case, filled as used */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_members SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct xlb_affinity_key);
+	__type(value, struct xlb_affinity_value);
+	__uint(max_entries, XLB_MAX_AFFINITY);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_affinity SEC(".maps");
+
 /* Inner template: [0] = table size M, [1..M] = backend id of each Maglev slot.
  * BPF_F_INNER_MAP lets each service's table have its own size; userspace fills a
  * new one and swaps it in atomically. */

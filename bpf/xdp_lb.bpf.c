@@ -45,6 +45,33 @@ static __always_inline struct xlb_backend *maglev_pick(const struct xlb_svc_valu
 	return bpf_map_lookup_elem(&xlb_backends, id);
 }
 
+/* sessionAffinity ClientIP: a client's new flows go where its last one went, while
+ * the entry is younger than the timeout and the backend is still the service's. */
+static __always_inline struct xlb_backend *affinity_pick(const struct xlb_svc_value *svc,
+							 const struct xlb_pkt *p, __u64 now, __u32 *id)
+{
+	struct xlb_affinity_key ak = { .client = p->key.saddr, .svc_id = svc->svc_id };
+	struct xlb_affinity_value *av = bpf_map_lookup_elem(&xlb_affinity, &ak);
+	if (!av || av->expires_ns <= now)
+		return NULL;
+	struct xlb_member_key mk = { .svc_id = svc->svc_id, .backend_id = av->backend_id };
+	if (!bpf_map_lookup_elem(&xlb_members, &mk))
+		return NULL;
+	*id = av->backend_id;
+	return bpf_map_lookup_elem(&xlb_backends, id);
+}
+
+static __always_inline void affinity_remember(const struct xlb_svc_value *svc,
+					      const struct xlb_pkt *p, __u64 now, __u32 id)
+{
+	struct xlb_affinity_key ak = { .client = p->key.saddr, .svc_id = svc->svc_id };
+	struct xlb_affinity_value av = {
+		.expires_ns = now + (__u64)svc->affinity_timeout_s * 1000000000ULL,
+		.backend_id = id,
+	};
+	bpf_map_update_elem(&xlb_affinity, &ak, &av, BPF_ANY);
+}
+
 /* The backend of a tracked flow, if the flow is alive and its backend still exists. */
 static __always_inline struct xlb_backend *tracked_backend(const struct xlb_ct_value *ct,
 							   const struct xlb_pkt *p, __u64 now)
@@ -145,9 +172,14 @@ int xlb_xdp(struct xdp_md *ctx)
 		backend_id = ct->backend_id;
 	} else {
 		ct = NULL; /* a new flow on this tuple */
-		b = maglev_pick(svc, &p, &backend_id);
+		if (svc->affinity_timeout_s)
+			b = affinity_pick(svc, &p, now, &backend_id);
+		if (!b)
+			b = maglev_pick(svc, &p, &backend_id);
 		if (!b)
 			return no_backend(ctx, svc, &p);
+		if (svc->affinity_timeout_s)
+			affinity_remember(svc, &p, now, backend_id);
 	}
 	track(&p, ct, svc, b, backend_id, now);
 	dnat(&p, b);

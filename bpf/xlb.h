@@ -7,6 +7,8 @@
 #define XLB_MAX_SERVICES 65536
 #define XLB_MAX_BACKENDS 65536
 #define XLB_MAX_FLOWS 262144
+#define XLB_MAX_MEMBERS (1 << 20) /* (service, backend) pairs */
+#define XLB_MAX_AFFINITY 262144
 
 /* Frontend types, for lbctl maps dump (the datapath treats them alike). */
 enum xlb_svc_type {
@@ -43,6 +45,7 @@ struct xlb_svc_value {
 	__u16 backend_count;
 	__u8 type; /* enum xlb_svc_type */
 	__u8 flags;
+	__u32 affinity_timeout_s; /* sessionAffinity ClientIP: its timeout; 0 = none */
 };
 
 struct xlb_backend {
@@ -50,6 +53,25 @@ struct xlb_backend {
 	__be16 port;
 	__u8 proto;
 	__u8 pad;
+};
+
+/* Membership of a backend in a service's current backend set, so an affinity
+ * entry never sends a client to a backend its service no longer has. */
+struct xlb_member_key {
+	__u32 svc_id;
+	__u32 backend_id;
+};
+
+/* sessionAffinity ClientIP: the backend a client's new flows go to. */
+struct xlb_affinity_key {
+	__be32 client;
+	__u32 svc_id;
+};
+
+struct xlb_affinity_value {
+	__u64 expires_ns;
+	__u32 backend_id;
+	__u32 pad;
 };
 
 /* One direction of a flow, as seen in the packet. The forward map is keyed by

@@ -12,6 +12,8 @@ export interface ServiceDump {
   type: string;
   svcId: number;
   maglevSize: number;
+  /** sessionAffinity ClientIP timeout in seconds, 0 for none */
+  affinitySeconds: number;
   backends: string[];
 }
 export interface BackendDump {
@@ -57,6 +59,7 @@ function collect(maps: XlbMaps, sections: readonly DumpSection[]): Dump {
         type: SVC_TYPE_NAME[v.type] ?? String(v.type),
         svcId: v.svc_id,
         maglevSize: v.maglev_size,
+        affinitySeconds: v.affinity_timeout_s,
         backends: [...new Set(tableOf(v.svc_id))].map((id) => backendAddr.get(id) ?? `#${id}`).sort(),
       }))
       .sort((a, b) => a.svcId - b.svcId || a.frontend.localeCompare(b.frontend));
@@ -99,8 +102,15 @@ function render(d: Dump): string {
     parts.push(
       `SERVICES (${d.services.length} frontends)\n` +
         renderTable(
-          ['FRONTEND', 'TYPE', 'SVC', 'MAGLEV', 'BACKENDS'],
-          d.services.map((s) => [s.frontend, s.type, s.svcId, s.maglevSize, s.backends.join(', ') || '(none)']),
+          ['FRONTEND', 'TYPE', 'SVC', 'MAGLEV', 'AFFINITY', 'BACKENDS'],
+          d.services.map((s) => [
+            s.frontend,
+            s.type,
+            s.svcId,
+            s.maglevSize,
+            s.affinitySeconds ? `${s.affinitySeconds}s` : '-',
+            s.backends.join(', ') || '(none)',
+          ]),
         ),
     );
   }

@@ -115,6 +115,14 @@ function topologyRequested(svc: Service): boolean {
   return mode === 'Auto' || mode === 'auto' || svc.spec.trafficDistribution === 'PreferClose';
 }
 
+/** kube-proxy's default sessionAffinityConfig.clientIP.timeoutSeconds (3 hours). */
+export const DEFAULT_AFFINITY_SECONDS = 10800;
+
+function affinitySeconds(svc: Service): number {
+  if (svc.spec.sessionAffinity !== 'ClientIP') return 0;
+  return svc.spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS;
+}
+
 const isExternal = (f: Frontend) => f.type !== 'ClusterIP';
 const sameBackends = (a: Backend[], b: Backend[]) => a.length === b.length && a.every((x, i) => backendId(x) === backendId(b[i]!));
 
@@ -170,7 +178,15 @@ export function buildDesiredState(services: Service[], slices: EndpointSlice[], 
       // kube-proxy rejects when no endpoint exists anywhere, and drops when only a
       // Local policy keeps them out of reach.
       const noEndpoints = eps.hasAny ? 'drop' : 'reject';
-      const entry = (k: string, fs: Frontend[], backends: Backend[]): LbService => ({ key: k, ...base, frontends: fs, backends, noEndpoints });
+      const affinity = affinitySeconds(svc);
+      const entry = (k: string, fs: Frontend[], backends: Backend[]): LbService => ({
+        key: k,
+        ...base,
+        frontends: fs,
+        backends,
+        noEndpoints,
+        affinitySeconds: affinity,
+      });
       if (external.length === 0 || sameBackends(internalBackends, externalBackends)) {
         out.set(key, entry(key, frontends, internalBackends));
       } else {

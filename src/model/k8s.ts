@@ -34,6 +34,8 @@ export interface Service {
     externalTrafficPolicy?: 'Cluster' | 'Local';
     internalTrafficPolicy?: 'Cluster' | 'Local';
     trafficDistribution?: string;
+    sessionAffinity?: 'None' | 'ClientIP';
+    sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } };
   };
   status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } };
 }

@@ -34,6 +34,8 @@ export interface LbService {
    * 'drop' when a Local traffic policy leaves this node without endpoints of its own.
    */
   noEndpoints: 'reject' | 'drop';
+  /** sessionAffinity ClientIP timeout in seconds; 0 for no affinity */
+  affinitySeconds: number;
 }
 
 export interface DesiredState {

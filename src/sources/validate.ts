@@ -71,6 +71,14 @@ export function validateService(o: Obj): Service {
     const v = optString(spec[f], `spec.${f}`);
     if (v !== undefined && v !== 'Cluster' && v !== 'Local') fail(`spec.${f}`, 'must be Cluster or Local', v);
   }
+  const affinity = optString(spec.sessionAffinity, 'spec.sessionAffinity');
+  if (affinity !== undefined && affinity !== 'None' && affinity !== 'ClientIP') fail('spec.sessionAffinity', 'must be None or ClientIP', affinity);
+  const sac = spec.sessionAffinityConfig === undefined || spec.sessionAffinityConfig === null ? undefined : obj(spec.sessionAffinityConfig, 'spec.sessionAffinityConfig');
+  const cip = sac?.clientIP === undefined || sac.clientIP === null ? undefined : obj(sac.clientIP, 'spec.sessionAffinityConfig.clientIP');
+  const t = cip?.timeoutSeconds;
+  if (t !== undefined && t !== null && (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 86400)) {
+    fail('spec.sessionAffinityConfig.clientIP.timeoutSeconds', 'must be an integer 1-86400', t);
+  }
   const clusterIP = optString(spec.clusterIP, 'spec.clusterIP');
   if (clusterIP && clusterIP !== 'None') ip(clusterIP, 'spec.clusterIP');
   optArray(spec.clusterIPs, 'spec.clusterIPs').forEach((v, i) => v !== 'None' && ip(v, `spec.clusterIPs[${i}]`));

@@ -17,6 +17,7 @@ const CLIENT = '198.18.0.2';
 const VIP = '198.19.0.10';
 const NODE_IP = '198.18.0.1';
 const EMPTY_VIP = '198.19.0.12';
+const STICKY_VIP = '198.19.0.14';
 const PODS = ['198.18.1.10', '198.18.1.11', '198.18.1.12', '198.18.1.13'];
 
 let pins: ReturnType<typeof testBpffs>;
@@ -29,6 +30,10 @@ const services: Service[] = [
     spec: { type: 'NodePort', clusterIP: VIP, ports: [{ name: 'http', port: 80, nodePort: 30080 }, { name: 'dns', port: 53, protocol: 'UDP' }] },
   },
   { metadata: { name: 'one', namespace: 'default' }, spec: { clusterIP: '198.19.0.11', ports: [{ port: 80 }] } },
+  {
+    metadata: { name: 'sticky', namespace: 'default' },
+    spec: { clusterIP: STICKY_VIP, sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 1 } }, ports: [{ port: 80 }] },
+  },
   {
     metadata: { name: 'empty', namespace: 'default' },
     spec: { clusterIP: EMPTY_VIP, ports: [{ name: 'tcp', port: 80 }, { name: 'udp', port: 53, protocol: 'UDP' }] },
@@ -49,6 +54,7 @@ function slices(webPods: string[]): EndpointSlice[] {
   return [
     mk('web', [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], webPods),
     mk('one', [{ port: 9090 }], [PODS[3]!]),
+    mk('sticky', [{ port: 8080 }], webPods),
     // Its only endpoint runs on another node.
     { ...mk('elsewhere', [{ port: 8080 }], []), endpoints: [{ addresses: [PODS[0]!], nodeName: 'node-b' }] },
   ];
@@ -203,6 +209,43 @@ describe('no endpoints', () => {
 
   it('drops when a Local policy leaves this node without endpoints of its own', () => {
     expect(xdp(syn(48200, { daddr: NODE_IP, dport: 30013 })).retval).toBe(XDP_DROP);
+  });
+});
+
+describe('sessionAffinity ClientIP', () => {
+  const pick = (saddr: string, sport: number) => parsePacket(xdp(syn(sport, { saddr, daddr: STICKY_VIP })).data).daddr;
+
+  it('sends every new flow of a client to the same backend, different clients spread', () => {
+    const first = pick(CLIENT, 49000);
+    for (let sport = 49001; sport < 49020; sport++) expect(pick(CLIENT, sport)).toBe(first);
+    const others = new Set(Array.from({ length: 40 }, (_, i) => pick(`198.18.0.${100 + i}`, 49000)));
+    expect(others.size).toBeGreaterThan(1);
+  });
+
+  it('uses a remembered backend only until the entry expires, and remembers for timeoutSeconds', () => {
+    const flow = { saddr: CLIENT, daddr: STICKY_VIP, sport: 49100, dport: 80, proto: 6 };
+    const fresh = () => {
+      progs.maps.ct.delete(flow);
+      return pick(CLIENT, 49100);
+    };
+    for (const [k] of progs.maps.affinity.entries()) progs.maps.affinity.delete(k);
+    const maglevChoice = fresh();
+    const [key, remembered] = progs.maps.affinity.entries().find(([k]) => k.client === CLIENT)!;
+    const left = Number(remembered.expires_ns - native().monotonicNs()) / 1e9;
+    expect(left).toBeGreaterThan(0.5);
+    expect(left).toBeLessThanOrEqual(1);
+
+    const [otherId, other] = progs.maps.backends.entries().find(([, b]) => b.port === 8080 && b.addr !== maglevChoice)!;
+    progs.maps.affinity.set(key, { expires_ns: native().monotonicNs() + 5_000_000_000n, backend_id: otherId });
+    expect(fresh()).toBe(other.addr);
+    progs.maps.affinity.set(key, { expires_ns: native().monotonicNs() - 1n, backend_id: otherId });
+    expect(fresh()).toBe(maglevChoice);
+  });
+
+  it('never sends a client to a backend its service no longer has', () => {
+    const first = pick(CLIENT, 49200);
+    program(PODS.slice(0, 3).filter((p) => p !== first));
+    expect(pick(CLIENT, 49201)).not.toBe(first);
   });
 });
 

@@ -34,7 +34,7 @@ function writeManifests(webPods: Pod[]): void {
   );
 }
 
-function writeStatic(): void {
+function writeStatic(stickiness = 1): void {
   writeFileAtomic(
     path.join(dir, 'shop.json'),
     list(
@@ -48,6 +48,11 @@ function writeStatic(): void {
       service('local', '198.19.0.40', [{ port: 80, targetPort: 8080, nodePort: 30040 }], { type: 'NodePort', externalTrafficPolicy: 'Local' }),
       // pod-1 runs on another node: NodePort traffic must stay on this node's pod-0.
       slice('local', 'a', [{ port: 8080 }], [pods[0]!, { ...pods[1]!, nodeName: 'node-b' }]),
+      service('sticky', '198.19.0.70', [{ name: 'http', port: 80, targetPort: 8080 }], {
+        sessionAffinity: stickiness > 0 ? 'ClientIP' : 'None',
+        ...(stickiness > 0 ? { sessionAffinityConfig: { clientIP: { timeoutSeconds: stickiness } } } : {}),
+      }),
+      slice('sticky', 'a', HTTP, pods.slice(0, 3)),
       service('empty', '198.19.0.50', [{ name: 'tcp', port: 80 }, { name: 'udp', port: 53, protocol: 'UDP' }]),
       service('remote', '198.19.0.60', [{ port: 80, targetPort: 8080, nodePort: 30060 }], { type: 'NodePort', externalTrafficPolicy: 'Local' }),
       slice('remote', 'a', [{ port: 8080 }], [{ ...pods[1]!, nodeName: 'node-b' }]),
@@ -124,6 +129,27 @@ describe('eBPF datapath with the real agent', () => {
   it('drops NodePort traffic when externalTrafficPolicy Local leaves this node no endpoint', () => {
     expect(cluster.probe(`${NODE_IP}:30060`, 'tcp', 1, ['--timeout-ms', '300']).errors).toEqual({ timeout: 1 });
     expect(cluster.probe('198.19.0.60:80', 'tcp', 3).answers).toEqual({ [pods[1]!.name]: 3 });
+  });
+
+  it('sessionAffinity ClientIP: one client stays on one backend until the timeout; switching it is live', async () => {
+    const sticky = () => Object.keys(cluster.probe('198.19.0.70:80', 'tcp', 15).answers);
+    expect(sticky()).toHaveLength(1);
+    // After the 1 s timeout each new request is placed afresh: over 8 rounds
+    // more than one backend answers (all alike has probability 3 x (1/3)^8).
+    const seen = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      await new Promise((r) => setTimeout(r, 1100));
+      seen.add(Object.keys(cluster.probe('198.19.0.70:80', 'tcp', 1).answers)[0]!);
+    }
+    expect(seen.size).toBeGreaterThan(1);
+    let syncs = agent.syncs();
+    writeStatic(0);
+    await agent.waitForSync(syncs);
+    expect(sticky().length).toBeGreaterThan(1);
+    syncs = agent.syncs();
+    writeStatic(30);
+    await agent.waitForSync(syncs);
+    expect(sticky()).toHaveLength(1);
   });
 
   it('shows the services in lbctl maps dump --json', () => {

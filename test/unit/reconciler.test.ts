@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
 import type { MapLike } from '../../src/dataplane/bpf/maps.js';
 import type { MaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
-import type { BackendValue, SvcKey, SvcValue } from '../../src/dataplane/bpf/codec.js';
+import type { BackendValue, MemberKey, SvcKey, SvcValue } from '../../src/dataplane/bpf/codec.js';
 import { buildDesiredState } from '../../src/model/desired.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 
@@ -52,7 +52,7 @@ const slice = (svc: string, ips: string[]): EndpointSlice => ({
 });
 
 function setup() {
-  const maps = { services: new MemMap<SvcKey, SvcValue>(), backends: new MemMap<number, BackendValue>() };
+  const maps = { services: new MemMap<SvcKey, SvcValue>(), backends: new MemMap<number, BackendValue>(), members: new MemMap<MemberKey, number>() };
   const tables = new MemTables();
   return { maps, tables, rec: new BpfReconciler(maps, tables) };
 }
@@ -70,13 +70,24 @@ describe('BpfReconciler', () => {
     expect([...ids].map((id) => maps.backends.get(id)!.addr).sort()).toEqual(['198.18.1.10', '198.18.1.11']);
   });
 
+  it('keeps xlb_members equal to each service\'s backend set', () => {
+    const { maps, rec } = setup();
+    const members = () => maps.members.entries().map(([k]) => `${k.svc_id}:${maps.backends.get(k.backend_id)!.addr}`).sort();
+    rec.apply(buildDesiredState([service('a', '198.19.0.10')], [slice('a', ['198.18.1.10', '198.18.1.11'])], node));
+    expect(members()).toEqual(['1:198.18.1.10', '1:198.18.1.11']);
+    rec.apply(buildDesiredState([service('a', '198.19.0.10')], [slice('a', ['198.18.1.11', '198.18.1.12'])], node));
+    expect(members()).toEqual(['1:198.18.1.11', '1:198.18.1.12']);
+    rec.apply(buildDesiredState([], [], node));
+    expect(members()).toEqual([]);
+  });
+
   it('writes nothing when applied twice with the same state', () => {
     const { maps, tables, rec } = setup();
     const state = buildDesiredState([service('web', '198.19.0.10')], [slice('web', ['198.18.1.10'])], node);
     rec.apply(state);
-    const before = [maps.services.writes, maps.backends.writes, tables.writes];
+    const before = [maps.services.writes, maps.backends.writes, maps.members.writes, tables.writes];
     const stats = rec.apply(state);
-    expect([maps.services.writes, maps.backends.writes, tables.writes]).toEqual(before);
+    expect([maps.services.writes, maps.backends.writes, maps.members.writes, tables.writes]).toEqual(before);
     expect(stats.frontendsWritten + stats.tablesWritten + stats.backendsAdded).toBe(0);
   });
 
@@ -104,10 +115,12 @@ describe('BpfReconciler', () => {
     const { maps, tables, rec } = setup();
     const state = buildDesiredState([service('a', '198.19.0.10'), service('b', '198.19.0.11')], [slice('a', ['198.18.1.10']), slice('b', ['198.18.1.11'])], node);
     rec.apply(state);
-    const snapshot = JSON.stringify([maps.services.entries(), maps.backends.entries()]);
+    const snapshot = JSON.stringify([maps.services.entries(), maps.backends.entries(), maps.members.entries()]);
+    const memberWrites = maps.members.writes;
     const restarted = new BpfReconciler(maps, tables);
     const stats = restarted.apply(state);
-    expect(JSON.stringify([maps.services.entries(), maps.backends.entries()])).toBe(snapshot);
+    expect(JSON.stringify([maps.services.entries(), maps.backends.entries(), maps.members.entries()])).toBe(snapshot);
+    expect(maps.members.writes).toBe(memberWrites);
     expect(stats.frontendsWritten + stats.backendsAdded + stats.frontendsRemoved).toBe(0);
   });
 

@@ -125,6 +125,19 @@ export interface SvcValue extends Record<string, unknown> {
   backend_count: number;
   type: number;
   flags: number;
+  affinity_timeout_s: number;
+}
+export interface MemberKey extends Record<string, unknown> {
+  svc_id: number;
+  backend_id: number;
+}
+export interface AffinityKey extends Record<string, unknown> {
+  client: string;
+  svc_id: number;
+}
+export interface AffinityValue extends Record<string, unknown> {
+  expires_ns: bigint;
+  backend_id: number;
 }
 export interface BackendValue extends Record<string, unknown> {
   addr: string;
@@ -165,6 +178,20 @@ export const svcValue = new StructCodec<SvcValue>('xlb_svc_value', [
   ['backend_count', 'u16'],
   ['type', 'u8'],
   ['flags', 'u8'],
+  ['affinity_timeout_s', 'u32'],
+]);
+export const memberKey = new StructCodec<MemberKey>('xlb_member_key', [
+  ['svc_id', 'u32'],
+  ['backend_id', 'u32'],
+]);
+export const affinityKey = new StructCodec<AffinityKey>('xlb_affinity_key', [
+  ['client', 'ipv4'],
+  ['svc_id', 'u32'],
+]);
+export const affinityValue = new StructCodec<AffinityValue>('xlb_affinity_value', [
+  ['expires_ns', 'u64'],
+  ['backend_id', 'u32'],
+  ['pad', 'u32'],
 ]);
 export const backend = new StructCodec<BackendValue>('xlb_backend', [
   ['addr', 'ipv4'],
@@ -195,6 +222,13 @@ export const rnatValue = new StructCodec<RnatValue>('xlb_rnat_value', [
   ['flags', 'u16'],
 ]);
 
+/** A set member's value: present means member. */
+export const u8 = {
+  size: 1,
+  encode: (n: number): Buffer => Buffer.from([n]),
+  decode: (b: Buffer): number => b.readUInt8(0),
+};
+
 export const u32 = {
   size: 4,
   encode: (n: number): Buffer => {
@@ -206,4 +240,4 @@ export const u32 = {
 };
 
 /** Every struct of bpf/xlb.h, for the BTF layout test. */
-export const ALL_STRUCTS = [svcKey, svcValue, backend, flowKey, ctValue, rnatValue];
+export const ALL_STRUCTS = [svcKey, svcValue, memberKey, affinityKey, affinityValue, backend, flowKey, ctValue, rnatValue];

@@ -5,7 +5,7 @@ import type { DesiredState, LbService } from '../../model/state.js';
 import { backendId, frontendId } from '../../model/state.js';
 import { buildMaglevTable, maglevSize } from '../../model/maglev.js';
 import type { ApplyStats, Dataplane } from '../types.js';
-import { IPPROTO, PROTO_NAME, SVC_F_DROP, SVC_TYPE, type BackendValue, type SvcKey, type SvcValue } from './codec.js';
+import { IPPROTO, PROTO_NAME, SVC_F_DROP, SVC_TYPE, type BackendValue, type MemberKey, type SvcKey, type SvcValue } from './codec.js';
 import { IdPool } from './ids.js';
 import type { MapLike } from './maps.js';
 import type { MaglevTables } from './maglev-tables.js';
@@ -16,6 +16,7 @@ const MAX_IDS = 65535;
 export interface ReconcilerMaps {
   services: MapLike<SvcKey, SvcValue>;
   backends: MapLike<number, BackendValue>;
+  members: MapLike<MemberKey, number>;
 }
 
 interface ProgrammedService {
@@ -34,7 +35,8 @@ function sameValue(a: SvcValue, b: SvcValue): boolean {
     a.maglev_size === b.maglev_size &&
     a.backend_count === b.backend_count &&
     a.type === b.type &&
-    a.flags === b.flags
+    a.flags === b.flags &&
+    a.affinity_timeout_s === b.affinity_timeout_s
   );
 }
 
@@ -49,6 +51,8 @@ export class BpfReconciler implements Dataplane {
   private readonly backendIdOf = new Map<string, number>();
   /** Service ids found in the maps at start and not yet matched to a desired service. */
   private readonly unclaimedIds = new Set<number>();
+  /** svc_id -> backend ids, as in xlb_members */
+  private readonly members = new Map<number, Set<number>>();
 
   constructor(
     private readonly maps: ReconcilerMaps,
@@ -57,6 +61,11 @@ export class BpfReconciler implements Dataplane {
     for (const [id, b] of maps.backends.entries()) {
       this.backendIds.reserve(id);
       this.backendIdOf.set(beKey(b.addr, b.port, b.proto), id);
+    }
+    for (const [{ svc_id, backend_id }] of maps.members.entries()) {
+      const set = this.members.get(svc_id) ?? new Set<number>();
+      set.add(backend_id);
+      this.members.set(svc_id, set);
     }
     for (const [key, value] of maps.services.entries()) {
       this.svcIds.reserve(value.svc_id);
@@ -99,6 +108,7 @@ export class BpfReconciler implements Dataplane {
           backend_count: backendIds.length,
           type: SVC_TYPE[f.type],
           flags: svc.noEndpoints === 'drop' ? SVC_F_DROP : 0,
+          affinity_timeout_s: svc.affinitySeconds,
         };
         const cur = this.frontends.get(id);
         if (cur && sameValue(cur.value, value)) continue;
@@ -118,6 +128,7 @@ export class BpfReconciler implements Dataplane {
     for (const [key, svc] of this.services) {
       if (state.services.has(key)) continue;
       this.tables.remove(svc.svcId);
+      this.setMembers(svc.svcId, []);
       this.services.delete(key);
       stats.servicesRemoved++;
     }
@@ -125,6 +136,7 @@ export class BpfReconciler implements Dataplane {
     // are gone now, so their tables and ids go too.
     for (const id of this.unclaimedIds) {
       this.tables.remove(id);
+      this.setMembers(id, []);
       this.svcIds.release(id);
     }
     this.unclaimedIds.clear();
@@ -166,6 +178,9 @@ export class BpfReconciler implements Dataplane {
     const signature = `${size}:${backendIds.join(',')}`;
     const cur = this.services.get(svc.key);
     if (!cur || cur.svcId !== svcId || cur.tableSignature !== signature) {
+      // New members before the table that uses them, old ones after it is gone.
+      const before = this.members.get(svcId) ?? new Set<number>();
+      this.setMembers(svcId, [...before, ...backendIds]);
       if (size === 0) {
         this.tables.remove(svcId);
       } else {
@@ -175,10 +190,21 @@ export class BpfReconciler implements Dataplane {
         const idOfIndex = Uint32Array.from(order, (b) => mapId.get(b.id)!);
         this.tables.write(svcId, table.map((i) => idOfIndex[i]!));
       }
+      this.setMembers(svcId, backendIds);
       this.services.set(svc.key, { svcId, tableSignature: signature });
       stats.tablesWritten++;
       stats.servicesWritten++;
     }
     return size;
+  }
+
+  /** Makes xlb_members hold exactly `ids` for the service. */
+  private setMembers(svcId: number, ids: number[]): void {
+    const want = new Set(ids);
+    const have = this.members.get(svcId) ?? new Set<number>();
+    for (const id of want) if (!have.has(id)) this.maps.members.set({ svc_id: svcId, backend_id: id }, 1);
+    for (const id of have) if (!want.has(id)) this.maps.members.delete({ svc_id: svcId, backend_id: id });
+    if (want.size) this.members.set(svcId, want);
+    else this.members.delete(svcId);
   }
 }
