@@ -41,6 +41,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_affinity SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct xlb_source_range_key);
+	__type(value, __u8);
+	__uint(max_entries, XLB_MAX_SOURCE_RANGES);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* required for LPM tries */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_source_ranges SEC(".maps");
+
 /* Inner template: [0] = table size M, [1..M] = backend id of each Maglev slot.
  * BPF_F_INNER_MAP lets each service's table have its own size; userspace fills a
  * new one and swaps it in atomically. */

@@ -136,6 +136,16 @@ static __always_inline void dnat(const struct xlb_pkt *p, const struct xlb_backe
 	p->ports[1] = b->port;
 }
 
+/* loadBalancerSourceRanges: a LoadBalancer frontend that lists ranges only admits
+ * clients inside one of them (kube-proxy's firewall chain drops the rest). */
+static __always_inline int source_allowed(const struct xlb_svc_value *svc, const struct xlb_pkt *p)
+{
+	if (!(svc->flags & XLB_SVC_F_SOURCE_RANGES))
+		return 1;
+	struct xlb_source_range_key k = { .prefixlen = 64, .svc_id = svc->svc_id, .addr = p->key.saddr };
+	return bpf_map_lookup_elem(&xlb_source_ranges, &k) != NULL;
+}
+
 /* No backend for a new flow: refuse at once (kube-proxy's REJECT), or drop where a
  * Local traffic policy leaves this node without endpoints. */
 static __always_inline int no_backend(struct xdp_md *ctx, const struct xlb_svc_value *svc,
@@ -164,6 +174,8 @@ int xlb_xdp(struct xdp_md *ctx)
 		forget_reverse(&p);
 		return XDP_PASS;
 	}
+	if (!source_allowed(svc, &p))
+		return XDP_DROP;
 	__u64 now = bpf_ktime_get_ns();
 	struct xlb_ct_value *ct = bpf_map_lookup_elem(&xlb_ct, &p.key);
 	struct xlb_backend *b = tracked_backend(ct, &p, now);

@@ -9,6 +9,7 @@
 #define XLB_MAX_FLOWS 262144
 #define XLB_MAX_MEMBERS (1 << 20) /* (service, backend) pairs */
 #define XLB_MAX_AFFINITY 262144
+#define XLB_MAX_SOURCE_RANGES 65536
 
 /* Frontend types, for lbctl maps dump (the datapath treats them alike). */
 enum xlb_svc_type {
@@ -20,6 +21,7 @@ enum xlb_svc_type {
 
 /* Frontend flags. */
 #define XLB_SVC_F_DROP 0x1 /* no endpoints here but elsewhere (Local policy): drop, don't reject */
+#define XLB_SVC_F_SOURCE_RANGES 0x2 /* loadBalancerSourceRanges: only listed clients */
 
 /* Conntrack entry flags. */
 #define XLB_CT_CLOSING 0x1 /* FIN or RST seen: short lifetime */
@@ -60,6 +62,14 @@ struct xlb_backend {
 struct xlb_member_key {
 	__u32 svc_id;
 	__u32 backend_id;
+};
+
+/* loadBalancerSourceRanges as an LPM trie: prefixlen = 32 (svc_id, always whole)
+ * + the CIDR's prefix length. */
+struct xlb_source_range_key {
+	__u32 prefixlen;
+	__u32 svc_id;
+	__be32 addr;
 };
 
 /* sessionAffinity ClientIP: the backend a client's new flows go to. */

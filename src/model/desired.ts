@@ -123,6 +123,20 @@ function affinitySeconds(svc: Service): number {
   return svc.spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS;
 }
 
+/** IPv4 CIDRs of loadBalancerSourceRanges, host bits cleared (IPv6 ranges are not served yet). */
+export function sourceRanges(svc: Service): string[] {
+  const out = new Set<string>();
+  for (const cidr of svc.spec.loadBalancerSourceRanges ?? []) {
+    const [ip, len] = cidr.trim().split('/');
+    const bits = len === undefined ? 32 : Number(len);
+    if (!ip || !isIPv4(ip) || !Number.isInteger(bits) || bits < 0 || bits > 32) continue;
+    const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+    const n = (ipToInt(ip) & mask) >>> 0;
+    out.add(`${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/${bits}`);
+  }
+  return [...out].sort();
+}
+
 const isExternal = (f: Frontend) => f.type !== 'ClusterIP';
 const sameBackends = (a: Backend[], b: Backend[]) => a.length === b.length && a.every((x, i) => backendId(x) === backendId(b[i]!));
 
@@ -179,6 +193,7 @@ export function buildDesiredState(services: Service[], slices: EndpointSlice[], 
       // Local policy keeps them out of reach.
       const noEndpoints = eps.hasAny ? 'drop' : 'reject';
       const affinity = affinitySeconds(svc);
+      const ranges = sourceRanges(svc);
       const entry = (k: string, fs: Frontend[], backends: Backend[]): LbService => ({
         key: k,
         ...base,
@@ -186,6 +201,7 @@ export function buildDesiredState(services: Service[], slices: EndpointSlice[], 
         backends,
         noEndpoints,
         affinitySeconds: affinity,
+        sourceRanges: ranges,
       });
       if (external.length === 0 || sameBackends(internalBackends, externalBackends)) {
         out.set(key, entry(key, frontends, internalBackends));

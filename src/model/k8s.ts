@@ -35,6 +35,7 @@ export interface Service {
     internalTrafficPolicy?: 'Cluster' | 'Local';
     trafficDistribution?: string;
     sessionAffinity?: 'None' | 'ClientIP';
+    loadBalancerSourceRanges?: string[];
     sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } };
   };
   status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } };

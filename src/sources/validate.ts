@@ -51,6 +51,13 @@ function ip(v: unknown, field: string): void {
   if (typeof v !== 'string' || !isIP(v)) fail(field, 'must be an IP address', v);
 }
 
+function cidr(v: unknown, field: string): void {
+  const [addr, len, extra] = typeof v === 'string' ? v.trim().split('/') : [];
+  const max = addr && isIPv4(addr) ? 32 : 128;
+  const bits = Number(len);
+  if (!addr || !isIP(addr) || extra !== undefined || !Number.isInteger(bits) || bits < 0 || bits > max) fail(field, 'must be a CIDR such as 198.51.100.0/24', v);
+}
+
 function metadata(o: Obj): void {
   const m = obj(o.metadata, 'metadata');
   if (typeof m.name !== 'string' || m.name === '') fail('metadata.name', 'is required');
@@ -83,6 +90,7 @@ export function validateService(o: Obj): Service {
   if (clusterIP && clusterIP !== 'None') ip(clusterIP, 'spec.clusterIP');
   optArray(spec.clusterIPs, 'spec.clusterIPs').forEach((v, i) => v !== 'None' && ip(v, `spec.clusterIPs[${i}]`));
   optArray(spec.externalIPs, 'spec.externalIPs').forEach((v, i) => ip(v, `spec.externalIPs[${i}]`));
+  optArray(spec.loadBalancerSourceRanges, 'spec.loadBalancerSourceRanges').forEach((v, i) => cidr(v, `spec.loadBalancerSourceRanges[${i}]`));
   const names = new Set<string>();
   optArray(spec.ports, 'spec.ports').forEach((raw, i) => {
     const f = `spec.ports[${i}]`;

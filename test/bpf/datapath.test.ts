@@ -18,6 +18,7 @@ const VIP = '198.19.0.10';
 const NODE_IP = '198.18.0.1';
 const EMPTY_VIP = '198.19.0.12';
 const STICKY_VIP = '198.19.0.14';
+const GUARDED_LB = '198.19.255.15';
 const PODS = ['198.18.1.10', '198.18.1.11', '198.18.1.12', '198.18.1.13'];
 
 let pins: ReturnType<typeof testBpffs>;
@@ -30,6 +31,11 @@ const services: Service[] = [
     spec: { type: 'NodePort', clusterIP: VIP, ports: [{ name: 'http', port: 80, nodePort: 30080 }, { name: 'dns', port: 53, protocol: 'UDP' }] },
   },
   { metadata: { name: 'one', namespace: 'default' }, spec: { clusterIP: '198.19.0.11', ports: [{ port: 80 }] } },
+  {
+    metadata: { name: 'guarded', namespace: 'default' },
+    spec: { type: 'LoadBalancer', clusterIP: '198.19.0.15', loadBalancerSourceRanges: ['198.18.0.0/30'], ports: [{ port: 80, nodePort: 30015 }] },
+    status: { loadBalancer: { ingress: [{ ip: GUARDED_LB }] } },
+  },
   {
     metadata: { name: 'sticky', namespace: 'default' },
     spec: { clusterIP: STICKY_VIP, sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 1 } }, ports: [{ port: 80 }] },
@@ -55,6 +61,7 @@ function slices(webPods: string[]): EndpointSlice[] {
     mk('web', [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], webPods),
     mk('one', [{ port: 9090 }], [PODS[3]!]),
     mk('sticky', [{ port: 8080 }], webPods),
+    mk('guarded', [{ port: 8080 }], webPods),
     // Its only endpoint runs on another node.
     { ...mk('elsewhere', [{ port: 8080 }], []), endpoints: [{ addresses: [PODS[0]!], nodeName: 'node-b' }] },
   ];
@@ -246,6 +253,19 @@ describe('sessionAffinity ClientIP', () => {
     const first = pick(CLIENT, 49200);
     program(PODS.slice(0, 3).filter((p) => p !== first));
     expect(pick(CLIENT, 49201)).not.toBe(first);
+  });
+});
+
+describe('loadBalancerSourceRanges', () => {
+  it('admits clients inside a range on the LoadBalancer IP and drops the rest', () => {
+    expect(xdp(syn(50000, { daddr: GUARDED_LB })).retval).toBe(XDP_PASS);
+    expect(parsePacket(xdp(syn(50000, { daddr: GUARDED_LB })).data).dport).toBe(8080);
+    expect(xdp(syn(50001, { saddr: '198.18.0.9', daddr: GUARDED_LB })).retval).toBe(XDP_DROP);
+  });
+
+  it('leaves the ClusterIP and NodePort of the same Service open to everyone', () => {
+    expect(parsePacket(xdp(syn(50002, { saddr: '198.18.0.9', daddr: '198.19.0.15' })).data).dport).toBe(8080);
+    expect(parsePacket(xdp(syn(50003, { saddr: '198.18.0.9', daddr: NODE_IP, dport: 30015 })).data).dport).toBe(8080);
   });
 });
 

@@ -34,11 +34,19 @@ function writeManifests(webPods: Pod[]): void {
   );
 }
 
-function writeStatic(stickiness = 1): void {
+function writeStatic(stickiness = 1, allowed = '198.18.0.0/24'): void {
   writeFileAtomic(
     path.join(dir, 'shop.json'),
     list(
       service('shop', '198.19.0.20', [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }], { type: 'LoadBalancer' }, LB_IP),
+      service(
+        'guarded',
+        '198.19.0.80',
+        [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30081 }],
+        { type: 'LoadBalancer', loadBalancerSourceRanges: [allowed] },
+        '198.19.255.2',
+      ),
+      slice('guarded', 'a', HTTP, pods.slice(0, 3)),
       slice('shop', 'a', HTTP, pods.slice(0, 3)),
       service('multi', '198.19.0.30', [
         { name: 'web', port: 80, targetPort: 'web' },
@@ -150,6 +158,20 @@ describe('eBPF datapath with the real agent', () => {
     writeStatic(30);
     await agent.waitForSync(syncs);
     expect(sticky()).toHaveLength(1);
+  });
+
+  it('loadBalancerSourceRanges: the LB IP admits only listed clients; changes apply live', async () => {
+    expect(cluster.probe('198.19.255.2:80', 'tcp', 5).errors).toEqual({});
+    const syncs = agent.syncs();
+    writeStatic(1, '198.18.200.0/24');
+    await agent.waitForSync(syncs);
+    expect(cluster.probe('198.19.255.2:80', 'tcp', 1, ['--timeout-ms', '300']).errors).toEqual({ timeout: 1 });
+    // The same Service's ClusterIP and NodePort stay open.
+    expect(cluster.probe('198.19.0.80:80', 'tcp', 3).errors).toEqual({});
+    expect(cluster.probe(`${NODE_IP}:30081`, 'tcp', 3).errors).toEqual({});
+    writeStatic();
+    await agent.waitForSync(syncs + 1);
+    expect(cluster.probe('198.19.255.2:80', 'tcp', 5).errors).toEqual({});
   });
 
   it('shows the services in lbctl maps dump --json', () => {

@@ -179,4 +179,9 @@ describe('buildDesiredState', () => {
     ]);
     expect(buildDesiredState([s], [sl], node).services.get('shop/t:80/TCP')!.backends.map((b) => b.addr)).toEqual(['198.18.1.10']);
   });
+
+  it('normalises loadBalancerSourceRanges and skips IPv6 ones', () => {
+    const s = svc('r', { type: 'LoadBalancer', clusterIP: '198.19.0.63', loadBalancerSourceRanges: ['198.18.7.9/16', ' 203.0.113.0/24', 'fd00::/8'], ports: [{ port: 80 }] });
+    expect(buildDesiredState([s], [], node).services.get('shop/r:80/TCP')!.sourceRanges).toEqual(['198.18.0.0/16', '203.0.113.0/24']);
+  });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
 import type { MapLike } from '../../src/dataplane/bpf/maps.js';
 import type { MaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
-import type { BackendValue, MemberKey, SvcKey, SvcValue } from '../../src/dataplane/bpf/codec.js';
+import type { BackendValue, MemberKey, SourceRangeKey, SvcKey, SvcValue } from '../../src/dataplane/bpf/codec.js';
 import { buildDesiredState } from '../../src/model/desired.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 
@@ -52,7 +52,7 @@ const slice = (svc: string, ips: string[]): EndpointSlice => ({
 });
 
 function setup() {
-  const maps = { services: new MemMap<SvcKey, SvcValue>(), backends: new MemMap<number, BackendValue>(), members: new MemMap<MemberKey, number>() };
+  const maps = { services: new MemMap<SvcKey, SvcValue>(), backends: new MemMap<number, BackendValue>(), members: new MemMap<MemberKey, number>(), sourceRanges: new MemMap<SourceRangeKey, number>() };
   const tables = new MemTables();
   return { maps, tables, rec: new BpfReconciler(maps, tables) };
 }
@@ -79,6 +79,20 @@ describe('BpfReconciler', () => {
     expect(members()).toEqual(['1:198.18.1.11', '1:198.18.1.12']);
     rec.apply(buildDesiredState([], [], node));
     expect(members()).toEqual([]);
+  });
+
+  it('programs source ranges for LoadBalancer frontends only, and removes them with the service', () => {
+    const { maps, rec } = setup();
+    const lb: Service = {
+      metadata: { name: 'lb', namespace: 'default' },
+      spec: { type: 'LoadBalancer', clusterIP: '198.19.0.10', loadBalancerSourceRanges: ['198.18.0.7/24'], ports: [{ port: 80, nodePort: 30080 }] },
+      status: { loadBalancer: { ingress: [{ ip: '198.19.255.1' }] } },
+    };
+    rec.apply(buildDesiredState([lb], [slice('lb', ['198.18.1.10'])], node));
+    expect(maps.sourceRanges.entries().map(([k]) => `${k.addr}/${k.prefixlen}`)).toEqual(['198.18.0.0/56']);
+    expect(maps.services.entries().map(([k, v]) => `${k.addr}:${v.flags}`)).toEqual(['198.19.0.10:0', '198.18.0.1:0', '198.19.255.1:2']);
+    rec.apply(buildDesiredState([], [], node));
+    expect(maps.sourceRanges.entries()).toEqual([]);
   });
 
   it('writes nothing when applied twice with the same state', () => {

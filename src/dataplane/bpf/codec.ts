@@ -110,6 +110,8 @@ export const SVC_TYPE_NAME: Record<number, keyof typeof SVC_TYPE> = {
 
 /** XLB_SVC_F_DROP */
 export const SVC_F_DROP = 0x1;
+/** XLB_SVC_F_SOURCE_RANGES */
+export const SVC_F_SOURCE_RANGES = 0x2;
 
 /** XLB_CT_CLOSING */
 export const CT_CLOSING = 0x1;
@@ -130,6 +132,11 @@ export interface SvcValue extends Record<string, unknown> {
 export interface MemberKey extends Record<string, unknown> {
   svc_id: number;
   backend_id: number;
+}
+export interface SourceRangeKey extends Record<string, unknown> {
+  prefixlen: number;
+  svc_id: number;
+  addr: string;
 }
 export interface AffinityKey extends Record<string, unknown> {
   client: string;
@@ -183,6 +190,11 @@ export const svcValue = new StructCodec<SvcValue>('xlb_svc_value', [
 export const memberKey = new StructCodec<MemberKey>('xlb_member_key', [
   ['svc_id', 'u32'],
   ['backend_id', 'u32'],
+]);
+export const sourceRangeKey = new StructCodec<SourceRangeKey>('xlb_source_range_key', [
+  ['prefixlen', 'u32'],
+  ['svc_id', 'u32'],
+  ['addr', 'ipv4'],
 ]);
 export const affinityKey = new StructCodec<AffinityKey>('xlb_affinity_key', [
   ['client', 'ipv4'],
@@ -240,4 +252,4 @@ export const u32 = {
 };
 
 /** Every struct of bpf/xlb.h, for the BTF layout test. */
-export const ALL_STRUCTS = [svcKey, svcValue, memberKey, affinityKey, affinityValue, backend, flowKey, ctValue, rnatValue];
+export const ALL_STRUCTS = [svcKey, svcValue, memberKey, sourceRangeKey, affinityKey, affinityValue, backend, flowKey, ctValue, rnatValue];

@@ -5,7 +5,19 @@ import type { DesiredState, LbService } from '../../model/state.js';
 import { backendId, frontendId } from '../../model/state.js';
 import { buildMaglevTable, maglevSize } from '../../model/maglev.js';
 import type { ApplyStats, Dataplane } from '../types.js';
-import { IPPROTO, PROTO_NAME, SVC_F_DROP, SVC_TYPE, type BackendValue, type MemberKey, type SvcKey, type SvcValue } from './codec.js';
+import {
+  IPPROTO,
+  PROTO_NAME,
+  SVC_F_DROP,
+  SVC_F_SOURCE_RANGES,
+  SVC_TYPE,
+  type BackendValue,
+  type MemberKey,
+  type SourceRangeKey,
+  type SvcKey,
+  type SvcValue,
+} from './codec.js';
+import { MapSets } from './map-sets.js';
 import { IdPool } from './ids.js';
 import type { MapLike } from './maps.js';
 import type { MaglevTables } from './maglev-tables.js';
@@ -17,6 +29,7 @@ export interface ReconcilerMaps {
   services: MapLike<SvcKey, SvcValue>;
   backends: MapLike<number, BackendValue>;
   members: MapLike<MemberKey, number>;
+  sourceRanges: MapLike<SourceRangeKey, number>;
 }
 
 interface ProgrammedService {
@@ -52,7 +65,9 @@ export class BpfReconciler implements Dataplane {
   /** Service ids found in the maps at start and not yet matched to a desired service. */
   private readonly unclaimedIds = new Set<number>();
   /** svc_id -> backend ids, as in xlb_members */
-  private readonly members = new Map<number, Set<number>>();
+  private readonly members: MapSets<MemberKey>;
+  /** svc_id -> CIDRs, as in xlb_source_ranges */
+  private readonly ranges: MapSets<SourceRangeKey>;
 
   constructor(
     private readonly maps: ReconcilerMaps,
@@ -62,11 +77,19 @@ export class BpfReconciler implements Dataplane {
       this.backendIds.reserve(id);
       this.backendIdOf.set(beKey(b.addr, b.port, b.proto), id);
     }
-    for (const [{ svc_id, backend_id }] of maps.members.entries()) {
-      const set = this.members.get(svc_id) ?? new Set<number>();
-      set.add(backend_id);
-      this.members.set(svc_id, set);
-    }
+    this.members = new MapSets(
+      maps.members,
+      (svc_id, id) => ({ svc_id, backend_id: Number(id) }),
+      (k) => [k.svc_id, String(k.backend_id)],
+    );
+    this.ranges = new MapSets(
+      maps.sourceRanges,
+      (svc_id, cidr) => {
+        const [addr, len] = cidr.split('/');
+        return { prefixlen: 32 + Number(len), svc_id, addr: addr! };
+      },
+      (k) => [k.svc_id, `${k.addr}/${k.prefixlen - 32}`],
+    );
     for (const [key, value] of maps.services.entries()) {
       this.svcIds.reserve(value.svc_id);
       this.unclaimedIds.add(value.svc_id);
@@ -99,6 +122,8 @@ export class BpfReconciler implements Dataplane {
       });
       const svcId = this.svcIdFor(svc);
       const size = this.ensureTable(svc, svcId, backendIds, stats);
+      // Ranges are in the trie before a frontend is flagged to check them.
+      this.ranges.add(svcId, svc.sourceRanges);
       for (const f of svc.frontends) {
         const id = frontendId(f);
         wantedFrontends.add(id);
@@ -107,7 +132,9 @@ export class BpfReconciler implements Dataplane {
           maglev_size: size,
           backend_count: backendIds.length,
           type: SVC_TYPE[f.type],
-          flags: svc.noEndpoints === 'drop' ? SVC_F_DROP : 0,
+          flags:
+            (backendIds.length === 0 && svc.noEndpoints === 'drop' ? SVC_F_DROP : 0) |
+            (f.type === 'LoadBalancer' && svc.sourceRanges.length ? SVC_F_SOURCE_RANGES : 0),
           affinity_timeout_s: svc.affinitySeconds,
         };
         const cur = this.frontends.get(id);
@@ -117,6 +144,7 @@ export class BpfReconciler implements Dataplane {
         this.frontends.set(id, { key, value });
         stats.frontendsWritten++;
       }
+      this.ranges.prune(svcId, svc.sourceRanges);
     }
 
     for (const [id, { key }] of this.frontends) {
@@ -128,7 +156,8 @@ export class BpfReconciler implements Dataplane {
     for (const [key, svc] of this.services) {
       if (state.services.has(key)) continue;
       this.tables.remove(svc.svcId);
-      this.setMembers(svc.svcId, []);
+      this.members.prune(svc.svcId, []);
+      this.ranges.prune(svc.svcId, []);
       this.services.delete(key);
       stats.servicesRemoved++;
     }
@@ -136,7 +165,8 @@ export class BpfReconciler implements Dataplane {
     // are gone now, so their tables and ids go too.
     for (const id of this.unclaimedIds) {
       this.tables.remove(id);
-      this.setMembers(id, []);
+      this.members.prune(id, []);
+      this.ranges.prune(id, []);
       this.svcIds.release(id);
     }
     this.unclaimedIds.clear();
@@ -179,8 +209,8 @@ export class BpfReconciler implements Dataplane {
     const cur = this.services.get(svc.key);
     if (!cur || cur.svcId !== svcId || cur.tableSignature !== signature) {
       // New members before the table that uses them, old ones after it is gone.
-      const before = this.members.get(svcId) ?? new Set<number>();
-      this.setMembers(svcId, [...before, ...backendIds]);
+      const members = backendIds.map(String);
+      this.members.add(svcId, members);
       if (size === 0) {
         this.tables.remove(svcId);
       } else {
@@ -190,21 +220,11 @@ export class BpfReconciler implements Dataplane {
         const idOfIndex = Uint32Array.from(order, (b) => mapId.get(b.id)!);
         this.tables.write(svcId, table.map((i) => idOfIndex[i]!));
       }
-      this.setMembers(svcId, backendIds);
+      this.members.prune(svcId, members);
       this.services.set(svc.key, { svcId, tableSignature: signature });
       stats.tablesWritten++;
       stats.servicesWritten++;
     }
     return size;
-  }
-
-  /** Makes xlb_members hold exactly `ids` for the service. */
-  private setMembers(svcId: number, ids: number[]): void {
-    const want = new Set(ids);
-    const have = this.members.get(svcId) ?? new Set<number>();
-    for (const id of want) if (!have.has(id)) this.maps.members.set({ svc_id: svcId, backend_id: id }, 1);
-    for (const id of have) if (!want.has(id)) this.maps.members.delete({ svc_id: svcId, backend_id: id });
-    if (want.size) this.members.set(svcId, want);
-    else this.members.delete(svcId);
   }
 }

@@ -1,0 +1,45 @@
+// A per-service set of items mirrored into a BPF map whose keys are (svc_id, item):
+// service membership of backends, source ranges. Adding and pruning are separate so
+// callers can add before the datapath needs an item and prune after it stops.
+import type { MapLike } from './maps.js';
+
+export class MapSets<K> {
+  private readonly sets = new Map<number, Set<string>>();
+
+  constructor(
+    private readonly map: MapLike<K, number>,
+    private readonly keyOf: (svcId: number, item: string) => K,
+    itemOf: (key: K) => [svcId: number, item: string],
+  ) {
+    for (const [k] of map.entries()) {
+      const [svcId, item] = itemOf(k);
+      this.setOf(svcId).add(item);
+    }
+  }
+
+  add(svcId: number, items: Iterable<string>): void {
+    const have = this.setOf(svcId);
+    for (const item of items) {
+      if (have.has(item)) continue;
+      this.map.set(this.keyOf(svcId, item), 1);
+      have.add(item);
+    }
+  }
+
+  prune(svcId: number, keep: Iterable<string>): void {
+    const want = new Set(keep);
+    const have = this.setOf(svcId);
+    for (const item of have) {
+      if (want.has(item)) continue;
+      this.map.delete(this.keyOf(svcId, item));
+      have.delete(item);
+    }
+    if (have.size === 0) this.sets.delete(svcId);
+  }
+
+  private setOf(svcId: number): Set<string> {
+    let s = this.sets.get(svcId);
+    if (!s) this.sets.set(svcId, (s = new Set()));
+    return s;
+  }
+}
