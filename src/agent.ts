@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { buildDesiredState, type NodeContext } from './model/desired.js';
 import type { Dataplane } from './dataplane/types.js';
 import type { Snapshot, Source } from './sources/snapshot.js';
+import type { HealthServer } from './health/health-server.js';
 
 export class Agent {
   private pending?: Snapshot;
@@ -13,6 +14,7 @@ export class Agent {
   constructor(
     private readonly source: Source,
     private readonly dataplane: Dataplane,
+    private readonly health: HealthServer,
     private readonly node: NodeContext,
     private readonly log: Logger,
   ) {}
@@ -26,6 +28,7 @@ export class Agent {
 
   stop(): void {
     this.source.stop();
+    this.health.close();
   }
 
   private drain(): void {
@@ -43,6 +46,7 @@ export class Agent {
     try {
       const desired = buildDesiredState(snap.services, snap.slices, this.node);
       const stats = this.dataplane.apply(desired);
+      this.health.sync(desired.healthChecks);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       this.syncs++;
       this.log.info(

@@ -8,6 +8,7 @@ import { attachDevices, detachDevices, loadPrograms, removePins } from '../datap
 import { bpfMaglevTables } from '../dataplane/bpf/maglev-tables.js';
 import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
 import { ManifestSource } from '../sources/manifests.js';
+import { HealthServer } from '../health/health-server.js';
 import { deviceIPv4s } from './node-ips.js';
 
 export interface AgentOptions {
@@ -62,7 +63,7 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   log.info({ devices: xdpModes, bpffs: opts.bpffs, node }, 'eBPF datapath attached');
 
   const dataplane = new BpfReconciler(programs.maps, bpfMaglevTables(programs.maps.maglev));
-  const agent = new Agent(new ManifestSource(opts.manifests, log), dataplane, node, log);
+  const agent = new Agent(new ManifestSource(opts.manifests, log), dataplane, new HealthServer(log), node, log);
   await agent.start();
 
   await new Promise<void>((resolve) => {

@@ -12,7 +12,7 @@ import {
   type Service,
   type ServicePort,
 } from './k8s.js';
-import { backendId, type Backend, type DesiredState, type Frontend, type LbService } from './state.js';
+import { backendId, type Backend, type DesiredState, type Frontend, type HealthCheck, type LbService } from './state.js';
 import { categorizeEndpoints, type EndpointInfo } from './endpoints.js';
 
 export interface NodeContext {
@@ -170,9 +170,18 @@ function slicesByService(slices: EndpointSlice[]): Map<string, EndpointSlice[]> 
 export function buildDesiredState(services: Service[], slices: EndpointSlice[], node: NodeContext): DesiredState {
   const bySvc = slicesByService(slices);
   const out = new Map<string, LbService>();
+  const healthChecks = new Map<number, HealthCheck>();
   for (const svc of services) {
     if (!isServed(svc, node)) continue;
     const svcSlices = bySvc.get(`${namespaceOf(svc)}/${svc.metadata.name}`) ?? [];
+    const hcPort = svc.spec.healthCheckNodePort;
+    if (svc.spec.type === 'LoadBalancer' && svc.spec.externalTrafficPolicy === 'Local' && hcPort) {
+      const local = new Set<string>();
+      for (const port of svc.spec.ports ?? []) {
+        for (const ep of endpointsOf(port, svcSlices)) if (ep.ready && ep.nodeName === node.name) local.add(ep.addr);
+      }
+      healthChecks.set(hcPort, { namespace: namespaceOf(svc), name: svc.metadata.name, localEndpoints: local.size });
+    }
     for (const port of svc.spec.ports ?? []) {
       const protocol = port.protocol ?? 'TCP';
       if (!SERVED_PROTOCOLS.has(protocol)) continue;
@@ -211,5 +220,5 @@ export function buildDesiredState(services: Service[], slices: EndpointSlice[], 
       }
     }
   }
-  return { services: out };
+  return { services: out, healthChecks };
 }

@@ -36,6 +36,7 @@ export interface Service {
     trafficDistribution?: string;
     sessionAffinity?: 'None' | 'ClientIP';
     loadBalancerSourceRanges?: string[];
+    healthCheckNodePort?: number;
     sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } };
   };
   status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } };

@@ -40,8 +40,18 @@ export interface LbService {
   sourceRanges: string[];
 }
 
+/** kube-proxy's healthCheckNodePort answer for an externalTrafficPolicy Local Service. */
+export interface HealthCheck {
+  namespace: string;
+  name: string;
+  /** ready endpoints on this node */
+  localEndpoints: number;
+}
+
 export interface DesiredState {
   services: Map<string, LbService>;
+  /** by healthCheckNodePort */
+  healthChecks: Map<number, HealthCheck>;
 }
 
 export function frontendId(f: Pick<Frontend, 'addr' | 'port' | 'protocol'>): string {

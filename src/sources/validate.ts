@@ -78,6 +78,7 @@ export function validateService(o: Obj): Service {
     const v = optString(spec[f], `spec.${f}`);
     if (v !== undefined && v !== 'Cluster' && v !== 'Local') fail(`spec.${f}`, 'must be Cluster or Local', v);
   }
+  port(spec.healthCheckNodePort, 'spec.healthCheckNodePort', true);
   const affinity = optString(spec.sessionAffinity, 'spec.sessionAffinity');
   if (affinity !== undefined && affinity !== 'None' && affinity !== 'ClientIP') fail('spec.sessionAffinity', 'must be None or ClientIP', affinity);
   const sac = spec.sessionAffinityConfig === undefined || spec.sessionAffinityConfig === null ? undefined : obj(spec.sessionAffinityConfig, 'spec.sessionAffinityConfig');

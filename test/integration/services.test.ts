@@ -53,7 +53,7 @@ function writeStatic(stickiness = 1, allowed = '198.18.0.0/24'): void {
         { name: 'admin', port: 81, targetPort: 'admin' },
       ]),
       slice('multi', 'a', [{ name: 'web', port: 8080 }, { name: 'admin', port: 8443 }], pods.slice(0, 3)),
-      service('local', '198.19.0.40', [{ port: 80, targetPort: 8080, nodePort: 30040 }], { type: 'NodePort', externalTrafficPolicy: 'Local' }),
+      service('local', '198.19.0.40', [{ port: 80, targetPort: 8080, nodePort: 30040 }], { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32040 }),
       // pod-1 runs on another node: NodePort traffic must stay on this node's pod-0.
       slice('local', 'a', [{ port: 8080 }], [pods[0]!, { ...pods[1]!, nodeName: 'node-b' }]),
       service('sticky', '198.19.0.70', [{ name: 'http', port: 80, targetPort: 8080 }], {
@@ -62,7 +62,7 @@ function writeStatic(stickiness = 1, allowed = '198.18.0.0/24'): void {
       }),
       slice('sticky', 'a', HTTP, pods.slice(0, 3)),
       service('empty', '198.19.0.50', [{ name: 'tcp', port: 80 }, { name: 'udp', port: 53, protocol: 'UDP' }]),
-      service('remote', '198.19.0.60', [{ port: 80, targetPort: 8080, nodePort: 30060 }], { type: 'NodePort', externalTrafficPolicy: 'Local' }),
+      service('remote', '198.19.0.60', [{ port: 80, targetPort: 8080, nodePort: 30060 }], { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32060 }),
       slice('remote', 'a', [{ port: 8080 }], [{ ...pods[1]!, nodeName: 'node-b' }]),
     ),
   );
@@ -172,6 +172,15 @@ describe('eBPF datapath with the real agent', () => {
     writeStatic();
     await agent.waitForSync(syncs + 1);
     expect(cluster.probe('198.19.255.2:80', 'tcp', 5).errors).toEqual({});
+  });
+
+  it('answers healthCheckNodePort with 200 and the local endpoint count, or 503 with none here', () => {
+    const health = (port: number) => {
+      const out = inNs(cluster.client, 'curl', ['-s', '-m', '2', '-w', '\\n%{http_code}', `http://${NODE_IP}:${port}/healthz`]).trim().split('\n');
+      return { body: JSON.parse(out[0]!) as unknown, status: Number(out[1]) };
+    };
+    expect(health(32040)).toEqual({ status: 200, body: { service: { namespace: 'it', name: 'local' }, localEndpoints: 1, serviceProxyHealthy: true } });
+    expect(health(32060)).toMatchObject({ status: 503, body: { localEndpoints: 0 } });
   });
 
   it('shows the services in lbctl maps dump --json', () => {

@@ -184,4 +184,16 @@ describe('buildDesiredState', () => {
     const s = svc('r', { type: 'LoadBalancer', clusterIP: '198.19.0.63', loadBalancerSourceRanges: ['198.18.7.9/16', ' 203.0.113.0/24', 'fd00::/8'], ports: [{ port: 80 }] });
     expect(buildDesiredState([s], [], node).services.get('shop/r:80/TCP')!.sourceRanges).toEqual(['198.18.0.0/16', '203.0.113.0/24']);
   });
+
+  it('counts this node\'s ready endpoints for the healthCheckNodePort of an ETP=Local LoadBalancer', () => {
+    const s = svc('hc', { type: 'LoadBalancer', clusterIP: '198.19.0.64', externalTrafficPolicy: 'Local', healthCheckNodePort: 32000, ports: [{ port: 80 }] });
+    const sl = slice('hc-a', 'hc', [{ port: 80 }], [
+      { addresses: ['198.18.1.10'], nodeName: 'node-a' },
+      { addresses: ['198.18.1.11'], nodeName: 'node-a', conditions: { ready: false } },
+      { addresses: ['198.18.1.12'], nodeName: 'node-b' },
+    ]);
+    expect(buildDesiredState([s], [sl], node).healthChecks.get(32000)).toEqual({ namespace: 'shop', name: 'hc', localEndpoints: 1 });
+    const cluster = svc('hc2', { type: 'LoadBalancer', clusterIP: '198.19.0.65', healthCheckNodePort: 32001, ports: [{ port: 80 }] });
+    expect(buildDesiredState([cluster], [], node).healthChecks.size).toBe(0);
+  });
 });
