@@ -1,0 +1,114 @@
+// Services changing shape under the running agent, and UDP flows losing their backend.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster, NODE_IP, writeFileAtomic, type Pod } from '../../src/testbed/topology.js';
+import { AgentProcess } from '../../src/testbed/agent-process.js';
+import { list, service, slice } from '../helpers/manifests.js';
+import type { Service } from '../../src/model/k8s.js';
+
+const VIP = '198.19.1.10';
+const LB = '198.19.255.10';
+let cluster: Cluster;
+let agent: AgentProcess;
+let dir: string;
+let pods: Pod[];
+
+async function apply(svc: Service, endpoints: Pod[], ports = [{ name: 'http', port: 8080, protocol: 'TCP' as const }, { name: 'dns', port: 5353, protocol: 'UDP' as const }]): Promise<void> {
+  const syncs = agent.syncs();
+  writeFileAtomic(path.join(dir, 'svc.json'), list(svc, slice(svc.metadata.name, 'a', ports, endpoints)));
+  await agent.waitForSync(syncs);
+}
+
+const ok = (target: string, proto: 'tcp' | 'udp' = 'tcp') => cluster.probe(target, proto, 3, ['--timeout-ms', '500']).errors;
+const closed = (target: string) => Object.keys(cluster.probe(target, 'tcp', 1, ['--timeout-ms', '500']).errors);
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-live-'));
+  cluster = await Cluster.create('lv', { pods: 3, tcpPorts: [8080], udpPorts: [5353] });
+  pods = cluster.pods;
+  agent = new AgentProcess(cluster, dir, `/sys/fs/bpf/xlb-live-${process.pid}`);
+  agent.start();
+  await agent.waitForSync();
+}, 60_000);
+
+afterAll(async () => {
+  await agent?.stop();
+  try {
+    agent?.cleanup();
+  } finally {
+    cluster?.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+afterEach((ctx) => {
+  if (ctx.task.result?.state === 'fail') process.stderr.write(`agent log:\n${agent.log.slice(-30).join('\n')}\n`);
+});
+
+describe('live changes', () => {
+  it('follows type changes ClusterIP -> NodePort -> LoadBalancer -> ExternalName -> ClusterIP', async () => {
+    const http = { name: 'http', port: 80, targetPort: 'http' };
+    await apply(service('shape', VIP, [http]), pods);
+    expect(ok(`${VIP}:80`)).toEqual({});
+    expect(closed(`${NODE_IP}:30100`)).toEqual(['ECONNREFUSED']); // the node itself refuses: no NodePort yet
+
+    await apply(service('shape', VIP, [{ ...http, nodePort: 30100 }], { type: 'NodePort' }), pods);
+    expect(ok(`${VIP}:80`)).toEqual({});
+    expect(ok(`${NODE_IP}:30100`)).toEqual({});
+
+    await apply(service('shape', VIP, [{ ...http, nodePort: 30100 }], { type: 'LoadBalancer' }, LB), pods);
+    expect(ok(`${LB}:80`)).toEqual({});
+    expect(ok(`${NODE_IP}:30100`)).toEqual({});
+
+    await apply({ ...service('shape', VIP, [http]), spec: { type: 'ExternalName', externalName: 'db.example.invalid', ports: [http] } }, pods);
+    // Nothing serves the VIP any more: the node, which has no route for it, says so.
+    expect(closed(`${VIP}:80`)).toEqual(['ENETUNREACH']);
+    expect(closed(`${NODE_IP}:30100`)).toEqual(['ECONNREFUSED']);
+    expect(agent.dump().services).toEqual([]);
+
+    await apply(service('shape', VIP, [http]), pods);
+    expect(ok(`${VIP}:80`)).toEqual({});
+  });
+
+  it('adds and removes ports, and serves one port number on TCP and UDP independently', async () => {
+    const tcp53 = { name: 'http', port: 53, targetPort: 'http', protocol: 'TCP' as const };
+    const udp53 = { name: 'dns', port: 53, targetPort: 'dns', protocol: 'UDP' as const };
+    await apply(service('ports', VIP, [tcp53]), pods);
+    expect(ok(`${VIP}:53`)).toEqual({});
+    expect(cluster.probe(`${VIP}:53`, 'udp', 1, ['--timeout-ms', '300']).errors).toEqual({ timeout: 1 });
+
+    await apply(service('ports', VIP, [tcp53, udp53]), pods);
+    expect(ok(`${VIP}:53`)).toEqual({});
+    expect(ok(`${VIP}:53`, 'udp')).toEqual({});
+
+    await apply(service('ports', VIP, [udp53]), pods);
+    expect(ok(`${VIP}:53`, 'udp')).toEqual({});
+    expect(closed(`${VIP}:53`)).toEqual(['ENETUNREACH']);
+  });
+
+  it('internalTrafficPolicy Local: the ClusterIP reaches only this node\'s endpoints', async () => {
+    const svc = service('itp', VIP, [{ name: 'http', port: 80, targetPort: 'http' }], { internalTrafficPolicy: 'Local' });
+    const syncs = agent.syncs();
+    writeFileAtomic(
+      path.join(dir, 'svc.json'),
+      list(svc, slice('itp', 'a', [{ name: 'http', port: 8080 }], [pods[0]!, { ...pods[1]!, nodeName: 'node-b' }, { ...pods[2]!, nodeName: 'node-b' }])),
+    );
+    await agent.waitForSync(syncs);
+    expect(cluster.probe(`${VIP}:80`, 'tcp', 20).answers).toEqual({ [pods[0]!.name]: 20 });
+  });
+
+  it('moves a UDP flow to a live backend at once when its backend goes away', async () => {
+    const udp = { name: 'dns', port: 53, targetPort: 'dns', protocol: 'UDP' as const };
+    await apply(service('udp', VIP, [udp]), pods);
+    const flow = ['--sport', '40777', '--timeout-ms', '500'];
+    const first = Object.keys(cluster.probe(`${VIP}:53`, 'udp', 3, flow).answers);
+    expect(first).toHaveLength(1); // one flow, one backend
+    await apply(service('udp', VIP, [udp]), pods.filter((p) => p.name !== first[0]));
+    const after = cluster.probe(`${VIP}:53`, 'udp', 5, flow);
+    expect(after.errors).toEqual({});
+    expect(Object.keys(after.answers)).toHaveLength(1);
+    expect(Object.keys(after.answers)[0]).not.toBe(first[0]);
+  });
+});
