@@ -26,6 +26,7 @@ build: deps
 	npx tsc -p tsconfig.json
 
 test: deps bpf native build
+	npx tsc -p tsconfig.test.json
 	npx vitest run
 
 demo: deps bpf native build

@@ -1,10 +1,9 @@
 // Services changing shape under the running agent, and UDP flows losing their backend.
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, NODE_IP, writeFileAtomic, type Pod } from '../../src/testbed/topology.js';
-import { AgentProcess } from '../../src/testbed/agent-process.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../../src/testbed/topology.js';
+import type { AgentProcess } from '../../src/testbed/agent-process.js';
+import { useAgentCluster } from '../helpers/agent-cluster.js';
 import { list, service, slice } from '../helpers/manifests.js';
 import type { Service } from '../../src/model/k8s.js';
 
@@ -24,28 +23,8 @@ async function apply(svc: Service, endpoints: Pod[], ports = [{ name: 'http', po
 const ok = (target: string, proto: 'tcp' | 'udp' = 'tcp') => cluster.probe(target, proto, 3, ['--timeout-ms', '500']).errors;
 const closed = (target: string) => Object.keys(cluster.probe(target, 'tcp', 1, ['--timeout-ms', '500']).errors);
 
-beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-live-'));
-  cluster = await Cluster.create('lv', { pods: 3, tcpPorts: [8080], udpPorts: [5353] });
-  pods = cluster.pods;
-  agent = new AgentProcess(cluster, dir, `/sys/fs/bpf/xlb-live-${process.pid}`);
-  agent.start();
-  await agent.waitForSync();
-}, 60_000);
-
-afterAll(async () => {
-  await agent?.stop();
-  try {
-    agent?.cleanup();
-  } finally {
-    cluster?.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') process.stderr.write(`agent log:\n${agent.log.slice(-30).join('\n')}\n`);
-});
+const ctx = useAgentCluster('lv', { pods: 3, tcpPorts: [8080], udpPorts: [5353] });
+beforeAll(() => void ({ cluster, agent, dir, pods } = ctx));
 
 describe('live changes', () => {
   it('follows type changes ClusterIP -> NodePort -> LoadBalancer -> ExternalName -> ClusterIP', async () => {

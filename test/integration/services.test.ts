@@ -1,11 +1,11 @@
 // The real agent in a network-namespace cluster, with real TCP and UDP traffic.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, NODE_DEVICE, NODE_IP, writeFileAtomic, type Pod } from '../../src/testbed/topology.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { NODE_DEVICE, NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../../src/testbed/topology.js';
 import { inNs } from '../../src/testbed/netns.js';
-import { AgentProcess } from '../../src/testbed/agent-process.js';
+import type { AgentProcess } from '../../src/testbed/agent-process.js';
+import { useAgentCluster } from '../helpers/agent-cluster.js';
 import { list, service, slice } from '../helpers/manifests.js';
 
 const WEB_VIP = '198.19.0.10';
@@ -70,30 +70,12 @@ function writeStatic(stickiness = 1, allowed = '198.18.0.0/24'): void {
 
 const names = (ps: Pod[]) => ps.map((p) => p.name).sort();
 
-beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-it-'));
-  cluster = await Cluster.create('it', { pods: 4, tcpPorts: [8080, 8443], udpPorts: [5353] });
-  pods = cluster.pods;
+const ctx = useAgentCluster('it', { pods: 4, tcpPorts: [8080, 8443], udpPorts: [5353] }, (c) => {
+  ({ dir, pods } = c);
   writeManifests(pods.slice(0, 3));
   writeStatic();
-  agent = new AgentProcess(cluster, dir, `/sys/fs/bpf/xlb-it-${process.pid}`);
-  agent.start();
-  await agent.waitForSync();
-}, 60_000);
-
-afterAll(async () => {
-  await agent?.stop();
-  try {
-    agent?.cleanup();
-  } finally {
-    cluster?.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
 });
-
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') process.stderr.write(`agent log:\n${agent.log.slice(-40).join('\n')}\n`);
-});
+beforeAll(() => void ({ cluster, agent } = ctx));
 
 describe('eBPF datapath with the real agent', () => {
   it('balances ClusterIP TCP over every backend', () => {
