@@ -95,6 +95,17 @@ describe('BpfReconciler', () => {
     expect(maps.sourceRanges.entries()).toEqual([]);
   });
 
+  it('reuses the ids of deleted services and backends instead of running out', () => {
+    const { maps, rec } = setup();
+    // Each apply replaces the previous service and backend: ids alternate, never grow.
+    for (let i = 0; i < 6; i++) {
+      rec.apply(buildDesiredState([service(`s${i}`, '198.19.0.10')], [slice(`s${i}`, [`198.18.1.${10 + i}`])], node));
+      expect(maps.services.entries()[0]![1].svc_id).toBeLessThanOrEqual(2);
+      expect(maps.backends.entries().map(([id]) => id)).toHaveLength(1);
+      expect(maps.backends.entries()[0]![0]).toBeLessThanOrEqual(2);
+    }
+  });
+
   it('writes nothing when applied twice with the same state', () => {
     const { maps, tables, rec } = setup();
     const state = buildDesiredState([service('web', '198.19.0.10')], [slice('web', ['198.18.1.10'])], node);

@@ -158,6 +158,7 @@ export class BpfReconciler implements Dataplane {
       this.tables.remove(svc.svcId);
       this.members.prune(svc.svcId, []);
       this.ranges.prune(svc.svcId, []);
+      this.svcIds.release(svc.svcId);
       this.services.delete(key);
       stats.servicesRemoved++;
     }
