@@ -84,6 +84,13 @@ static __always_inline struct xlb_backend *tracked_backend(const struct xlb_ct_v
 	struct xlb_backend *b = bpf_map_lookup_elem(&xlb_backends, &id);
 	if (!b || b->addr != ct->backend_addr || b->port != ct->backend_port)
 		return NULL;
+	/* UDP has no end: a flow whose endpoint left the service moves at once (kube-proxy
+	 * flushes such UDP conntrack entries). TCP connections finish where they are. */
+	if (p->key.proto == IPPROTO_UDP) {
+		struct xlb_member_key mk = { .svc_id = ct->svc_id, .backend_id = id };
+		if (!bpf_map_lookup_elem(&xlb_members, &mk))
+			return NULL;
+	}
 	return b;
 }
 

@@ -143,6 +143,29 @@ describe('XDP load balancer', () => {
     expect(PODS.slice(0, 3)).toContain(next);
   });
 
+  it('moves a UDP flow whose endpoint left the service but still serves another one', () => {
+    const u = () => parsePacket(xdp(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: VIP, sport: 45100, dport: 53 })).data).daddr;
+    const first = u();
+    const rest = PODS.slice(0, 3).filter((p) => p !== first);
+    // The backend stays programmed (same address and port) through another Service.
+    rec.apply(
+      buildDesiredState(
+        [...services, { metadata: { name: 'keeper', namespace: 'default' }, spec: { clusterIP: '198.19.0.16', ports: [{ port: 53, protocol: 'UDP' }] } }],
+        [
+          ...slices(rest),
+          {
+            metadata: { name: 'keeper-x', namespace: 'default', labels: { 'kubernetes.io/service-name': 'keeper' } },
+            addressType: 'IPv4',
+            ports: [{ port: 5353, protocol: 'UDP' }],
+            endpoints: [{ addresses: [first] }],
+          },
+        ],
+        { name: 'n', ips: [NODE_IP] },
+      ),
+    );
+    expect(rest).toContain(u());
+  });
+
   it('passes non-service, ARP, IPv6, truncated and fragmented packets unchanged', () => {
     const arp = Buffer.concat([ethHeader(0x0806), Buffer.alloc(28, 1)]);
     const ipv6 = Buffer.concat([ethHeader(0x86dd), Buffer.from([0x60, 0, 0, 0, 0, 8, 17, 64]), Buffer.alloc(40, 2)]);
