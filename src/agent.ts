@@ -1,5 +1,6 @@
 // Wires a source to a dataplane through the model: snapshot -> desired state -> apply.
 // Applies run one at a time; snapshots that arrive meanwhile collapse into the latest.
+import { isIPv4 } from 'node:net';
 import type { Logger } from 'pino';
 import { buildDesiredState, type NodeContext } from './model/desired.js';
 import type { Dataplane } from './dataplane/types.js';
@@ -11,13 +12,24 @@ export class Agent {
   private running = false;
   private syncs = 0;
 
+  /**
+   * `node.ips` are the NodePort addresses from --node-ip when `fixedIps`; otherwise
+   * the Node object's addresses are used once the source knows them.
+   */
   constructor(
     private readonly source: Source,
     private readonly dataplane: Dataplane,
     private readonly health: HealthServer,
     private readonly node: NodeContext,
+    private readonly fixedIps: boolean,
     private readonly log: Logger,
   ) {}
+
+  private nodeContext(snap: Snapshot): NodeContext {
+    const known = snap.node;
+    const ips = this.fixedIps || !known?.ips.length ? this.node.ips : known.ips.filter((ip) => isIPv4(ip));
+    return { ...this.node, ips, zone: known?.zone ?? this.node.zone };
+  }
 
   start(): Promise<void> {
     return this.source.start((snap) => {
@@ -44,7 +56,7 @@ export class Agent {
   private sync(snap: Snapshot): void {
     const t0 = process.hrtime.bigint();
     try {
-      const desired = buildDesiredState(snap.services, snap.slices, this.node);
+      const desired = buildDesiredState(snap.services, snap.slices, this.nodeContext(snap));
       const stats = this.dataplane.apply(desired);
       this.health.sync(desired.healthChecks);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;

@@ -8,6 +8,7 @@ import { attachDevices, detachDevices, loadPrograms, removePins } from '../datap
 import { bpfMaglevTables } from '../dataplane/bpf/maglev-tables.js';
 import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
 import { ManifestSource } from '../sources/manifests.js';
+import { KubeSource } from '../sources/kube/kube-source.js';
 import { HealthServer } from '../health/health-server.js';
 import { deviceIPv4s } from './node-ips.js';
 
@@ -48,9 +49,7 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   if (opts.cleanup) return cleanup(opts, log);
   if (!['auto', 'bpf', 'iptables'].includes(opts.mode)) throw new UsageError(`--mode ${opts.mode}: must be auto, bpf or iptables`);
   if (opts.mode === 'iptables') throw new UsageError('--mode iptables is not available yet in this build: use --mode bpf (or auto)');
-  if (!opts.manifests) {
-    throw new UsageError('the Kubernetes API source (--kubeconfig / in-cluster) is not available yet in this build: pass --manifests DIR');
-  }
+  if (opts.manifests && opts.kubeconfig) throw new UsageError('give either --manifests or --kubeconfig, not both');
   const nodeIps = opts.nodeIp ? parseList(opts.nodeIp) : deviceIPv4s(devices);
   const bad = nodeIps.find((ip) => !isIPv4(ip));
   if (bad) throw new UsageError(`--node-ip ${bad}: not an IPv4 address`);
@@ -63,7 +62,8 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   log.info({ devices: xdpModes, bpffs: opts.bpffs, node }, 'eBPF datapath attached');
 
   const dataplane = new BpfReconciler(programs.maps, bpfMaglevTables(programs.maps.maglev));
-  const agent = new Agent(new ManifestSource(opts.manifests, log), dataplane, new HealthServer(log), node, log);
+  const source = opts.manifests ? new ManifestSource(opts.manifests, log) : new KubeSource({ kubeconfig: opts.kubeconfig, nodeName: node.name }, log);
+  const agent = new Agent(source, dataplane, new HealthServer(log), node, opts.nodeIp !== undefined, log);
   await agent.start();
 
   await new Promise<void>((resolve) => {

@@ -1,9 +1,17 @@
 // What every source hands the agent: the full current set of objects.
 import type { EndpointSlice, Service } from '../model/k8s.js';
 
+/** What the source knows of this node (the API's Node object). */
+export interface NodeFacts {
+  zone?: string;
+  /** the Node's InternalIP/ExternalIP addresses */
+  ips: string[];
+}
+
 export interface Snapshot {
   services: Service[];
   slices: EndpointSlice[];
+  node?: NodeFacts;
 }
 
 export interface Source {

@@ -1,0 +1,132 @@
+// The Kubernetes API source against a fake API server speaking the real protocol:
+// initial sync, updates, 410 Gone, dropped and silent watches, errors and restarts.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { FakeApiServer, type KubeObject } from '../../src/testbed/fake-apiserver.js';
+import { KubeSource } from '../../src/sources/kube/kube-source.js';
+import type { Snapshot } from '../../src/sources/snapshot.js';
+
+const svc = (name: string, ip: string): KubeObject => ({
+  metadata: { name, namespace: 'shop' },
+  spec: { type: 'ClusterIP', clusterIP: ip, ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 'http' }] },
+});
+const slice = (name: string, svcName: string, ips: string[]): KubeObject => ({
+  metadata: { name, namespace: 'shop', labels: { 'kubernetes.io/service-name': svcName } },
+  addressType: 'IPv4',
+  ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true }, nodeName: 'node-a' })),
+});
+const node: KubeObject = {
+  metadata: { name: 'node-a', labels: { 'topology.kubernetes.io/zone': 'zone-a' } },
+  status: { addresses: [{ type: 'InternalIP', address: '198.18.0.1' }, { type: 'Hostname', address: 'node-a' }] },
+};
+
+let api: FakeApiServer;
+let port: number;
+let dir: string;
+let source: KubeSource;
+let snaps: Snapshot[];
+let logs: Array<{ level: number; msg: string; resource?: string }>;
+
+const names = () => (snaps.at(-1)?.services ?? []).map((s) => s.metadata.name).sort();
+
+function startSource(): Promise<void> {
+  const kubeconfig = path.join(dir, 'kubeconfig');
+  fs.writeFileSync(
+    kubeconfig,
+    `apiVersion: v1
+kind: Config
+clusters: [{name: fake, cluster: {server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true}}]
+users: [{name: xlb, user: {token: test}}]
+contexts: [{name: fake, context: {cluster: fake, user: xlb}}]
+current-context: fake
+`,
+  );
+  const log = pino({ level: 'info' }, { write: (s: string) => void logs.push(JSON.parse(s)) });
+  source = new KubeSource({ kubeconfig, nodeName: 'node-a', reflector: { idleMs: 600, backoffInitialMs: 50, backoffMaxMs: 200 } }, log);
+  return source.start((s) => snaps.push(s));
+}
+
+beforeEach(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-kube-'));
+  snaps = [];
+  logs = [];
+  api = new FakeApiServer();
+  port = await api.start(0);
+  api.upsert('services', svc('web', '198.19.0.10'));
+  api.upsert('endpointslices', slice('web-a', 'web', ['198.18.1.10']));
+  api.upsert('endpointslices', slice('web-b', 'web', ['198.18.1.11']));
+  api.upsert('nodes', node);
+  api.upsert('nodes', { metadata: { name: 'node-b' } });
+});
+
+afterEach(async () => {
+  source?.stop();
+  await api.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('KubeSource', () => {
+  it('delivers nothing until every list is synced, then the whole state and this node', async () => {
+    api.failNext = 2; // the first lists fail and are retried
+    await startSource();
+    await expect.poll(() => snaps.length, { timeout: 5000 }).toBeGreaterThan(0);
+    const first = snaps[0]!;
+    expect(first.services.map((s) => s.metadata.name)).toEqual(['web']);
+    expect(first.slices.map((s) => s.metadata.name).sort()).toEqual(['web-a', 'web-b']);
+    expect(first.node).toEqual({ zone: 'zone-a', ips: ['198.18.0.1'] });
+    expect(api.requests.some((r) => r.includes('/api/v1/nodes?') && r.includes('fieldSelector=metadata.name%3Dnode-a') && !r.includes('watch'))).toBe(true);
+  });
+
+  it('follows adds, updates and deletes', async () => {
+    await startSource();
+    await expect.poll(names, { timeout: 5000 }).toEqual(['web']);
+    api.upsert('services', svc('api', '198.19.0.11'));
+    await expect.poll(names, { timeout: 5000 }).toEqual(['api', 'web']);
+    api.remove('services', 'shop', 'web');
+    await expect.poll(names, { timeout: 5000 }).toEqual(['api']);
+  });
+
+  it('re-lists after 410 Gone and applies what it missed, deletes included', async () => {
+    await startSource();
+    await expect.poll(names, { timeout: 5000 }).toEqual(['web']);
+    api.silenced = true;
+    api.upsert('services', svc('missed', '198.19.0.12'));
+    api.remove('services', 'shop', 'web');
+    api.compact();
+    api.silenced = false;
+    api.dropWatches();
+    await expect.poll(names, { timeout: 5000 }).toEqual(['missed']);
+    expect(api.requests.filter((r) => r.startsWith('GET /api/v1/services?') && !r.includes('watch=true')).length).toBeGreaterThan(1);
+  });
+
+  it('restarts a watch that went silent, resuming from its resourceVersion', async () => {
+    await startSource();
+    await expect.poll(names, { timeout: 5000 }).toEqual(['web']);
+    api.silenced = true; // the connection stays open but nothing arrives
+    api.upsert('services', svc('quiet', '198.19.0.13'));
+    await expect.poll(names, { timeout: 5000 }).toEqual(['quiet', 'web']);
+    expect(logs.some((l) => l.level === 40 && l.resource === 'services' && l.msg.includes('no event'))).toBe(true);
+  });
+
+  it('survives dropped connections and an API server restart, logging each problem once', async () => {
+    await startSource();
+    await expect.poll(names, { timeout: 5000 }).toEqual(['web']);
+    api.dropWatches();
+    api.upsert('services', svc('after-drop', '198.19.0.14'));
+    await expect.poll(names, { timeout: 5000 }).toEqual(['after-drop', 'web']);
+
+    await api.stop();
+    api.upsert('services', svc('while-down', '198.19.0.15'));
+    await new Promise((r) => setTimeout(r, 1000)); // several retries with backoff
+    await api.start(port);
+    await expect.poll(names, { timeout: 5000 }).toEqual(['after-drop', 'web', 'while-down']);
+    const warns = logs.filter((l) => l.level === 40 && l.resource === 'services');
+    expect(warns.length).toBeGreaterThan(0);
+    expect(warns.length).toBeLessThanOrEqual(3);
+    expect(logs.some((l) => l.resource === 'services' && l.msg === 'watch recovered')).toBe(true);
+  });
+});
