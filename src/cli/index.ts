@@ -25,6 +25,8 @@ program
   .action(async (opts: AgentOptions) => {
     const log = createLogger(opts.logLevel);
     await runAgent(opts, log);
+    // Idle keep-alive connections to the API server must not hold the process.
+    process.exit(0);
   });
 
 program

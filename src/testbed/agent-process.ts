@@ -13,15 +13,16 @@ export class AgentProcess {
   private proc?: ChildProcess;
   private exit?: Promise<number | null>;
 
+  /** `source`: ['--manifests', DIR] or ['--kubeconfig', FILE] */
   constructor(
     private readonly cluster: Cluster,
-    readonly manifests: string,
+    readonly source: string[],
     readonly bpffs: string,
   ) {}
 
   start(extra: string[] = []): void {
     const proc = this.cluster.spawn(this.cluster.node, process.execPath, [
-      LBCTL, 'agent', '--manifests', this.manifests, '--node-name', 'node-a', '--node-ip', NODE_IP,
+      LBCTL, 'agent', ...this.source, '--node-name', 'node-a', '--node-ip', NODE_IP,
       '--devices', NODE_DEVICE, '--bpffs', this.bpffs, ...extra,
     ]);
     let buf = '';

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const step = (s: string) => process.stdout.write(`\n==> ${s}\n`);
   step('creating a client, a node and 3 pods in network namespaces (198.18.0.0/15)');
   const cluster = await Cluster.create('demo', { pods: 3, tcpPorts: [8080], udpPorts: [5353] });
-  const agent = new AgentProcess(cluster, MANIFESTS, BPFFS);
+  const agent = new AgentProcess(cluster, ['--manifests', MANIFESTS], BPFFS);
   try {
     step(`starting lbctl agent on the node with the manifests in examples/demo`);
     agent.start();

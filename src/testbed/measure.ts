@@ -51,7 +51,7 @@ function manifests(i: number, extraEndpoint: boolean): string {
 async function agentLatency(): Promise<{ endToEnd: number[]; sync: number[] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-measure-'));
   const cluster = await Cluster.create('measure', { pods: 1 });
-  const agent = new AgentProcess(cluster, dir, '/sys/fs/bpf/xlb-measure');
+  const agent = new AgentProcess(cluster, ['--manifests', dir], '/sys/fs/bpf/xlb-measure');
   const file = path.join(dir, 'services.json');
   try {
     writeFileAtomic(file, manifests(0, false));

@@ -23,7 +23,7 @@ export function useAgentCluster(tag: string, opts: ClusterOptions, before?: (ctx
     ctx.cluster = await Cluster.create(tag, opts);
     ctx.pods = ctx.cluster.pods;
     before?.(ctx);
-    ctx.agent = new AgentProcess(ctx.cluster, ctx.dir, `/sys/fs/bpf/xlb-${tag}-${process.pid}`);
+    ctx.agent = new AgentProcess(ctx.cluster, ['--manifests', ctx.dir], `/sys/fs/bpf/xlb-${tag}-${process.pid}`);
     ctx.agent.start();
     await ctx.agent.waitForSync();
   }, 60_000);

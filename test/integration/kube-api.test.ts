@@ -1,0 +1,101 @@
+// The real agent fed by a fake API server (real list/watch protocol) in the node's
+// network namespace: services served, changes followed, topology from the Node
+// object, and traffic untouched by API server trouble.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster, type Pod } from '../../src/testbed/topology.js';
+import { AgentProcess } from '../../src/testbed/agent-process.js';
+import { FakeApiProcess } from '../../src/testbed/fake-api-process.js';
+import { service, slice } from '../helpers/manifests.js';
+import type { EndpointSlice } from '../../src/model/k8s.js';
+
+const VIP = '198.19.2.10';
+const ZONED_VIP = '198.19.2.20';
+let cluster: Cluster;
+let agent: AgentProcess;
+let api: FakeApiProcess;
+let dir: string;
+let pods: Pod[];
+
+const HTTP = [{ name: 'http', port: 8080, protocol: 'TCP' as const }];
+const webSlice = (ps: Pod[]) => slice('web', 'a', HTTP, ps) as unknown as Record<string, unknown>;
+const asObject = (o: unknown) => o as { metadata: { name: string } };
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-api-'));
+  cluster = await Cluster.create('api', { pods: 3 });
+  pods = cluster.pods;
+  api = new FakeApiProcess(cluster, cluster.node);
+  await api.start();
+  await api.send({ op: 'upsert', kind: 'nodes', object: { metadata: { name: 'node-a', labels: { 'topology.kubernetes.io/zone': 'zone-a' } } } });
+  await api.send({ op: 'upsert', kind: 'services', object: asObject(service('web', VIP, [{ name: 'http', port: 80, targetPort: 'http' }])) });
+  await api.send({ op: 'upsert', kind: 'endpointslices', object: asObject(webSlice(pods)) });
+  const zoned: EndpointSlice = slice('zoned', 'a', HTTP, pods);
+  zoned.endpoints!.forEach((e, i) => (e.hints = { forZones: [{ name: i === 0 ? 'zone-a' : 'zone-b' }] }));
+  await api.send({ op: 'upsert', kind: 'services', object: asObject(service('zoned', ZONED_VIP, [{ name: 'http', port: 80, targetPort: 'http' }], { trafficDistribution: 'PreferClose' })) });
+  await api.send({ op: 'upsert', kind: 'endpointslices', object: asObject(zoned) });
+  const kubeconfig = path.join(dir, 'kubeconfig');
+  api.writeKubeconfig(kubeconfig);
+  agent = new AgentProcess(cluster, ['--kubeconfig', kubeconfig], `/sys/fs/bpf/xlb-api-${process.pid}`);
+  agent.start();
+  await agent.waitForSync();
+}, 60_000);
+
+afterAll(async () => {
+  await agent?.stop();
+  try {
+    agent?.cleanup();
+  } finally {
+    cluster?.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+afterEach((t) => {
+  if (t.task.result?.state === 'fail') process.stderr.write(`agent log:\n${agent.log.slice(-40).join('\n')}\n`);
+});
+
+const names = (ps: Pod[]) => ps.map((p) => p.name).sort();
+const answering = (target: string, n: number) => Object.keys(cluster.probe(target, 'tcp', n).answers).sort();
+
+describe('agent on the Kubernetes API', () => {
+  it('serves the Services it watches', () => {
+    expect(answering(`${VIP}:80`, 40)).toEqual(names(pods));
+  });
+
+  it('keeps traffic on endpoints hinted for this node\'s zone (Node label)', () => {
+    expect(answering(`${ZONED_VIP}:80`, 20)).toEqual([pods[0]!.name]);
+  });
+
+  it('follows endpoint changes from the watch', async () => {
+    const syncs = agent.syncs();
+    await api.send({ op: 'upsert', kind: 'endpointslices', object: asObject(webSlice(pods.slice(0, 1))) });
+    await agent.waitForSync(syncs);
+    expect(answering(`${VIP}:80`, 10)).toEqual([pods[0]!.name]);
+  });
+
+  it('re-lists after 410 Gone and changes nothing that is still right', async () => {
+    await api.send({ op: 'silence', on: true });
+    await api.send({ op: 'upsert', kind: 'endpointslices', object: asObject(webSlice(pods)) });
+    await api.send({ op: 'compact' });
+    await api.send({ op: 'silence', on: false });
+    const syncs = agent.syncs();
+    await api.send({ op: 'drop' });
+    await agent.waitForSync(syncs);
+    expect(answering(`${VIP}:80`, 40)).toEqual(names(pods));
+    const line = JSON.parse(agent.log.filter((l) => l.includes('"dataplane synced"')).at(-1)!) as Record<string, number>;
+    expect(line.frontendsRemoved + line.backendsRemoved).toBe(0);
+  });
+
+  it('loses no request while the API server restarts, and follows changes made meanwhile', async () => {
+    await api.send({ op: 'stop' });
+    const during = cluster.probe(`${VIP}:80`, 'tcp', 30);
+    expect(during.errors).toEqual({});
+    await api.send({ op: 'upsert', kind: 'endpointslices', object: asObject(webSlice(pods.slice(1))) });
+    await api.send({ op: 'start' });
+    await expect.poll(() => answering(`${VIP}:80`, 20), { timeout: 10_000, interval: 200 }).toEqual(names(pods.slice(1)));
+    expect(agent.log.some((l) => l.includes('"level":40') && l.includes('interrupted'))).toBe(true);
+  });
+});
