@@ -1,5 +1,6 @@
 // Runs the real `lbctl agent` in the node's network namespace, as an operator would,
 // and reads what it programmed through `lbctl maps dump --json`.
+import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { sh } from './netns.js';
@@ -21,6 +22,8 @@ export class AgentProcess {
   ) {}
 
   start(extra: string[] = []): void {
+    // Last resort if the caller dies before cleanup(): pins must not outlive the test.
+    process.once('exit', () => fs.rmSync(this.bpffs, { recursive: true, force: true }));
     const proc = this.cluster.spawn(this.cluster.node, process.execPath, [
       LBCTL, 'agent', ...this.source, '--node-name', 'node-a', '--node-ip', NODE_IP,
       '--devices', NODE_DEVICE, '--bpffs', this.bpffs, ...extra,
