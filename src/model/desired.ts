@@ -73,8 +73,12 @@ function frontendsOf(svc: Service, port: ServicePort, node: NodeContext): Fronte
   return out;
 }
 
-/** Endpoints of one Service port across its slices, deduplicated, with their conditions. */
-function endpointsOf(port: ServicePort, slices: EndpointSlice[]): EndpointInfo[] {
+/**
+ * Endpoints of one Service port across its slices, deduplicated, with their conditions.
+ * `publishNotReadyAddresses` makes every endpoint count as ready, as the EndpointSlice
+ * controller publishes them, so hand-written slices behave the same.
+ */
+function endpointsOf(port: ServicePort, slices: EndpointSlice[], publishNotReady = false): EndpointInfo[] {
   const protocol = port.protocol ?? 'TCP';
   const byId = new Map<string, EndpointInfo>();
   for (const slice of slices) {
@@ -95,7 +99,7 @@ function endpointsOf(port: ServicePort, slices: EndpointSlice[]): EndpointInfo[]
         port: sp.port,
         name: ep.targetRef?.name,
         nodeName: ep.nodeName,
-        ready: c.ready !== false,
+        ready: publishNotReady || c.ready !== false,
         serving: c.serving !== false,
         terminating: c.terminating === true,
         zoneHints: ep.hints?.forZones?.map((z) => z.name),
@@ -178,7 +182,7 @@ export function buildDesiredState(services: Service[], slices: EndpointSlice[], 
     if (svc.spec.type === 'LoadBalancer' && svc.spec.externalTrafficPolicy === 'Local' && hcPort) {
       const local = new Set<string>();
       for (const port of svc.spec.ports ?? []) {
-        for (const ep of endpointsOf(port, svcSlices)) if (ep.ready && ep.nodeName === node.name) local.add(ep.addr);
+        for (const ep of endpointsOf(port, svcSlices, svc.spec.publishNotReadyAddresses)) if (ep.ready && ep.nodeName === node.name) local.add(ep.addr);
       }
       healthChecks.set(hcPort, { namespace: namespaceOf(svc), name: svc.metadata.name, localEndpoints: local.size });
     }
@@ -190,7 +194,7 @@ export function buildDesiredState(services: Service[], slices: EndpointSlice[], 
       const internalLocal = svc.spec.internalTrafficPolicy === 'Local';
       const externalLocal = svc.spec.externalTrafficPolicy === 'Local' && external.length > 0;
       const eps = categorizeEndpoints(
-        endpointsOf(port, svcSlices),
+        endpointsOf(port, svcSlices, svc.spec.publishNotReadyAddresses),
         { internalLocal, externalLocal, external: external.length > 0, topologyRequested: topologyRequested(svc) },
         node,
       );

@@ -37,6 +37,7 @@ export interface Service {
     sessionAffinity?: 'None' | 'ClientIP';
     loadBalancerSourceRanges?: string[];
     healthCheckNodePort?: number;
+    publishNotReadyAddresses?: boolean;
     sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } };
   };
   status?: { loadBalancer?: { ingress?: Array<{ ip?: string; hostname?: string }> } };

@@ -196,4 +196,10 @@ describe('buildDesiredState', () => {
     const cluster = svc('hc2', { type: 'LoadBalancer', clusterIP: '198.19.0.65', healthCheckNodePort: 32001, ports: [{ port: 80 }] });
     expect(buildDesiredState([cluster], [], node).healthChecks.size).toBe(0);
   });
+
+  it('publishNotReadyAddresses serves endpoints that are not ready', () => {
+    const s = svc('p', { clusterIP: '198.19.0.66', publishNotReadyAddresses: true, ports: [{ port: 80 }] });
+    const sl = slice('p-a', 'p', [{ port: 80 }], [{ addresses: ['198.18.1.10'], conditions: { ready: false, serving: false } }]);
+    expect(buildDesiredState([s], [sl], node).services.get('shop/p:80/TCP')!.backends.map((b) => b.addr)).toEqual(['198.18.1.10']);
+  });
 });
