@@ -79,6 +79,9 @@ export function validateService(o: Obj): Service {
     if (v !== undefined && v !== 'Cluster' && v !== 'Local') fail(`spec.${f}`, 'must be Cluster or Local', v);
   }
   port(spec.healthCheckNodePort, 'spec.healthCheckNodePort', true);
+  if (spec.publishNotReadyAddresses !== undefined && spec.publishNotReadyAddresses !== null && typeof spec.publishNotReadyAddresses !== 'boolean') {
+    fail('spec.publishNotReadyAddresses', 'must be true or false', spec.publishNotReadyAddresses);
+  }
   const affinity = optString(spec.sessionAffinity, 'spec.sessionAffinity');
   if (affinity !== undefined && affinity !== 'None' && affinity !== 'ClientIP') fail('spec.sessionAffinity', 'must be None or ClientIP', affinity);
   const sac = spec.sessionAffinityConfig === undefined || spec.sessionAffinityConfig === null ? undefined : obj(spec.sessionAffinityConfig, 'spec.sessionAffinityConfig');

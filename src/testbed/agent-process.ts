@@ -14,18 +14,22 @@ export class AgentProcess {
   private proc?: ChildProcess;
   private exit?: Promise<number | null>;
 
-  /** `source`: ['--manifests', DIR] or ['--kubeconfig', FILE] */
+  /**
+   * `source`: ['--manifests', DIR] or ['--kubeconfig', FILE]; `nodeIp` null leaves
+   * --node-ip out, so the agent finds the node's addresses itself.
+   */
   constructor(
     private readonly cluster: Cluster,
     readonly source: string[],
     readonly bpffs: string,
+    private readonly nodeIp: string | null = NODE_IP,
   ) {}
 
   start(extra: string[] = []): void {
     // Last resort if the caller dies before cleanup(): pins must not outlive the test.
     process.once('exit', () => fs.rmSync(this.bpffs, { recursive: true, force: true }));
     const proc = this.cluster.spawn(this.cluster.node, process.execPath, [
-      LBCTL, 'agent', ...this.source, '--node-name', 'node-a', '--node-ip', NODE_IP,
+      LBCTL, 'agent', ...this.source, '--node-name', 'node-a', ...(this.nodeIp ? ['--node-ip', this.nodeIp] : []),
       '--devices', NODE_DEVICE, '--bpffs', this.bpffs, ...extra,
     ]);
     let buf = '';

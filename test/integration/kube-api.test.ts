@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, type Pod } from '../../src/testbed/topology.js';
+import { Cluster, NODE_DEVICE, NODE_IP, type Pod } from '../../src/testbed/topology.js';
+import { inNs } from '../../src/testbed/netns.js';
 import { AgentProcess } from '../../src/testbed/agent-process.js';
 import { FakeApiProcess } from '../../src/testbed/fake-api-process.js';
 import { service, slice } from '../helpers/manifests.js';
@@ -13,6 +14,7 @@ import type { EndpointSlice } from '../../src/model/k8s.js';
 
 const VIP = '198.19.2.10';
 const ZONED_VIP = '198.19.2.20';
+const NODE_INTERNAL_IP = '198.18.0.5';
 let cluster: Cluster;
 let agent: AgentProcess;
 let api: FakeApiProcess;
@@ -29,8 +31,22 @@ beforeAll(async () => {
   pods = cluster.pods;
   api = new FakeApiProcess(cluster, cluster.node);
   await api.start();
-  await api.send({ op: 'upsert', kind: 'nodes', object: { metadata: { name: 'node-a', labels: { 'topology.kubernetes.io/zone': 'zone-a' } } } });
-  await api.send({ op: 'upsert', kind: 'services', object: asObject(service('web', VIP, [{ name: 'http', port: 80, targetPort: 'http' }])) });
+  // The Node's InternalIP is a second address of the node's device: NodePorts must be
+  // served there (no --node-ip given), not on the device's first address.
+  inNs(cluster.node, 'ip', ['addr', 'add', `${NODE_INTERNAL_IP}/24`, 'dev', NODE_DEVICE]);
+  await api.send({
+    op: 'upsert',
+    kind: 'nodes',
+    object: {
+      metadata: { name: 'node-a', labels: { 'topology.kubernetes.io/zone': 'zone-a' } },
+      status: { addresses: [{ type: 'InternalIP', address: NODE_INTERNAL_IP }, { type: 'Hostname', address: 'node-a' }] },
+    },
+  });
+  await api.send({
+    op: 'upsert',
+    kind: 'services',
+    object: asObject(service('web', VIP, [{ name: 'http', port: 80, targetPort: 'http', nodePort: 30200 }], { type: 'NodePort' })),
+  });
   await api.send({ op: 'upsert', kind: 'endpointslices', object: asObject(webSlice(pods)) });
   const zoned: EndpointSlice = slice('zoned', 'a', HTTP, pods);
   zoned.endpoints!.forEach((e, i) => (e.hints = { forZones: [{ name: i === 0 ? 'zone-a' : 'zone-b' }] }));
@@ -38,7 +54,7 @@ beforeAll(async () => {
   await api.send({ op: 'upsert', kind: 'endpointslices', object: asObject(zoned) });
   const kubeconfig = path.join(dir, 'kubeconfig');
   api.writeKubeconfig(kubeconfig);
-  agent = new AgentProcess(cluster, ['--kubeconfig', kubeconfig], `/sys/fs/bpf/xlb-api-${process.pid}`);
+  agent = new AgentProcess(cluster, ['--kubeconfig', kubeconfig], `/sys/fs/bpf/xlb-api-${process.pid}`, null);
   agent.start();
   await agent.waitForSync();
 }, 60_000);
@@ -63,6 +79,11 @@ const answering = (target: string, n: number) => Object.keys(cluster.probe(targe
 describe('agent on the Kubernetes API', () => {
   it('serves the Services it watches', () => {
     expect(answering(`${VIP}:80`, 40)).toEqual(names(pods));
+  });
+
+  it('serves NodePorts on the Node object\'s addresses when --node-ip is not given', () => {
+    expect(answering(`${NODE_INTERNAL_IP}:30200`, 20)).toEqual(names(pods));
+    expect(Object.keys(cluster.probe(`${NODE_IP}:30200`, 'tcp', 1).errors)).toEqual(['ECONNREFUSED']);
   });
 
   it('keeps traffic on endpoints hinted for this node\'s zone (Node label)', () => {
