@@ -11,6 +11,7 @@ import { ManifestSource } from '../sources/manifests.js';
 import { KubeSource } from '../sources/kube/kube-source.js';
 import { HealthServer } from '../health/health-server.js';
 import { deviceIPv4s } from './node-ips.js';
+import { native } from '../dataplane/bpf/native.js';
 
 export interface AgentOptions {
   manifests?: string;
@@ -54,7 +55,11 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   const bad = nodeIps.find((ip) => !isIPv4(ip));
   if (bad) throw new UsageError(`--node-ip ${bad}: not an IPv4 address`);
   const node = { name: opts.nodeName ?? os.hostname(), ips: nodeIps, proxyName: opts.proxyName };
-  if (nodeIps.length === 0) log.warn({ devices }, 'no IPv4 address on the devices and no --node-ip: NodePorts are not served');
+  if (nodeIps.length === 0 && opts.manifests) log.warn({ devices }, 'no IPv4 address on the devices and no --node-ip: NodePorts are not served');
+
+  // Bad input fails here, before anything is loaded, attached or pinned.
+  for (const dev of devices) native().ifIndex(dev);
+  const source = opts.manifests ? new ManifestSource(opts.manifests, log) : new KubeSource({ kubeconfig: opts.kubeconfig, nodeName: node.name }, log);
 
   ensureBpffs(opts.bpffs);
   const programs = loadPrograms(opts.bpffs);
@@ -62,7 +67,6 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   log.info({ devices: xdpModes, bpffs: opts.bpffs, node }, 'eBPF datapath attached');
 
   const dataplane = new BpfReconciler(programs.maps, bpfMaglevTables(programs.maps.maglev));
-  const source = opts.manifests ? new ManifestSource(opts.manifests, log) : new KubeSource({ kubeconfig: opts.kubeconfig, nodeName: node.name }, log);
   const agent = new Agent(source, dataplane, new HealthServer(log), node, opts.nodeIp !== undefined, log);
   await agent.start();
 

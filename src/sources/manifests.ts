@@ -19,12 +19,11 @@ export class ManifestSource implements Source {
   constructor(
     private readonly dir: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`--manifests ${dir}: not a directory`);
+  }
 
   async start(onSnapshot: (s: Snapshot) => void): Promise<void> {
-    if (!fs.statSync(this.dir, { throwIfNoEntry: false })?.isDirectory()) {
-      throw new Error(`--manifests ${this.dir}: not a directory`);
-    }
     const emit = () => onSnapshot(this.read());
     this.watcher = fs.watch(this.dir, () => {
       clearTimeout(this.timer);

@@ -81,7 +81,7 @@ export function openPinnedMaps(bpffs: string): XlbMaps {
     try {
       fds[name] = native().objGet(pin);
     } catch (err) {
-      throw new Error(`no xlb map pinned at ${pin} (${(err as Error).message}); is an agent running with --bpffs ${bpffs}?`);
+      throw new Error(`no xlb maps under ${bpffs}: ${(err as Error).message}`);
     }
   }
   return typedMaps(fds);

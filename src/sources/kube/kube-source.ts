@@ -52,14 +52,18 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
 export class KubeSource implements Source {
   private reflectors: Array<Reflector<KubernetesObject>> = [];
   private timer?: NodeJS.Timeout;
+  /** Loaded up front, so a bad kubeconfig fails before anything is programmed. */
+  private readonly kc: KubeConfig;
 
   constructor(
     private readonly opts: KubeSourceOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.kc = loadKubeConfig(opts.kubeconfig);
+  }
 
   async start(onSnapshot: (s: Snapshot) => void): Promise<void> {
-    const kc = loadKubeConfig(this.opts.kubeconfig);
+    const kc = this.kc;
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
     const ropts = { ...DEFAULT_REFLECTOR_OPTIONS, ...this.opts.reflector };
