@@ -10,6 +10,7 @@
 #define XLB_MAX_MEMBERS (1 << 20) /* (service, backend) pairs */
 #define XLB_MAX_AFFINITY 262144
 #define XLB_MAX_SOURCE_RANGES 65536
+#define XLB_SVC_NAME_LEN 128
 
 /* Frontend types, for lbctl maps dump (the datapath treats them alike). */
 enum xlb_svc_type {
@@ -55,6 +56,11 @@ struct xlb_backend {
 	__be16 port;
 	__u8 proto;
 	__u8 pad;
+};
+
+/* "namespace/name:port/PROTO" of a service id, for lbctl; programs never read it. */
+struct xlb_svc_name {
+	char name[XLB_SVC_NAME_LEN];
 };
 
 /* Membership of a backend in a service's current backend set, so an affinity

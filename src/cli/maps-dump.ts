@@ -8,6 +8,8 @@ export const DUMP_SECTIONS = ['services', 'backends', 'maglev', 'conntrack'] as 
 export type DumpSection = (typeof DUMP_SECTIONS)[number];
 
 export interface ServiceDump {
+  /** "namespace/name:port/PROTO" */
+  service: string;
   frontend: string;
   type: string;
   svcId: number;
@@ -53,8 +55,10 @@ function collect(maps: XlbMaps, sections: readonly DumpSection[]): Dump {
   const out: Dump = {};
   const services = maps.services.entries();
   if (sections.includes('services')) {
+    const names = new Map(maps.names.entries().map(([id, n]) => [id, n.name]));
     out.services = services
       .map(([k, v]) => ({
+        service: names.get(v.svc_id) ?? '?',
         frontend: `${k.addr}:${k.port}/${PROTO_NAME[k.proto] ?? k.proto}`,
         type: SVC_TYPE_NAME[v.type] ?? String(v.type),
         svcId: v.svc_id,
@@ -102,8 +106,9 @@ function render(d: Dump): string {
     parts.push(
       `SERVICES (${d.services.length} frontends)\n` +
         renderTable(
-          ['FRONTEND', 'TYPE', 'SVC', 'MAGLEV', 'AFFINITY', 'BACKENDS'],
+          ['SERVICE', 'FRONTEND', 'TYPE', 'SVC', 'MAGLEV', 'AFFINITY', 'BACKENDS'],
           d.services.map((s) => [
+            s.service,
             s.frontend,
             s.type,
             s.svcId,

@@ -169,6 +169,7 @@ describe('eBPF datapath with the real agent', () => {
     const d = agent.dump();
     const byFrontend = new Map(d.services.map((s) => [s.frontend, s]));
     expect(byFrontend.get(`${WEB_VIP}:80/TCP`)).toMatchObject({
+      service: 'it/web:http/TCP',
       type: 'ClusterIP',
       backends: pods.slice(0, 3).map((p) => `${p.ip}:8080`),
     });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
 import type { MapLike } from '../../src/dataplane/bpf/maps.js';
 import type { MaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
-import type { BackendValue, MemberKey, SourceRangeKey, SvcKey, SvcValue } from '../../src/dataplane/bpf/codec.js';
+import type { BackendValue, MemberKey, SourceRangeKey, SvcKey, SvcName, SvcValue } from '../../src/dataplane/bpf/codec.js';
 import { buildDesiredState } from '../../src/model/desired.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 
@@ -52,7 +52,7 @@ const slice = (svc: string, ips: string[]): EndpointSlice => ({
 });
 
 function setup() {
-  const maps = { services: new MemMap<SvcKey, SvcValue>(), backends: new MemMap<number, BackendValue>(), members: new MemMap<MemberKey, number>(), sourceRanges: new MemMap<SourceRangeKey, number>() };
+  const maps = { services: new MemMap<SvcKey, SvcValue>(), backends: new MemMap<number, BackendValue>(), members: new MemMap<MemberKey, number>(), sourceRanges: new MemMap<SourceRangeKey, number>(), names: new MemMap<number, SvcName>() };
   const tables = new MemTables();
   return { maps, tables, rec: new BpfReconciler(maps, tables) };
 }
@@ -104,6 +104,14 @@ describe('BpfReconciler', () => {
       expect(maps.backends.entries().map(([id]) => id)).toHaveLength(1);
       expect(maps.backends.entries()[0]![0]).toBeLessThanOrEqual(2);
     }
+  });
+
+  it('names each service id for lbctl, and forgets the name with the service', () => {
+    const { maps, rec } = setup();
+    rec.apply(buildDesiredState([service('web', '198.19.0.10')], [slice('web', ['198.18.1.10'])], node));
+    expect(maps.names.entries().map(([id, n]) => [id, n.name])).toEqual([[1, 'default/web:80/TCP']]);
+    rec.apply(buildDesiredState([], [], node));
+    expect(maps.names.entries()).toEqual([]);
   });
 
   it('writes nothing when applied twice with the same state', () => {

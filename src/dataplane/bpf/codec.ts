@@ -4,10 +4,10 @@
 // Integers are host order (little-endian on the x86_64/arm64 hosts we support);
 // addresses and ports are network order, as in packets.
 
-type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'ipv4' | 'be16';
+type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'ipv4' | 'be16' | 'char';
 type Field = readonly [name: string, kind: FieldKind, count?: number];
 
-const SIZE: Record<FieldKind, number> = { u8: 1, u16: 2, u32: 4, u64: 8, ipv4: 4, be16: 2 };
+const SIZE: Record<FieldKind, number> = { u8: 1, u16: 2, u32: 4, u64: 8, ipv4: 4, be16: 2, char: 1 };
 
 export interface FieldLayout {
   name: string;
@@ -16,7 +16,7 @@ export interface FieldLayout {
   size: number;
 }
 
-type Value<K extends FieldKind> = K extends 'u64' ? bigint : K extends 'ipv4' ? string : number;
+type Value<K extends FieldKind> = K extends 'u64' ? bigint : K extends 'ipv4' | 'char' ? string : number;
 
 export class StructCodec<T extends Record<string, unknown>> {
   readonly fields: FieldLayout[] = [];
@@ -68,6 +68,9 @@ function writeField(buf: Buffer, f: FieldLayout, v: Value<FieldKind>): void {
       return void buf.writeBigUInt64LE(v as bigint, f.offset);
     case 'be16':
       return void buf.writeUInt16BE(v as number, f.offset);
+    case 'char':
+      // NUL-terminated, truncated to fit.
+      return void buf.write(v as string, f.offset, f.size - 1, 'utf8');
     case 'ipv4': {
       const parts = (v as string).split('.').map(Number);
       if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
@@ -91,6 +94,11 @@ function readField(buf: Buffer, f: FieldLayout): Value<FieldKind> {
       return buf.readBigUInt64LE(f.offset);
     case 'be16':
       return buf.readUInt16BE(f.offset);
+    case 'char': {
+      const bytes = buf.subarray(f.offset, f.offset + f.size);
+      const end = bytes.indexOf(0);
+      return bytes.subarray(0, end < 0 ? bytes.length : end).toString('utf8');
+    }
     case 'ipv4':
       return [...buf.subarray(f.offset, f.offset + 4)].join('.');
   }
@@ -128,6 +136,9 @@ export interface SvcValue extends Record<string, unknown> {
   type: number;
   flags: number;
   affinity_timeout_s: number;
+}
+export interface SvcName extends Record<string, unknown> {
+  name: string;
 }
 export interface MemberKey extends Record<string, unknown> {
   svc_id: number;
@@ -187,6 +198,7 @@ export const svcValue = new StructCodec<SvcValue>('xlb_svc_value', [
   ['flags', 'u8'],
   ['affinity_timeout_s', 'u32'],
 ]);
+export const svcName = new StructCodec<SvcName>('xlb_svc_name', [['name', 'char', 128]]);
 export const memberKey = new StructCodec<MemberKey>('xlb_member_key', [
   ['svc_id', 'u32'],
   ['backend_id', 'u32'],
@@ -252,4 +264,4 @@ export const u32 = {
 };
 
 /** Every struct of bpf/xlb.h, for the BTF layout test. */
-export const ALL_STRUCTS = [svcKey, svcValue, memberKey, sourceRangeKey, affinityKey, affinityValue, backend, flowKey, ctValue, rnatValue];
+export const ALL_STRUCTS = [svcKey, svcValue, svcName, memberKey, sourceRangeKey, affinityKey, affinityValue, backend, flowKey, ctValue, rnatValue];

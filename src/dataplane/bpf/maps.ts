@@ -45,12 +45,13 @@ export class TypedMap<K, V> implements MapLike<K, V> {
   }
 }
 
-export const MAP_NAMES = ['xlb_services', 'xlb_backends', 'xlb_members', 'xlb_source_ranges', 'xlb_maglev', 'xlb_affinity', 'xlb_ct', 'xlb_rnat'] as const;
+export const MAP_NAMES = ['xlb_services', 'xlb_svc_names', 'xlb_backends', 'xlb_members', 'xlb_source_ranges', 'xlb_maglev', 'xlb_affinity', 'xlb_ct', 'xlb_rnat'] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
 export interface XlbMaps {
   services: TypedMap<codec.SvcKey, codec.SvcValue>;
   backends: TypedMap<number, codec.BackendValue>;
+  names: TypedMap<number, codec.SvcName>;
   members: TypedMap<codec.MemberKey, number>;
   sourceRanges: TypedMap<codec.SourceRangeKey, number>;
   affinity: TypedMap<codec.AffinityKey, codec.AffinityValue>;
@@ -64,6 +65,7 @@ export function typedMaps(fds: Record<MapName, number>): XlbMaps {
   return {
     services: new TypedMap('xlb_services', fds.xlb_services, codec.svcKey, codec.svcValue),
     backends: new TypedMap('xlb_backends', fds.xlb_backends, codec.u32, codec.backend),
+    names: new TypedMap('xlb_svc_names', fds.xlb_svc_names, codec.u32, codec.svcName),
     members: new TypedMap('xlb_members', fds.xlb_members, codec.memberKey, codec.u8),
     sourceRanges: new TypedMap('xlb_source_ranges', fds.xlb_source_ranges, codec.sourceRangeKey, codec.u8),
     affinity: new TypedMap('xlb_affinity', fds.xlb_affinity, codec.affinityKey, codec.affinityValue),

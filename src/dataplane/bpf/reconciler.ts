@@ -15,6 +15,7 @@ import {
   type MemberKey,
   type SourceRangeKey,
   type SvcKey,
+  type SvcName,
   type SvcValue,
 } from './codec.js';
 import { MapSets } from './map-sets.js';
@@ -30,6 +31,7 @@ export interface ReconcilerMaps {
   backends: MapLike<number, BackendValue>;
   members: MapLike<MemberKey, number>;
   sourceRanges: MapLike<SourceRangeKey, number>;
+  names: MapLike<number, SvcName>;
 }
 
 interface ProgrammedService {
@@ -121,6 +123,7 @@ export class BpfReconciler implements Dataplane {
         return this.ensureBackend(k, { addr: b.addr, port: b.port, proto }, stats);
       });
       const svcId = this.svcIdFor(svc);
+      if (this.services.get(svc.key)?.svcId !== svcId) this.maps.names.set(svcId, { name: svc.key });
       const size = this.ensureTable(svc, svcId, backendIds, stats);
       // Ranges are in the trie before a frontend is flagged to check them.
       this.ranges.add(svcId, svc.sourceRanges);
@@ -158,6 +161,7 @@ export class BpfReconciler implements Dataplane {
       this.tables.remove(svc.svcId);
       this.members.prune(svc.svcId, []);
       this.ranges.prune(svc.svcId, []);
+      this.maps.names.delete(svc.svcId);
       this.svcIds.release(svc.svcId);
       this.services.delete(key);
       stats.servicesRemoved++;
@@ -168,6 +172,7 @@ export class BpfReconciler implements Dataplane {
       this.tables.remove(id);
       this.members.prune(id, []);
       this.ranges.prune(id, []);
+      this.maps.names.delete(id);
       this.svcIds.release(id);
     }
     this.unclaimedIds.clear();
