@@ -2,7 +2,7 @@
 # Dockerfile runs these same targets so CI proves the image's build steps.
 SHELL := /bin/bash
 
-DEB_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool iptables iproute2 \
+DEB_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool iptables conntrack iproute2 \
 	iputils-ping ethtool curl socat wrk make g++ python3
 
 .PHONY: all deps bpf native build test demo measure clean

@@ -4,6 +4,7 @@
 namespace xlb {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InstallLogCapture();
   const struct {
     const char *name;
     Napi::Value (*fn)(const Napi::CallbackInfo &);

@@ -5,6 +5,8 @@
 namespace xlb {
 
 // object.cc
+// libbpf's messages go into error messages, never to stderr.
+void InstallLogCapture();
 Napi::Value LoadObject(const Napi::CallbackInfo &info);
 // maps.cc
 Napi::Value MapCreate(const Napi::CallbackInfo &info);

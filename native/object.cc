@@ -23,6 +23,8 @@ static int CaptureLog(enum libbpf_print_level level, const char *fmt, va_list ar
   return n;
 }
 
+void InstallLogCapture() { libbpf_set_print(CaptureLog); }
+
 // Kept open for the life of the process so program and map fds stay valid.
 static std::vector<bpf_object *> g_objects;
 
@@ -35,7 +37,6 @@ Napi::Value LoadObject(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path = ArgString(info, 0, "objectPath");
   std::string pinDir = ArgString(info, 1, "pinDir");
-  libbpf_set_print(CaptureLog);
   g_log.clear();
 
   LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pinDir.c_str());

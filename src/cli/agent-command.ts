@@ -1,4 +1,5 @@
 // `lbctl agent`: program the node's datapath from a source and keep it in sync.
+import fs from 'node:fs';
 import os from 'node:os';
 import { isIPv4 } from 'node:net';
 import type { Logger } from 'pino';
@@ -7,11 +8,12 @@ import { ensureBpffs } from '../dataplane/bpf/bpffs.js';
 import { attachDevices, detachDevices, loadPrograms, removePins } from '../dataplane/bpf/programs.js';
 import { bpfMaglevTables } from '../dataplane/bpf/maglev-tables.js';
 import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
+import { IptablesDataplane, iptablesCleanup } from '../dataplane/iptables/dataplane.js';
+import type { Dataplane } from '../dataplane/types.js';
 import { ManifestSource } from '../sources/manifests.js';
 import { KubeSource } from '../sources/kube/kube-source.js';
 import { HealthServer } from '../health/health-server.js';
 import { deviceIPv4s } from './node-ips.js';
-import { native } from '../dataplane/bpf/native.js';
 
 export interface AgentOptions {
   manifests?: string;
@@ -36,12 +38,63 @@ export function parseList(v: string | undefined): string[] {
     .filter(Boolean);
 }
 
+/** Removes everything an agent of either mode made. */
 export function cleanup(opts: Pick<AgentOptions, 'devices' | 'bpffs'>, log: Logger): void {
-  const devices = parseList(opts.devices);
+  removeBpf(parseList(opts.devices), opts.bpffs, log);
+  removeIptables(log);
+}
+
+function removeBpf(devices: string[], bpffs: string, log: Logger): void {
   const failed = detachDevices(devices);
-  const removed = removePins(opts.bpffs);
+  const removed = removePins(bpffs);
   for (const [device, why] of Object.entries(failed)) log.warn({ device }, `could not detach: ${why}`);
-  log.info({ devices, removedPins: removed }, 'removed xlb programs and maps');
+  if (devices.length || removed.length) log.info({ devices, removedPins: removed }, 'removed xlb programs and maps');
+}
+
+function removeIptables(log: Logger): void {
+  try {
+    if (iptablesCleanup()) log.info('removed xlb iptables chains');
+  } catch (err) {
+    log.debug({ err }, 'no iptables to clean up');
+  }
+}
+
+/** The eBPF datapath: load programs and maps, attach to the devices (the probe of --mode auto). */
+function bpfDataplane(opts: AgentOptions, devices: string[], log: Logger): Dataplane {
+  const forced = process.env[FORCE_BPF_FAILURE];
+  if (forced) throw new Error(`${forced} (forced by ${FORCE_BPF_FAILURE})`);
+  ensureBpffs(opts.bpffs);
+  const programs = loadPrograms(opts.bpffs);
+  const xdpModes = attachDevices(programs, devices);
+  log.info({ devices: xdpModes, bpffs: opts.bpffs }, 'eBPF datapath attached');
+  return new BpfReconciler(programs.maps, bpfMaglevTables(programs.maps.maglev));
+}
+
+/** Tests make the eBPF probe fail with this variable set to a reason. */
+export const FORCE_BPF_FAILURE = 'XLB_FORCE_BPF_FAILURE';
+
+/** --mode: bpf, iptables, or auto (bpf when the probe succeeds). Leaves nothing of the other mode behind. */
+function chooseDataplane(opts: AgentOptions, devices: string[], log: Logger): Dataplane {
+  if (opts.mode === 'iptables') {
+    removeBpf(devices, opts.bpffs, log);
+    return new IptablesDataplane(log);
+  }
+  try {
+    const dp = bpfDataplane(opts, devices, log);
+    removeIptables(log);
+    return dp;
+  } catch (err) {
+    if (opts.mode === 'bpf') throw err;
+    log.warn(`eBPF unavailable, falling back to iptables: ${(err as Error).message}`);
+    removeBpf(devices, opts.bpffs, log);
+    return new IptablesDataplane(log);
+  }
+}
+
+/** Interfaces of this network namespace (/proc/self/net follows the netns; sysfs may not). */
+function interfaces(): Set<string> {
+  const lines = fs.readFileSync('/proc/self/net/dev', 'utf8').split('\n').slice(2);
+  return new Set(lines.map((l) => l.split(':')[0]!.trim()).filter(Boolean));
 }
 
 export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
@@ -49,8 +102,10 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   if (devices.length === 0) throw new UsageError('--devices is required: the interfaces external traffic arrives on (e.g. --devices eth0)');
   if (opts.cleanup) return cleanup(opts, log);
   if (!['auto', 'bpf', 'iptables'].includes(opts.mode)) throw new UsageError(`--mode ${opts.mode}: must be auto, bpf or iptables`);
-  if (opts.mode === 'iptables') throw new UsageError('--mode iptables is not available yet in this build: use --mode bpf (or auto)');
   if (opts.manifests && opts.kubeconfig) throw new UsageError('give either --manifests or --kubeconfig, not both');
+  const known = interfaces();
+  const missing = devices.find((d) => !known.has(d));
+  if (missing) throw new UsageError(`--devices: no interface ${missing} in this network namespace (run the agent in the node's netns)`);
   const nodeIps = opts.nodeIp ? parseList(opts.nodeIp) : deviceIPv4s(devices);
   const bad = nodeIps.find((ip) => !isIPv4(ip));
   if (bad) throw new UsageError(`--node-ip ${bad}: not an IPv4 address`);
@@ -58,21 +113,15 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   if (nodeIps.length === 0 && opts.manifests) log.warn({ devices }, 'no IPv4 address on the devices and no --node-ip: NodePorts are not served');
 
   // Bad input fails here, before anything is loaded, attached or pinned.
-  for (const dev of devices) native().ifIndex(dev);
   const source = opts.manifests ? new ManifestSource(opts.manifests, log) : new KubeSource({ kubeconfig: opts.kubeconfig, nodeName: node.name }, log);
-
-  ensureBpffs(opts.bpffs);
-  const programs = loadPrograms(opts.bpffs);
-  const xdpModes = attachDevices(programs, devices);
-  log.info({ devices: xdpModes, bpffs: opts.bpffs, node }, 'eBPF datapath attached');
-
-  const dataplane = new BpfReconciler(programs.maps, bpfMaglevTables(programs.maps.maglev));
+  const dataplane = chooseDataplane(opts, devices, log);
+  log.info({ mode: dataplane.mode, node }, 'agent starting');
   const agent = new Agent(source, dataplane, new HealthServer(log), node, opts.nodeIp !== undefined, log);
   await agent.start();
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
-      // Programs and pinned maps stay: traffic keeps flowing and a new agent picks them up.
+      // The datapath stays: traffic keeps flowing and a new agent picks it up.
       log.info({ signal }, 'agent stopping; datapath left in place');
       agent.stop();
       resolve();

@@ -214,6 +214,7 @@ export function buildDesiredState(services: Service[], slices: EndpointSlice[], 
         backends,
         noEndpoints,
         affinitySeconds: affinity,
+        externalPolicyLocal: externalLocal,
         sourceRanges: ranges,
       });
       if (external.length === 0 || sameBackends(internalBackends, externalBackends)) {

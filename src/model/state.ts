@@ -36,6 +36,8 @@ export interface LbService {
   noEndpoints: 'reject' | 'drop';
   /** sessionAffinity ClientIP timeout in seconds; 0 for no affinity */
   affinitySeconds: number;
+  /** externalTrafficPolicy Local: external traffic keeps its client address (no masquerade) */
+  externalPolicyLocal: boolean;
   /** loadBalancerSourceRanges (IPv4 CIDRs, normalised): clients allowed on LoadBalancer frontends; empty = all */
   sourceRanges: string[];
 }

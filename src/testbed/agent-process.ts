@@ -25,7 +25,11 @@ export class AgentProcess {
     private readonly nodeIp: string | null = NODE_IP,
   ) {}
 
-  start(extra: string[] = []): void {
+  private extra: string[] = [];
+
+  /** Starts the agent; a restart without arguments reuses the last ones. */
+  start(extra: string[] = this.extra): void {
+    this.extra = extra;
     // Last resort if the caller dies before cleanup(): pins must not outlive the test.
     process.once('exit', () => fs.rmSync(this.bpffs, { recursive: true, force: true }));
     const proc = this.cluster.spawn(this.cluster.node, process.execPath, [

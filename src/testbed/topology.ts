@@ -14,6 +14,8 @@ import type { ProbeResult } from './probe.js';
 export const NODE_IP = '198.18.0.1';
 export const CLIENT_IP = '198.18.0.2';
 export const NODE_DEVICE = 'ext0';
+/** Where ClusterIPs, ExternalIPs and LoadBalancer IPs come from; assigned to nothing. */
+export const SERVICE_RANGE = '198.19.0.0/16';
 export const podIp = (i: number) => `198.18.1.${10 + i}`;
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -99,11 +101,18 @@ export class Cluster {
       this.iface(p.ns, 'eth0', `${p.ip}/24`);
       inNs(p.ns, 'ip', ['route', 'add', 'default', 'via', '198.18.1.1']);
     });
+    // A real node routes everything (it has a default route); here the pod bridge takes
+    // the service range, so a packet for a VIP nothing serves is forwarded (and can be
+    // rejected by iptables) instead of failing in routing. No pod answers ARP for it.
+    inNs(this.node, 'ip', ['route', 'add', SERVICE_RANGE, 'dev', 'br0']);
     for (const [k, v] of [
       ['net.ipv4.ip_forward', '1'],
       ['net.ipv4.conf.all.rp_filter', '0'],
       ['net.ipv4.conf.default.rp_filter', '0'],
       [`net.ipv4.conf.${NODE_DEVICE}.rp_filter`, '0'],
+      // iptables REJECT answers through the kernel's ICMP rate limit (1/s per peer by
+      // default); tests send bursts and count every answer.
+      ['net.ipv4.icmp_ratelimit', '0'],
     ]) {
       inNs(this.node, 'sysctl', ['-qw', `${k}=${v}`]);
     }

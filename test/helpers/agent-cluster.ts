@@ -15,8 +15,12 @@ export interface AgentCluster {
   pods: Pod[];
 }
 
-/** `before` writes the first manifests, before the agent starts. */
-export function useAgentCluster(tag: string, opts: ClusterOptions, before?: (ctx: AgentCluster) => void): AgentCluster {
+export type Mode = 'bpf' | 'iptables';
+/** The behaviour suites run once per datapath. */
+export const MODES: readonly Mode[] = ['bpf', 'iptables'];
+
+/** `before` writes the first manifests, before the agent starts (in `mode`). */
+export function useAgentCluster(tag: string, opts: ClusterOptions, mode: Mode, before?: (ctx: AgentCluster) => void): AgentCluster {
   const ctx = {} as AgentCluster;
   beforeAll(async () => {
     ctx.dir = fs.mkdtempSync(path.join(os.tmpdir(), `xlb-${tag}-`));
@@ -24,7 +28,7 @@ export function useAgentCluster(tag: string, opts: ClusterOptions, before?: (ctx
     ctx.pods = ctx.cluster.pods;
     before?.(ctx);
     ctx.agent = new AgentProcess(ctx.cluster, ['--manifests', ctx.dir], `/sys/fs/bpf/xlb-${tag}-${process.pid}`);
-    ctx.agent.start();
+    ctx.agent.start(['--mode', mode]);
     await ctx.agent.waitForSync();
   }, 60_000);
 

@@ -1,0 +1,120 @@
+// The iptables fallback: the same desired state, programmed as kube-proxy's chains
+// with one iptables-restore --noflush per sync that rewrites only changed chains.
+import { execFileSync } from 'node:child_process';
+import type { Logger } from 'pino';
+import type { DesiredState } from '../../model/state.js';
+import { backendId } from '../../model/state.js';
+import type { ApplyStats, Dataplane } from '../types.js';
+import { buildRuleset, JUMPS, PREFIX, type Table } from './rules.js';
+import { buildPayload, cleanupPayload, ownChains, TABLES, type Programmed } from './restore.js';
+
+function run(cmd: string, args: string[], input?: string): string {
+  try {
+    return execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string; code?: string };
+    if (e.code === 'ENOENT') throw new Error(`${cmd} not found: install iptables (make deps)`);
+    throw new Error(`${cmd} ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}`);
+  }
+}
+
+function succeeds(cmd: string, args: string[]): boolean {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function ownChainsNow(): Record<Table, Set<string>> {
+  return { nat: ownChains(run('iptables-save', ['-t', 'nat'])), filter: ownChains(run('iptables-save', ['-t', 'filter'])) };
+}
+
+/** Hooks our chains into the built-in ones, once each. */
+function ensureJumps(): void {
+  for (const [table, chain, spec] of JUMPS) {
+    if (!succeeds('iptables', ['-w', '-t', table, '-C', chain, ...spec])) run('iptables', ['-w', '-t', table, '-I', chain, '1', ...spec]);
+  }
+}
+
+/** Removes our jumps and chains; true when there was anything to remove. */
+export function iptablesCleanup(): boolean {
+  let found = false;
+  for (const [table, chain, spec] of JUMPS) {
+    while (succeeds('iptables', ['-w', '-t', table, '-D', chain, ...spec])) found = true;
+  }
+  const existing = ownChainsNow();
+  if (TABLES.some((t) => existing[t].size > 0)) {
+    run('iptables-restore', ['-w', '--noflush'], cleanupPayload(existing));
+    found = true;
+  }
+  return found;
+}
+
+export class IptablesDataplane implements Dataplane {
+  readonly mode = 'iptables' as const;
+  private programmed: Programmed = { nat: new Map(), filter: new Map() };
+  private existing?: Record<Table, Set<string>>;
+  private jumped = false;
+  /** UDP frontend -> its backends, to flush conntrack entries of removed ones */
+  private udp = new Map<string, Set<string>>();
+  private conntrackMissing = false;
+
+  constructor(private readonly log: Logger) {}
+
+  apply(state: DesiredState): ApplyStats {
+    const existing = this.existing ?? ownChainsNow();
+    const rules = buildRuleset(state);
+    const payload = buildPayload(rules, this.programmed, existing);
+    run('iptables-restore', ['-w', '--noflush'], payload.text);
+    if (!this.jumped) {
+      ensureJumps();
+      this.jumped = true;
+    }
+    this.programmed = payload.next;
+    this.existing = { nat: new Set([...rules.nat.keys()].filter((c) => c.startsWith(PREFIX))), filter: new Set([...rules.filter.keys()].filter((c) => c.startsWith(PREFIX))) };
+    this.flushStaleUdp(state);
+    return {
+      servicesWritten: payload.written,
+      servicesRemoved: payload.deleted,
+      frontendsWritten: 0,
+      frontendsRemoved: 0,
+      tablesWritten: 0,
+      backendsAdded: 0,
+      backendsRemoved: 0,
+    };
+  }
+
+  /**
+   * A UDP "connection" never ends, so conntrack would keep sending a client to an
+   * endpoint that is gone: delete such entries, as kube-proxy does.
+   */
+  private flushStaleUdp(state: DesiredState): void {
+    const next = new Map<string, Set<string>>();
+    for (const svc of state.services.values()) {
+      if (svc.protocol !== 'UDP') continue;
+      for (const f of svc.frontends) next.set(`${f.addr}:${f.port}`, new Set(svc.backends.map(backendId)));
+    }
+    for (const [frontend, before] of this.udp) {
+      const now = next.get(frontend) ?? new Set<string>();
+      for (const b of before) if (!now.has(b)) this.deleteConntrack(frontend, b);
+    }
+    this.udp = next;
+  }
+
+  private deleteConntrack(frontend: string, backend: string): void {
+    if (this.conntrackMissing) return;
+    const [faddr, fport] = frontend.split(':');
+    const [baddr] = backend.split(':');
+    try {
+      execFileSync('conntrack', ['-D', '-p', 'udp', '--orig-dst', faddr!, '--dport', fport!, '--reply-src', baddr!], { stdio: 'ignore' });
+    } catch (err) {
+      // Exit status 1 means no entry matched; a missing tool is reported once.
+      if ((err as { code?: string }).code === 'ENOENT') {
+        this.conntrackMissing = true;
+        this.log.warn('conntrack tool not found: UDP flows of removed endpoints are not flushed (install conntrack)');
+      }
+    }
+  }
+}
