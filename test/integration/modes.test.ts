@@ -1,0 +1,80 @@
+// Choosing the datapath: auto falls back to iptables when eBPF is unavailable, and a
+// switch of mode leaves nothing of the other mode behind.
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { NODE_DEVICE, writeFileAtomic, type Cluster } from '../../src/testbed/topology.js';
+import { inNs } from '../../src/testbed/netns.js';
+import type { AgentProcess } from '../../src/testbed/agent-process.js';
+import { FORCE_BPF_FAILURE } from '../../src/cli/agent-command.js';
+import { useAgentCluster } from '../helpers/agent-cluster.js';
+import { list, service, slice } from '../helpers/manifests.js';
+
+const VIP = '198.19.3.10';
+let cluster: Cluster;
+let agent: AgentProcess;
+
+const ctx = useAgentCluster('md', { pods: 2 }, 'iptables', (c) =>
+  writeFileAtomic(
+    path.join(c.dir, 'web.json'),
+    list(service('web', VIP, [{ name: 'http', port: 80, targetPort: 'http' }]), slice('web', 'a', [{ name: 'http', port: 8080 }], c.pods)),
+  ),
+);
+beforeAll(() => void ({ cluster, agent } = ctx));
+
+const xdpAttached = () => inNs(cluster.node, 'ip', ['-d', 'link', 'show', NODE_DEVICE]).includes('prog/xdp');
+const chains = () => inNs(cluster.node, 'iptables-save', []).split('\n').filter((l) => l.includes('XLB-')).length;
+const served = () => cluster.probe(`${VIP}:80`, 'tcp', 10).errors;
+
+async function restart(mode: string, env: Record<string, string> = {}): Promise<void> {
+  expect(await agent.stop()).toBe(0);
+  Object.assign(process.env, env);
+  try {
+    agent.start(['--mode', mode]);
+  } finally {
+    for (const k of Object.keys(env)) delete process.env[k];
+  }
+  await agent.waitForSync(agent.syncs());
+}
+
+describe('datapath modes', () => {
+  it('iptables mode programs chains and no XDP', () => {
+    expect(served()).toEqual({});
+    expect(chains()).toBeGreaterThan(0);
+    expect(xdpAttached()).toBe(false);
+  });
+
+  it('bpf mode removes our iptables chains', async () => {
+    await restart('bpf');
+    expect(served()).toEqual({});
+    expect(xdpAttached()).toBe(true);
+    expect(chains()).toBe(0);
+  });
+
+  it('iptables mode detaches our programs and removes our pins', async () => {
+    await restart('iptables');
+    expect(served()).toEqual({});
+    expect(xdpAttached()).toBe(false);
+    expect(fs.existsSync(path.join(agent.bpffs, 'xlb_services'))).toBe(false);
+    expect(chains()).toBeGreaterThan(0);
+  });
+
+  it('auto falls back to iptables when the eBPF probe fails, saying why in one line', async () => {
+    await restart('bpf');
+    await restart('auto', { [FORCE_BPF_FAILURE]: 'test: BPF disabled' });
+    const why = agent.log.filter((l) => l.includes('falling back to iptables'));
+    expect(why).toHaveLength(1);
+    expect(why[0]).toContain('test: BPF disabled');
+    expect(served()).toEqual({});
+    expect(xdpAttached()).toBe(false);
+    expect(chains()).toBeGreaterThan(0);
+  });
+
+  it('auto uses eBPF when it works', async () => {
+    await restart('auto');
+    expect(agent.log.filter((l) => l.includes('falling back')).length).toBe(1); // only the earlier run's
+    expect(xdpAttached()).toBe(true);
+    expect(chains()).toBe(0);
+    expect(served()).toEqual({});
+  });
+});

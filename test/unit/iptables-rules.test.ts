@@ -1,0 +1,112 @@
+// iptables rules: golden output, and a packet tracer over them for every semantic case.
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { buildDesiredState } from '../../src/model/desired.js';
+import type { EndpointSlice, Service } from '../../src/model/k8s.js';
+import { buildRuleset, chainName } from '../../src/dataplane/iptables/rules.js';
+import { buildPayload, ownChains, type Programmed } from '../../src/dataplane/iptables/restore.js';
+import { trace, type Outcome } from '../helpers/iptables-tracer.js';
+
+const node = { name: 'node-a', ips: ['198.18.0.1'] };
+const CLIENT = '198.18.0.2';
+const GOLDEN = new URL('../golden/iptables-restore.txt', import.meta.url);
+
+const svc = (name: string, spec: Service['spec'], status?: Service['status']): Service => ({ metadata: { name, namespace: 'shop' }, spec, status });
+const slice = (svcName: string, eps: Array<[string, string?]>, port = 8080): EndpointSlice => ({
+  metadata: { name: `${svcName}-a`, namespace: 'shop', labels: { 'kubernetes.io/service-name': svcName } },
+  addressType: 'IPv4',
+  ports: [{ name: 'http', port }],
+  endpoints: eps.map(([ip, nodeName]) => ({ addresses: [ip], nodeName: nodeName ?? 'node-a' })),
+});
+const http = [{ name: 'http', port: 80, nodePort: 30080 }];
+
+const services: Service[] = [
+  svc('web', { clusterIP: '198.19.0.10', ports: [{ name: 'http', port: 80 }] }),
+  svc('np', { type: 'NodePort', clusterIP: '198.19.0.11', ports: http }),
+  svc('local', { type: 'NodePort', clusterIP: '198.19.0.12', externalTrafficPolicy: 'Local', ports: [{ ...http[0]!, nodePort: 30081 }] }),
+  svc('lonely', { type: 'NodePort', clusterIP: '198.19.0.13', externalTrafficPolicy: 'Local', ports: [{ ...http[0]!, nodePort: 30082 }] }),
+  svc('lb', { type: 'LoadBalancer', clusterIP: '198.19.0.14', loadBalancerSourceRanges: ['198.18.0.0/30'], ports: [{ ...http[0]!, nodePort: 30083 }] }, { loadBalancer: { ingress: [{ ip: '198.19.255.1' }] } }),
+  svc('sticky', { clusterIP: '198.19.0.15', sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } }, ports: [{ name: 'http', port: 80 }] }),
+  svc('empty', { clusterIP: '198.19.0.16', externalIPs: ['198.19.1.16'], ports: [{ name: 'http', port: 80 }] }),
+];
+const slices = [
+  slice('web', [['198.18.1.10'], ['198.18.1.11'], ['198.18.1.12']]),
+  slice('np', [['198.18.1.10'], ['198.18.1.11']]),
+  slice('local', [['198.18.1.10'], ['198.18.1.11', 'node-b']]),
+  slice('lonely', [['198.18.1.11', 'node-b']]),
+  slice('lb', [['198.18.1.12']]),
+  slice('sticky', [['198.18.1.10'], ['198.18.1.11']]),
+];
+const rules = buildRuleset(buildDesiredState(services, slices, node));
+const empty = (): Programmed => ({ nat: new Map(), filter: new Map() });
+
+function outcomes(dst: string, dport: number, extra: Partial<Parameters<typeof trace>[1]> = {}): Outcome[] {
+  return trace(rules, { src: CLIENT, dst, proto: 'tcp', dport, ...extra }).sort((a, b) => String(a.dnat).localeCompare(String(b.dnat)));
+}
+
+describe('iptables rules', () => {
+  it('match the golden payload', () => {
+    const text = buildPayload(rules, empty(), { nat: new Set(), filter: new Set() }).text;
+    if (process.env.UPDATE_GOLDEN) fs.writeFileSync(GOLDEN, text);
+    expect(text).toBe(fs.readFileSync(GOLDEN, 'utf8'));
+  });
+
+  it('ClusterIP: each endpoint equally likely, client address kept', () => {
+    expect(outcomes('198.19.0.10', 80)).toEqual(
+      ['198.18.1.10', '198.18.1.11', '198.18.1.12'].map((ip) => ({ dnat: `${ip}:8080`, masquerade: false, verdict: 'ACCEPT', probability: 0.333333 })),
+    );
+  });
+
+  it('NodePort: masqueraded so replies come back through the node', () => {
+    expect(outcomes('198.18.0.1', 30080, { local: true })).toEqual([
+      { dnat: '198.18.1.10:8080', masquerade: true, verdict: 'ACCEPT', probability: 0.5 },
+      { dnat: '198.18.1.11:8080', masquerade: true, verdict: 'ACCEPT', probability: 0.5 },
+    ]);
+    expect(outcomes('198.18.0.1', 30080, { local: false })).toEqual([{ dnat: undefined, masquerade: false, verdict: 'ACCEPT', probability: 1 }]);
+  });
+
+  it('externalTrafficPolicy Local: this node\'s endpoints, client address kept; ClusterIP still all', () => {
+    expect(outcomes('198.18.0.1', 30081, { local: true })).toEqual([{ dnat: '198.18.1.10:8080', masquerade: false, verdict: 'ACCEPT', probability: 1 }]);
+    expect(outcomes('198.19.0.12', 80).map((o) => o.dnat)).toEqual(['198.18.1.10:8080', '198.18.1.11:8080']);
+  });
+
+  it('externalTrafficPolicy Local without a local endpoint: dropped, not rejected', () => {
+    expect(outcomes('198.18.0.1', 30082, { local: true })).toEqual([{ dnat: undefined, masquerade: false, verdict: 'DROP', probability: 1 }]);
+  });
+
+  it('no endpoints: rejected on every frontend', () => {
+    for (const [dst, port] of [['198.19.0.16', 80], ['198.19.1.16', 80]] as const) {
+      expect(outcomes(dst, port)).toEqual([{ dnat: undefined, masquerade: false, verdict: 'REJECT', probability: 1 }]);
+    }
+  });
+
+  it('loadBalancerSourceRanges: listed clients pass, others are dropped; ClusterIP open to all', () => {
+    expect(outcomes('198.19.255.1', 80)).toEqual([{ dnat: '198.18.1.12:8080', masquerade: true, verdict: 'ACCEPT', probability: 1 }]);
+    expect(outcomes('198.19.255.1', 80, { src: '198.18.0.9' })[0]!.verdict).toBe('DROP');
+    expect(outcomes('198.19.0.14', 80, { src: '198.18.0.9' })[0]!.verdict).toBe('ACCEPT');
+  });
+
+  it('hairpin: a pod reaching itself through its Service is masqueraded', () => {
+    const own = trace(rules, { src: '198.18.1.10', dst: '198.19.0.10', proto: 'tcp', dport: 80 }).find((o) => o.dnat === '198.18.1.10:8080')!;
+    expect(own.masquerade).toBe(true);
+  });
+
+  it('sessionAffinity ClientIP: recent checks before the random pick, recent set on DNAT', () => {
+    const svcChain = rules.nat.get(chainName('SVC', 'shop/sticky:http/TCP'))!;
+    expect(svcChain.slice(0, 2).every((r) => r.includes('--rcheck') && r.includes('60'))).toBe(true);
+    expect(outcomes('198.19.0.15', 80).map((o) => o.probability)).toEqual([0.5, 0.5]);
+  });
+
+  it('rewrites only changed chains, and removes the chains of a deleted service', () => {
+    const first = buildPayload(rules, empty(), { nat: new Set(), filter: new Set() });
+    const existing = { nat: ownChains(first.text.split('*filter')[0]!), filter: ownChains(`*filter${first.text.split('*filter')[1]}`) };
+    const next = buildRuleset(buildDesiredState(services.filter((s) => s.metadata.name !== 'sticky'), slices.map((s) => (s.metadata.name === 'web-a' ? slice('web', [['198.18.1.10']]) : s)), node));
+    const second = buildPayload(next, first.next, existing);
+    const declared = second.text.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]);
+    expect(declared).toContain(chainName('SVC', 'shop/web:http/TCP'));
+    expect(declared).not.toContain(chainName('SVC', 'shop/np:http/TCP'));
+    expect(second.text).toContain(`-X ${chainName('SVC', 'shop/sticky:http/TCP')}`);
+    expect(second.text).toContain(`-X ${chainName('SEP', 'shop/web:http/TCP 198.18.1.11:8080')}`);
+    expect(second.text.split('\n').filter((l) => /^-X (?!XLB-)/.test(l))).toEqual([]);
+  });
+});
