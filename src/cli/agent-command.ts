@@ -115,7 +115,7 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   // Bad input fails here, before anything is loaded, attached or pinned.
   const source = opts.manifests ? new ManifestSource(opts.manifests, log) : new KubeSource({ kubeconfig: opts.kubeconfig, nodeName: node.name }, log);
   const dataplane = chooseDataplane(opts, devices, log);
-  log.info({ mode: dataplane.mode, node }, 'agent starting');
+  log.info({ mode: dataplane.mode, ...(dataplane instanceof IptablesDataplane ? { iptables: dataplane.backend.name } : {}), node }, 'agent starting');
   const agent = new Agent(source, dataplane, new HealthServer(log), node, opts.nodeIp !== undefined, log);
   await agent.start();
 

@@ -23,7 +23,7 @@ const ctx = useAgentCluster('md', { pods: 2 }, 'iptables', (c) =>
 beforeAll(() => void ({ cluster, agent } = ctx));
 
 const xdpAttached = () => inNs(cluster.node, 'ip', ['-d', 'link', 'show', NODE_DEVICE]).includes('prog/xdp');
-const chains = () => inNs(cluster.node, 'iptables-save', []).split('\n').filter((l) => l.includes('XLB-')).length;
+const chains = (save = 'iptables-nft-save') => inNs(cluster.node, save, []).split('\n').filter((l) => l.includes('XLB-')).length;
 const served = () => cluster.probe(`${VIP}:80`, 'tcp', 10).errors;
 
 async function restart(mode: string, env: Record<string, string> = {}): Promise<void> {
@@ -76,5 +76,19 @@ describe('datapath modes', () => {
     expect(xdpAttached()).toBe(true);
     expect(chains()).toBe(0);
     expect(served()).toEqual({});
+  });
+
+  it('programs the legacy backend on a host whose rules live there', async () => {
+    inNs(cluster.node, 'iptables-legacy', ['-A', 'INPUT', '-m', 'comment', '--comment', 'a legacy host', '-j', 'ACCEPT']);
+    await restart('iptables');
+    expect(agent.log.filter((l) => l.includes('agent starting')).at(-1)).toContain('"iptables":"legacy"');
+    expect(chains('iptables-legacy-save')).toBeGreaterThan(0);
+    expect(chains('iptables-nft-save')).toBe(0);
+    expect(served()).toEqual({});
+    expect(await agent.stop()).toBe(0);
+    agent.cleanup();
+    expect(chains('iptables-legacy-save')).toBe(0);
+    agent.start();
+    await agent.waitForSync(agent.syncs());
   });
 });

@@ -27,27 +27,64 @@ function succeeds(cmd: string, args: string[]): boolean {
   }
 }
 
-function ownChainsNow(): Record<Table, Set<string>> {
-  return { nat: ownChains(run('iptables-save', ['-t', 'nat'])), filter: ownChains(run('iptables-save', ['-t', 'filter'])) };
+/** The iptables commands of one backend. */
+export interface Backend {
+  name: 'nft' | 'legacy';
+  iptables: string;
+  save: string;
+  restore: string;
+}
+
+const BACKENDS: Record<Backend['name'], Backend> = {
+  nft: { name: 'nft', iptables: 'iptables-nft', save: 'iptables-nft-save', restore: 'iptables-nft-restore' },
+  legacy: { name: 'legacy', iptables: 'iptables-legacy', save: 'iptables-legacy-save', restore: 'iptables-legacy-restore' },
+};
+
+function ruleCount(cmd: string): number {
+  try {
+    return execFileSync(cmd, [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .split('\n')
+      .filter((l) => l.startsWith('-A ')).length;
+  } catch {
+    return -1; // this backend is not installed or not usable
+  }
+}
+
+/**
+ * The backend the host already uses, as kube-proxy's iptables-wrapper decides: the one
+ * holding rules (legacy only when it has rules and nft has none); nft otherwise.
+ */
+export function detectBackend(): Backend {
+  const nft = ruleCount(BACKENDS.nft.save);
+  const legacy = ruleCount(BACKENDS.legacy.save);
+  if (nft < 0 && legacy < 0) throw new Error('neither iptables-nft nor iptables-legacy works here: install iptables (make deps)');
+  return legacy > 0 && nft <= 0 ? BACKENDS.legacy : nft >= 0 ? BACKENDS.nft : BACKENDS.legacy;
+}
+
+function ownChainsNow(b: Backend): Record<Table, Set<string>> {
+  return { nat: ownChains(run(b.save, ['-t', 'nat'])), filter: ownChains(run(b.save, ['-t', 'filter'])) };
 }
 
 /** Hooks our chains into the built-in ones, once each. */
-function ensureJumps(): void {
+function ensureJumps(b: Backend): void {
   for (const [table, chain, spec] of JUMPS) {
-    if (!succeeds('iptables', ['-w', '-t', table, '-C', chain, ...spec])) run('iptables', ['-w', '-t', table, '-I', chain, '1', ...spec]);
+    if (!succeeds(b.iptables, ['-w', '-t', table, '-C', chain, ...spec])) run(b.iptables, ['-w', '-t', table, '-I', chain, '1', ...spec]);
   }
 }
 
-/** Removes our jumps and chains; true when there was anything to remove. */
+/** Removes our jumps and chains from every backend; true when there was anything to remove. */
 export function iptablesCleanup(): boolean {
   let found = false;
-  for (const [table, chain, spec] of JUMPS) {
-    while (succeeds('iptables', ['-w', '-t', table, '-D', chain, ...spec])) found = true;
-  }
-  const existing = ownChainsNow();
-  if (TABLES.some((t) => existing[t].size > 0)) {
-    run('iptables-restore', ['-w', '--noflush'], cleanupPayload(existing));
-    found = true;
+  for (const b of Object.values(BACKENDS)) {
+    if (ruleCount(b.save) < 0) continue;
+    for (const [table, chain, spec] of JUMPS) {
+      while (succeeds(b.iptables, ['-w', '-t', table, '-D', chain, ...spec])) found = true;
+    }
+    const existing = ownChainsNow(b);
+    if (TABLES.some((t) => existing[t].size > 0)) {
+      run(b.restore, ['-w', '--noflush'], cleanupPayload(existing));
+      found = true;
+    }
   }
   return found;
 }
@@ -61,15 +98,18 @@ export class IptablesDataplane implements Dataplane {
   private udp = new Map<string, Set<string>>();
   private conntrackMissing = false;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    readonly backend: Backend = detectBackend(),
+  ) {}
 
   apply(state: DesiredState): ApplyStats {
-    const existing = this.existing ?? ownChainsNow();
+    const existing = this.existing ?? ownChainsNow(this.backend);
     const rules = buildRuleset(state);
     const payload = buildPayload(rules, this.programmed, existing);
-    run('iptables-restore', ['-w', '--noflush'], payload.text);
+    run(this.backend.restore, ['-w', '--noflush'], payload.text);
     if (!this.jumped) {
-      ensureJumps();
+      ensureJumps(this.backend);
       this.jumped = true;
     }
     this.programmed = payload.next;
