@@ -115,6 +115,7 @@ export class IptablesDataplane implements Dataplane {
     this.programmed = payload.next;
     this.existing = { nat: new Set([...rules.nat.keys()].filter((c) => c.startsWith(PREFIX))), filter: new Set([...rules.filter.keys()].filter((c) => c.startsWith(PREFIX))) };
     this.flushStaleUdp(state);
+    // Counted in chains: what one sync rewrote and deleted.
     return {
       servicesWritten: payload.written,
       servicesRemoved: payload.deleted,
