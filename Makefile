@@ -5,7 +5,7 @@ SHELL := /bin/bash
 DEB_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool iptables conntrack iproute2 \
 	iputils-ping ethtool curl socat wrk make g++ python3
 
-.PHONY: all deps bpf native build test demo measure clean
+.PHONY: all deps bpf native build test demo measure bench clean
 
 all: bpf native build
 
@@ -38,3 +38,7 @@ clean:
 # Maglev build time and manifest-change-to-maps latency (a printed table).
 measure: deps bpf native build
 	node dist/testbed/measure.js
+
+# Benchmarks taken in one run: bench/results/<timestamp>.json and .md.
+bench: deps bpf native build
+	node dist/bench/run.js

@@ -5,7 +5,7 @@
 #define XLB_H
 
 #define XLB_MAX_SERVICES 65536
-#define XLB_MAX_BACKENDS 65536
+#define XLB_MAX_BACKENDS 262144
 #define XLB_MAX_FLOWS 262144
 #define XLB_MAX_MEMBERS (1 << 20) /* (service, backend) pairs */
 #define XLB_MAX_AFFINITY 262144
@@ -116,6 +116,15 @@ struct xlb_rnat_value {
 	__be32 frontend_addr;
 	__be16 frontend_port;
 	__u16 flags;
+};
+
+/* The benchmark's template packet (bench.bpf.c): restored before every repetition
+ * so each one takes the full path; vary_sport gives every repetition a new flow. */
+#define XLB_BENCH_LEN 54 /* Ethernet + IPv4 + TCP, no options */
+struct xlb_bench_template {
+	__u32 vary_sport;
+	__u8 data[XLB_BENCH_LEN];
+	__u8 pad[2];
 };
 
 #endif

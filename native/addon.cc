@@ -12,7 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"loadObject", LoadObject},
       {"mapCreate", MapCreate},
       {"mapUpdate", MapUpdate},
-      {"mapUpdateArray", MapUpdateArray},
+      {"mapUpdateBatch", MapUpdateBatch},
       {"mapLookup", MapLookup},
       {"mapDelete", MapDelete},
       {"mapDump", MapDump},

@@ -43,24 +43,24 @@ Napi::Value MapUpdate(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// Fills an array map from one buffer of count x valueSize bytes: index i gets value i.
-// One batch syscall where the kernel supports it, else one update per element.
-Napi::Value MapUpdateArray(const Napi::CallbackInfo &info) {
+// Updates many entries in one call: keys and values are packed back to back. One
+// batch syscall where the kernel supports it (map-in-map updates then wait for RCU
+// once, not once per entry), else one update per entry.
+Napi::Value MapUpdateBatch(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int fd = ArgInt(info, 0, "fd");
-  auto values = ArgBuffer(info, 1, "values");
+  auto keys = ArgBuffer(info, 1, "keys");
+  auto values = ArgBuffer(info, 2, "values");
   bpf_map_info mi = InfoOf(env, fd);
-  if (mi.key_size != 4 || mi.value_size == 0 || values.Length() % mi.value_size != 0 ||
-      values.Length() / mi.value_size > mi.max_entries)
-    throw Napi::RangeError::New(env, "values do not fit the array map " + std::string(mi.name));
-  __u32 count = values.Length() / mi.value_size;
-  std::vector<__u32> keys(count);
-  for (__u32 i = 0; i < count; i++) keys[i] = i;
+  if (mi.key_size == 0 || keys.Length() % mi.key_size != 0 || values.Length() != keys.Length() / mi.key_size * mi.value_size)
+    throw Napi::RangeError::New(env, "keys and values do not match the sizes of map " + std::string(mi.name));
+  __u32 count = keys.Length() / mi.key_size;
+  if (count == 0) return env.Undefined();
   __u32 done = count;
-  if (bpf_map_update_batch(fd, keys.data(), values.Data(), &done, nullptr) == 0) return env.Undefined();
+  if (bpf_map_update_batch(fd, keys.Data(), values.Data(), &done, nullptr) == 0) return env.Undefined();
   for (__u32 i = 0; i < count; i++) {
-    if (bpf_map_update_elem(fd, &keys[i], values.Data() + (size_t)i * mi.value_size, BPF_ANY))
-      throw SysError(env, errno, "filling array map " + std::string(mi.name) + " at index " + std::to_string(i));
+    if (bpf_map_update_elem(fd, keys.Data() + (size_t)i * mi.key_size, values.Data() + (size_t)i * mi.value_size, BPF_ANY))
+      throw SysError(env, errno, "updating map " + std::string(mi.name) + " (entry " + std::to_string(i) + " of a batch)");
   }
   return env.Undefined();
 }

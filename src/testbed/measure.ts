@@ -5,18 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildMaglevTable, MAGLEV_MAX_SIZE } from '../model/maglev.js';
 import { renderTable } from '../cli/table.js';
+import { summarize } from '../bench/stats.js';
 import { Cluster, writeFileAtomic } from './topology.js';
 import { AgentProcess } from './agent-process.js';
 
 const SERVICES = 100;
 const CHANGES = 30;
-
-function stats(xs: number[]): { median: number; p90: number; min: number; max: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-  const r = (v: number) => Math.round(v * 100) / 100;
-  return { median: r(at(0.5)), p90: r(at(0.9)), min: r(s[0]!), max: r(s.at(-1)!) };
-}
 
 function maglevTimes(): number[] {
   const backends = Array.from({ length: 1000 }, (_, i) => ({ id: `198.18.${i >> 8}.${i & 255}:8080`, weight: 1 }));
@@ -80,10 +74,10 @@ async function agentLatency(): Promise<{ endToEnd: number[]; sync: number[] }> {
   }
 }
 
-const mg = stats(maglevTimes());
+const mg = summarize(maglevTimes());
 const lat = await agentLatency();
-const e2e = stats(lat.endToEnd);
-const sy = stats(lat.sync);
+const e2e = summarize(lat.endToEnd);
+const sy = summarize(lat.sync);
 process.stdout.write(
   renderTable(
     ['MEASUREMENT', 'MEDIAN ms', 'P90 ms', 'MIN ms', 'MAX ms'],

@@ -1,8 +1,8 @@
 // The TypeScript struct layouts must match the BTF of the compiled programs.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ALL_STRUCTS } from '../../src/dataplane/bpf/codec.js';
-import { BPF_OBJECT_DIR, OBJECTS } from '../../src/dataplane/bpf/programs.js';
+import { ALL_STRUCTS, benchTemplate } from '../../src/dataplane/bpf/codec.js';
+import { BENCH_OBJECT, BPF_OBJECT_DIR, OBJECTS } from '../../src/dataplane/bpf/programs.js';
 
 interface BtfType {
   id: number;
@@ -27,9 +27,11 @@ function sizeOf(types: Map<number, BtfType>, id: number): number {
   return sizeOf(types, t.type_id!); // typedef, const, volatile
 }
 
-describe.each(Object.values(OBJECTS))('%s BTF', (obj) => {
+const cases = [...Object.values(OBJECTS).map((o) => [o, ALL_STRUCTS] as const), [BENCH_OBJECT, [...ALL_STRUCTS, benchTemplate]] as const];
+
+describe.each(cases)('%s BTF', (obj, structs) => {
   const types = btfTypes(`${BPF_OBJECT_DIR}/${obj}`);
-  it.each(ALL_STRUCTS.map((c) => [c.cName, c] as const))('struct %s matches its TypeScript codec', (name, codec) => {
+  it.each(structs.map((c) => [c.cName, c] as const))('struct %s matches its TypeScript codec', (name, codec) => {
     const st = [...types.values()].find((t) => t.kind === 'STRUCT' && t.name === name);
     expect(st, `struct ${name} in ${obj}`).toBeDefined();
     expect(st!.size).toBe(codec.size);

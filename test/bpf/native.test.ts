@@ -41,12 +41,13 @@ describe('native addon', () => {
     }
   });
 
-  it('fills an array map in one call', () => {
+  it('updates many entries in one call, and rejects keys and values that do not pair up', () => {
     const fd = native().mapCreate(2 /* ARRAY */, 4, 4, 5, 0, 'xlb_test_arr');
+    const u32s = (xs: number[]) => Buffer.from(new Uint32Array(xs).buffer);
     try {
-      native().mapUpdateArray(fd, Buffer.from(new Uint32Array([5, 4, 3, 2, 1]).buffer));
+      native().mapUpdateBatch(fd, u32s([0, 1, 2, 3, 4]), u32s([5, 4, 3, 2, 1]));
       expect(native().mapDump(fd, 4, 4).map(({ value }) => value.readUInt32LE(0))).toEqual([5, 4, 3, 2, 1]);
-      expect(() => native().mapUpdateArray(fd, Buffer.alloc(4 * 6))).toThrow(RangeError);
+      expect(() => native().mapUpdateBatch(fd, u32s([0, 1]), u32s([1]))).toThrow(RangeError);
     } finally {
       native().closeFd(fd);
     }

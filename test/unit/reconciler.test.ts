@@ -29,13 +29,18 @@ class MemMap<K, V> implements MapLike<K, V> {
 
 class MemTables implements MaglevTables {
   readonly tables = new Map<number, Uint32Array>();
+  private pending: Array<() => void> = [];
   writes = 0;
   write(id: number, slots: Uint32Array) {
     this.writes++;
-    this.tables.set(id, slots);
+    this.pending.push(() => this.tables.set(id, slots));
   }
   remove(id: number) {
-    this.tables.delete(id);
+    this.pending.push(() => this.tables.delete(id));
+  }
+  commit() {
+    for (const f of this.pending) f();
+    this.pending = [];
   }
 }
 

@@ -263,5 +263,16 @@ export const u32 = {
   decode: (b: Buffer): number => b.readUInt32LE(0),
 };
 
-/** Every struct of bpf/xlb.h, for the BTF layout test. */
+export interface BenchTemplate extends Record<string, unknown> {
+  vary_sport: number;
+  data: string;
+}
+/** Layout only: the packet bytes are copied in at the `data` field's offset. */
+export const benchTemplate = new StructCodec<BenchTemplate>('xlb_bench_template', [
+  ['vary_sport', 'u32'],
+  ['data', 'char', 54],
+  ['pad', 'u8', 2],
+]);
+
+/** The structs of bpf/xlb.h that the datapath programs use, for the BTF layout test. */
 export const ALL_STRUCTS = [svcKey, svcValue, svcName, memberKey, sourceRangeKey, affinityKey, affinityValue, backend, flowKey, ctValue, rnatValue];

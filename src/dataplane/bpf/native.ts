@@ -36,8 +36,8 @@ export interface NativeAddon {
   /** Create a map (used for Maglev inner maps). Returns an fd the caller must close. */
   mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags: number, name: string): number;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
-  /** Fills an array map: index i gets the i-th value of `values` (one batch syscall where supported). */
-  mapUpdateArray(fd: number, values: Buffer): void;
+  /** Updates many entries: keys and values packed back to back (one batch syscall where supported). */
+  mapUpdateBatch(fd: number, keys: Buffer, values: Buffer): void;
   /** Returns null when the key is absent (ENOENT). */
   mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
   /** Returns false when the key was absent (ENOENT). */

@@ -10,6 +10,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const BPF_OBJECT_DIR = path.resolve(here, '../../../build/bpf');
 
 export const OBJECTS = { xdp: 'xdp_lb.bpf.o', tc: 'tc_rnat.bpf.o' } as const;
+/** The benchmark wrappers (make bench), not part of the datapath. */
+export const BENCH_OBJECT = 'bench.bpf.o';
 export const PROGRAMS = { xdp: 'xlb_xdp', tc: 'xlb_tc_egress' } as const;
 
 export interface LoadedPrograms {

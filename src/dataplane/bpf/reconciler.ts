@@ -23,8 +23,9 @@ import { IdPool } from './ids.js';
 import type { MapLike } from './maps.js';
 import type { MaglevTables } from './maglev-tables.js';
 
-/** Must match XLB_MAX_SERVICES / XLB_MAX_BACKENDS in bpf/xlb.h; id 0 means "none". */
-const MAX_IDS = 65535;
+/** Below XLB_MAX_SERVICES / XLB_MAX_BACKENDS in bpf/xlb.h; id 0 means "none". */
+const MAX_SERVICE_ID = 65535;
+const MAX_BACKEND_ID = 262143;
 
 export interface ReconcilerMaps {
   services: MapLike<SvcKey, SvcValue>;
@@ -57,8 +58,8 @@ function sameValue(a: SvcValue, b: SvcValue): boolean {
 
 export class BpfReconciler implements Dataplane {
   readonly mode = 'bpf' as const;
-  private readonly svcIds = new IdPool(1, MAX_IDS, 'service');
-  private readonly backendIds = new IdPool(1, MAX_IDS, 'backend');
+  private readonly svcIds = new IdPool(1, MAX_SERVICE_ID, 'service');
+  private readonly backendIds = new IdPool(1, MAX_BACKEND_ID, 'backend');
   private readonly services = new Map<string, ProgrammedService>();
   /** frontend id -> programmed key/value, as in xlb_services */
   private readonly frontends = new Map<string, { key: SvcKey; value: SvcValue }>();
@@ -114,6 +115,8 @@ export class BpfReconciler implements Dataplane {
     };
     const wantedFrontends = new Set<string>();
     const wantedBackends = new Set<string>();
+    /** Work that must wait until the new tables are in (frontends point at them). */
+    const afterTables: Array<() => void> = [];
 
     for (const svc of state.services.values()) {
       const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
@@ -127,28 +130,34 @@ export class BpfReconciler implements Dataplane {
       const size = this.ensureTable(svc, svcId, backendIds, stats);
       // Ranges are in the trie before a frontend is flagged to check them.
       this.ranges.add(svcId, svc.sourceRanges);
-      for (const f of svc.frontends) {
-        const id = frontendId(f);
-        wantedFrontends.add(id);
-        const value: SvcValue = {
-          svc_id: svcId,
-          maglev_size: size,
-          backend_count: backendIds.length,
-          type: SVC_TYPE[f.type],
-          flags:
-            (backendIds.length === 0 && svc.noEndpoints === 'drop' ? SVC_F_DROP : 0) |
-            (f.type === 'LoadBalancer' && svc.sourceRanges.length ? SVC_F_SOURCE_RANGES : 0),
-          affinity_timeout_s: svc.affinitySeconds,
-        };
-        const cur = this.frontends.get(id);
-        if (cur && sameValue(cur.value, value)) continue;
-        const key: SvcKey = { addr: f.addr, port: f.port, proto };
-        this.maps.services.set(key, value);
-        this.frontends.set(id, { key, value });
-        stats.frontendsWritten++;
-      }
-      this.ranges.prune(svcId, svc.sourceRanges);
+      for (const f of svc.frontends) wantedFrontends.add(frontendId(f));
+      afterTables.push(() => {
+        for (const f of svc.frontends) {
+          const id = frontendId(f);
+          const value: SvcValue = {
+            svc_id: svcId,
+            maglev_size: size,
+            backend_count: backendIds.length,
+            type: SVC_TYPE[f.type],
+            flags:
+              (backendIds.length === 0 && svc.noEndpoints === 'drop' ? SVC_F_DROP : 0) |
+              (f.type === 'LoadBalancer' && svc.sourceRanges.length ? SVC_F_SOURCE_RANGES : 0),
+            affinity_timeout_s: svc.affinitySeconds,
+          };
+          const cur = this.frontends.get(id);
+          if (cur && sameValue(cur.value, value)) continue;
+          const key: SvcKey = { addr: f.addr, port: f.port, proto };
+          this.maps.services.set(key, value);
+          this.frontends.set(id, { key, value });
+          stats.frontendsWritten++;
+        }
+        // Old members and ranges go once nothing can reach them.
+        this.members.prune(svcId, backendIds.map(String));
+        this.ranges.prune(svcId, svc.sourceRanges);
+      });
     }
+    this.tables.commit();
+    for (const f of afterTables) f();
 
     for (const [id, { key }] of this.frontends) {
       if (wantedFrontends.has(id)) continue;
@@ -176,6 +185,7 @@ export class BpfReconciler implements Dataplane {
       this.svcIds.release(id);
     }
     this.unclaimedIds.clear();
+    this.tables.commit();
 
     // Backends go last: no table references them any more.
     for (const [k, id] of this.backendIdOf) {
@@ -214,9 +224,8 @@ export class BpfReconciler implements Dataplane {
     const signature = `${size}:${backendIds.join(',')}`;
     const cur = this.services.get(svc.key);
     if (!cur || cur.svcId !== svcId || cur.tableSignature !== signature) {
-      // New members before the table that uses them, old ones after it is gone.
-      const members = backendIds.map(String);
-      this.members.add(svcId, members);
+      // New members before the table that uses them (old ones go after it is in).
+      this.members.add(svcId, backendIds.map(String));
       if (size === 0) {
         this.tables.remove(svcId);
       } else {
@@ -226,7 +235,6 @@ export class BpfReconciler implements Dataplane {
         const idOfIndex = Uint32Array.from(order, (b) => mapId.get(b.id)!);
         this.tables.write(svcId, table.map((i) => idOfIndex[i]!));
       }
-      this.members.prune(svcId, members);
       this.services.set(svc.key, { svcId, tableSignature: signature });
       stats.tablesWritten++;
       stats.servicesWritten++;
