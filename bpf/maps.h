@@ -68,7 +68,8 @@ struct xlb_maglev_inner {
 	__type(key, __u32);
 	__type(value, __u32);
 	__uint(max_entries, 1);
-	__uint(map_flags, BPF_F_INNER_MAP);
+	/* BPF_F_MMAPABLE: userspace fills a new table with one memcpy. */
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 };
 
 struct {

@@ -13,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"mapCreate", MapCreate},
       {"mapUpdate", MapUpdate},
       {"mapUpdateBatch", MapUpdateBatch},
+      {"mapWriteMmap", MapWriteMmap},
       {"mapLookup", MapLookup},
       {"mapDelete", MapDelete},
       {"mapDump", MapDump},

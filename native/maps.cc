@@ -1,8 +1,10 @@
 // Map access: create, update, lookup, delete, dump, info, pins and fds.
 #include <bpf/bpf.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -62,6 +64,32 @@ Napi::Value MapUpdateBatch(const Napi::CallbackInfo &info) {
     if (bpf_map_update_elem(fd, keys.Data() + (size_t)i * mi.key_size, values.Data() + (size_t)i * mi.value_size, BPF_ANY))
       throw SysError(env, errno, "updating map " + std::string(mi.name) + " (entry " + std::to_string(i) + " of a batch)");
   }
+  return env.Undefined();
+}
+
+// Writes a whole BPF_F_MMAPABLE array map through a shared mapping: plain memory
+// copies instead of one kernel update per element.
+Napi::Value MapWriteMmap(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  auto data = ArgBuffer(info, 1, "data");
+  bpf_map_info mi = InfoOf(env, fd);
+  size_t size = (size_t)mi.max_entries * mi.value_size;
+  if (data.Length() != size)
+    throw Napi::RangeError::New(env, "data is " + std::to_string(data.Length()) + " bytes, map " + mi.name + " holds " + std::to_string(size));
+  // The kernel lays array elements out 8-byte aligned.
+  size_t stride = (mi.value_size + 7) / 8 * 8;
+  long page = sysconf(_SC_PAGESIZE);
+  size_t len = ((size_t)mi.max_entries * stride + page - 1) / page * page;
+  void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) throw SysError(env, errno, "mapping map " + std::string(mi.name), "was it created with BPF_F_MMAPABLE?");
+  auto *dst = static_cast<uint8_t *>(p);
+  if (stride == mi.value_size) {
+    memcpy(dst, data.Data(), size);
+  } else {
+    for (__u32 i = 0; i < mi.max_entries; i++) memcpy(dst + (size_t)i * stride, data.Data() + (size_t)i * mi.value_size, mi.value_size);
+  }
+  munmap(p, len);
   return env.Undefined();
 }
 

@@ -52,4 +52,15 @@ describe('native addon', () => {
       native().closeFd(fd);
     }
   });
+
+  it('writes a whole mmapable array through memory, element by element as the kernel lays them out', () => {
+    const fd = native().mapCreate(2 /* ARRAY */, 4, 4, 5, 1 << 10 /* BPF_F_MMAPABLE */, 'xlb_test_mmap');
+    try {
+      native().mapWriteMmap(fd, Buffer.from(new Uint32Array([9, 8, 7, 6, 5]).buffer));
+      expect(native().mapDump(fd, 4, 4).map(({ value }) => value.readUInt32LE(0))).toEqual([9, 8, 7, 6, 5]);
+      expect(() => native().mapWriteMmap(fd, Buffer.alloc(8))).toThrow(RangeError);
+    } finally {
+      native().closeFd(fd);
+    }
+  });
 });

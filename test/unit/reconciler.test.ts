@@ -18,6 +18,9 @@ class MemMap<K, V> implements MapLike<K, V> {
     this.writes++;
     this.data.set(JSON.stringify(k), [k, v]);
   }
+  setMany(entries: Array<[K, V]>) {
+    for (const [k, v] of entries) this.set(k, v);
+  }
   delete(k: K) {
     this.deletes++;
     return this.data.delete(JSON.stringify(k));

@@ -7,6 +7,8 @@ import type { TypedMap } from './maps.js';
 const BPF_MAP_TYPE_ARRAY = 2;
 /** Lets inner arrays of one outer map differ in size (kernel >= 5.10). */
 const BPF_F_INNER_MAP = 1 << 12;
+/** Lets userspace write a table through mmap (as bpf/maps.h declares the template). */
+const BPF_F_MMAPABLE = 1 << 10;
 
 export interface MaglevTables {
   /** Fills a new table for the service; it takes effect at commit(). */
@@ -32,9 +34,9 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
       const table = new Uint32Array(slots.length + 1);
       table[0] = slots.length;
       table.set(slots, 1);
-      const fd = native().mapCreate(BPF_MAP_TYPE_ARRAY, 4, 4, table.length, BPF_F_INNER_MAP, `xlb_mg_${svcId}`);
+      const fd = native().mapCreate(BPF_MAP_TYPE_ARRAY, 4, 4, table.length, BPF_F_INNER_MAP | BPF_F_MMAPABLE, `xlb_mg_${svcId}`);
       try {
-        native().mapUpdateBatch(fd, u32s(table.map((_, i) => i)), Buffer.from(table.buffer));
+        native().mapWriteMmap(fd, Buffer.from(table.buffer));
       } catch (err) {
         native().closeFd(fd);
         throw err;

@@ -19,11 +19,13 @@ export class MapSets<K> {
 
   add(svcId: number, items: Iterable<string>): void {
     const have = this.setOf(svcId);
+    const added: Array<[K, number]> = [];
     for (const item of items) {
       if (have.has(item)) continue;
-      this.map.set(this.keyOf(svcId, item), 1);
+      added.push([this.keyOf(svcId, item), 1]);
       have.add(item);
     }
+    this.map.setMany(added);
   }
 
   prune(svcId: number, keep: Iterable<string>): void {

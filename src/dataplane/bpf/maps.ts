@@ -13,6 +13,8 @@ interface Codec<T> {
 export interface MapLike<K, V> {
   get(k: K): V | undefined;
   set(k: K, v: V): void;
+  /** Many updates in one call (one syscall for a real map). */
+  setMany(entries: Array<[K, V]>): void;
   delete(k: K): boolean;
   entries(): Array<[K, V]>;
 }
@@ -32,6 +34,13 @@ export class TypedMap<K, V> implements MapLike<K, V> {
 
   set(k: K, v: V): void {
     native().mapUpdate(this.fd, this.key.encode(k), this.value.encode(v), 0);
+  }
+
+  setMany(entries: Array<[K, V]>): void {
+    if (entries.length === 0) return;
+    const keys = Buffer.concat(entries.map(([k]) => this.key.encode(k)));
+    const values = Buffer.concat(entries.map(([, v]) => this.value.encode(v)));
+    native().mapUpdateBatch(this.fd, keys, values);
   }
 
   delete(k: K): boolean {

@@ -38,6 +38,8 @@ export interface NativeAddon {
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
   /** Updates many entries: keys and values packed back to back (one batch syscall where supported). */
   mapUpdateBatch(fd: number, keys: Buffer, values: Buffer): void;
+  /** Writes a whole BPF_F_MMAPABLE array map (max_entries x value_size bytes, packed) through mmap. */
+  mapWriteMmap(fd: number, data: Buffer): void;
   /** Returns null when the key is absent (ENOENT). */
   mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
   /** Returns false when the key was absent (ENOENT). */

@@ -117,16 +117,19 @@ export class BpfReconciler implements Dataplane {
     const wantedBackends = new Set<string>();
     /** Work that must wait until the new tables are in (frontends point at them). */
     const afterTables: Array<() => void> = [];
+    const newBackends: Array<[number, BackendValue]> = [];
+    const names: Array<[number, SvcName]> = [];
+    const frontendWrites: Array<[SvcKey, SvcValue]> = [];
 
     for (const svc of state.services.values()) {
       const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
       const backendIds = svc.backends.map((b) => {
         const k = beKey(b.addr, b.port, proto);
         wantedBackends.add(k);
-        return this.ensureBackend(k, { addr: b.addr, port: b.port, proto }, stats);
+        return this.ensureBackend(k, { addr: b.addr, port: b.port, proto }, newBackends);
       });
       const svcId = this.svcIdFor(svc);
-      if (this.services.get(svc.key)?.svcId !== svcId) this.maps.names.set(svcId, { name: svc.key });
+      if (this.services.get(svc.key)?.svcId !== svcId) names.push([svcId, { name: svc.key }]);
       const size = this.ensureTable(svc, svcId, backendIds, stats);
       // Ranges are in the trie before a frontend is flagged to check them.
       this.ranges.add(svcId, svc.sourceRanges);
@@ -147,17 +150,22 @@ export class BpfReconciler implements Dataplane {
           const cur = this.frontends.get(id);
           if (cur && sameValue(cur.value, value)) continue;
           const key: SvcKey = { addr: f.addr, port: f.port, proto };
-          this.maps.services.set(key, value);
+          frontendWrites.push([key, value]);
           this.frontends.set(id, { key, value });
-          stats.frontendsWritten++;
         }
         // Old members and ranges go once nothing can reach them.
         this.members.prune(svcId, backendIds.map(String));
         this.ranges.prune(svcId, svc.sourceRanges);
       });
     }
+    // Backends before the tables that name them, tables before the frontends.
+    this.maps.backends.setMany(newBackends);
+    stats.backendsAdded = newBackends.length;
+    this.maps.names.setMany(names);
     this.tables.commit();
     for (const f of afterTables) f();
+    this.maps.services.setMany(frontendWrites);
+    stats.frontendsWritten = frontendWrites.length;
 
     for (const [id, { key }] of this.frontends) {
       if (wantedFrontends.has(id)) continue;
@@ -198,13 +206,13 @@ export class BpfReconciler implements Dataplane {
     return stats;
   }
 
-  private ensureBackend(k: string, value: BackendValue, stats: ApplyStats): number {
+  /** The backend's id; a new one is queued in `added` for writing. */
+  private ensureBackend(k: string, value: BackendValue, added: Array<[number, BackendValue]>): number {
     const known = this.backendIdOf.get(k);
     if (known !== undefined) return known;
     const id = this.backendIds.allocate();
-    this.maps.backends.set(id, value);
+    added.push([id, value]);
     this.backendIdOf.set(k, id);
-    stats.backendsAdded++;
     return id;
   }
 
