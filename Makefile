@@ -5,7 +5,7 @@ SHELL := /bin/bash
 DEB_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool iptables conntrack iproute2 \
 	iputils-ping ethtool curl socat wrk make g++ python3
 
-.PHONY: all deps bpf native build test demo measure bench clean
+.PHONY: all deps bpf native build test demo bench clean
 
 all: bpf native build
 
@@ -35,10 +35,7 @@ demo: deps bpf native build
 clean:
 	rm -rf build dist native/build
 
-# Maglev build time and manifest-change-to-maps latency (a printed table).
-measure: deps bpf native build
-	node dist/testbed/measure.js
-
-# Benchmarks taken in one run: bench/results/<timestamp>.json and .md.
+# Benchmarks taken in one run (about 15 minutes): bench/results/<timestamp>.json, .md
+# and .svg, and the README's results section. XLB_BENCH_QUICK=1 for a short run.
 bench: deps bpf native build
 	node dist/bench/run.js

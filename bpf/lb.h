@@ -27,13 +27,14 @@ static __always_inline void forget_reverse(const struct xlb_pkt *p)
 		bpf_map_delete_elem(&xlb_rnat, &rk);
 }
 
-/* The backend a new flow goes to: its Maglev slot. The table carries its own size in
- * element 0, so a table swapped in with a new size is never read with the old one. */
+/* The backend a new flow goes to: its Maglev slot, in the bank the frontend names.
+ * The table carries its own size in element 0, so a table with a new size is never
+ * read with the old one. */
 static __always_inline struct xlb_backend *maglev_pick(const struct xlb_svc_value *svc,
 						       const struct xlb_pkt *p, __u32 *id)
 {
-	__u32 svc_id = svc->svc_id;
-	void *table = bpf_map_lookup_elem(&xlb_maglev, &svc_id);
+	__u32 bank_key = svc->svc_id * 2 + ((svc->flags & XLB_SVC_F_TABLE_B) ? 1 : 0);
+	void *table = bpf_map_lookup_elem(&xlb_maglev, &bank_key);
 	if (!table)
 		return NULL;
 	__u32 zero = 0;

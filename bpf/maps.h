@@ -60,9 +60,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_source_ranges SEC(".maps");
 
-/* Inner template: [0] = table size M, [1..M] = backend id of each Maglev slot.
- * BPF_F_INNER_MAP lets each service's table have its own size; userspace fills a
- * new one and swaps it in atomically. */
+/* Inner template: [0] = table size M, [1..M] = backend id of each Maglev slot
+ * (the map may be longer than M + 1). BPF_F_INNER_MAP lets each service's table
+ * have its own size. Each service has two banks, keys 2 x svc_id and 2 x svc_id + 1:
+ * userspace writes a complete new table into the bank its frontends do not name,
+ * then flips XLB_SVC_F_TABLE_B in them, so a packet never sees a half-written table
+ * and a change costs no outer-map update (each of which waits for an RCU grace
+ * period). Keys 0 and 1 are never a service's. */
 struct xlb_maglev_inner {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
@@ -75,7 +79,7 @@ struct xlb_maglev_inner {
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__type(key, __u32);
-	__uint(max_entries, XLB_MAX_SERVICES);
+	__uint(max_entries, 2 * XLB_MAX_SERVICES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 	__array(values, struct xlb_maglev_inner); /* clang 14: keep last */
 } xlb_maglev SEC(".maps");

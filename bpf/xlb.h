@@ -23,6 +23,7 @@ enum xlb_svc_type {
 /* Frontend flags. */
 #define XLB_SVC_F_DROP 0x1 /* no endpoints here but elsewhere (Local policy): drop, don't reject */
 #define XLB_SVC_F_SOURCE_RANGES 0x2 /* loadBalancerSourceRanges: only listed clients */
+#define XLB_SVC_F_TABLE_B 0x4 /* the service's Maglev table is in its bank 1 (see maps.h) */
 
 /* Conntrack entry flags. */
 #define XLB_CT_CLOSING 0x1 /* FIN or RST seen: short lifetime */

@@ -13,6 +13,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"mapCreate", MapCreate},
       {"mapUpdate", MapUpdate},
       {"mapUpdateBatch", MapUpdateBatch},
+      {"mapUpdateAsync", MapUpdateAsync},
       {"mapWriteMmap", MapWriteMmap},
       {"mapLookup", MapLookup},
       {"mapDelete", MapDelete},

@@ -10,7 +10,7 @@ import { benchTemplate } from '../dataplane/bpf/codec.js';
 import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
 import { bpfMaglevTables } from '../dataplane/bpf/maglev-tables.js';
 import { buildDesiredState } from '../model/desired.js';
-import type { EndpointSlice, Service } from '../model/k8s.js';
+import { syntheticCluster, vip } from './workload.js';
 import { summarize, type Summary } from './stats.js';
 
 export type Scenario = 'new flow' | 'established flow' | 'non-service';
@@ -25,29 +25,7 @@ export interface DatapathResult {
   programMs: number;
 }
 
-const ENDPOINTS = 10;
 const CLIENT = '198.18.0.2';
-
-const ip = (n: number) => `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-/** VIPs from 198.19.192.0/18, backends from 198.18.4.0 upwards: disjoint, in the test range. */
-export const vip = (i: number) => ip(((198 << 24) | (19 << 16) | (192 << 8)) + i);
-const backendIp = (n: number) => ip(((198 << 24) | (18 << 16) | (4 << 8)) + n);
-
-/** `count` ClusterIP Services of ENDPOINTS endpoints each, shaped like a cluster's. */
-export function syntheticCluster(count: number): { services: Service[]; slices: EndpointSlice[] } {
-  const services: Service[] = [];
-  const slices: EndpointSlice[] = [];
-  for (let i = 0; i < count; i++) {
-    services.push({ metadata: { name: `svc-${i}`, namespace: 'bench' }, spec: { clusterIP: vip(i), ports: [{ name: 'http', port: 80 }] } });
-    slices.push({
-      metadata: { name: `svc-${i}-a`, namespace: 'bench', labels: { 'kubernetes.io/service-name': `svc-${i}` } },
-      addressType: 'IPv4',
-      ports: [{ name: 'http', port: 8080 }],
-      endpoints: Array.from({ length: ENDPOINTS }, (_, e) => ({ addresses: [backendIp(i * ENDPOINTS + e)], conditions: { ready: true } })),
-    });
-  }
-  return { services, slices };
-}
 
 function tcpSyn(daddr: string, sport: number): Buffer {
   const b = Buffer.alloc(54);

@@ -1,24 +1,23 @@
-// `make bench`: measurements taken in one run, written to bench/results/<timestamp>.json
-// and .md. Ratios compare figures from the same run only (the machines are noisy).
+// `make bench`: every measurement taken in one run (the machines are noisy, so ratios
+// only compare figures from the same run), written to bench/results/<timestamp>.json,
+// .md and .svg; a full run also refreshes the README's results section.
+// XLB_BENCH_QUICK=1: 1 and 1,000 Services, fewer and shorter rounds, README untouched.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildMaglevTable, MAGLEV_MAX_SIZE } from '../model/maglev.js';
 import { renderTable } from '../cli/table.js';
-import { runDatapathBench, type DatapathResult } from './datapath.js';
-import { show, summarize, type Summary } from './stats.js';
+import { REPO } from '../testbed/topology.js';
+import { runDatapathBench } from './datapath.js';
+import { runE2eBench } from './e2e.js';
+import { runControlPlaneBench } from './control-plane.js';
+import { e2eChart } from './chart.js';
+import { markdownReport, targets, updateReadme, type BenchResults, type MaglevResult } from './report.js';
+import { summarize } from './stats.js';
 
-const RESULTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bench/results');
-const SERVICE_COUNTS = [1, 1000, 10000];
-
-interface MaglevResult {
-  backends: number;
-  buildMs: Summary;
-  /** share of flows whose slot changed owner when 1 backend is removed, and the ideal 1/N */
-  remapped: number;
-  ideal: number;
-}
+const RESULTS = path.join(REPO, 'bench/results');
+const quick = process.env.XLB_BENCH_QUICK === '1';
+const counts = quick ? [1, 1000] : [1, 1000, 10000];
 
 function maglevBench(): MaglevResult[] {
   return [100, 1000].map((n) => {
@@ -37,44 +36,28 @@ function maglevBench(): MaglevResult[] {
   });
 }
 
-function markdown(dp: DatapathResult[], mg: MaglevResult[], meta: Record<string, unknown>): string {
-  const md = (headers: string[], rows: Array<Array<string | number>>) =>
-    [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-  return [
-    `# xlb benchmarks (${meta.date}, ${meta.cpus} CPUs, kernel ${meta.kernel})`,
-    '',
-    '## XDP cost per packet (BPF_PROG_TEST_RUN; ns, median (min–max) of rounds; bench minus restore-only)',
-    '',
-    md(['services', 'scenario', 'ns/packet', 'restore-only ns'], dp.map((r) => [r.services, r.scenario, show(r.nsPerPacket), r.restoreNs.median])),
-    '',
-    '## Programming the maps (reconciler, all services x 10 endpoints)',
-    '',
-    md(['services', 'ms'], [...new Map(dp.map((r) => [r.services, r.programMs]))].map(([s, ms]) => [s, ms])),
-    '',
-    '## Maglev (M = 65537)',
-    '',
-    md(['backends', 'build ms', 'remapped when 1 removed', 'ideal 1/N'], mg.map((m) => [m.backends, show(m.buildMs), m.remapped, m.ideal])),
-    '',
-  ].join('\n');
-}
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const meta = { date: new Date().toISOString(), cpus: os.cpus().length, kernel: os.release(), node: process.version, quick };
 
-const repeat = Number(process.env.XLB_BENCH_REPEAT ?? 100_000);
-const rounds = Number(process.env.XLB_BENCH_ROUNDS ?? 7);
-const meta = { date: new Date().toISOString(), cpus: os.cpus().length, kernel: os.release(), node: process.version, repeat, rounds };
-process.stdout.write(`datapath: ${SERVICE_COUNTS.join(', ')} services, ${rounds} rounds of ${repeat} packets per scenario\n`);
-const datapath = runDatapathBench(SERVICE_COUNTS, repeat, rounds);
+log(`== XDP cost per packet (BPF_PROG_TEST_RUN), ${counts.join(' / ')} services`);
+const datapath = runDatapathBench(counts, quick ? 20_000 : 100_000, quick ? 3 : 7);
+log('== Maglev');
 const maglev = maglevBench();
+log(`== end to end with wrk, ${counts.join(' / ')} services`);
+const e2e = await runE2eBench({ counts, rounds: quick ? 1 : 5, durationS: quick ? 2 : 3, connections: 32, log });
+const top = counts.at(-1)!;
+log(`== control plane: ${top} services from the fake API server`);
+const cp = await runControlPlaneBench({ count: top, changes: { bpf: quick ? 40 : 200, iptables: quick ? 4 : 10 }, log });
+
+const results: BenchResults = { meta, datapath, maglev, rates: e2e.rates, starts: [...e2e.starts, ...cp.starts], changes: cp.changes };
 fs.mkdirSync(RESULTS, { recursive: true });
 const stamp = meta.date.replace(/[:.]/g, '-');
-fs.writeFileSync(path.join(RESULTS, `${stamp}.json`), JSON.stringify({ meta, datapath, maglev }, null, 2));
-const report = markdown(datapath, maglev, meta);
-fs.writeFileSync(path.join(RESULTS, `${stamp}.md`), report);
-process.stdout.write(
-  renderTable(
-    ['SERVICES', 'SCENARIO', 'NS/PACKET', 'PROGRAM MS'],
-    datapath.map((r) => [r.services, r.scenario, show(r.nsPerPacket), r.programMs]),
-  ) +
-    '\n\n' +
-    renderTable(['MAGLEV BACKENDS', 'BUILD MS', 'REMAPPED', 'IDEAL'], maglev.map((m) => [m.backends, show(m.buildMs), m.remapped, m.ideal])) +
-    `\n\nwritten: bench/results/${stamp}.json and .md\n`,
-);
+const file = (ext: string) => path.join(RESULTS, `${stamp}.${ext}`);
+fs.writeFileSync(file('json'), JSON.stringify(results, null, 2));
+fs.writeFileSync(file('svg'), e2eChart(results.rates, `xlb end to end, ${meta.date.slice(0, 10)}, ${meta.cpus} CPUs`));
+fs.writeFileSync(file('md'), markdownReport(results, `${stamp}.svg`));
+if (!quick) updateReadme(path.join(REPO, 'README.md'), results, `bench/results/${stamp}.md`, `bench/results/${stamp}.svg`);
+
+log('');
+log(renderTable(['TARGET', 'WANT', 'THIS RUN', ''], targets(results).map((t) => [t.what, t.want, t.got, t.met === undefined ? 'not measured' : t.met ? 'met' : 'NOT met'])));
+log(`\nwritten: bench/results/${stamp}.json, .md and .svg${quick ? '' : '; README.md results section updated'}`);

@@ -1,7 +1,7 @@
 // `lbctl maps dump`: what the kernel holds, decoded from the pinned maps.
 import { native } from '../dataplane/bpf/native.js';
 import { openPinnedMaps, readMaglevTable, type XlbMaps } from '../dataplane/bpf/maps.js';
-import { CT_CLOSING, PROTO_NAME, SVC_TYPE_NAME } from '../dataplane/bpf/codec.js';
+import { CT_CLOSING, PROTO_NAME, SVC_F_TABLE_B, SVC_TYPE_NAME } from '../dataplane/bpf/codec.js';
 import { renderTable } from './table.js';
 
 export const DUMP_SECTIONS = ['services', 'backends', 'maglev', 'conntrack'] as const;
@@ -47,13 +47,15 @@ export interface Dump {
 function collect(maps: XlbMaps, sections: readonly DumpSection[]): Dump {
   const backendAddr = new Map(maps.backends.entries().map(([id, b]) => [id, `${b.addr}:${b.port}`]));
   const tables = new Map<number, number[]>();
+  const services = maps.services.entries();
+  // The bank a service's frontends name holds its table.
+  const bankOf = new Map(services.map(([, v]) => [v.svc_id, v.flags & SVC_F_TABLE_B ? 1 : 0] as const));
   const tableOf = (svcId: number) => {
     let t = tables.get(svcId);
-    if (!t) tables.set(svcId, (t = readMaglevTable(maps, svcId)));
+    if (!t) tables.set(svcId, (t = readMaglevTable(maps, svcId, bankOf.get(svcId) ?? 0)));
     return t;
   };
   const out: Dump = {};
-  const services = maps.services.entries();
   if (sections.includes('services')) {
     const names = new Map(maps.names.entries().map(([id, n]) => [id, n.name]));
     out.services = services

@@ -14,6 +14,7 @@ import {
 } from './k8s.js';
 import { backendId, type Backend, type DesiredState, type Frontend, type HealthCheck, type LbService } from './state.js';
 import { categorizeEndpoints, type EndpointInfo } from './endpoints.js';
+import { ipv4ToInt } from './ipv4.js';
 
 export interface NodeContext {
   name: string;
@@ -110,7 +111,11 @@ function endpointsOf(port: ServicePort, slices: EndpointSlice[], publishNotReady
 }
 
 function toBackends(eps: EndpointInfo[]): Backend[] {
-  return eps.map((e) => ({ addr: e.addr, port: e.port, weight: 1, name: e.name })).sort(compareBackends);
+  // Sorted by numeric address then port; keys computed once, not per comparison.
+  return eps
+    .map((e) => ({ order: ipv4ToInt(e.addr) * 65536 + e.port, b: { addr: e.addr, port: e.port, weight: 1, name: e.name } }))
+    .sort((x, y) => x.order - y.order)
+    .map((x) => x.b);
 }
 
 function topologyRequested(svc: Service): boolean {
@@ -135,7 +140,7 @@ export function sourceRanges(svc: Service): string[] {
     const bits = len === undefined ? 32 : Number(len);
     if (!ip || !isIPv4(ip) || !Number.isInteger(bits) || bits < 0 || bits > 32) continue;
     const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-    const n = (ipToInt(ip) & mask) >>> 0;
+    const n = (ipv4ToInt(ip) & mask) >>> 0;
     out.add(`${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/${bits}`);
   }
   return [...out].sort();
@@ -144,26 +149,12 @@ export function sourceRanges(svc: Service): string[] {
 const isExternal = (f: Frontend) => f.type !== 'ClusterIP';
 const sameBackends = (a: Backend[], b: Backend[]) => a.length === b.length && a.every((x, i) => backendId(x) === backendId(b[i]!));
 
-function compareBackends(a: Backend, b: Backend): number {
-  return ipToInt(a.addr) - ipToInt(b.addr) || a.port - b.port;
-}
 
-export function ipToInt(ip: string): number {
-  const [a, b, c, d] = ip.split('.').map(Number) as [number, number, number, number];
-  return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
-}
-
-function slicesByService(slices: EndpointSlice[]): Map<string, EndpointSlice[]> {
-  const out = new Map<string, EndpointSlice[]>();
-  for (const s of slices) {
-    const svcName = s.metadata.labels?.[SERVICE_NAME_LABEL];
-    if (!svcName) continue;
-    const k = `${namespaceOf(s)}/${svcName}`;
-    const list = out.get(k);
-    if (list) list.push(s);
-    else out.set(k, [s]);
-  }
-  return out;
+/** What one Service contributes to the desired state. */
+interface Contribution {
+  services: LbService[];
+  /** with a healthCheckNodePort (LoadBalancer, externalTrafficPolicy Local) */
+  healthCheck?: [port: number, check: HealthCheck];
 }
 
 /**
@@ -171,59 +162,165 @@ function slicesByService(slices: EndpointSlice[]): Map<string, EndpointSlice[]> 
  * (NodePort, ExternalIP, LoadBalancer) frontends need different endpoints because
  * of the traffic policies; the external one's key ends in "/external".
  */
-export function buildDesiredState(services: Service[], slices: EndpointSlice[], node: NodeContext): DesiredState {
-  const bySvc = slicesByService(slices);
-  const out = new Map<string, LbService>();
-  const healthChecks = new Map<number, HealthCheck>();
-  for (const svc of services) {
-    if (!isServed(svc, node)) continue;
-    const svcSlices = bySvc.get(`${namespaceOf(svc)}/${svc.metadata.name}`) ?? [];
-    const hcPort = svc.spec.healthCheckNodePort;
-    if (svc.spec.type === 'LoadBalancer' && svc.spec.externalTrafficPolicy === 'Local' && hcPort) {
-      const local = new Set<string>();
-      for (const port of svc.spec.ports ?? []) {
-        for (const ep of endpointsOf(port, svcSlices, svc.spec.publishNotReadyAddresses)) if (ep.ready && ep.nodeName === node.name) local.add(ep.addr);
-      }
-      healthChecks.set(hcPort, { namespace: namespaceOf(svc), name: svc.metadata.name, localEndpoints: local.size });
-    }
+function contributionOf(svc: Service, svcSlices: EndpointSlice[], node: NodeContext): Contribution {
+  const out: Contribution = { services: [] };
+  const hcPort = svc.spec.healthCheckNodePort;
+  if (svc.spec.type === 'LoadBalancer' && svc.spec.externalTrafficPolicy === 'Local' && hcPort) {
+    const local = new Set<string>();
     for (const port of svc.spec.ports ?? []) {
-      const protocol = port.protocol ?? 'TCP';
-      if (!SERVED_PROTOCOLS.has(protocol)) continue;
-      const frontends = frontendsOf(svc, port, node);
-      const external = frontends.filter(isExternal);
-      const internalLocal = svc.spec.internalTrafficPolicy === 'Local';
-      const externalLocal = svc.spec.externalTrafficPolicy === 'Local' && external.length > 0;
-      const eps = categorizeEndpoints(
-        endpointsOf(port, svcSlices, svc.spec.publishNotReadyAddresses),
-        { internalLocal, externalLocal, external: external.length > 0, topologyRequested: topologyRequested(svc) },
-        node,
-      );
-      const internalBackends = toBackends(internalLocal ? eps.local : eps.cluster);
-      const externalBackends = toBackends(externalLocal ? eps.local : eps.cluster);
-      const key = serviceKey(svc, port);
-      const base = { namespace: namespaceOf(svc), name: svc.metadata.name, portName: port.name ?? '', protocol };
-      // kube-proxy rejects when no endpoint exists anywhere, and drops when only a
-      // Local policy keeps them out of reach.
-      const noEndpoints = eps.hasAny ? 'drop' : 'reject';
-      const affinity = affinitySeconds(svc);
-      const ranges = sourceRanges(svc);
-      const entry = (k: string, fs: Frontend[], backends: Backend[]): LbService => ({
-        key: k,
-        ...base,
-        frontends: fs,
-        backends,
-        noEndpoints,
-        affinitySeconds: affinity,
-        externalPolicyLocal: externalLocal,
-        sourceRanges: ranges,
-      });
-      if (external.length === 0 || sameBackends(internalBackends, externalBackends)) {
-        out.set(key, entry(key, frontends, internalBackends));
-      } else {
-        out.set(key, entry(key, frontends.filter((f) => !isExternal(f)), internalBackends));
-        out.set(`${key}/external`, entry(`${key}/external`, external, externalBackends));
-      }
+      for (const ep of endpointsOf(port, svcSlices, svc.spec.publishNotReadyAddresses)) if (ep.ready && ep.nodeName === node.name) local.add(ep.addr);
+    }
+    out.healthCheck = [hcPort, { namespace: namespaceOf(svc), name: svc.metadata.name, localEndpoints: local.size }];
+  }
+  for (const port of svc.spec.ports ?? []) {
+    const protocol = port.protocol ?? 'TCP';
+    if (!SERVED_PROTOCOLS.has(protocol)) continue;
+    const frontends = frontendsOf(svc, port, node);
+    const external = frontends.filter(isExternal);
+    const internalLocal = svc.spec.internalTrafficPolicy === 'Local';
+    const externalLocal = svc.spec.externalTrafficPolicy === 'Local' && external.length > 0;
+    const eps = categorizeEndpoints(
+      endpointsOf(port, svcSlices, svc.spec.publishNotReadyAddresses),
+      { internalLocal, externalLocal, external: external.length > 0, topologyRequested: topologyRequested(svc) },
+      node,
+    );
+    const internalBackends = toBackends(internalLocal ? eps.local : eps.cluster);
+    const externalBackends = toBackends(externalLocal ? eps.local : eps.cluster);
+    const key = serviceKey(svc, port);
+    const base = { namespace: namespaceOf(svc), name: svc.metadata.name, portName: port.name ?? '', protocol };
+    // kube-proxy rejects when no endpoint exists anywhere, and drops when only a
+    // Local policy keeps them out of reach.
+    const noEndpoints = eps.hasAny ? 'drop' : 'reject';
+    const affinity = affinitySeconds(svc);
+    const ranges = sourceRanges(svc);
+    const entry = (k: string, fs: Frontend[], backends: Backend[]): LbService => ({
+      key: k,
+      ...base,
+      frontends: fs,
+      backends,
+      noEndpoints,
+      affinitySeconds: affinity,
+      externalPolicyLocal: externalLocal,
+      sourceRanges: ranges,
+    });
+    if (external.length === 0 || sameBackends(internalBackends, externalBackends)) {
+      out.services.push(entry(key, frontends, internalBackends));
+    } else {
+      out.services.push(entry(key, frontends.filter((f) => !isExternal(f)), internalBackends));
+      out.services.push(entry(`${key}/external`, external, externalBackends));
     }
   }
-  return { services: out, healthChecks };
+  return out;
+}
+
+/**
+ * What changed between two lists of objects, by identity. Sources keep the identity of
+ * objects that did not change and their order, so a position-by-position comparison
+ * finds a modification in one pass; additions and deletions shift positions, and past
+ * a few differences a set comparison is cheaper.
+ */
+function changes<T extends object>(prev: readonly T[], next: readonly T[]): { removed: T[]; added: T[] } {
+  const removed: T[] = [];
+  const added: T[] = [];
+  if (prev.length === next.length) {
+    for (let i = 0; i < next.length && removed.length <= 64; i++) {
+      if (prev[i] === next[i]) continue;
+      removed.push(prev[i]!);
+      added.push(next[i]!);
+    }
+    if (removed.length <= 64) return { removed, added };
+  }
+  const before = new Set(prev);
+  const after = new Set(next);
+  return { removed: prev.filter((o) => !after.has(o)), added: next.filter((o) => !before.has(o)) };
+}
+
+const nameOf = (o: Service) => `${namespaceOf(o)}/${o.metadata.name}`;
+/** The Service an EndpointSlice belongs to ("namespace/name"), if it names one. */
+function ownerOf(s: EndpointSlice): string | undefined {
+  const svcName = s.metadata.labels?.[SERVICE_NAME_LABEL];
+  return svcName ? `${namespaceOf(s)}/${svcName}` : undefined;
+}
+
+/**
+ * The desired state, kept across snapshots: only Services whose object or slices
+ * changed since the last build are recomputed, so one endpoint change among 10,000
+ * Services costs a comparison of the lists and that Service's work, and unchanged
+ * LbServices keep their identity, which lets a dataplane skip them. The returned
+ * state is updated in place by the next build.
+ */
+export class DesiredStateBuilder {
+  private prevServices: readonly Service[] = [];
+  private prevSlices: readonly EndpointSlice[] = [];
+  private nodeKey?: string;
+  private readonly services = new Map<string, Service>();
+  private readonly slices = new Map<string, EndpointSlice[]>();
+  private readonly contributions = new Map<string, Contribution>();
+  private readonly state: DesiredState = { services: new Map(), healthChecks: new Map() };
+
+  build(services: readonly Service[], slices: readonly EndpointSlice[], node: NodeContext): DesiredState {
+    const nodeKey = JSON.stringify([node.name, node.ips, node.zone, node.proxyName]);
+    if (nodeKey !== this.nodeKey) {
+      // Frontends and endpoint choices depend on the node: start over.
+      this.nodeKey = nodeKey;
+      this.prevServices = [];
+      this.prevSlices = [];
+      for (const m of [this.services, this.slices, this.contributions, this.state.services, this.state.healthChecks]) m.clear();
+    }
+    const dirty = new Set<string>();
+    const sl = changes(this.prevSlices, slices);
+    for (const s of sl.removed) {
+      const owner = ownerOf(s);
+      if (!owner) continue;
+      const rest = (this.slices.get(owner) ?? []).filter((x) => x !== s);
+      if (rest.length) this.slices.set(owner, rest);
+      else this.slices.delete(owner);
+      dirty.add(owner);
+    }
+    for (const s of sl.added) {
+      const owner = ownerOf(s);
+      if (!owner) continue;
+      const list = this.slices.get(owner);
+      if (list) list.push(s);
+      else this.slices.set(owner, [s]);
+      dirty.add(owner);
+    }
+    const sv = changes(this.prevServices, services);
+    for (const svc of sv.removed) {
+      const name = nameOf(svc);
+      if (this.services.get(name) === svc) this.services.delete(name);
+      dirty.add(name);
+    }
+    for (const svc of sv.added) {
+      const name = nameOf(svc);
+      this.services.set(name, svc);
+      dirty.add(name);
+    }
+    // Copies: a caller may change its arrays in place.
+    this.prevServices = [...services];
+    this.prevSlices = [...slices];
+
+    for (const name of dirty) {
+      const old = this.contributions.get(name);
+      if (old) {
+        for (const s of old.services) this.state.services.delete(s.key);
+        if (old.healthCheck && this.state.healthChecks.get(old.healthCheck[0]) === old.healthCheck[1]) this.state.healthChecks.delete(old.healthCheck[0]);
+        this.contributions.delete(name);
+      }
+      const svc = this.services.get(name);
+      if (!svc || !isServed(svc, node)) continue;
+      // Slices in name order: the same result whatever order they arrived in.
+      const own = [...(this.slices.get(name) ?? [])].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
+      const c = contributionOf(svc, own, node);
+      this.contributions.set(name, c);
+      for (const s of c.services) this.state.services.set(s.key, s);
+      if (c.healthCheck) this.state.healthChecks.set(...c.healthCheck);
+    }
+    return this.state;
+  }
+}
+
+/** The desired state of one snapshot, computed from scratch. */
+export function buildDesiredState(services: readonly Service[], slices: readonly EndpointSlice[], node: NodeContext): DesiredState {
+  return new DesiredStateBuilder().build(services, slices, node);
 }

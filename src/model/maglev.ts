@@ -64,6 +64,9 @@ export function murmur3(s: string, seed: number): number {
   return h >>> 0;
 }
 
+/** Reused across builds: 10,000 services would otherwise allocate 10,000 of them per sync. */
+let scratch = new Uint8Array(0);
+
 const OFFSET_SEED = 0x5eed0001;
 const SKIP_SEED = 0x5eed0002;
 
@@ -94,7 +97,8 @@ export function buildMaglevTable(
     pos[i] = murmur3(id, OFFSET_SEED) % size;
     skip[i] = (murmur3(id, SKIP_SEED) % (size - 1)) + 1;
   }
-  const filled = new Uint8Array(size);
+  if (scratch.length < size) scratch = new Uint8Array(MAGLEV_MAX_SIZE);
+  const filled = scratch.subarray(0, size).fill(0);
   let count = 0;
   for (let round = 1; count < size; round++) {
     for (let i = 0; i < n && count < size; i++) {

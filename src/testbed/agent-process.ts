@@ -49,7 +49,16 @@ export class AgentProcess {
 
   /** Number of completed syncs so far. */
   syncs(): number {
-    return this.log.filter((l) => l.includes('"dataplane synced"')).length;
+    return this.syncLines().length;
+  }
+
+  /** The agent's "dataplane synced" log lines: `time` (epoch ms) and `ms` (sync duration). */
+  syncLines(): Array<{ time: number; ms: number }> {
+    return this.log.filter((l) => l.includes('"dataplane synced"')).map((l) => JSON.parse(l) as { time: number; ms: number });
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
   }
 
   async waitForSync(after = 0, timeoutMs = 10_000): Promise<void> {

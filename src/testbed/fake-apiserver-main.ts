@@ -1,23 +1,27 @@
 // The fake API server as a process, so it can run inside the node's network namespace.
 // Driven by JSON commands on stdin, one per line: {"id":1,"op":"upsert","kind":"services",
-// "object":{...}} | remove | compact | drop | silence | fail | stop | start; each is
+// "object":{...}} | load (a JSON List file: every Service, EndpointSlice and Node in it) |
+// remove | compact | drop | silence | fail | stop | start; each is
 // answered with "ok <id>" (or "error <id> <message>") on stdout.
+import fs from 'node:fs';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { FakeApiServer, type Kind, type KubeObject } from './fake-apiserver.js';
 
 export interface ApiCommand {
-  op: 'upsert' | 'remove' | 'compact' | 'drop' | 'silence' | 'fail' | 'stop' | 'start';
+  op: 'upsert' | 'load' | 'remove' | 'compact' | 'drop' | 'silence' | 'fail' | 'stop' | 'start';
   kind?: Kind;
   object?: KubeObject;
   namespace?: string;
   name?: string;
   on?: boolean;
   count?: number;
+  file?: string;
 }
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: '6443' }, host: { type: 'string', default: '127.0.0.1' } } });
 const port = Number(values.port);
+const KINDS: Record<string, Kind> = { Service: 'services', EndpointSlice: 'endpointslices', Node: 'nodes' };
 const api = new FakeApiServer();
 await api.start(port, values.host);
 process.stdout.write(`ready ${port}\n`);
@@ -26,6 +30,15 @@ async function run(c: ApiCommand): Promise<void> {
   switch (c.op) {
     case 'upsert':
       return api.upsert(c.kind!, c.object!);
+    case 'load': {
+      const list = JSON.parse(fs.readFileSync(c.file!, 'utf8')) as { items: Array<KubeObject & { kind?: string }> };
+      for (const o of list.items) {
+        const kind = KINDS[o.kind ?? ''];
+        if (!kind) throw new Error(`${c.file}: cannot serve kind ${o.kind}`);
+        api.upsert(kind, o);
+      }
+      return;
+    }
     case 'remove':
       return api.remove(c.kind!, c.namespace, c.name!);
     case 'compact':

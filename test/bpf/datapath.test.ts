@@ -5,6 +5,7 @@ import { loadPrograms, type LoadedPrograms } from '../../src/dataplane/bpf/progr
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
 import { bpfMaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
 import { buildDesiredState } from '../../src/model/desired.js';
+import { SVC_F_TABLE_B } from '../../src/dataplane/bpf/codec.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 import { buildPacket, ethHeader, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
 import { testBpffs } from '../helpers/bpffs.js';
@@ -326,5 +327,40 @@ describe('tc reverse NAT', () => {
     expect(left).toBeLessThanOrEqual(10);
     const rn = progs.maps.rnat.get({ saddr: backend, daddr: CLIENT, sport: 8080, dport: 47200, proto: 6 })!;
     expect(Number(rn.expires_ns - native().monotonicNs()) / 1e9).toBeLessThanOrEqual(10);
+  });
+});
+
+describe('Maglev table banks', () => {
+  const web = () => progs.maps.services.get({ addr: VIP, port: 80, proto: 6 })!;
+  const bank = () => (web().flags & SVC_F_TABLE_B ? 1 : 0);
+  const innerIds = () => [progs.maps.maglev.get(web().svc_id * 2), progs.maps.maglev.get(web().svc_id * 2 + 1)];
+  const gracePeriod = () => new Promise((r) => setTimeout(r, 300));
+  let nextPort = 47000;
+  /** Backends that new flows (fresh source ports) go to. */
+  const backendsSeen = () => new Set(Array.from({ length: 40 }, () => parsePacket(xdp(syn(nextPort++)).data).daddr));
+
+  it('writes an endpoint change in place into the bank packets do not read, then flips the frontends to it', async () => {
+    await gracePeriod(); // earlier tests changed this table
+    const [b0, ids0] = [bank(), innerIds()];
+    program(PODS.slice(0, 2));
+    expect(bank()).toBe(1 - b0);
+    expect(innerIds()).toEqual(ids0); // no new inner map, no outer-map update
+    expect([...backendsSeen()].sort()).toEqual(PODS.slice(0, 2));
+    // The bank left behind is written in place again once a grace period has passed.
+    await gracePeriod();
+    program(PODS.slice(0, 3));
+    expect(bank()).toBe(b0);
+    expect(innerIds()).toEqual(ids0);
+    expect([...backendsSeen()].sort()).toEqual(PODS.slice(0, 3));
+  });
+
+  it('puts a new inner map in when a table outgrows its bank', async () => {
+    await gracePeriod();
+    const [b0, ids0] = [bank(), innerIds()];
+    program(PODS); // 4 backends: 401 slots, more than a bank made for 307 holds
+    expect(bank()).toBe(1 - b0);
+    expect(innerIds()[1 - b0]).not.toBe(ids0[1 - b0]);
+    expect(innerIds()[b0]).toBe(ids0[b0]);
+    expect([...backendsSeen()].sort()).toEqual(PODS);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildDesiredState } from '../../src/model/desired.js';
+import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 
 const node = { name: 'node-a', ips: ['198.18.0.1', '198.18.0.5'] };
@@ -201,5 +201,55 @@ describe('buildDesiredState', () => {
     const s = svc('p', { clusterIP: '198.19.0.66', publishNotReadyAddresses: true, ports: [{ port: 80 }] });
     const sl = slice('p-a', 'p', [{ port: 80 }], [{ addresses: ['198.18.1.10'], conditions: { ready: false, serving: false } }]);
     expect(buildDesiredState([s], [sl], node).services.get('shop/p:80/TCP')!.backends.map((b) => b.addr)).toEqual(['198.18.1.10']);
+  });
+});
+
+describe('DesiredStateBuilder', () => {
+  const web = svc('web', { clusterIP: '198.19.0.10', ports: [{ port: 80 }] });
+  const api = svc('api', { clusterIP: '198.19.0.11', ports: [{ port: 80 }] });
+  const webSlice = slice('web-a', 'web', [{ port: 8080 }], [ep('198.18.1.10')]);
+  const apiSlice = slice('api-a', 'api', [{ port: 8080 }], [ep('198.18.1.20')]);
+
+  it('reuses what it built for objects that did not change, and rebuilds what did', () => {
+    const model = new DesiredStateBuilder();
+    const first = new Map(model.build([web, api], [webSlice, apiSlice], node).services);
+    const apiSlice2 = slice('api-a', 'api', [{ port: 8080 }], [ep('198.18.1.21')]);
+    const second = model.build([web, api], [webSlice, apiSlice2], node).services;
+    expect(second.get('shop/web:80/TCP')).toBe(first.get('shop/web:80/TCP'));
+    expect(second.get('shop/api:80/TCP')).not.toBe(first.get('shop/api:80/TCP'));
+    expect(second.get('shop/api:80/TCP')!.backends.map((b) => b.addr)).toEqual(['198.18.1.21']);
+    // Results equal a build from scratch.
+    expect(second).toEqual(buildDesiredState([web, api], [webSlice, apiSlice2], node).services);
+  });
+
+  it('rebuilds everything when the node context changes', () => {
+    const model = new DesiredStateBuilder();
+    const np = svc('np', { type: 'NodePort', clusterIP: '198.19.0.12', ports: [{ port: 80, nodePort: 30080 }] });
+    const before = model.build([np], [], node).services.get('shop/np:80/TCP')!;
+    const after = model.build([np], [], { ...node, ips: ['198.18.0.9'] }).services.get('shop/np:80/TCP')!;
+    expect(after.frontends.map((f) => `${f.addr}:${f.port}`)).toEqual(['198.19.0.12:80', '198.18.0.9:30080']);
+    expect(before.frontends).toHaveLength(3);
+  });
+
+  it('follows additions, deletions and reordering like a build from scratch', () => {
+    const model = new DesiredStateBuilder();
+    const svcs = Array.from({ length: 100 }, (_, i) => svc(`s${i}`, { clusterIP: `198.19.1.${i}`, ports: [{ port: 80 }] }));
+    const slices = svcs.map((_, i) => slice(`s${i}-a`, `s${i}`, [{ port: 8080 }], [ep(`198.18.2.${i}`)]));
+    model.build(svcs, slices, node);
+    // Delete the first ten Services, move slices around, add a second slice to one.
+    const nextSvcs = svcs.slice(10);
+    const nextSlices = [...slices.slice(50), slice('s60-b', 's60', [{ port: 8080 }], [ep('198.18.3.60')]), ...slices.slice(0, 50).reverse()];
+    const got = model.build(nextSvcs, nextSlices, node);
+    expect(got).toEqual(buildDesiredState(nextSvcs, nextSlices, node));
+    expect(got.services.size).toBe(90);
+    expect(got.services.get('shop/s60:80/TCP')!.backends.map((b) => b.addr)).toEqual(['198.18.2.60', '198.18.3.60']);
+  });
+
+  it('drops a Service whose slices vanished to nothing, and one that was deleted', () => {
+    const model = new DesiredStateBuilder();
+    model.build([web, api], [webSlice, apiSlice], node);
+    const st = model.build([web], [], node).services;
+    expect([...st.keys()]).toEqual(['shop/web:80/TCP']);
+    expect(st.get('shop/web:80/TCP')!.backends).toEqual([]);
   });
 });

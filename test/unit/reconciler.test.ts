@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
 import type { MapLike } from '../../src/dataplane/bpf/maps.js';
-import type { MaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
-import type { BackendValue, MemberKey, SourceRangeKey, SvcKey, SvcName, SvcValue } from '../../src/dataplane/bpf/codec.js';
-import { buildDesiredState } from '../../src/model/desired.js';
+import type { Bank, MaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
+import { SVC_F_TABLE_B, type BackendValue, type MemberKey, type SourceRangeKey, type SvcKey, type SvcName, type SvcValue } from '../../src/dataplane/bpf/codec.js';
+import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 
 /** An in-memory map that counts writes, standing in for a BPF map. */
@@ -30,19 +30,30 @@ class MemMap<K, V> implements MapLike<K, V> {
   }
 }
 
+/** Tables in memory, in banks as the BPF ones: `tables` shows what frontends name. */
 class MemTables implements MaglevTables {
-  readonly tables = new Map<number, Uint32Array>();
+  readonly banks = new Map<number, Uint32Array>(); // svcId * 2 + bank -> slots
   private pending: Array<() => void> = [];
   writes = 0;
-  write(id: number, slots: Uint32Array) {
+  retired: Array<[number, Bank]> = [];
+  write(id: number, slots: Uint32Array, active: Bank | undefined): Bank {
     this.writes++;
-    this.pending.push(() => this.tables.set(id, slots));
+    const bank: Bank = active === 0 ? 1 : 0;
+    const copy = slots.slice();
+    this.pending.push(() => this.banks.set(id * 2 + bank, copy));
+    return bank;
+  }
+  retire(id: number, bank: Bank) {
+    this.retired.push([id, bank]);
   }
   remove(id: number) {
-    this.pending.push(() => this.tables.delete(id));
+    this.pending.push(() => (this.banks.delete(id * 2), this.banks.delete(id * 2 + 1)));
   }
   commit() {
     for (const f of this.pending) f();
+    this.pending = [];
+  }
+  abort() {
     this.pending = [];
   }
 }
@@ -59,6 +70,12 @@ const slice = (svc: string, ips: string[]): EndpointSlice => ({
   endpoints: ips.map((ip) => ({ addresses: [ip] })),
 });
 
+/** The table of a service in the bank its frontends name, as the datapath reads it. */
+function named(maps: ReturnType<typeof setup>['maps'], tables: MemTables, svcId: number): Uint32Array | undefined {
+  const v = maps.services.entries().find(([, x]) => x.svc_id === svcId)?.[1];
+  return v && tables.banks.get(svcId * 2 + (v.flags & SVC_F_TABLE_B ? 1 : 0));
+}
+
 function setup() {
   const maps = { services: new MemMap<SvcKey, SvcValue>(), backends: new MemMap<number, BackendValue>(), members: new MemMap<MemberKey, number>(), sourceRanges: new MemMap<SourceRangeKey, number>(), names: new MemMap<number, SvcName>() };
   const tables = new MemTables();
@@ -74,7 +91,7 @@ describe('BpfReconciler', () => {
       ['198.18.0.1:30080', 211, 2],
     ]);
     const svcId = maps.services.entries()[0]![1].svc_id;
-    const ids = new Set(tables.tables.get(svcId));
+    const ids = new Set(named(maps, tables, svcId));
     expect([...ids].map((id) => maps.backends.get(id)!.addr).sort()).toEqual(['198.18.1.10', '198.18.1.11']);
   });
 
@@ -122,12 +139,12 @@ describe('BpfReconciler', () => {
     expect(maps.names.entries()).toEqual([]);
   });
 
-  it('writes nothing when applied twice with the same state', () => {
+  it('writes nothing when applied twice with equal states built apart', () => {
     const { maps, tables, rec } = setup();
-    const state = buildDesiredState([service('web', '198.19.0.10')], [slice('web', ['198.18.1.10'])], node);
-    rec.apply(state);
+    const state = () => buildDesiredState([service('web', '198.19.0.10')], [slice('web', ['198.18.1.10'])], node);
+    rec.apply(state());
     const before = [maps.services.writes, maps.backends.writes, maps.members.writes, tables.writes];
-    const stats = rec.apply(state);
+    const stats = rec.apply(state());
     expect([maps.services.writes, maps.backends.writes, maps.members.writes, tables.writes]).toEqual(before);
     expect(stats.frontendsWritten + stats.tablesWritten + stats.backendsAdded).toBe(0);
   });
@@ -149,7 +166,7 @@ describe('BpfReconciler', () => {
     rec.apply(buildDesiredState([], [], node));
     expect(maps.services.entries()).toEqual([]);
     expect(maps.backends.entries()).toEqual([]);
-    expect(tables.tables.size).toBe(0);
+    expect(tables.banks.size).toBe(0);
   });
 
   it('a restarted reconciler keeps service ids and backend ids found in the maps', () => {
@@ -158,8 +175,10 @@ describe('BpfReconciler', () => {
     rec.apply(state);
     const snapshot = JSON.stringify([maps.services.entries(), maps.backends.entries(), maps.members.entries()]);
     const memberWrites = maps.members.writes;
+    const tableWrites = tables.writes;
     const restarted = new BpfReconciler(maps, tables);
     const stats = restarted.apply(state);
+    expect(tables.writes).toBe(tableWrites);
     expect(JSON.stringify([maps.services.entries(), maps.backends.entries(), maps.members.entries()])).toBe(snapshot);
     expect(maps.members.writes).toBe(memberWrites);
     expect(stats.frontendsWritten + stats.backendsAdded + stats.frontendsRemoved).toBe(0);
@@ -171,7 +190,7 @@ describe('BpfReconciler', () => {
     const restarted = new BpfReconciler(maps, tables);
     restarted.apply(buildDesiredState([service('a', '198.19.0.10')], [slice('a', ['198.18.1.10'])], node));
     expect(maps.services.entries().map(([k]) => k.addr)).toEqual(['198.19.0.10']);
-    expect([...tables.tables.keys()]).toEqual([maps.services.entries()[0]![1].svc_id]);
+    expect([...new Set([...tables.banks.keys()].map((k) => k >> 1))]).toEqual([maps.services.entries()[0]![1].svc_id]);
     expect(maps.backends.entries().map(([, b]) => b.addr)).toEqual(['198.18.1.10']);
   });
 
@@ -181,6 +200,86 @@ describe('BpfReconciler', () => {
     rec.apply(buildDesiredState([service('a', '198.19.0.10')], [], node));
     const [[, v]] = maps.services.entries() as [[SvcKey, SvcValue]];
     expect(v).toMatchObject({ maglev_size: 0, backend_count: 0 });
-    expect(tables.tables.size).toBe(0);
+    expect(tables.banks.size).toBe(0);
+  });
+
+  it('with the incremental model, one changed service among many is the only one written', () => {
+    const { maps, tables, rec } = setup();
+    const model = new DesiredStateBuilder();
+    const svcs = Array.from({ length: 50 }, (_, i) => service(`s${i}`, `198.19.0.${10 + i}`));
+    const slices = svcs.map((_, i) => slice(`s${i}`, [`198.18.2.${i}`, `198.18.3.${i}`]));
+    rec.apply(model.build(svcs, slices, node));
+    const before = { frontends: maps.services.writes, members: maps.members.writes, tables: tables.writes };
+    slices[7] = slice('s7', ['198.18.2.7', '198.18.4.7']);
+    const stats = rec.apply(model.build(svcs, slices, node));
+    // The table goes into the other bank and the frontend flips to it.
+    expect(stats).toMatchObject({ tablesWritten: 1, backendsAdded: 1, backendsRemoved: 1, frontendsWritten: 1, servicesRemoved: 0 });
+    expect({ frontends: maps.services.writes, members: maps.members.writes, tables: tables.writes }).toEqual({
+      frontends: before.frontends + 1,
+      members: before.members + 1,
+      tables: before.tables + 1,
+    });
+    const id = maps.services.get({ addr: '198.19.0.17', port: 80, proto: 6 })!.svc_id;
+    expect([...new Set(named(maps, tables, id))].map((b) => maps.backends.get(b)!.addr).sort()).toEqual(['198.18.2.7', '198.18.4.7']);
+  });
+
+  it('keeps a frontend that moves from a deleted service to a new one in the same apply', () => {
+    const { maps, rec } = setup();
+    rec.apply(buildDesiredState([service('old', '198.19.0.10')], [slice('old', ['198.18.1.10'])], node));
+    rec.apply(buildDesiredState([service('new', '198.19.0.10')], [slice('new', ['198.18.1.11'])], node));
+    const v = maps.services.get({ addr: '198.19.0.10', port: 80, proto: 6 });
+    expect(v).toBeDefined();
+    expect(maps.names.get(v!.svc_id)?.name).toBe('default/new:80/TCP');
+    expect(maps.backends.entries().map(([, b]) => b.addr)).toEqual(['198.18.1.11']);
+  });
+
+  it('keeps a backend two services share until the last of them stops using it', () => {
+    const { maps, rec } = setup();
+    const both = [service('a', '198.19.0.10'), service('b', '198.19.0.11')];
+    rec.apply(buildDesiredState(both, [slice('a', ['198.18.1.10']), slice('b', ['198.18.1.10'])], node));
+    expect(maps.backends.entries()).toHaveLength(1);
+    rec.apply(buildDesiredState([both[1]!], [slice('b', ['198.18.1.10'])], node));
+    expect(maps.backends.entries().map(([, b]) => b.addr)).toEqual(['198.18.1.10']);
+    rec.apply(buildDesiredState([both[1]!], [slice('b', ['198.18.1.12'])], node));
+    expect(maps.backends.entries().map(([, b]) => b.addr)).toEqual(['198.18.1.12']);
+  });
+
+  it('after a failed write, the next apply of the same state finishes the job from what the maps hold', () => {
+    const { maps, tables, rec } = setup();
+    const model = new DesiredStateBuilder();
+    const svcs = [service('a', '198.19.0.10', 30080)];
+    rec.apply(model.build(svcs, [slice('a', ['198.18.1.10'])], node));
+    const failing = maps.services.setMany.bind(maps.services);
+    maps.services.setMany = () => {
+      throw new Error('ENOMEM');
+    };
+    const changed = model.build([service('a', '198.19.0.10', 30081)], [slice('a', ['198.18.1.10', '198.18.1.11'])], node);
+    expect(() => rec.apply(changed)).toThrow('ENOMEM');
+    maps.services.setMany = failing;
+    rec.apply(changed);
+    expect(maps.services.entries().map(([k, v]) => `${k.addr}:${k.port}/${v.backend_count}`).sort()).toEqual(['198.18.0.1:30081/2', '198.19.0.10:80/2']);
+    const id = maps.services.entries()[0]![1].svc_id;
+    expect(new Set(named(maps, tables, id)).size).toBe(2);
+  });
+
+  it('writes a changed table into the other bank, flips the frontends to it and retires the old one', () => {
+    const { maps, tables, rec } = setup();
+    const model = new DesiredStateBuilder();
+    const svcs = [service('a', '198.19.0.10', 30080)];
+    rec.apply(model.build(svcs, [slice('a', ['198.18.1.10'])], node));
+    const flags = () => maps.services.entries().map(([, v]) => v.flags & SVC_F_TABLE_B);
+    expect(flags()).toEqual([0, 0]);
+    rec.apply(model.build(svcs, [slice('a', ['198.18.1.11'])], node));
+    expect(flags()).toEqual([SVC_F_TABLE_B, SVC_F_TABLE_B]);
+    expect(tables.retired).toEqual([[1, 0]]);
+    expect([...new Set(named(maps, tables, 1))].map((b) => maps.backends.get(b)!.addr)).toEqual(['198.18.1.11']);
+    rec.apply(model.build(svcs, [slice('a', ['198.18.1.12'])], node));
+    expect(flags()).toEqual([0, 0]);
+    expect(tables.retired).toEqual([[1, 0], [1, 1]]);
+    // A restarted reconciler writes into the bank the frontends do not name.
+    const restarted = new BpfReconciler(maps, tables);
+    restarted.apply(buildDesiredState(svcs, [slice('a', ['198.18.1.13'])], node));
+    expect(flags()).toEqual([SVC_F_TABLE_B, SVC_F_TABLE_B]);
+    expect([...new Set(named(maps, tables, 1))].map((b) => maps.backends.get(b)!.addr)).toEqual(['198.18.1.13']);
   });
 });

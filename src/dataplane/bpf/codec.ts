@@ -4,6 +4,8 @@
 // Integers are host order (little-endian on the x86_64/arm64 hosts we support);
 // addresses and ports are network order, as in packets.
 
+import { ipv4ToInt } from '../../model/ipv4.js';
+
 type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'ipv4' | 'be16' | 'char';
 type Field = readonly [name: string, kind: FieldKind, count?: number];
 
@@ -39,11 +41,15 @@ export class StructCodec<T extends Record<string, unknown>> {
   }
 
   encode(value: T): Buffer {
-    const buf = Buffer.alloc(this.size);
+    return this.encodeInto(value, Buffer.alloc(this.size), 0);
+  }
+
+  /** Writes the struct at `base` of a zeroed buffer (many entries, one allocation). */
+  encodeInto(value: T, buf: Buffer, base: number): Buffer {
     for (const f of this.fields) {
       const v = value[f.name];
       if (v === undefined) continue;
-      writeField(buf, f, v as Value<FieldKind>);
+      writeField(buf, base + f.offset, f, v as Value<FieldKind>);
     }
     return buf;
   }
@@ -56,28 +62,25 @@ export class StructCodec<T extends Record<string, unknown>> {
   }
 }
 
-function writeField(buf: Buffer, f: FieldLayout, v: Value<FieldKind>): void {
+function writeField(buf: Buffer, at: number, f: FieldLayout, v: Value<FieldKind>): void {
   switch (f.kind) {
     case 'u8':
-      return void buf.writeUInt8(v as number, f.offset);
+      return void buf.writeUInt8(v as number, at);
     case 'u16':
-      return void buf.writeUInt16LE(v as number, f.offset);
+      return void buf.writeUInt16LE(v as number, at);
     case 'u32':
-      return void buf.writeUInt32LE(v as number, f.offset);
+      return void buf.writeUInt32LE(v as number, at);
     case 'u64':
-      return void buf.writeBigUInt64LE(v as bigint, f.offset);
+      return void buf.writeBigUInt64LE(v as bigint, at);
     case 'be16':
-      return void buf.writeUInt16BE(v as number, f.offset);
+      return void buf.writeUInt16BE(v as number, at);
     case 'char':
       // NUL-terminated, truncated to fit.
-      return void buf.write(v as string, f.offset, f.size - 1, 'utf8');
+      return void buf.write(v as string, at, f.size - 1, 'utf8');
     case 'ipv4': {
-      const parts = (v as string).split('.').map(Number);
-      if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
-        throw new TypeError(`not an IPv4 address: ${String(v)}`);
-      }
-      parts.forEach((p, i) => buf.writeUInt8(p, f.offset + i));
-      return;
+      const n = ipv4ToInt(v as string);
+      if (n < 0) throw new TypeError(`not an IPv4 address: ${String(v)}`);
+      return void buf.writeUInt32BE(n, at);
     }
   }
 }
@@ -120,6 +123,8 @@ export const SVC_TYPE_NAME: Record<number, keyof typeof SVC_TYPE> = {
 export const SVC_F_DROP = 0x1;
 /** XLB_SVC_F_SOURCE_RANGES */
 export const SVC_F_SOURCE_RANGES = 0x2;
+/** XLB_SVC_F_TABLE_B: the service's Maglev table is in bank 1 */
+export const SVC_F_TABLE_B = 0x4;
 
 /** XLB_CT_CLOSING */
 export const CT_CLOSING = 0x1;
@@ -246,22 +251,15 @@ export const rnatValue = new StructCodec<RnatValue>('xlb_rnat_value', [
   ['flags', 'u16'],
 ]);
 
-/** A set member's value: present means member. */
-export const u8 = {
-  size: 1,
-  encode: (n: number): Buffer => Buffer.from([n]),
-  decode: (b: Buffer): number => b.readUInt8(0),
-};
+/** A scalar key or value, with the same interface as a struct's codec. */
+function scalar(size: 1 | 4, write: (b: Buffer, n: number, at: number) => void, read: (b: Buffer) => number) {
+  const encodeInto = (n: number, b: Buffer, at: number): Buffer => (write(b, n, at), b);
+  return { size, encodeInto, encode: (n: number) => encodeInto(n, Buffer.alloc(size), 0), decode: read };
+}
 
-export const u32 = {
-  size: 4,
-  encode: (n: number): Buffer => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(n);
-    return b;
-  },
-  decode: (b: Buffer): number => b.readUInt32LE(0),
-};
+/** A set member's value: present means member. */
+export const u8 = scalar(1, (b, n, at) => b.writeUInt8(n, at), (b) => b.readUInt8(0));
+export const u32 = scalar(4, (b, n, at) => b.writeUInt32LE(n, at), (b) => b.readUInt32LE(0));
 
 export interface BenchTemplate extends Record<string, unknown> {
   vary_sport: number;

@@ -26,6 +26,11 @@ export class IdPool {
     throw new Error(`out of ${this.what} ids (${this.last - this.first + 1} in use): too many ${this.what}s for the BPF maps`);
   }
 
+  clear(): void {
+    this.used.clear();
+    this.hint = this.first;
+  }
+
   release(id: number): void {
     this.used.delete(id);
     if (id < this.hint) this.hint = id;

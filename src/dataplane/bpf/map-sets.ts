@@ -1,10 +1,12 @@
 // A per-service set of items mirrored into a BPF map whose keys are (svc_id, item):
 // service membership of backends, source ranges. Adding and pruning are separate so
-// callers can add before the datapath needs an item and prune after it stops.
+// callers can add before the datapath needs an item and prune after it stops; adds are
+// written together at flush() (one batch for every service of a sync).
 import type { MapLike } from './maps.js';
 
 export class MapSets<K> {
   private readonly sets = new Map<number, Set<string>>();
+  private pending: Array<[K, number]> = [];
 
   constructor(
     private readonly map: MapLike<K, number>,
@@ -17,15 +19,25 @@ export class MapSets<K> {
     }
   }
 
+  holdsExactly(svcId: number, items: string[]): boolean {
+    const have = this.sets.get(svcId);
+    return (have?.size ?? 0) === new Set(items).size && items.every((i) => have!.has(i));
+  }
+
+  /** Queues the items the service does not have yet; they reach the map at flush(). */
   add(svcId: number, items: Iterable<string>): void {
     const have = this.setOf(svcId);
-    const added: Array<[K, number]> = [];
     for (const item of items) {
       if (have.has(item)) continue;
-      added.push([this.keyOf(svcId, item), 1]);
+      this.pending.push([this.keyOf(svcId, item), 1]);
       have.add(item);
     }
-    this.map.setMany(added);
+  }
+
+  flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    this.map.setMany(batch);
   }
 
   prune(svcId: number, keep: Iterable<string>): void {

@@ -6,6 +6,7 @@ import * as codec from './codec.js';
 interface Codec<T> {
   size: number;
   encode(v: T): Buffer;
+  encodeInto(v: T, buf: Buffer, base: number): Buffer;
   decode(b: Buffer): T;
 }
 
@@ -38,8 +39,12 @@ export class TypedMap<K, V> implements MapLike<K, V> {
 
   setMany(entries: Array<[K, V]>): void {
     if (entries.length === 0) return;
-    const keys = Buffer.concat(entries.map(([k]) => this.key.encode(k)));
-    const values = Buffer.concat(entries.map(([, v]) => this.value.encode(v)));
+    const keys = Buffer.alloc(entries.length * this.key.size);
+    const values = Buffer.alloc(entries.length * this.value.size);
+    entries.forEach(([k, v], i) => {
+      this.key.encodeInto(k, keys, i * this.key.size);
+      this.value.encodeInto(v, values, i * this.value.size);
+    });
     native().mapUpdateBatch(this.fd, keys, values);
   }
 
@@ -98,15 +103,15 @@ export function openPinnedMaps(bpffs: string): XlbMaps {
   return typedMaps(fds);
 }
 
-/** Reads the Maglev table of one service: slot -> backend id. */
-export function readMaglevTable(maps: XlbMaps, svcId: number): number[] {
-  const innerId = maps.maglev.get(svcId);
+/** Reads the Maglev table in one of a service's banks: slot -> backend id. */
+export function readMaglevTable(maps: XlbMaps, svcId: number, bank: 0 | 1): number[] {
+  const innerId = maps.maglev.get(svcId * 2 + bank);
   if (!innerId) return [];
   const fd = native().mapFdById(innerId);
   try {
-    // Element 0 is the table size (see bpf/maps.h).
-    const slots = native().mapDump(fd, 4, 4);
-    return slots.slice(1).map(({ value }) => value.readUInt32LE(0));
+    // Element 0 is the table size; the map may hold more (see bpf/maps.h).
+    const slots = native().mapDump(fd, 4, 4).map(({ value }) => value.readUInt32LE(0));
+    return slots.slice(1, 1 + (slots[0] ?? 0));
   } finally {
     native().closeFd(fd);
   }

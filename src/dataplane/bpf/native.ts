@@ -38,6 +38,11 @@ export interface NativeAddon {
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
   /** Updates many entries: keys and values packed back to back (one batch syscall where supported). */
   mapUpdateBatch(fd: number, keys: Buffer, values: Buffer): void;
+  /**
+   * An update on a worker thread. For a map-in-map the kernel returns only after an RCU
+   * grace period, so the promise settling means no program still uses what was replaced.
+   */
+  mapUpdateAsync(fd: number, key: Buffer, value: Buffer): Promise<void>;
   /** Writes a whole BPF_F_MMAPABLE array map (max_entries x value_size bytes, packed) through mmap. */
   mapWriteMmap(fd: number, data: Buffer): void;
   /** Returns null when the key is absent (ENOENT). */

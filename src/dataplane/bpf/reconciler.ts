@@ -3,13 +3,14 @@
 // rewrites nothing that is already right and established flows keep their backends.
 import type { DesiredState, LbService } from '../../model/state.js';
 import { backendId, frontendId } from '../../model/state.js';
-import { buildMaglevTable, maglevSize } from '../../model/maglev.js';
+import { buildMaglevTable, MAGLEV_MAX_SIZE, maglevSize } from '../../model/maglev.js';
 import type { ApplyStats, Dataplane } from '../types.js';
 import {
   IPPROTO,
   PROTO_NAME,
   SVC_F_DROP,
   SVC_F_SOURCE_RANGES,
+  SVC_F_TABLE_B,
   SVC_TYPE,
   type BackendValue,
   type MemberKey,
@@ -19,9 +20,10 @@ import {
   type SvcValue,
 } from './codec.js';
 import { MapSets } from './map-sets.js';
+import { ipv4ToInt } from '../../model/ipv4.js';
 import { IdPool } from './ids.js';
 import type { MapLike } from './maps.js';
-import type { MaglevTables } from './maglev-tables.js';
+import type { Bank, MaglevTables } from './maglev-tables.js';
 
 /** Below XLB_MAX_SERVICES / XLB_MAX_BACKENDS in bpf/xlb.h; id 0 means "none". */
 const MAX_SERVICE_ID = 65535;
@@ -39,10 +41,27 @@ interface ProgrammedService {
   svcId: number;
   /** size and backend ids in slot order of the table that is in the map */
   tableSignature: string;
+  /** the desired service last applied: the same object next time means nothing changed */
+  applied: LbService;
+  frontendIds: string[];
+  backendKeys: number[];
+  /** the table bank its frontends name; none without a table */
+  bank?: Bank;
 }
 
-function beKey(addr: string, port: number, proto: number): string {
-  return `${addr}:${port}/${PROTO_NAME[proto] ?? proto}`;
+interface ProgrammedFrontend {
+  key: SvcKey;
+  value: SvcValue;
+  /** the service that wrote it; none for entries recovered from the maps */
+  owner?: string;
+}
+
+/**
+ * A backend's identity as one number (address, port, TCP or UDP): 100,000 backends are
+ * looked up per full sync, and number keys cost far less than strings.
+ */
+function beKey(addr: string, port: number, proto: number): number {
+  return ipv4ToInt(addr) * 131072 + port * 2 + (proto === IPPROTO.UDP ? 1 : 0);
 }
 
 function sameValue(a: SvcValue, b: SvcValue): boolean {
@@ -62,48 +81,85 @@ export class BpfReconciler implements Dataplane {
   private readonly backendIds = new IdPool(1, MAX_BACKEND_ID, 'backend');
   private readonly services = new Map<string, ProgrammedService>();
   /** frontend id -> programmed key/value, as in xlb_services */
-  private readonly frontends = new Map<string, { key: SvcKey; value: SvcValue }>();
-  /** backend key -> id, as in xlb_backends */
-  private readonly backendIdOf = new Map<string, number>();
+  private readonly frontends = new Map<string, ProgrammedFrontend>();
+  /** backend key -> id and the number of services using it, as in xlb_backends */
+  private readonly backends = new Map<number, { id: number; refs: number }>();
+  /** Backends that may have lost their last service: checked at the end of apply. */
+  private readonly maybeUnused = new Set<number>();
+  /** Frontends recovered from the maps that no desired service has claimed yet. */
+  private readonly unowned = new Set<string>();
+  /** The table (bank and size) each service's frontends named when found in the maps. */
+  private readonly recoveredTables = new Map<number, { bank: Bank; size: number }>();
   /** Service ids found in the maps at start and not yet matched to a desired service. */
   private readonly unclaimedIds = new Set<number>();
+  /** Slots of the table being written, reused (tables.write copies them). */
+  private slots = new Uint32Array(0);
   /** svc_id -> backend ids, as in xlb_members */
-  private readonly members: MapSets<MemberKey>;
+  private members!: MapSets<MemberKey>;
   /** svc_id -> CIDRs, as in xlb_source_ranges */
-  private readonly ranges: MapSets<SourceRangeKey>;
+  private ranges!: MapSets<SourceRangeKey>;
 
   constructor(
     private readonly maps: ReconcilerMaps,
     private readonly tables: MaglevTables,
   ) {
-    for (const [id, b] of maps.backends.entries()) {
+    this.recover();
+  }
+
+  /**
+   * Takes what the maps hold as the programmed state: at start (a restarted agent
+   * rewrites nothing that is right) and after a failed apply, whose partial writes
+   * the next apply then compares against instead of what it meant to write.
+   */
+  private recover(): void {
+    for (const c of [this.services, this.frontends, this.backends, this.maybeUnused, this.unowned, this.unclaimedIds, this.recoveredTables]) c.clear();
+    this.svcIds.clear();
+    this.backendIds.clear();
+    this.tables.abort();
+    for (const [id, b] of this.maps.backends.entries()) {
       this.backendIds.reserve(id);
-      this.backendIdOf.set(beKey(b.addr, b.port, b.proto), id);
+      const k = beKey(b.addr, b.port, b.proto);
+      this.backends.set(k, { id, refs: 0 });
+      this.maybeUnused.add(k);
     }
     this.members = new MapSets(
-      maps.members,
+      this.maps.members,
       (svc_id, id) => ({ svc_id, backend_id: Number(id) }),
       (k) => [k.svc_id, String(k.backend_id)],
     );
     this.ranges = new MapSets(
-      maps.sourceRanges,
+      this.maps.sourceRanges,
       (svc_id, cidr) => {
         const [addr, len] = cidr.split('/');
         return { prefixlen: 32 + Number(len), svc_id, addr: addr! };
       },
       (k) => [k.svc_id, `${k.addr}/${k.prefixlen - 32}`],
     );
-    for (const [key, value] of maps.services.entries()) {
+    for (const [key, value] of this.maps.services.entries()) {
       this.svcIds.reserve(value.svc_id);
       this.unclaimedIds.add(value.svc_id);
-      this.frontends.set(frontendId({ addr: key.addr, port: key.port, protocol: PROTO_NAME[key.proto] ?? 'TCP' }), {
-        key,
-        value,
-      });
+      const id = frontendId({ addr: key.addr, port: key.port, protocol: PROTO_NAME[key.proto] ?? 'TCP' });
+      this.frontends.set(id, { key, value });
+      this.unowned.add(id);
+      if (value.maglev_size) this.recoveredTables.set(value.svc_id, { bank: value.flags & SVC_F_TABLE_B ? 1 : 0, size: value.maglev_size });
     }
   }
 
   apply(state: DesiredState): ApplyStats {
+    try {
+      return this.applyDifference(state);
+    } catch (err) {
+      this.recover();
+      throw err;
+    }
+  }
+
+  /**
+   * Only services whose desired object is not the one applied last time are looked at
+   * (the model keeps unchanged ones identical), so a change among 10,000 services
+   * costs that service's writes, not a pass over every backend.
+   */
+  private applyDifference(state: DesiredState): ApplyStats {
     const stats: ApplyStats = {
       servicesWritten: 0,
       servicesRemoved: 0,
@@ -113,30 +169,41 @@ export class BpfReconciler implements Dataplane {
       backendsAdded: 0,
       backendsRemoved: 0,
     };
-    const wantedFrontends = new Set<string>();
-    const wantedBackends = new Set<string>();
     /** Work that must wait until the new tables are in (frontends point at them). */
     const afterTables: Array<() => void> = [];
     const newBackends: Array<[number, BackendValue]> = [];
     const names: Array<[number, SvcName]> = [];
     const frontendWrites: Array<[SvcKey, SvcValue]> = [];
+    /** frontends a changed or removed service had, with that service: deleted unless claimed */
+    const staleFrontends: Array<[id: string, owner: string]> = [];
+    /** backend keys changed or removed services used: released once the tables are in */
+    const released: number[] = [];
+    /** banks the frontends stop naming in this apply */
+    const retired: Array<[number, Bank]> = [];
 
     for (const svc of state.services.values()) {
+      const cur = this.services.get(svc.key);
+      if (cur?.applied === svc) continue;
       const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
-      const backendIds = svc.backends.map((b) => {
-        const k = beKey(b.addr, b.port, proto);
-        wantedBackends.add(k);
-        return this.ensureBackend(k, { addr: b.addr, port: b.port, proto }, newBackends);
-      });
+      const backendKeys = svc.backends.map((b) => beKey(b.addr, b.port, proto));
+      const backendIds = svc.backends.map((b, i) => this.claimBackend(backendKeys[i]!, { addr: b.addr, port: b.port, proto }, newBackends));
       const svcId = this.svcIdFor(svc);
-      if (this.services.get(svc.key)?.svcId !== svcId) names.push([svcId, { name: svc.key }]);
-      const size = this.ensureTable(svc, svcId, backendIds, stats);
+      if (cur?.svcId !== svcId) names.push([svcId, { name: svc.key }]);
+      const active = cur?.svcId === svcId ? cur.bank : this.recoveredTables.get(svcId)?.bank;
+      const { size, bank } = this.ensureTable(svc, svcId, backendIds, cur, active, stats);
+      if (active !== undefined && bank !== active) retired.push([svcId, active]);
+      const frontendIds = svc.frontends.map(frontendId);
+      if (cur) {
+        released.push(...cur.backendKeys);
+        const keep = new Set(frontendIds);
+        for (const id of cur.frontendIds) if (!keep.has(id)) staleFrontends.push([id, svc.key]);
+      }
+      this.services.set(svc.key, { svcId, tableSignature: `${size}:${backendIds.join(',')}`, applied: svc, frontendIds, backendKeys, bank });
       // Ranges are in the trie before a frontend is flagged to check them.
       this.ranges.add(svcId, svc.sourceRanges);
-      for (const f of svc.frontends) wantedFrontends.add(frontendId(f));
       afterTables.push(() => {
-        for (const f of svc.frontends) {
-          const id = frontendId(f);
+        svc.frontends.forEach((f, i) => {
+          const id = frontendIds[i]!;
           const value: SvcValue = {
             svc_id: svcId,
             maglev_size: size,
@@ -144,15 +211,20 @@ export class BpfReconciler implements Dataplane {
             type: SVC_TYPE[f.type],
             flags:
               (backendIds.length === 0 && svc.noEndpoints === 'drop' ? SVC_F_DROP : 0) |
-              (f.type === 'LoadBalancer' && svc.sourceRanges.length ? SVC_F_SOURCE_RANGES : 0),
+              (f.type === 'LoadBalancer' && svc.sourceRanges.length ? SVC_F_SOURCE_RANGES : 0) |
+              (bank === 1 ? SVC_F_TABLE_B : 0),
             affinity_timeout_s: svc.affinitySeconds,
           };
-          const cur = this.frontends.get(id);
-          if (cur && sameValue(cur.value, value)) continue;
+          const prev = this.frontends.get(id);
+          this.unowned.delete(id);
+          if (prev && sameValue(prev.value, value)) {
+            prev.owner = svc.key;
+            return;
+          }
           const key: SvcKey = { addr: f.addr, port: f.port, proto };
           frontendWrites.push([key, value]);
-          this.frontends.set(id, { key, value });
-        }
+          this.frontends.set(id, { key, value, owner: svc.key });
+        });
         // Old members and ranges go once nothing can reach them.
         this.members.prune(svcId, backendIds.map(String));
         this.ranges.prune(svcId, svc.sourceRanges);
@@ -162,57 +234,76 @@ export class BpfReconciler implements Dataplane {
     this.maps.backends.setMany(newBackends);
     stats.backendsAdded = newBackends.length;
     this.maps.names.setMany(names);
+    this.members.flush();
+    this.ranges.flush();
     this.tables.commit();
     for (const f of afterTables) f();
     this.maps.services.setMany(frontendWrites);
     stats.frontendsWritten = frontendWrites.length;
+    for (const [svcId, bank] of retired) this.tables.retire(svcId, bank);
 
-    for (const [id, { key }] of this.frontends) {
-      if (wantedFrontends.has(id)) continue;
-      this.maps.services.delete(key);
-      this.frontends.delete(id);
-      stats.frontendsRemoved++;
-    }
     for (const [key, svc] of this.services) {
       if (state.services.has(key)) continue;
-      this.tables.remove(svc.svcId);
-      this.members.prune(svc.svcId, []);
-      this.ranges.prune(svc.svcId, []);
-      this.maps.names.delete(svc.svcId);
-      this.svcIds.release(svc.svcId);
+      for (const id of svc.frontendIds) staleFrontends.push([id, key]);
+      released.push(...svc.backendKeys);
+      this.removeTableAndId(svc.svcId);
       this.services.delete(key);
       stats.servicesRemoved++;
     }
+    // A frontend goes unless a service claimed it in this apply (it may have moved).
+    for (const [id, owner] of staleFrontends) {
+      const f = this.frontends.get(id);
+      if (f && f.owner === owner) this.deleteFrontend(id, f, stats);
+    }
+    for (const id of this.unowned) this.deleteFrontend(id, this.frontends.get(id)!, stats);
+    this.unowned.clear();
     // Ids recovered from the maps that no desired service claimed: their frontends
     // are gone now, so their tables and ids go too.
-    for (const id of this.unclaimedIds) {
-      this.tables.remove(id);
-      this.members.prune(id, []);
-      this.ranges.prune(id, []);
-      this.maps.names.delete(id);
-      this.svcIds.release(id);
-    }
+    for (const id of this.unclaimedIds) this.removeTableAndId(id);
     this.unclaimedIds.clear();
     this.tables.commit();
 
     // Backends go last: no table references them any more.
-    for (const [k, id] of this.backendIdOf) {
-      if (wantedBackends.has(k)) continue;
-      this.maps.backends.delete(id);
-      this.backendIdOf.delete(k);
-      this.backendIds.release(id);
+    for (const k of released) {
+      const b = this.backends.get(k)!;
+      if (--b.refs === 0) this.maybeUnused.add(k);
+    }
+    for (const k of this.maybeUnused) {
+      const b = this.backends.get(k);
+      if (!b || b.refs > 0) continue;
+      this.maps.backends.delete(b.id);
+      this.backends.delete(k);
+      this.backendIds.release(b.id);
       stats.backendsRemoved++;
     }
+    this.maybeUnused.clear();
     return stats;
   }
 
-  /** The backend's id; a new one is queued in `added` for writing. */
-  private ensureBackend(k: string, value: BackendValue, added: Array<[number, BackendValue]>): number {
-    const known = this.backendIdOf.get(k);
-    if (known !== undefined) return known;
+  private deleteFrontend(id: string, f: ProgrammedFrontend, stats: ApplyStats): void {
+    this.maps.services.delete(f.key);
+    this.frontends.delete(id);
+    stats.frontendsRemoved++;
+  }
+
+  private removeTableAndId(svcId: number): void {
+    this.tables.remove(svcId);
+    this.members.prune(svcId, []);
+    this.ranges.prune(svcId, []);
+    this.maps.names.delete(svcId);
+    this.svcIds.release(svcId);
+  }
+
+  /** The backend's id, counting one more service using it; a new one is queued in `added`. */
+  private claimBackend(k: number, value: BackendValue, added: Array<[number, BackendValue]>): number {
+    const known = this.backends.get(k);
+    if (known) {
+      known.refs++;
+      return known.id;
+    }
     const id = this.backendIds.allocate();
     added.push([id, value]);
-    this.backendIdOf.set(k, id);
+    this.backends.set(k, { id, refs: 1 });
     return id;
   }
 
@@ -227,26 +318,38 @@ export class BpfReconciler implements Dataplane {
     return this.svcIds.allocate();
   }
 
-  private ensureTable(svc: LbService, svcId: number, backendIds: number[], stats: ApplyStats): number {
+  /** The service's table: unchanged, written into a bank, or removed (no backends). */
+  private ensureTable(
+    svc: LbService,
+    svcId: number,
+    backendIds: number[],
+    cur: ProgrammedService | undefined,
+    active: Bank | undefined,
+    stats: ApplyStats,
+  ): { size: number; bank?: Bank } {
     const size = maglevSize(backendIds.length);
-    const signature = `${size}:${backendIds.join(',')}`;
-    const cur = this.services.get(svc.key);
-    if (!cur || cur.svcId !== svcId || cur.tableSignature !== signature) {
-      // New members before the table that uses them (old ones go after it is in).
-      this.members.add(svcId, backendIds.map(String));
-      if (size === 0) {
-        this.tables.remove(svcId);
-      } else {
-        // Permutations come from the backend's address, so every node builds the same table.
-        const mapId = new Map(svc.backends.map((b, i) => [backendId(b), backendIds[i]!]));
-        const { table, order } = buildMaglevTable(svc.backends.map((b) => ({ id: backendId(b), weight: b.weight })), size);
-        const idOfIndex = Uint32Array.from(order, (b) => mapId.get(b.id)!);
-        this.tables.write(svcId, table.map((i) => idOfIndex[i]!));
-      }
-      this.services.set(svc.key, { svcId, tableSignature: signature });
-      stats.tablesWritten++;
-      stats.servicesWritten++;
+    if (cur && cur.svcId === svcId && cur.tableSignature === `${size}:${backendIds.join(',')}`) return { size, bank: cur.bank };
+    // Found in the maps at start: a table is a function of its backends, and members
+    // match the table once a sync completes, so the same size and members mean the
+    // same table (a restarted agent rewrites none).
+    const found = cur ? undefined : this.recoveredTables.get(svcId);
+    if (found && found.size === size && this.members.holdsExactly(svcId, backendIds.map(String))) return { size, bank: found.bank };
+    // New members before the table that uses them (old ones go after it is in).
+    this.members.add(svcId, backendIds.map(String));
+    stats.tablesWritten++;
+    stats.servicesWritten++;
+    if (size === 0) {
+      this.tables.remove(svcId);
+      return { size };
     }
-    return size;
+    // Permutations come from the backend's address, so every node builds the same table.
+    const mapId = new Map(svc.backends.map((b, i) => [backendId(b), backendIds[i]!]));
+    const { table, order } = buildMaglevTable(svc.backends.map((b) => ({ id: backendId(b), weight: b.weight })), size);
+    const idOfIndex = Uint32Array.from(order, (b) => mapId.get(b.id)!);
+    if (this.slots.length < size) this.slots = new Uint32Array(MAGLEV_MAX_SIZE);
+    const slots = this.slots.subarray(0, size);
+    for (let i = 0; i < size; i++) slots[i] = idOfIndex[table[i]!]!;
+    return { size, bank: this.tables.write(svcId, slots, active) };
   }
+
 }

@@ -9,8 +9,6 @@ import type { Snapshot, Source } from '../snapshot.js';
 import { DEFAULT_REFLECTOR_OPTIONS, Reflector, type ReflectorOptions } from './reflector.js';
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
-/** Changes arriving together (a re-list, a rollout) become one snapshot. */
-const COALESCE_MS = 10;
 const PAGE_SIZE = 500;
 
 export interface KubeSourceOptions {
@@ -51,7 +49,7 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
 
 export class KubeSource implements Source {
   private reflectors: Array<Reflector<KubernetesObject>> = [];
-  private timer?: NodeJS.Timeout;
+  private pending?: NodeJS.Immediate;
   /** Loaded up front, so a bad kubeconfig fails before anything is programmed. */
   private readonly kc: KubeConfig;
 
@@ -67,10 +65,15 @@ export class KubeSource implements Source {
     const core = kc.makeApiClient(CoreV1Api);
     const discovery = kc.makeApiClient(DiscoveryV1Api);
     const ropts = { ...DEFAULT_REFLECTOR_OPTIONS, ...this.opts.reflector };
+    // Changes that arrive together (a re-list, the events of one read) become one
+    // snapshot, taken once they are all in: no added delay, so a change is programmed
+    // as soon as the agent is free.
     const emit = () => {
-      if (!this.reflectors.every((r) => r.isSynced)) return;
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => onSnapshot(this.snapshot()), COALESCE_MS);
+      if (!this.reflectors.every((r) => r.isSynced) || this.pending) return;
+      this.pending = setImmediate(() => {
+        this.pending = undefined;
+        onSnapshot(this.snapshot());
+      });
     };
     const nodeField = `metadata.name=${this.opts.nodeName}`;
     const make = <T extends KubernetesObject>(what: string, path: string, page: Page<T>, field?: string) =>
@@ -86,7 +89,8 @@ export class KubeSource implements Source {
   }
 
   stop(): void {
-    clearTimeout(this.timer);
+    clearImmediate(this.pending);
+    this.pending = undefined;
     for (const r of this.reflectors) r.stop();
   }
 

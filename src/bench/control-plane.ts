@@ -1,0 +1,103 @@
+// The control plane under load, fed by the fake API server (the real list/watch
+// protocol): start to everything programmed, memory, and the latency of one
+// endpoint change among `count` Services, from the API write to the end of the sync
+// that programmed it, in eBPF and in iptables mode.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Cluster } from '../testbed/topology.js';
+import { AgentProcess } from '../testbed/agent-process.js';
+import { FakeApiProcess } from '../testbed/fake-api-process.js';
+import { BENCH_NAMESPACE, ENDPOINTS, slice, syntheticCluster } from './workload.js';
+import { summarize, type Summary } from './stats.js';
+import { agentMemory, type AgentStart } from './agent-stats.js';
+import { useLegacyIptables } from './legacy-iptables.js';
+
+export interface ChangeResult {
+  services: number;
+  mode: 'bpf' | 'iptables';
+  changes: number;
+  /** API write -> sync done, ms (the agent logs times in whole ms) */
+  endToEndMs: Summary & { p99: number };
+  /** the sync alone (model, diff, programming), ms */
+  syncMs: Summary & { p99: number };
+  peakRssMb: number;
+}
+
+export interface ControlPlaneOptions {
+  count: number;
+  /** changes per mode */
+  changes: Record<'bpf' | 'iptables', number>;
+  log: (line: string) => void;
+}
+
+const BPFFS = '/sys/fs/bpf/xlb-bench-cp';
+
+const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(0.99 * xs.length) - 1)]!;
+const withP99 = (xs: number[]) => ({ ...summarize(xs), p99: Math.round(p99(xs) * 100) / 100 });
+
+export async function runControlPlaneBench(opts: ControlPlaneOptions): Promise<{ starts: AgentStart[]; changes: ChangeResult[] }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-bench-cp-'));
+  const cluster = await Cluster.create('cp', { pods: 1, tcpPorts: [8080], udpPorts: [] });
+  const starts: AgentStart[] = [];
+  const changes: ChangeResult[] = [];
+  let agent: AgentProcess | undefined;
+  try {
+    const api = new FakeApiProcess(cluster, cluster.node);
+    await api.start();
+    useLegacyIptables(cluster.node);
+    const { services, slices } = syntheticCluster(opts.count);
+    const file = path.join(dir, 'cluster.json');
+    const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a' }, status: { addresses: [{ type: 'InternalIP', address: '198.18.0.1' }] } };
+    fs.writeFileSync(file, JSON.stringify({ kind: 'List', items: [node, ...services, ...slices] }));
+    await api.send({ op: 'load', file });
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    api.writeKubeconfig(kubeconfig);
+
+    for (const mode of ['bpf', 'iptables'] as const) {
+      agent = new AgentProcess(cluster, ['--kubeconfig', kubeconfig], BPFFS);
+      const t0 = Date.now();
+      agent.start(['--mode', mode]);
+      await agent.waitForSync(0, 15 * 60_000);
+      const first = agent.syncLines()[0]!;
+      starts.push({ services: opts.count, mode, source: 'api', startToProgrammedMs: first.time - t0, syncMs: first.ms, ...agentMemory(agent.pid!) });
+      opts.log(`  ${mode} agent programmed ${opts.count} services from the API in ${first.time - t0} ms (sync ${Math.round(first.ms)} ms)`);
+
+      const endToEnd: number[] = [];
+      const sync: number[] = [];
+      for (let i = 0; i < opts.changes[mode]; i++) {
+        // One endpoint of one Service moves to a new address; the next change undoes it.
+        const s = ((i >> 1) * 7919) % opts.count;
+        const ips = (slices[s]!.endpoints ?? []).map((e) => e.addresses[0]!);
+        if (i % 2 === 0) ips[0] = `198.18.3.${(i >> 1) % 250}`;
+        const before = agent.syncs();
+        const t = Date.now();
+        await api.send({ op: 'upsert', kind: 'endpointslices', object: slice(`svc-${s}`, ips, 8080) as never });
+        await agent.waitForSync(before, 60_000);
+        const line = agent.syncLines()[before]! as { time: number; ms: number; tablesWritten?: number; servicesWritten?: number };
+        if (!line.servicesWritten) throw new Error(`change ${i} (${BENCH_NAMESPACE}/svc-${s}) synced without writing anything: ${JSON.stringify(line)}`);
+        endToEnd.push(line.time - t);
+        sync.push(line.ms);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const r: ChangeResult = { services: opts.count, mode, changes: endToEnd.length, endToEndMs: withP99(endToEnd), syncMs: withP99(sync), peakRssMb: agentMemory(agent.pid!).peakRssMb };
+      changes.push(r);
+      opts.log(`  ${mode} one endpoint change of ${ENDPOINTS}: p50 ${r.endToEndMs.median} ms, p99 ${r.endToEndMs.p99} ms (sync p50 ${r.syncMs.median} ms)`);
+      await agent.stop();
+      agent.cleanup();
+      agent = undefined;
+    }
+    return { starts, changes };
+  } finally {
+    try {
+      if (agent) {
+        await agent.stop();
+        agent.cleanup();
+      }
+    } finally {
+      cluster.destroy();
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(BPFFS, { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,140 @@
+// What `make bench` reports: the targets checked against this run's figures, a
+// markdown report of every figure, and the README's "latest results" section.
+import fs from 'node:fs';
+import type { DatapathResult } from './datapath.js';
+import type { RateResult } from './e2e.js';
+import type { AgentStart } from './agent-stats.js';
+import type { ChangeResult } from './control-plane.js';
+import { show, type Summary } from './stats.js';
+
+export interface MaglevResult {
+  backends: number;
+  buildMs: Summary;
+  /** share of flows whose slot changed owner when 1 backend is removed, and the ideal 1/N */
+  remapped: number;
+  ideal: number;
+}
+
+export interface BenchResults {
+  meta: { date: string; cpus: number; kernel: string; node: string; [k: string]: unknown };
+  datapath: DatapathResult[];
+  maglev: MaglevResult[];
+  rates: RateResult[];
+  starts: AgentStart[];
+  changes: ChangeResult[];
+}
+
+export interface Target {
+  what: string;
+  want: string;
+  got: string;
+  met: boolean | undefined;
+}
+
+const fmt = (v: number | undefined, digits = 2) => (v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(digits));
+
+/** The issue's targets, each against this run's figures at its largest Service count. */
+export function targets(r: BenchResults): Target[] {
+  const top = Math.max(...r.rates.map((x) => x.services), 0);
+  const rate = (mode: string, path: string, conn: string) => r.rates.find((x) => x.services === top && x.mode === mode && x.path === path && x.conn === conn);
+  const out: Target[] = [];
+  const check = (what: string, want: string, got: number | undefined, ok: (v: number) => boolean, unit = '', digits = 2) =>
+    out.push({ what, want, got: `${fmt(got, digits)}${got === undefined ? '' : unit}`, met: got === undefined ? undefined : ok(got) });
+  for (const path of ['ClusterIP', 'NodePort']) {
+    const bpfClose = rate('bpf', path, 'close')?.vsDirect?.median;
+    const iptClose = rate('iptables', path, 'close')?.vsDirect?.median;
+    check(`eBPF ${path} Connection: close, ${top} services, vs direct`, '≥ 0.90×', bpfClose, (v) => v >= 0.9, '×');
+    check(`eBPF vs iptables ${path} Connection: close, ${top} services`, '≥ 3×', bpfClose !== undefined && iptClose ? bpfClose / iptClose : undefined, (v) => v >= 3, '×');
+    check(`eBPF ${path} keep-alive, ${top} services, vs direct`, '≥ 0.95×', rate('bpf', path, 'keep-alive')?.vsDirect?.median, (v) => v >= 0.95, '×');
+  }
+  const maxStart = Math.max(...r.starts.map((s) => s.services), 0);
+  for (const source of ['manifests', 'api'] as const) {
+    const s = r.starts.find((x) => x.services === maxStart && x.mode === 'bpf' && x.source === source);
+    check(`full sync, ${maxStart} services × 10 (${source})`, '≤ 1000 ms', s?.syncMs, (v) => v <= 1000, ' ms', 0);
+  }
+  const change = r.changes.find((c) => c.mode === 'bpf');
+  check(`one endpoint change → programmed, p99 (${change?.services ?? '?'} services)`, '≤ 10 ms', change?.endToEndMs.p99, (v) => v <= 10, ' ms', 1);
+  check('Maglev build, M = 65537, 1000 backends', '≤ 5 ms', r.maglev.find((m) => m.backends === 1000)?.buildMs.median, (v) => v <= 5, ' ms');
+  const rss = Math.max(...r.starts.filter((s) => s.mode === 'bpf' && s.services === maxStart).map((s) => s.peakRssMb));
+  check(`agent peak RSS, ${maxStart} services`, '≤ 200 MB', Number.isFinite(rss) ? rss : undefined, (v) => v <= 200, ' MB', 0);
+  return out;
+}
+
+const md = (headers: string[], rows: Array<Array<string | number>>) =>
+  [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+const mark = (met: boolean | undefined) => (met === undefined ? 'not measured' : met ? 'met' : 'NOT met');
+
+export function targetTable(ts: Target[]): string {
+  return md(['target', 'want', 'this run', ''], ts.map((t) => [t.what, t.want, t.got, mark(t.met)]));
+}
+
+export function markdownReport(r: BenchResults, chartFile: string): string {
+  const m = r.meta;
+  return [
+    `# xlb benchmarks (${m.date}, ${m.cpus} CPUs, kernel ${m.kernel}, Node ${m.node})`,
+    '',
+    'Every figure is the median of rounds taken in this run, with (min–max). Ratios compare runs taken',
+    'seconds apart in the same run. iptables mode runs on the legacy backend (see src/bench/legacy-iptables.ts).',
+    '',
+    '## Targets',
+    '',
+    targetTable(targets(r)),
+    '',
+    '## End to end (wrk, 1 thread, in network namespaces)',
+    '',
+    `![requests/s relative to direct](${chartFile})`,
+    '',
+    md(
+      ['services', 'mode', 'path', 'connections', 'req/s', '÷ direct', 'errors'],
+      r.rates.map((x) => [x.services, x.mode, x.path, x.conn, show(x.rps), x.vsDirect ? show(x.vsDirect) : '', x.errors]),
+    ),
+    '',
+    '## Agent start: from spawn to everything programmed',
+    '',
+    md(
+      ['services', 'mode', 'source', 'start → programmed ms', 'first sync ms', 'RSS MB', 'peak RSS MB'],
+      r.starts.map((s) => [s.services, s.mode, s.source, s.startToProgrammedMs, Math.round(s.syncMs), s.rssMb, s.peakRssMb]),
+    ),
+    '',
+    '## One endpoint change under load (fake API server → programmed)',
+    '',
+    md(
+      ['services', 'mode', 'changes', 'end to end p50 ms', 'p99 ms', 'sync p50 ms', 'sync p99 ms', 'peak RSS MB'],
+      r.changes.map((c) => [c.services, c.mode, c.changes, c.endToEndMs.median, c.endToEndMs.p99, c.syncMs.median, c.syncMs.p99, c.peakRssMb]),
+    ),
+    '',
+    '## XDP cost per packet (BPF_PROG_TEST_RUN; ns; bench wrapper minus restore-only)',
+    '',
+    md(['services', 'scenario', 'ns/packet', 'restore-only ns'], r.datapath.map((d) => [d.services, d.scenario, show(d.nsPerPacket), d.restoreNs.median])),
+    '',
+    '## Programming the maps in-process (reconciler, all services × 10 endpoints)',
+    '',
+    md(['services', 'ms'], [...new Map(r.datapath.map((d) => [d.services, d.programMs]))]),
+    '',
+    '## Maglev (M = 65537)',
+    '',
+    md(['backends', 'build ms', 'remapped when 1 removed', 'ideal 1/N'], r.maglev.map((g) => [g.backends, show(g.buildMs), g.remapped, g.ideal])),
+    '',
+  ].join('\n');
+}
+
+const BEGIN = '<!-- bench:begin -->';
+const END = '<!-- bench:end -->';
+
+/** Replaces the README's results section (between the bench markers) with this run's. */
+export function updateReadme(readme: string, r: BenchResults, reportFile: string, chartFile: string): void {
+  const text = fs.readFileSync(readme, 'utf8');
+  const a = text.indexOf(BEGIN);
+  const b = text.indexOf(END);
+  if (a < 0 || b < a) throw new Error(`${readme}: no ${BEGIN} … ${END} section to put the results in`);
+  const section = [
+    BEGIN,
+    `Latest full run: ${r.meta.date.slice(0, 10)}, ${r.meta.cpus} CPUs, kernel ${r.meta.kernel} ([all figures](${reportFile})).`,
+    '',
+    `![requests/s relative to direct-to-pod](${chartFile})`,
+    '',
+    targetTable(targets(r)),
+    END,
+  ].join('\n');
+  fs.writeFileSync(readme, text.slice(0, a) + section + text.slice(b + END.length));
+}

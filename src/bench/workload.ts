@@ -1,0 +1,65 @@
+// The benchmark's cluster: `count` Services of ENDPOINTS endpoints each, shaped like a
+// real cluster's (ClusterIP, one port, one EndpointSlice), plus the one Service the
+// end-to-end runs send traffic to. Addresses stay inside 198.18.0.0/15.
+import type { EndpointSlice, Service } from '../model/k8s.js';
+
+export const ENDPOINTS = 10;
+export const BENCH_NAMESPACE = 'bench';
+/** The Service traffic is sent to: its endpoints are the bench pod's addresses. */
+export const TARGET = { name: 'target', clusterIP: '198.19.0.10', port: 80, nodePort: 30080, targetPort: 9090 };
+
+const ip = (n: number) => `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+/** VIPs from 198.19.192.0/18, filler backends from 198.18.4.0 upwards: disjoint, routed nowhere. */
+export const vip = (i: number) => ip(((198 << 24) | (19 << 16) | (192 << 8)) + i);
+const backendIp = (n: number) => ip(((198 << 24) | (18 << 16) | (4 << 8)) + n);
+
+export function slice(svc: string, ips: string[], port: number, version = 1): EndpointSlice {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${svc}-a`, namespace: BENCH_NAMESPACE, labels: { 'kubernetes.io/service-name': svc }, resourceVersion: String(version) },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port, protocol: 'TCP' }],
+    endpoints: ips.map((addr) => ({ addresses: [addr], conditions: { ready: true } })),
+  };
+}
+
+/** `count` filler ClusterIP Services of ENDPOINTS endpoints each. */
+export function syntheticCluster(count: number): { services: Service[]; slices: EndpointSlice[] } {
+  const services: Service[] = [];
+  const slices: EndpointSlice[] = [];
+  for (let i = 0; i < count; i++) {
+    services.push({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: `svc-${i}`, namespace: BENCH_NAMESPACE },
+      spec: { type: 'ClusterIP', clusterIP: vip(i), ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+    });
+    slices.push(slice(`svc-${i}`, Array.from({ length: ENDPOINTS }, (_, e) => backendIp(i * ENDPOINTS + e)), 8080));
+  }
+  return { services, slices };
+}
+
+/** The target Service (ClusterIP and NodePort) with `podIps` as its endpoints. */
+export function targetService(podIps: string[]): { service: Service; slice: EndpointSlice } {
+  return {
+    service: {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: TARGET.name, namespace: BENCH_NAMESPACE },
+      spec: {
+        type: 'NodePort',
+        clusterIP: TARGET.clusterIP,
+        ports: [{ name: 'http', port: TARGET.port, nodePort: TARGET.nodePort, protocol: 'TCP' }],
+      },
+    },
+    slice: slice(TARGET.name, podIps, TARGET.targetPort),
+  };
+}
+
+/** `total` Services in all: the target and total - 1 fillers, as one manifest (kind: List). */
+export function clusterManifest(total: number, podIps: string[]): string {
+  const { services, slices } = syntheticCluster(total - 1);
+  const t = targetService(podIps);
+  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [t.service, t.slice, ...services, ...slices] });
+}
