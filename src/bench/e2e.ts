@@ -28,6 +28,8 @@ export interface RateResult {
   rps: Summary;
   /** this path's rate over the direct rate measured right before it, per round */
   vsDirect?: Summary;
+  /** direct runs: the mode whose runs they alternated with */
+  pairedWith?: Mode;
   /** socket errors, timeouts and non-2xx answers over all rounds */
   errors: number;
 }
@@ -102,7 +104,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
           path: p,
           conn,
           rps: summarize(xs.map((x) => x.rps)),
-          ...(ratio ? { vsDirect: summarize(xs.map((x, i) => x.rps / direct[i]!.rps)) } : {}),
+          ...(ratio ? { vsDirect: summarize(xs.map((x, i) => x.rps / direct[i]!.rps)) } : { pairedWith: mode }),
           errors: xs.reduce((a, x) => a + x.errors, 0),
         });
         for (const r of [result('pod', direct, false), ...paths.map(([p], i) => result(p, runs[i]!, true))]) {

@@ -86,7 +86,15 @@ export function markdownReport(r: BenchResults, chartFile: string): string {
     '',
     md(
       ['services', 'mode', 'path', 'connections', 'req/s', '÷ direct', 'errors'],
-      r.rates.map((x) => [x.services, x.mode, x.path, x.conn, show(x.rps), x.vsDirect ? show(x.vsDirect) : '', x.errors]),
+      r.rates.map((x) => [
+        x.services,
+        x.pairedWith ? `direct (with ${x.pairedWith})` : x.mode,
+        x.path,
+        x.conn,
+        `${Math.round(x.rps.median)} (${Math.round(x.rps.min)}–${Math.round(x.rps.max)})`,
+        x.vsDirect ? show(x.vsDirect) : '',
+        x.errors,
+      ]),
     ),
     '',
     '## Agent start: from spawn to everything programmed',

@@ -1,6 +1,7 @@
 // Choosing the datapath: auto falls back to iptables when eBPF is unavailable, and a
 // switch of mode leaves nothing of the other mode behind.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NODE_DEVICE, writeFileAtomic, type Cluster } from '../../src/testbed/topology.js';
@@ -78,8 +79,17 @@ describe('datapath modes', () => {
     expect(served()).toEqual({});
   });
 
-  it('programs the legacy backend on a host whose rules live there', async () => {
-    inNs(cluster.node, 'iptables-legacy', ['-A', 'INPUT', '-m', 'comment', '--comment', 'a legacy host', '-j', 'ACCEPT']);
+  it('programs the legacy backend on a host whose rules live there, however many there are', async () => {
+    // More than 1 MiB of iptables-save output: a big ruleset must not look like a broken backend.
+    const many = Array.from({ length: 12_000 }, (_, i) => `-A HOST-RULES -s 198.18.${i >> 8}.${i & 255}/32 -m comment --comment "a legacy host rule, number ${i}" -j RETURN`);
+    const file = path.join(os.tmpdir(), `xlb-legacy-rules-${process.pid}`);
+    try {
+      fs.writeFileSync(file, ['*filter', ':HOST-RULES - [0:0]', '-A INPUT -j HOST-RULES', ...many, 'COMMIT', ''].join('\n'));
+      inNs(cluster.node, 'iptables-legacy-restore', ['--noflush', file]);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+    expect(inNs(cluster.node, 'iptables-legacy-save', []).length).toBeGreaterThan(1 << 20);
     await restart('iptables');
     expect(agent.log.filter((l) => l.includes('agent starting')).at(-1)).toContain('"iptables":"legacy"');
     expect(chains('iptables-legacy-save')).toBeGreaterThan(0);

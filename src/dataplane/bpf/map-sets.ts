@@ -4,14 +4,15 @@
 // written together at flush() (one batch for every service of a sync).
 import type { MapLike } from './maps.js';
 
-export class MapSets<K> {
-  private readonly sets = new Map<number, Set<string>>();
+/** `I`: the item, a backend id or a CIDR. */
+export class MapSets<K, I extends number | string> {
+  private readonly sets = new Map<number, Set<I>>();
   private pending: Array<[K, number]> = [];
 
   constructor(
     private readonly map: MapLike<K, number>,
-    private readonly keyOf: (svcId: number, item: string) => K,
-    itemOf: (key: K) => [svcId: number, item: string],
+    private readonly keyOf: (svcId: number, item: I) => K,
+    itemOf: (key: K) => [svcId: number, item: I],
   ) {
     for (const [k] of map.entries()) {
       const [svcId, item] = itemOf(k);
@@ -19,13 +20,13 @@ export class MapSets<K> {
     }
   }
 
-  holdsExactly(svcId: number, items: string[]): boolean {
+  holdsExactly(svcId: number, items: I[]): boolean {
     const have = this.sets.get(svcId);
     return (have?.size ?? 0) === new Set(items).size && items.every((i) => have!.has(i));
   }
 
   /** Queues the items the service does not have yet; they reach the map at flush(). */
-  add(svcId: number, items: Iterable<string>): void {
+  add(svcId: number, items: Iterable<I>): void {
     const have = this.setOf(svcId);
     for (const item of items) {
       if (have.has(item)) continue;
@@ -40,7 +41,7 @@ export class MapSets<K> {
     this.map.setMany(batch);
   }
 
-  prune(svcId: number, keep: Iterable<string>): void {
+  prune(svcId: number, keep: Iterable<I>): void {
     const want = new Set(keep);
     const have = this.setOf(svcId);
     for (const item of have) {
@@ -51,7 +52,7 @@ export class MapSets<K> {
     if (have.size === 0) this.sets.delete(svcId);
   }
 
-  private setOf(svcId: number): Set<string> {
+  private setOf(svcId: number): Set<I> {
     let s = this.sets.get(svcId);
     if (!s) this.sets.set(svcId, (s = new Set()));
     return s;

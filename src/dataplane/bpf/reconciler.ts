@@ -82,8 +82,10 @@ export class BpfReconciler implements Dataplane {
   private readonly services = new Map<string, ProgrammedService>();
   /** frontend id -> programmed key/value, as in xlb_services */
   private readonly frontends = new Map<string, ProgrammedFrontend>();
-  /** backend key -> id and the number of services using it, as in xlb_backends */
-  private readonly backends = new Map<number, { id: number; refs: number }>();
+  /** backend key -> id, as in xlb_backends */
+  private readonly backends = new Map<number, number>();
+  /** backend id -> how many services use it (a typed array: 100,000 backends, no objects) */
+  private readonly refs = new Uint32Array(MAX_BACKEND_ID + 1);
   /** Backends that may have lost their last service: checked at the end of apply. */
   private readonly maybeUnused = new Set<number>();
   /** Frontends recovered from the maps that no desired service has claimed yet. */
@@ -95,9 +97,9 @@ export class BpfReconciler implements Dataplane {
   /** Slots of the table being written, reused (tables.write copies them). */
   private slots = new Uint32Array(0);
   /** svc_id -> backend ids, as in xlb_members */
-  private members!: MapSets<MemberKey>;
+  private members!: MapSets<MemberKey, number>;
   /** svc_id -> CIDRs, as in xlb_source_ranges */
-  private ranges!: MapSets<SourceRangeKey>;
+  private ranges!: MapSets<SourceRangeKey, string>;
 
   constructor(
     private readonly maps: ReconcilerMaps,
@@ -115,17 +117,18 @@ export class BpfReconciler implements Dataplane {
     for (const c of [this.services, this.frontends, this.backends, this.maybeUnused, this.unowned, this.unclaimedIds, this.recoveredTables]) c.clear();
     this.svcIds.clear();
     this.backendIds.clear();
+    this.refs.fill(0);
     this.tables.abort();
     for (const [id, b] of this.maps.backends.entries()) {
       this.backendIds.reserve(id);
       const k = beKey(b.addr, b.port, b.proto);
-      this.backends.set(k, { id, refs: 0 });
+      this.backends.set(k, id);
       this.maybeUnused.add(k);
     }
     this.members = new MapSets(
       this.maps.members,
-      (svc_id, id) => ({ svc_id, backend_id: Number(id) }),
-      (k) => [k.svc_id, String(k.backend_id)],
+      (svc_id, backend_id) => ({ svc_id, backend_id }),
+      (k) => [k.svc_id, k.backend_id],
     );
     this.ranges = new MapSets(
       this.maps.sourceRanges,
@@ -226,7 +229,7 @@ export class BpfReconciler implements Dataplane {
           this.frontends.set(id, { key, value, owner: svc.key });
         });
         // Old members and ranges go once nothing can reach them.
-        this.members.prune(svcId, backendIds.map(String));
+        this.members.prune(svcId, backendIds);
         this.ranges.prune(svcId, svc.sourceRanges);
       });
     }
@@ -265,15 +268,14 @@ export class BpfReconciler implements Dataplane {
 
     // Backends go last: no table references them any more.
     for (const k of released) {
-      const b = this.backends.get(k)!;
-      if (--b.refs === 0) this.maybeUnused.add(k);
+      if (--this.refs[this.backends.get(k)!]! === 0) this.maybeUnused.add(k);
     }
     for (const k of this.maybeUnused) {
-      const b = this.backends.get(k);
-      if (!b || b.refs > 0) continue;
-      this.maps.backends.delete(b.id);
+      const id = this.backends.get(k);
+      if (id === undefined || this.refs[id]! > 0) continue;
+      this.maps.backends.delete(id);
       this.backends.delete(k);
-      this.backendIds.release(b.id);
+      this.backendIds.release(id);
       stats.backendsRemoved++;
     }
     this.maybeUnused.clear();
@@ -297,13 +299,14 @@ export class BpfReconciler implements Dataplane {
   /** The backend's id, counting one more service using it; a new one is queued in `added`. */
   private claimBackend(k: number, value: BackendValue, added: Array<[number, BackendValue]>): number {
     const known = this.backends.get(k);
-    if (known) {
-      known.refs++;
-      return known.id;
+    if (known !== undefined) {
+      this.refs[known]!++;
+      return known;
     }
     const id = this.backendIds.allocate();
     added.push([id, value]);
-    this.backends.set(k, { id, refs: 1 });
+    this.backends.set(k, id);
+    this.refs[id] = 1;
     return id;
   }
 
@@ -333,9 +336,9 @@ export class BpfReconciler implements Dataplane {
     // match the table once a sync completes, so the same size and members mean the
     // same table (a restarted agent rewrites none).
     const found = cur ? undefined : this.recoveredTables.get(svcId);
-    if (found && found.size === size && this.members.holdsExactly(svcId, backendIds.map(String))) return { size, bank: found.bank };
+    if (found && found.size === size && this.members.holdsExactly(svcId, backendIds)) return { size, bank: found.bank };
     // New members before the table that uses them (old ones go after it is in).
-    this.members.add(svcId, backendIds.map(String));
+    this.members.add(svcId, backendIds);
     stats.tablesWritten++;
     stats.servicesWritten++;
     if (size === 0) {

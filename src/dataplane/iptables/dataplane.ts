@@ -8,9 +8,15 @@ import type { ApplyStats, Dataplane } from '../types.js';
 import { buildRuleset, JUMPS, PREFIX, type Table } from './rules.js';
 import { buildPayload, cleanupPayload, ownChains, TABLES, type Programmed } from './restore.js';
 
+/**
+ * Room for the output of iptables-save on a node with tens of thousands of Services
+ * (tens of MB); the default 1 MiB would make a big ruleset look like a broken backend.
+ */
+const MAX_OUTPUT = 1 << 30;
+
 function run(cmd: string, args: string[], input?: string): string {
   try {
-    return execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    return execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: MAX_OUTPUT });
   } catch (err) {
     const e = err as { stderr?: string; message: string; code?: string };
     if (e.code === 'ENOENT') throw new Error(`${cmd} not found: install iptables (make deps)`);
@@ -42,7 +48,7 @@ const BACKENDS: Record<Backend['name'], Backend> = {
 
 function ruleCount(cmd: string): number {
   try {
-    return execFileSync(cmd, [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    return execFileSync(cmd, [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: MAX_OUTPUT })
       .split('\n')
       .filter((l) => l.startsWith('-A ')).length;
   } catch {

@@ -1,0 +1,89 @@
+// The benchmark's report: targets judged from a run's figures, the chart, the README section.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { targets, updateReadme, type BenchResults } from '../../src/bench/report.js';
+import { e2eChart } from '../../src/bench/chart.js';
+import type { RateResult } from '../../src/bench/e2e.js';
+import { summarize } from '../../src/bench/stats.js';
+
+const s = (...xs: number[]) => summarize(xs);
+const rate = (services: number, mode: RateResult['mode'], p: RateResult['path'], conn: RateResult['conn'], rps: number, vs?: number): RateResult => ({
+  services,
+  mode,
+  path: p,
+  conn,
+  rps: s(rps),
+  ...(vs === undefined ? { pairedWith: 'bpf' as const } : { vsDirect: s(vs * 0.98, vs, vs * 1.02) }),
+  errors: 0,
+});
+
+function results(bpfClose: number, iptClose: number): BenchResults {
+  const rates: RateResult[] = [];
+  for (const services of [1, 10000]) {
+    for (const p of ['ClusterIP', 'NodePort'] as const) {
+      rates.push(rate(services, 'direct', 'pod', 'close', 6000), rate(services, 'bpf', p, 'close', 6000 * bpfClose, bpfClose));
+      rates.push(rate(services, 'iptables', p, 'close', 6000 * iptClose, iptClose), rate(services, 'bpf', p, 'keep-alive', 40000, 0.97));
+    }
+  }
+  return {
+    meta: { date: '2026-11-22T00:00:00.000Z', cpus: 2, kernel: '6.18', node: 'v20' },
+    datapath: [],
+    maglev: [{ backends: 1000, buildMs: s(3.1), remapped: 0.002, ideal: 0.001 }],
+    rates,
+    starts: [
+      { services: 10000, mode: 'bpf', source: 'api', startToProgrammedMs: 3000, syncMs: 1800, rssMb: 190, peakRssMb: 210 },
+      { services: 10000, mode: 'bpf', source: 'manifests', startToProgrammedMs: 2500, syncMs: 900, rssMb: 180, peakRssMb: 180 },
+    ],
+    changes: [{ services: 10000, mode: 'bpf', changes: 100, endToEndMs: { ...s(3), p99: 9 }, syncMs: { ...s(1), p99: 2 }, peakRssMb: 210 }],
+  };
+}
+
+describe('bench targets', () => {
+  it('judges each target from the largest Service count of the run', () => {
+    const t = Object.fromEntries(targets(results(0.95, 0.25)).map((x) => [x.what, x]));
+    expect(t['eBPF ClusterIP Connection: close, 10000 services, vs direct']).toMatchObject({ got: '0.95×', met: true });
+    expect(t['eBPF vs iptables ClusterIP Connection: close, 10000 services']).toMatchObject({ got: '3.80×', met: true });
+    expect(t['eBPF ClusterIP keep-alive, 10000 services, vs direct']).toMatchObject({ met: true });
+    expect(t['full sync, 10000 services × 10 (api)']).toMatchObject({ got: '1800 ms', met: false });
+    expect(t['full sync, 10000 services × 10 (manifests)']).toMatchObject({ met: true });
+    expect(t['one endpoint change → programmed, p99 (10000 services)']).toMatchObject({ got: '9.0 ms', met: true });
+    expect(t['agent peak RSS, 10000 services']).toMatchObject({ got: '210 MB', met: false });
+  });
+
+  it('says a target was not measured rather than met or missed', () => {
+    const r = results(0.8, 0.7);
+    r.changes = [];
+    const t = targets(r);
+    expect(t.find((x) => x.what.startsWith('one endpoint change'))).toMatchObject({ got: 'n/a', met: undefined });
+    expect(t.find((x) => x.what.startsWith('eBPF vs iptables ClusterIP'))).toMatchObject({ met: false });
+  });
+});
+
+describe('bench chart and README', () => {
+  it('draws one bar per series and Service count, with the spread', () => {
+    const svg = e2eChart(results(0.95, 0.25).rates, 'test run');
+    expect(svg.startsWith('<svg')).toBe(true);
+    // 2 counts x (2 eBPF + 2 iptables) bars in the close panel; keep-alive has eBPF only.
+    expect(svg.match(/<rect [^>]*fill="#(1f77b4|6baed6|d62728|ff9896)"><title>/g)).toHaveLength(8 + 4);
+    expect(svg).toContain('eBPF ClusterIP, 10000 services: 0.95x direct');
+  });
+
+  it('replaces only the README section between the markers, and says what is missing', () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-readme-')), 'README.md');
+    try {
+      fs.writeFileSync(file, 'intro\n<!-- bench:begin -->\nold\n<!-- bench:end -->\nrest\n');
+      updateReadme(file, results(0.95, 0.25), 'bench/results/x.md', 'bench/results/x.svg');
+      const text = fs.readFileSync(file, 'utf8');
+      expect(text).toMatch(/^intro\n<!-- bench:begin -->\nLatest full run: 2026-11-22/);
+      expect(text).toContain('![requests/s relative to direct-to-pod](bench/results/x.svg)');
+      expect(text).not.toContain('old');
+      expect(text.endsWith('<!-- bench:end -->\nrest\n')).toBe(true);
+      fs.writeFileSync(file, 'no markers\n');
+      expect(() => updateReadme(file, results(1, 1), 'a', 'b')).toThrow(/no <!-- bench:begin -->/);
+    } finally {
+      fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    }
+  });
+});
