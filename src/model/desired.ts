@@ -256,11 +256,24 @@ export class DesiredStateBuilder {
   private readonly services = new Map<string, Service>();
   private readonly slices = new Map<string, EndpointSlice[]>();
   private readonly contributions = new Map<string, Contribution>();
-  private readonly state: DesiredState = { services: new Map(), healthChecks: new Map() };
+  private readonly state: DesiredState = { services: new Map(), healthChecks: new Map(), generation: 0 };
 
   build(services: readonly Service[], slices: readonly EndpointSlice[], node: NodeContext): DesiredState {
+    try {
+      return this.update(services, slices, node);
+    } catch (err) {
+      // A build that stopped half way leaves nothing to build on: start over next time.
+      this.nodeKey = undefined;
+      throw err;
+    }
+  }
+
+  private update(services: readonly Service[], slices: readonly EndpointSlice[], node: NodeContext): DesiredState {
     const nodeKey = JSON.stringify([node.name, node.ips, node.zone, node.proxyName]);
+    const changed = new Set<string>();
+    let everything = false;
     if (nodeKey !== this.nodeKey) {
+      everything = true;
       // Frontends and endpoint choices depend on the node: start over.
       this.nodeKey = nodeKey;
       this.prevServices = [];
@@ -303,7 +316,10 @@ export class DesiredStateBuilder {
     for (const name of dirty) {
       const old = this.contributions.get(name);
       if (old) {
-        for (const s of old.services) this.state.services.delete(s.key);
+        for (const s of old.services) {
+          this.state.services.delete(s.key);
+          changed.add(s.key);
+        }
         if (old.healthCheck && this.state.healthChecks.get(old.healthCheck[0]) === old.healthCheck[1]) this.state.healthChecks.delete(old.healthCheck[0]);
         this.contributions.delete(name);
       }
@@ -313,9 +329,15 @@ export class DesiredStateBuilder {
       const own = [...(this.slices.get(name) ?? [])].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
       const c = contributionOf(svc, own, node);
       this.contributions.set(name, c);
-      for (const s of c.services) this.state.services.set(s.key, s);
+      for (const s of c.services) {
+        this.state.services.set(s.key, s);
+        changed.add(s.key);
+      }
       if (c.healthCheck) this.state.healthChecks.set(...c.healthCheck);
     }
+    this.state.generation!++;
+    // After starting over, what was there before is not known here: say nothing.
+    this.state.changed = everything ? undefined : changed;
     return this.state;
   }
 }

@@ -54,6 +54,14 @@ export interface DesiredState {
   services: Map<string, LbService>;
   /** by healthCheckNodePort */
   healthChecks: Map<number, HealthCheck>;
+  /**
+   * Set by a builder that updates one state in place: each build increments
+   * `generation` and lists in `changed` the keys of services it added, replaced or
+   * removed. A dataplane that applied generation n - 1 of this same state need only
+   * look at those; absent, every service must be looked at.
+   */
+  generation?: number;
+  changed?: ReadonlySet<string>;
 }
 
 export function frontendId(f: Pick<Frontend, 'addr' | 'port' | 'protocol'>): string {

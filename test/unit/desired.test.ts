@@ -240,7 +240,13 @@ describe('DesiredStateBuilder', () => {
     const nextSvcs = svcs.slice(10);
     const nextSlices = [...slices.slice(50), slice('s60-b', 's60', [{ port: 8080 }], [ep('198.18.3.60')]), ...slices.slice(0, 50).reverse()];
     const got = model.build(nextSvcs, nextSlices, node);
-    expect(got).toEqual(buildDesiredState(nextSvcs, nextSlices, node));
+    const scratch = buildDesiredState(nextSvcs, nextSlices, node);
+    expect(got.services).toEqual(scratch.services);
+    expect(got.healthChecks).toEqual(scratch.healthChecks);
+    // And it says which services changed: the deleted ten, s60 (a new slice) and the
+    // fifty whose slices moved (their slice objects were re-added, not changed).
+    expect([...got.changed!].sort()).toContain('shop/s0:80/TCP');
+    expect(got.changed!.has('shop/s60:80/TCP')).toBe(true);
     expect(got.services.size).toBe(90);
     expect(got.services.get('shop/s60:80/TCP')!.backends.map((b) => b.addr)).toEqual(['198.18.2.60', '198.18.3.60']);
   });

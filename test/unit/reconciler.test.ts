@@ -282,4 +282,35 @@ describe('BpfReconciler', () => {
     expect(flags()).toEqual([SVC_F_TABLE_B, SVC_F_TABLE_B]);
     expect([...new Set(named(maps, tables, 1))].map((b) => maps.backends.get(b)!.addr)).toEqual(['198.18.1.13']);
   });
+
+  it('fed build after build, ends where a fresh reconciler applying a full build ends', () => {
+    const { maps, rec } = setup();
+    const model = new DesiredStateBuilder();
+    let svcs = Array.from({ length: 30 }, (_, i) => service(`s${i}`, `198.19.0.${10 + i}`, i % 3 ? undefined : 30000 + i));
+    let slices = svcs.map((_, i) => slice(`s${i}`, [`198.18.2.${i}`, `198.18.3.${i % 7}`]));
+    const steps: Array<() => void> = [
+      () => (slices = slices.map((s, i) => (i % 4 ? s : slice(`s${i}`, [`198.18.4.${i}`])))),
+      () => (svcs = svcs.filter((_, i) => i % 5)),
+      () => (svcs = [...svcs, service('late', '198.19.1.1', 31000)]),
+      () => (slices = [...slices, slice('late', ['198.18.3.1', '198.18.3.2'])]),
+      () => (svcs = svcs.map((s) => (s.metadata.name === 's7' ? service('s7', '198.19.0.200') : s))),
+    ];
+    rec.apply(model.build(svcs, slices, node));
+    steps.forEach((step, i) => {
+      step();
+      const state = model.build(svcs, slices, node);
+      // Skip applying one build: the next apply must not rely on its hints.
+      if (i !== 1) rec.apply(state);
+    });
+    const fresh = setup();
+    fresh.rec.apply(buildDesiredState(svcs, slices, node));
+    const view = (m: typeof maps) =>
+      m.services
+        .entries()
+        .map(([k, v]) => `${k.addr}:${k.port} ${v.backend_count} ${m.names.get(v.svc_id)?.name}`)
+        .sort();
+    expect(view(maps)).toEqual(view(fresh.maps));
+    expect(maps.backends.entries().map(([, b]) => `${b.addr}:${b.port}`).sort()).toEqual(fresh.maps.backends.entries().map(([, b]) => `${b.addr}:${b.port}`).sort());
+    expect(maps.members.entries().length).toBe(fresh.maps.members.entries().length);
+  });
 });

@@ -94,6 +94,9 @@ export class BpfReconciler implements Dataplane {
   private readonly recoveredTables = new Map<number, { bank: Bank; size: number }>();
   /** Service ids found in the maps at start and not yet matched to a desired service. */
   private readonly unclaimedIds = new Set<number>();
+  /** The state last applied in full, and its generation (see DesiredState.changed). */
+  private lastState?: DesiredState;
+  private lastGeneration = -1;
   /** Slots of the table being written, reused (tables.write copies them). */
   private slots = new Uint32Array(0);
   /** svc_id -> backend ids, as in xlb_members */
@@ -114,6 +117,7 @@ export class BpfReconciler implements Dataplane {
    * the next apply then compares against instead of what it meant to write.
    */
   private recover(): void {
+    this.lastState = undefined;
     for (const c of [this.services, this.frontends, this.backends, this.maybeUnused, this.unowned, this.unclaimedIds, this.recoveredTables]) c.clear();
     this.svcIds.clear();
     this.backendIds.clear();
@@ -158,11 +162,14 @@ export class BpfReconciler implements Dataplane {
   }
 
   /**
-   * Only services whose desired object is not the one applied last time are looked at
-   * (the model keeps unchanged ones identical), so a change among 10,000 services
-   * costs that service's writes, not a pass over every backend.
+   * Only services whose desired object is not the one applied last time are written
+   * (the model keeps unchanged ones identical); when the state says which services its
+   * last build changed and this reconciler applied the build before, only those are
+   * looked at, so a change among 10,000 services costs that service's work alone.
    */
   private applyDifference(state: DesiredState): ApplyStats {
+    const incremental = state === this.lastState && state.changed !== undefined && state.generation === this.lastGeneration + 1;
+    this.lastState = undefined; // until this apply has succeeded
     const stats: ApplyStats = {
       servicesWritten: 0,
       servicesRemoved: 0,
@@ -184,7 +191,8 @@ export class BpfReconciler implements Dataplane {
     /** banks the frontends stop naming in this apply */
     const retired: Array<[number, Bank]> = [];
 
-    for (const svc of state.services.values()) {
+    const looked = incremental ? [...state.changed!].flatMap((k) => state.services.get(k) ?? []) : state.services.values();
+    for (const svc of looked) {
       const cur = this.services.get(svc.key);
       if (cur?.applied === svc) continue;
       const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
@@ -245,8 +253,12 @@ export class BpfReconciler implements Dataplane {
     stats.frontendsWritten = frontendWrites.length;
     for (const [svcId, bank] of retired) this.tables.retire(svcId, bank);
 
-    for (const [key, svc] of this.services) {
-      if (state.services.has(key)) continue;
+    // Every programmed service is desired when the counts match (all desired ones are
+    // programmed by now): then there is nothing to remove and no need to look.
+    const gone = this.services.size === state.services.size ? [] : incremental ? [...state.changed!] : [...this.services.keys()];
+    for (const key of gone) {
+      const svc = this.services.get(key);
+      if (!svc || state.services.has(key)) continue;
       for (const id of svc.frontendIds) staleFrontends.push([id, key]);
       released.push(...svc.backendKeys);
       this.removeTableAndId(svc.svcId);
@@ -279,6 +291,8 @@ export class BpfReconciler implements Dataplane {
       stats.backendsRemoved++;
     }
     this.maybeUnused.clear();
+    this.lastState = state;
+    this.lastGeneration = state.generation ?? -1;
     return stats;
   }
 
