@@ -1,5 +1,7 @@
 // What an agent start costs: time until everything is programmed, and memory.
 import fs from 'node:fs';
+import type { AgentProcess } from '../testbed/agent-process.js';
+import type { Cluster } from '../testbed/topology.js';
 
 export interface AgentStart {
   services: number;
@@ -19,4 +21,39 @@ export function agentMemory(pid: number): { rssMb: number; peakRssMb: number } {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1] ?? NaN);
   return { rssMb: Math.round(kb('VmRSS') / 1024), peakRssMb: Math.round(kb('VmHWM') / 1024) };
+}
+
+/** Starts the agent in `mode` and waits until everything is programmed. */
+export async function startAgent(
+  agent: AgentProcess,
+  mode: AgentStart['mode'],
+  services: number,
+  source: AgentStart['source'],
+  log: (line: string) => void,
+): Promise<AgentStart> {
+  const t0 = Date.now();
+  agent.start(['--mode', mode]);
+  await agent.waitForSync(0, 15 * 60_000);
+  const first = agent.syncLines()[0]!;
+  const start: AgentStart = { services, mode, source, startToProgrammedMs: first.time - t0, syncMs: first.ms, ...agentMemory(agent.pid!) };
+  log(`  ${mode} agent programmed ${services} services (${source}) in ${start.startToProgrammedMs} ms (sync ${Math.round(first.ms)} ms)`);
+  return start;
+}
+
+/** Stops the agent and removes what it made. */
+export async function stopAgent(agent: AgentProcess | undefined): Promise<void> {
+  if (!agent) return;
+  await agent.stop();
+  agent.cleanup();
+}
+
+/** Everything a benchmark made: the agent's datapath, the namespaces, files and pins. */
+export async function teardown(agent: AgentProcess | undefined, cluster: Cluster, dir: string, bpffs: string): Promise<void> {
+  try {
+    await stopAgent(agent);
+  } finally {
+    cluster.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(bpffs, { recursive: true, force: true });
+  }
 }

@@ -10,7 +10,7 @@ import { AgentProcess } from '../testbed/agent-process.js';
 import { FakeApiProcess } from '../testbed/fake-api-process.js';
 import { BENCH_NAMESPACE, ENDPOINTS, slice, syntheticCluster } from './workload.js';
 import { summarize, type Summary } from './stats.js';
-import { agentMemory, type AgentStart } from './agent-stats.js';
+import { agentMemory, startAgent, stopAgent, teardown, type AgentStart } from './agent-stats.js';
 import { useLegacyIptables } from './legacy-iptables.js';
 
 export interface ChangeResult {
@@ -56,12 +56,7 @@ export async function runControlPlaneBench(opts: ControlPlaneOptions): Promise<{
 
     for (const mode of (['bpf', 'iptables'] as const).filter((m) => opts.changes[m] !== undefined)) {
       agent = new AgentProcess(cluster, ['--kubeconfig', kubeconfig], BPFFS);
-      const t0 = Date.now();
-      agent.start(['--mode', mode]);
-      await agent.waitForSync(0, 15 * 60_000);
-      const first = agent.syncLines()[0]!;
-      starts.push({ services: opts.count, mode, source: 'api', startToProgrammedMs: first.time - t0, syncMs: first.ms, ...agentMemory(agent.pid!) });
-      opts.log(`  ${mode} agent programmed ${opts.count} services from the API in ${first.time - t0} ms (sync ${Math.round(first.ms)} ms)`);
+      starts.push(await startAgent(agent, mode, opts.count, 'api', opts.log));
 
       const endToEnd: number[] = [];
       const sync: number[] = [];
@@ -83,21 +78,11 @@ export async function runControlPlaneBench(opts: ControlPlaneOptions): Promise<{
       const r: ChangeResult = { services: opts.count, mode, changes: endToEnd.length, endToEndMs: withP99(endToEnd), syncMs: withP99(sync), peakRssMb: agentMemory(agent.pid!).peakRssMb };
       changes.push(r);
       opts.log(`  ${mode} one endpoint change of ${ENDPOINTS}: p50 ${r.endToEndMs.median} ms, p99 ${r.endToEndMs.p99} ms (sync p50 ${r.syncMs.median} ms)`);
-      await agent.stop();
-      agent.cleanup();
+      await stopAgent(agent);
       agent = undefined;
     }
     return { starts, changes };
   } finally {
-    try {
-      if (agent) {
-        await agent.stop();
-        agent.cleanup();
-      }
-    } finally {
-      cluster.destroy();
-      fs.rmSync(dir, { recursive: true, force: true });
-      fs.rmSync(BPFFS, { recursive: true, force: true });
-    }
+    await teardown(agent, cluster, dir, BPFFS);
   }
 }

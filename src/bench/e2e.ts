@@ -12,7 +12,7 @@ import { AgentProcess } from '../testbed/agent-process.js';
 import { inNs, waitForLine } from '../testbed/netns.js';
 import { clusterManifest, ENDPOINTS, TARGET } from './workload.js';
 import { summarize, type Summary } from './stats.js';
-import { agentMemory, type AgentStart } from './agent-stats.js';
+import { startAgent, stopAgent, teardown, type AgentStart } from './agent-stats.js';
 import { useLegacyIptables } from './legacy-iptables.js';
 
 export type Mode = 'direct' | 'bpf' | 'iptables';
@@ -123,29 +123,14 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
       writeFileAtomic(path.join(dir, 'cluster.json'), clusterManifest(count, podIps));
       for (const mode of ['bpf', 'iptables'] as const) {
         agent = new AgentProcess(cluster, ['--manifests', dir], BPFFS);
-        const t0 = Date.now();
-        agent.start(['--mode', mode]);
-        await agent.waitForSync(0, 15 * 60_000);
-        const first = agent.syncLines()[0]!;
-        starts.push({ services: count, mode, source: 'manifests', startToProgrammedMs: first.time - t0, syncMs: first.ms, ...agentMemory(agent.pid!) });
-        opts.log(`  ${mode} agent programmed ${count} services in ${first.time - t0} ms (sync ${Math.round(first.ms)} ms)`);
+        starts.push(await startAgent(agent, mode, count, 'manifests', opts.log));
         measure(count, mode, targets);
-        await agent.stop();
-        agent.cleanup();
+        await stopAgent(agent);
         agent = undefined;
       }
     }
     return { rates, starts };
   } finally {
-    try {
-      if (agent) {
-        await agent.stop();
-        agent.cleanup();
-      }
-    } finally {
-      cluster.destroy();
-      fs.rmSync(dir, { recursive: true, force: true });
-      fs.rmSync(BPFFS, { recursive: true, force: true });
-    }
+    await teardown(agent, cluster, dir, BPFFS);
   }
 }

@@ -2,6 +2,7 @@
 // only compare figures from the same run), written to bench/results/<timestamp>.json,
 // .md and .svg; a full run also refreshes the README's results section.
 // XLB_BENCH_QUICK=1: 1 and 1,000 Services, fewer and shorter rounds, README untouched.
+// XLB_BENCH_REPORT=FILE.json: render an earlier run's report again (same timestamp).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,28 +38,35 @@ function maglevBench(): MaglevResult[] {
 }
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
-const meta = { date: new Date().toISOString(), cpus: os.cpus().length, kernel: os.release(), node: process.version, quick };
 
-// Maglev first, while the process holds nothing else (its figures are a few ms).
-log('== Maglev');
-const maglev = maglevBench();
-log(`== XDP cost per packet (BPF_PROG_TEST_RUN), ${counts.join(' / ')} services`);
-const datapath = runDatapathBench(counts, quick ? 20_000 : 100_000, quick ? 3 : 7);
-log(`== end to end with wrk, ${counts.join(' / ')} services`);
-const e2e = await runE2eBench({ counts, rounds: quick ? 1 : 5, durationS: quick ? 2 : 3, connections: 32, log });
-const top = counts.at(-1)!;
-log(`== control plane: ${top} services from the fake API server`);
-const cp = await runControlPlaneBench({ count: top, changes: { bpf: quick ? 40 : 200, iptables: quick ? 4 : 10 }, log });
+/** Every measurement, in this order; Maglev first, while the process holds nothing else. */
+async function measure(): Promise<BenchResults> {
+  const meta = { date: new Date().toISOString(), cpus: os.cpus().length, kernel: os.release(), node: process.version, quick };
+  log('== Maglev');
+  const maglev = maglevBench();
+  log(`== XDP cost per packet (BPF_PROG_TEST_RUN), ${counts.join(' / ')} services`);
+  const datapath = runDatapathBench(counts, quick ? 20_000 : 100_000, quick ? 3 : 7);
+  log(`== end to end with wrk, ${counts.join(' / ')} services`);
+  const e2e = await runE2eBench({ counts, rounds: quick ? 1 : 5, durationS: quick ? 2 : 3, connections: 32, log });
+  const top = counts.at(-1)!;
+  log(`== control plane: ${top} services from the fake API server`);
+  const cp = await runControlPlaneBench({ count: top, changes: { bpf: quick ? 40 : 200, iptables: quick ? 4 : 10 }, log });
+  return { meta, datapath, maglev, rates: e2e.rates, starts: [...e2e.starts, ...cp.starts], changes: cp.changes };
+}
 
-const results: BenchResults = { meta, datapath, maglev, rates: e2e.rates, starts: [...e2e.starts, ...cp.starts], changes: cp.changes };
+// XLB_BENCH_REPORT=FILE.json: only render the report of an earlier run again.
+const again = process.env.XLB_BENCH_REPORT;
+const results: BenchResults = again ? (JSON.parse(fs.readFileSync(again, 'utf8')) as BenchResults) : await measure();
+const meta = results.meta;
 fs.mkdirSync(RESULTS, { recursive: true });
-const stamp = meta.date.replace(/[:.]/g, '-');
+// Quick runs are for development: their files are not kept in git (.gitignore).
+const stamp = meta.date.replace(/[:.]/g, '-') + (meta.quick ? '-quick' : '');
 const file = (ext: string) => path.join(RESULTS, `${stamp}.${ext}`);
 fs.writeFileSync(file('json'), JSON.stringify(results, null, 2));
 fs.writeFileSync(file('svg'), e2eChart(results.rates, `xlb end to end, ${meta.date.slice(0, 10)}, ${meta.cpus} CPUs`));
 fs.writeFileSync(file('md'), markdownReport(results, `${stamp}.svg`));
-if (!quick) updateReadme(path.join(REPO, 'README.md'), results, `bench/results/${stamp}.md`, `bench/results/${stamp}.svg`);
+if (!meta.quick) updateReadme(path.join(REPO, 'README.md'), results, `bench/results/${stamp}.md`, `bench/results/${stamp}.svg`);
 
 log('');
 log(renderTable(['TARGET', 'WANT', 'THIS RUN', ''], targets(results).map((t) => [t.what, t.want, t.got, t.met === undefined ? 'not measured' : t.met ? 'met' : 'NOT met'])));
-log(`\nwritten: bench/results/${stamp}.json, .md and .svg${quick ? '' : '; README.md results section updated'}`);
+log(`\nwritten: bench/results/${stamp}.json, .md and .svg${meta.quick ? '' : '; README.md results section updated'}`);

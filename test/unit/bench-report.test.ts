@@ -33,7 +33,7 @@ function results(bpfClose: number, iptClose: number): BenchResults {
     maglev: [{ backends: 1000, buildMs: s(3.1), remapped: 0.002, ideal: 0.001 }],
     rates,
     starts: [
-      { services: 10000, mode: 'bpf', source: 'api', startToProgrammedMs: 3000, syncMs: 1800, rssMb: 190, peakRssMb: 210 },
+      { services: 10000, mode: 'bpf', source: 'api', startToProgrammedMs: 3000, syncMs: 1800, rssMb: 190, peakRssMb: 195 },
       { services: 10000, mode: 'bpf', source: 'manifests', startToProgrammedMs: 2500, syncMs: 900, rssMb: 180, peakRssMb: 180 },
     ],
     changes: [{ services: 10000, mode: 'bpf', changes: 100, endToEndMs: { ...s(3), p99: 9 }, syncMs: { ...s(1), p99: 2 }, peakRssMb: 210 }],
@@ -49,6 +49,7 @@ describe('bench targets', () => {
     expect(t['full sync, 10000 services × 10 (api)']).toMatchObject({ got: '1800 ms', met: false });
     expect(t['full sync, 10000 services × 10 (manifests)']).toMatchObject({ met: true });
     expect(t['one endpoint change → programmed, p99 (10000 services)']).toMatchObject({ got: '9.0 ms', met: true });
+    // The peak after the changes (210) counts, not only the one at start.
     expect(t['agent peak RSS, 10000 services']).toMatchObject({ got: '210 MB', met: false });
   });
 
