@@ -59,6 +59,8 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
   const staged = new Map<number, number>(); // outer key -> fd of a new inner map
   const removed = new Set<number>();
   let retired: Array<[number, Bank]> = [];
+  /** Bumped by abort(): grace periods started before it free nothing (bank states were forgotten). */
+  let epoch = 0;
   /** An empty table: removed banks point at it, and grace periods rewrite it. */
   let emptyFd: number | undefined;
   /** Reused for every table (the kernel copies it): no allocation per service. */
@@ -174,6 +176,7 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
       }
       if (retired.length === 0) return;
       const done = retired;
+      const started = epoch;
       retired = [];
       // Rewriting the spare slot returns once no program can still be reading a bank
       // that was named before the flips: then those banks are free again.
@@ -181,6 +184,7 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
         .mapUpdateAsync(outer.fd, u32s([GRACE_KEY]), u32s([empty()]))
         .then(
           () => {
+            if (started !== epoch) return;
             for (const [svcId, bank] of done) {
               const b = banks.get(svcId)?.[bank];
               if (b) b.free = true;
@@ -191,6 +195,7 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
         );
     },
     abort() {
+      epoch++;
       for (const fd of staged.values()) native().closeFd(fd);
       staged.clear();
       removed.clear();

@@ -181,6 +181,7 @@ export class BpfReconciler implements Dataplane {
     };
     /** Work that must wait until the new tables are in (frontends point at them). */
     const afterTables: Array<() => void> = [];
+    const afterFrontends: Array<() => void> = [];
     const newBackends: Array<[number, BackendValue]> = [];
     const names: Array<[number, SvcName]> = [];
     const frontendWrites: Array<[SvcKey, SvcValue]> = [];
@@ -236,7 +237,10 @@ export class BpfReconciler implements Dataplane {
           frontendWrites.push([key, value]);
           this.frontends.set(id, { key, value, owner: svc.key });
         });
-        // Old members and ranges go once nothing can reach them.
+      });
+      // Old members and ranges go once no frontend can reach them (and members then
+      // match the table the frontends name, which a restart relies on).
+      afterFrontends.push(() => {
         this.members.prune(svcId, backendIds);
         this.ranges.prune(svcId, svc.sourceRanges);
       });
@@ -251,6 +255,7 @@ export class BpfReconciler implements Dataplane {
     for (const f of afterTables) f();
     this.maps.services.setMany(frontendWrites);
     stats.frontendsWritten = frontendWrites.length;
+    for (const f of afterFrontends) f();
     for (const [svcId, bank] of retired) this.tables.retire(svcId, bank);
 
     // Every programmed service is desired when the counts match (all desired ones are
