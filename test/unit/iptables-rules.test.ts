@@ -1,7 +1,7 @@
 // iptables rules: golden output, and a packet tracer over them for every semantic case.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildDesiredState } from '../../src/model/desired.js';
+import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 import { buildRuleset, chainName } from '../../src/dataplane/iptables/rules.js';
 import { buildPayload, ownChains, type Programmed } from '../../src/dataplane/iptables/restore.js';
@@ -108,5 +108,19 @@ describe('iptables rules', () => {
     expect(second.text).toContain(`-X ${chainName('SVC', 'shop/sticky:http/TCP')}`);
     expect(second.text).toContain(`-X ${chainName('SEP', 'shop/web:http/TCP 198.18.1.11:8080')}`);
     expect(second.text.split('\n').filter((l) => /^-X (?!XLB-)/.test(l))).toEqual([]);
+  });
+});
+
+describe('rules across syncs', () => {
+  it('reuses the rules of unchanged services and equals a build from scratch', () => {
+    const model = new DesiredStateBuilder();
+    const first = buildRuleset(model.build(services, slices, node));
+    const changed = slices.map((s) => (s.metadata.name === 'np-a' ? slice('np', [['198.18.1.13']]) : s));
+    const second = buildRuleset(model.build(services.filter((s) => s.metadata.name !== 'sticky'), changed, node));
+    expect(second).toEqual(buildRuleset(buildDesiredState(services.filter((s) => s.metadata.name !== 'sticky'), changed, node)));
+    // An unchanged service's own chain is the same array: restore.ts renders it once.
+    const web = chainName('SVC', 'shop/web:http/TCP');
+    expect(second.nat.get(web)).toBe(first.nat.get(web));
+    expect(second.nat.get(chainName('SVC', 'shop/np:http/TCP'))).not.toBe(first.nat.get(chainName('SVC', 'shop/np:http/TCP')));
   });
 });

@@ -22,6 +22,15 @@ export function renderRules(chain: string, rules: string[][]): string {
   return rules.map((r) => `-A ${chain} ${r.map(arg).join(' ')}`).join('\n');
 }
 
+/** A service's own chain keeps its rules array while the service is unchanged: render it once. */
+const rendered = new WeakMap<string[][], string>();
+
+function renderCached(chain: string, rules: string[][]): string {
+  let text = rendered.get(rules);
+  if (text === undefined) rendered.set(rules, (text = renderRules(chain, rules)));
+  return text;
+}
+
 export interface Payload {
   text: string;
   next: Programmed;
@@ -39,7 +48,7 @@ export function buildPayload(desired: Ruleset, programmed: Programmed, existing:
     const declare: string[] = [];
     const body: string[] = [];
     for (const [chain, rules] of desired[table]) {
-      const text = renderRules(chain, rules);
+      const text = ALWAYS.has(chain) ? renderRules(chain, rules) : renderCached(chain, rules);
       next[table].set(chain, text);
       if (!ALWAYS.has(chain) && programmed[table].get(chain) === text && existing[table].has(chain)) continue;
       declare.push(`:${chain} - [0:0]`);

@@ -134,6 +134,26 @@ function addService(rs: Ruleset, svc: LbService): void {
   }
 }
 
+/** Chains many services add rules to; every other chain belongs to one service. */
+const SHARED: Record<Table, readonly string[]> = { nat: [CHAINS.services, CHAINS.nodePorts], filter: [CHAINS.services, CHAINS.firewall] };
+
+/**
+ * What one service adds to each chain, computed once per LbService: the model keeps
+ * unchanged services identical, so a sync among 10,000 services builds the rules of
+ * the changed ones only (and its own chains keep their identity for restore.ts).
+ */
+const contributions = new WeakMap<LbService, Ruleset>();
+
+function contributionOf(svc: LbService): Ruleset {
+  let c = contributions.get(svc);
+  if (!c) {
+    c = { nat: new Map(SHARED.nat.map((ch) => [ch, []])), filter: new Map(SHARED.filter.map((ch) => [ch, []])) };
+    addService(c, svc);
+    contributions.set(svc, c);
+  }
+  return c;
+}
+
 export function buildRuleset(state: DesiredState): Ruleset {
   const rs: Ruleset = {
     nat: new Map<string, Rule[]>([
@@ -155,7 +175,15 @@ export function buildRuleset(state: DesiredState): Ruleset {
     ]),
   };
   const services = [...state.services.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  for (const svc of services) addService(rs, svc);
+  for (const svc of services) {
+    const c = contributionOf(svc);
+    for (const table of ['nat', 'filter'] as const) {
+      for (const [chain, rules] of c[table]) {
+        if (SHARED[table].includes(chain)) rs[table].get(chain)!.push(...rules);
+        else rs[table].set(chain, rules);
+      }
+    }
+  }
   // NodePorts last: they match node addresses that a ClusterIP rule never shadows.
   rs.nat.get(CHAINS.services)!.push(['-m', 'comment', '--comment', 'xlb service nodeports', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', CHAINS.nodePorts]);
   return rs;
