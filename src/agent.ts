@@ -61,11 +61,11 @@ export class Agent {
       const t1 = process.hrtime.bigint();
       const stats = this.dataplane.apply(desired);
       this.health.sync(desired.healthChecks);
-      const ms = (from: bigint) => Math.round(Number(process.hrtime.bigint() - from) / 1e4) / 100;
+      const ms = (from: bigint, to = process.hrtime.bigint()) => Math.round(Number(to - from) / 1e4) / 100;
       this.syncs++;
       // ms: the whole sync; modelMs: of it, computing the desired state.
       this.log.info(
-        { sync: this.syncs, services: desired.services.size, ...stats, modelMs: Math.round(Number(t1 - t0) / 1e4) / 100, ms: ms(t0) },
+        { sync: this.syncs, services: desired.services.size, ...stats, modelMs: ms(t0, t1), ms: ms(t0) },
         'dataplane synced',
       );
     } catch (err) {

@@ -18,9 +18,9 @@ export interface ChangeResult {
   mode: 'bpf' | 'iptables';
   changes: number;
   /** API write -> sync done, ms (the agent logs times in whole ms) */
-  endToEndMs: Summary & { p99: number };
+  endToEndMs: Summary;
   /** the sync alone (model, diff, programming), ms */
-  syncMs: Summary & { p99: number };
+  syncMs: Summary;
   peakRssMb: number;
 }
 
@@ -33,8 +33,6 @@ export interface ControlPlaneOptions {
 
 const BPFFS = '/sys/fs/bpf/xlb-bench-cp';
 
-const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(0.99 * xs.length) - 1)]!;
-const withP99 = (xs: number[]) => ({ ...summarize(xs), p99: Math.round(p99(xs) * 100) / 100 });
 
 export async function runControlPlaneBench(opts: ControlPlaneOptions): Promise<{ starts: AgentStart[]; changes: ChangeResult[] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-bench-cp-'));
@@ -69,13 +67,13 @@ export async function runControlPlaneBench(opts: ControlPlaneOptions): Promise<{
         const t = Date.now();
         await api.send({ op: 'upsert', kind: 'endpointslices', object: slice(`svc-${s}`, ips, 8080) as never });
         await agent.waitForSync(before, 60_000);
-        const line = agent.syncLines()[before]! as { time: number; ms: number; tablesWritten?: number; servicesWritten?: number };
+        const line = agent.syncLines()[before]!;
         if (!line.servicesWritten) throw new Error(`change ${i} (${BENCH_NAMESPACE}/svc-${s}) synced without writing anything: ${JSON.stringify(line)}`);
         endToEnd.push(line.time - t);
         sync.push(line.ms);
         await new Promise((r) => setTimeout(r, 20));
       }
-      const r: ChangeResult = { services: opts.count, mode, changes: endToEnd.length, endToEndMs: withP99(endToEnd), syncMs: withP99(sync), peakRssMb: agentMemory(agent.pid!).peakRssMb };
+      const r: ChangeResult = { services: opts.count, mode, changes: endToEnd.length, endToEndMs: summarize(endToEnd), syncMs: summarize(sync), peakRssMb: agentMemory(agent.pid!).peakRssMb };
       changes.push(r);
       opts.log(`  ${mode} one endpoint change of ${ENDPOINTS}: p50 ${r.endToEndMs.median} ms, p99 ${r.endToEndMs.p99} ms (sync p50 ${r.syncMs.median} ms)`);
       await stopAgent(agent);

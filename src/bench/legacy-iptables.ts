@@ -5,8 +5,6 @@
 // live there.
 import { inNs } from '../testbed/netns.js';
 
-export const IPTABLES_BACKEND = 'legacy';
-
 export function useLegacyIptables(nodeNs: string): void {
   inNs(nodeNs, 'iptables-legacy', ['-A', 'INPUT', '-m', 'comment', '--comment', 'xlb bench: a legacy host', '-j', 'ACCEPT']);
 }

@@ -66,7 +66,7 @@ export function targets(r: BenchResults): Target[] {
 
 const md = (headers: string[], rows: Array<Array<string | number>>) =>
   [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
-const mark = (met: boolean | undefined) => (met === undefined ? 'not measured' : met ? 'met' : 'NOT met');
+export const mark = (met: boolean | undefined) => (met === undefined ? 'not measured' : met ? 'met' : 'NOT met');
 
 export function targetTable(ts: Target[]): string {
   return md(['target', 'want', 'this run', ''], ts.map((t) => [t.what, t.want, t.got, mark(t.met)]));

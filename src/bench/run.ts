@@ -13,7 +13,7 @@ import { runDatapathBench } from './datapath.js';
 import { runE2eBench } from './e2e.js';
 import { runControlPlaneBench } from './control-plane.js';
 import { e2eChart } from './chart.js';
-import { markdownReport, targets, updateReadme, type BenchResults, type MaglevResult } from './report.js';
+import { mark, markdownReport, targets, updateReadme, type BenchResults, type MaglevResult } from './report.js';
 import { summarize } from './stats.js';
 
 const RESULTS = path.join(REPO, 'bench/results');
@@ -68,5 +68,5 @@ fs.writeFileSync(file('md'), markdownReport(results, `${stamp}.svg`));
 if (!meta.quick) updateReadme(path.join(REPO, 'README.md'), results, `bench/results/${stamp}.md`, `bench/results/${stamp}.svg`);
 
 log('');
-log(renderTable(['TARGET', 'WANT', 'THIS RUN', ''], targets(results).map((t) => [t.what, t.want, t.got, t.met === undefined ? 'not measured' : t.met ? 'met' : 'NOT met'])));
+log(renderTable(['TARGET', 'WANT', 'THIS RUN', ''], targets(results).map((t) => [t.what, t.want, t.got, mark(t.met)])));
 log(`\nwritten: bench/results/${stamp}.json, .md and .svg${meta.quick ? '' : '; README.md results section updated'}`);

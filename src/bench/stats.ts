@@ -4,6 +4,7 @@ export interface Summary {
   min: number;
   max: number;
   p90: number;
+  p99: number;
   n: number;
 }
 
@@ -12,7 +13,7 @@ const round = (v: number) => Math.round(v * 100) / 100;
 export function summarize(xs: number[]): Summary {
   const s = [...xs].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-  return { median: round(at(0.5)), p90: round(at(0.9)), min: round(s[0]!), max: round(s.at(-1)!), n: s.length };
+  return { median: round(at(0.5)), p90: round(at(0.9)), p99: round(at(0.99)), min: round(s[0]!), max: round(s.at(-1)!), n: s.length };
 }
 
 /** "median (min–max)" for tables. */

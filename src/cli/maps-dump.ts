@@ -1,7 +1,7 @@
 // `lbctl maps dump`: what the kernel holds, decoded from the pinned maps.
 import { native } from '../dataplane/bpf/native.js';
 import { openPinnedMaps, readMaglevTable, type XlbMaps } from '../dataplane/bpf/maps.js';
-import { CT_CLOSING, PROTO_NAME, SVC_F_TABLE_B, SVC_TYPE_NAME } from '../dataplane/bpf/codec.js';
+import { CT_CLOSING, PROTO_NAME, SVC_TYPE_NAME, tableBank } from '../dataplane/bpf/codec.js';
 import { renderTable } from './table.js';
 
 export const DUMP_SECTIONS = ['services', 'backends', 'maglev', 'conntrack'] as const;
@@ -49,7 +49,7 @@ function collect(maps: XlbMaps, sections: readonly DumpSection[]): Dump {
   const tables = new Map<number, number[]>();
   const services = maps.services.entries();
   // The bank a service's frontends name holds its table.
-  const bankOf = new Map(services.map(([, v]) => [v.svc_id, v.flags & SVC_F_TABLE_B ? 1 : 0] as const));
+  const bankOf = new Map(services.map(([, v]) => [v.svc_id, tableBank(v)] as const));
   const tableOf = (svcId: number) => {
     let t = tables.get(svcId);
     if (!t) tables.set(svcId, (t = readMaglevTable(maps, svcId, bankOf.get(svcId) ?? 0)));

@@ -47,14 +47,18 @@ export class AgentProcess {
     this.proc = proc;
   }
 
-  /** Number of completed syncs so far. */
-  syncs(): number {
-    return this.syncLines().length;
+  private syncLog(): string[] {
+    return this.log.filter((l) => l.includes('"dataplane synced"'));
   }
 
-  /** The agent's "dataplane synced" log lines: `time` (epoch ms) and `ms` (sync duration). */
-  syncLines(): Array<{ time: number; ms: number }> {
-    return this.log.filter((l) => l.includes('"dataplane synced"')).map((l) => JSON.parse(l) as { time: number; ms: number });
+  /** Number of completed syncs so far (polled: counts, parses nothing). */
+  syncs(): number {
+    return this.syncLog().length;
+  }
+
+  /** The agent's "dataplane synced" log lines: `time` (epoch ms), `ms` (sync duration) and its stats. */
+  syncLines(): Array<Record<string, number> & { time: number; ms: number }> {
+    return this.syncLog().map((l) => JSON.parse(l) as Record<string, number> & { time: number; ms: number });
   }
 
   get pid(): number | undefined {

@@ -5,7 +5,7 @@ import { loadPrograms, type LoadedPrograms } from '../../src/dataplane/bpf/progr
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
 import { bpfMaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
 import { buildDesiredState } from '../../src/model/desired.js';
-import { SVC_F_TABLE_B } from '../../src/dataplane/bpf/codec.js';
+import { tableBank, tableKey } from '../../src/dataplane/bpf/codec.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 import { buildPacket, ethHeader, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
 import { testBpffs } from '../helpers/bpffs.js';
@@ -332,8 +332,8 @@ describe('tc reverse NAT', () => {
 
 describe('Maglev table banks', () => {
   const web = () => progs.maps.services.get({ addr: VIP, port: 80, proto: 6 })!;
-  const bank = () => (web().flags & SVC_F_TABLE_B ? 1 : 0);
-  const innerIds = () => [progs.maps.maglev.get(web().svc_id * 2), progs.maps.maglev.get(web().svc_id * 2 + 1)];
+  const bank = () => tableBank(web());
+  const innerIds = () => [progs.maps.maglev.get(tableKey(web().svc_id, 0)), progs.maps.maglev.get(tableKey(web().svc_id, 1))];
   const gracePeriod = () => new Promise((r) => setTimeout(r, 300));
   let nextPort = 47000;
   /** Backends that new flows (fresh source ports) go to. */

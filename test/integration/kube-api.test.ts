@@ -106,7 +106,7 @@ describe('agent on the Kubernetes API', () => {
     await api.send({ op: 'drop' });
     await agent.waitForSync(syncs);
     expect(answering(`${VIP}:80`, 40)).toEqual(names(pods));
-    const line = JSON.parse(agent.log.filter((l) => l.includes('"dataplane synced"')).at(-1)!) as Record<string, number>;
+    const line = agent.syncLines().at(-1)!;
     expect(line.frontendsRemoved + line.backendsRemoved).toBe(0);
   });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
 import type { MapLike } from '../../src/dataplane/bpf/maps.js';
 import type { Bank, MaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
-import { SVC_F_TABLE_B, type BackendValue, type MemberKey, type SourceRangeKey, type SvcKey, type SvcName, type SvcValue } from '../../src/dataplane/bpf/codec.js';
+import { SVC_F_TABLE_B, tableBank, tableKey, type BackendValue, type MemberKey, type SourceRangeKey, type SvcKey, type SvcName, type SvcValue } from '../../src/dataplane/bpf/codec.js';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 
@@ -32,7 +32,7 @@ class MemMap<K, V> implements MapLike<K, V> {
 
 /** Tables in memory, in banks as the BPF ones: `tables` shows what frontends name. */
 class MemTables implements MaglevTables {
-  readonly banks = new Map<number, Uint32Array>(); // svcId * 2 + bank -> slots
+  readonly banks = new Map<number, Uint32Array>(); // tableKey(svcId, bank) -> slots
   private pending: Array<() => void> = [];
   writes = 0;
   retired: Array<[number, Bank]> = [];
@@ -40,14 +40,14 @@ class MemTables implements MaglevTables {
     this.writes++;
     const bank: Bank = active === 0 ? 1 : 0;
     const copy = slots.slice();
-    this.pending.push(() => this.banks.set(id * 2 + bank, copy));
+    this.pending.push(() => this.banks.set(tableKey(id, bank), copy));
     return bank;
   }
   retire(id: number, bank: Bank) {
     this.retired.push([id, bank]);
   }
   remove(id: number) {
-    this.pending.push(() => (this.banks.delete(id * 2), this.banks.delete(id * 2 + 1)));
+    this.pending.push(() => (this.banks.delete(tableKey(id, 0)), this.banks.delete(tableKey(id, 1))));
   }
   commit() {
     for (const f of this.pending) f();
@@ -73,7 +73,7 @@ const slice = (svc: string, ips: string[]): EndpointSlice => ({
 /** The table of a service in the bank its frontends name, as the datapath reads it. */
 function named(maps: ReturnType<typeof setup>['maps'], tables: MemTables, svcId: number): Uint32Array | undefined {
   const v = maps.services.entries().find(([, x]) => x.svc_id === svcId)?.[1];
-  return v && tables.banks.get(svcId * 2 + (v.flags & SVC_F_TABLE_B ? 1 : 0));
+  return v && tables.banks.get(tableKey(svcId, tableBank(v)));
 }
 
 function setup() {

@@ -126,6 +126,11 @@ export const SVC_F_SOURCE_RANGES = 0x2;
 /** XLB_SVC_F_TABLE_B: the service's Maglev table is in bank 1 */
 export const SVC_F_TABLE_B = 0x4;
 
+/** The table bank a frontend names. */
+export const tableBank = (v: Pick<SvcValue, 'flags'>): 0 | 1 => (v.flags & SVC_F_TABLE_B ? 1 : 0);
+/** The xlb_maglev key of a service's bank (bpf/maps.h). */
+export const tableKey = (svcId: number, bank: 0 | 1) => svcId * 2 + bank;
+
 /** XLB_CT_CLOSING */
 export const CT_CLOSING = 0x1;
 

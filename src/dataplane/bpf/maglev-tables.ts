@@ -6,6 +6,7 @@
 // costs a Maglev build and one memcpy. A bank left behind by a flip is rewritten in
 // place only after a grace period has passed (waited for on a worker thread).
 import { native } from './native.js';
+import { tableKey as key } from './codec.js';
 import type { TypedMap } from './maps.js';
 import { MAGLEV_MAX_SIZE } from '../../model/maglev.js';
 
@@ -49,7 +50,6 @@ interface BankState {
   free: boolean;
 }
 
-const key = (svcId: number, bank: Bank) => svcId * 2 + bank;
 const u32s = (xs: ArrayLike<number>) => Buffer.from(Uint32Array.from(xs).buffer);
 /** Room for a quarter more backends, so growing a service rarely needs a new inner map. */
 const capacityFor = (size: number) => Math.min(MAGLEV_MAX_SIZE, Math.ceil(size * 1.25)) + 1;

@@ -105,7 +105,7 @@ export function openPinnedMaps(bpffs: string): XlbMaps {
 
 /** Reads the Maglev table in one of a service's banks: slot -> backend id. */
 export function readMaglevTable(maps: XlbMaps, svcId: number, bank: 0 | 1): number[] {
-  const innerId = maps.maglev.get(svcId * 2 + bank);
+  const innerId = maps.maglev.get(codec.tableKey(svcId, bank));
   if (!innerId) return [];
   const fd = native().mapFdById(innerId);
   try {

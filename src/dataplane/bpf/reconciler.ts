@@ -12,6 +12,7 @@ import {
   SVC_F_SOURCE_RANGES,
   SVC_F_TABLE_B,
   SVC_TYPE,
+  tableBank,
   type BackendValue,
   type MemberKey,
   type SourceRangeKey,
@@ -148,7 +149,7 @@ export class BpfReconciler implements Dataplane {
       const id = frontendId({ addr: key.addr, port: key.port, protocol: PROTO_NAME[key.proto] ?? 'TCP' });
       this.frontends.set(id, { key, value });
       this.unowned.add(id);
-      if (value.maglev_size) this.recoveredTables.set(value.svc_id, { bank: value.flags & SVC_F_TABLE_B ? 1 : 0, size: value.maglev_size });
+      if (value.maglev_size) this.recoveredTables.set(value.svc_id, { bank: tableBank(value), size: value.maglev_size });
     }
   }
 
@@ -202,7 +203,7 @@ export class BpfReconciler implements Dataplane {
       const svcId = this.svcIdFor(svc);
       if (cur?.svcId !== svcId) names.push([svcId, { name: svc.key }]);
       const active = cur?.svcId === svcId ? cur.bank : this.recoveredTables.get(svcId)?.bank;
-      const { size, bank } = this.ensureTable(svc, svcId, backendIds, cur, active, stats);
+      const { size, bank, signature } = this.ensureTable(svc, svcId, backendIds, cur, active, stats);
       if (active !== undefined && bank !== active) retired.push([svcId, active]);
       const frontendIds = svc.frontends.map(frontendId);
       if (cur) {
@@ -210,7 +211,7 @@ export class BpfReconciler implements Dataplane {
         const keep = new Set(frontendIds);
         for (const id of cur.frontendIds) if (!keep.has(id)) staleFrontends.push([id, svc.key]);
       }
-      this.services.set(svc.key, { svcId, tableSignature: `${size}:${backendIds.join(',')}`, applied: svc, frontendIds, backendKeys, bank });
+      this.services.set(svc.key, { svcId, tableSignature: signature, applied: svc, frontendIds, backendKeys, bank });
       // Ranges are in the trie before a frontend is flagged to check them.
       this.ranges.add(svcId, svc.sourceRanges);
       afterTables.push(() => {
@@ -348,21 +349,22 @@ export class BpfReconciler implements Dataplane {
     cur: ProgrammedService | undefined,
     active: Bank | undefined,
     stats: ApplyStats,
-  ): { size: number; bank?: Bank } {
+  ): { size: number; bank?: Bank; signature: string } {
     const size = maglevSize(backendIds.length);
-    if (cur && cur.svcId === svcId && cur.tableSignature === `${size}:${backendIds.join(',')}`) return { size, bank: cur.bank };
+    const signature = `${size}:${backendIds.join(',')}`;
+    if (cur && cur.svcId === svcId && cur.tableSignature === signature) return { size, bank: cur.bank, signature };
     // Found in the maps at start: a table is a function of its backends, and members
     // match the table once a sync completes, so the same size and members mean the
     // same table (a restarted agent rewrites none).
     const found = cur ? undefined : this.recoveredTables.get(svcId);
-    if (found && found.size === size && this.members.holdsExactly(svcId, backendIds)) return { size, bank: found.bank };
+    if (found && found.size === size && this.members.holdsExactly(svcId, backendIds)) return { size, bank: found.bank, signature };
     // New members before the table that uses them (old ones go after it is in).
     this.members.add(svcId, backendIds);
     stats.tablesWritten++;
     stats.servicesWritten++;
     if (size === 0) {
       this.tables.remove(svcId);
-      return { size };
+      return { size, signature };
     }
     // Permutations come from the backend's address, so every node builds the same table.
     const mapId = new Map(svc.backends.map((b, i) => [backendId(b), backendIds[i]!]));
@@ -371,7 +373,7 @@ export class BpfReconciler implements Dataplane {
     if (this.slots.length < size) this.slots = new Uint32Array(MAGLEV_MAX_SIZE);
     const slots = this.slots.subarray(0, size);
     for (let i = 0; i < size; i++) slots[i] = idOfIndex[table[i]!]!;
-    return { size, bank: this.tables.write(svcId, slots, active) };
+    return { size, bank: this.tables.write(svcId, slots, active), signature };
   }
 
 }
