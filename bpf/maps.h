@@ -100,4 +100,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_rnat SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct xlb_sock_key);
+	__type(value, struct xlb_sock_value);
+	__uint(max_entries, XLB_MAX_SOCKETS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_sockets SEC(".maps");
+
 #endif

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Answers for a frontend with no endpoints, sent straight back out of the device
- * (XDP_TX) so the client sees "refused" at once instead of a timeout, as kube-proxy's
- * REJECT does: a TCP RST, or an ICMP port unreachable for UDP. The packet is rewritten
- * in place; only option-less IPv4 headers are answered (others are dropped). */
+ * so the client sees "refused" at once instead of a timeout, as kube-proxy's REJECT
+ * does: a TCP RST, or an ICMP port unreachable for UDP. The packet is rewritten in
+ * place, by XDP (XDP_TX) or tc (tc_lb.bpf.c, redirected); only option-less IPv4
+ * headers are answered (others are dropped). The writers are shared by both. */
 #ifndef XLB_REJECT_H
 #define XLB_REJECT_H
 
@@ -63,34 +64,34 @@ static __always_inline void xlb_reply_ip(struct iphdr *ip, __be32 saddr, __be32 
 	ip->check = ~xlb_csum_fold(xlb_sum16(ip, sizeof(*ip) / 2));
 }
 
-/* RFC 793 reset for a segment to a closed port. */
-static __always_inline int xlb_reply_rst(struct xdp_md *ctx, const struct xlb_pkt *p)
+/* What a reset for the segment `tcp` must carry (RFC 793, reset for a closed port),
+ * read before the segment is cut down to the reset's size. */
+struct xlb_rst_seq {
+	__be32 seq;
+	__be32 ack;
+	__u8 ack_only; /* the segment had ACK: the reset carries seq = its ack, no ACK */
+};
+
+static __always_inline void xlb_rst_seq_of(const struct iphdr *ip, const struct tcphdr *tcp, struct xlb_rst_seq *r)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
+	__u32 seg_len = bpf_ntohs(ip->tot_len) - sizeof(*ip) - tcp->doff * 4 + tcp->syn + tcp->fin;
+	r->ack_only = tcp->ack;
+	r->seq = tcp->ack ? tcp->ack_seq : 0;
+	r->ack = bpf_htonl(bpf_ntohl(tcp->seq) + seg_len);
+}
+
+#define XLB_RST_LEN (sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct tcphdr))
+
+/* Writes the reset over a frame already cut to XLB_RST_LEN bytes. Its checksums are
+ * complete: a CHECKSUM_PARTIAL frame only ever comes from, and so returns to, a local
+ * sender, which trusts its checksum. */
+static __always_inline int xlb_write_rst(void *data, void *data_end, const struct xlb_pkt *p, const struct xlb_rst_seq *r)
+{
 	struct ethhdr *eth = data;
 	struct iphdr *ip = (void *)(eth + 1);
 	struct tcphdr *tcp = (void *)(ip + 1);
-	if (p->l4_off != sizeof(*eth) + sizeof(*ip) || (void *)(tcp + 1) > data_end)
-		return XDP_DROP;
-	if (tcp->rst)
-		return XDP_DROP; /* never answer a reset */
-	__u32 seg_len = bpf_ntohs(ip->tot_len) - sizeof(*ip) - tcp->doff * 4 + tcp->syn + tcp->fin;
-	__u32 seq = tcp->ack ? tcp->ack_seq : 0;
-	__u32 ack = bpf_htonl(bpf_ntohl(tcp->seq) + seg_len);
-	int had_ack = tcp->ack;
-
-	int delta = (int)(sizeof(*eth) + sizeof(*ip) + sizeof(*tcp)) - (int)(data_end - data);
-	if (delta && bpf_xdp_adjust_tail(ctx, delta))
-		return XDP_DROP;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	eth = data;
-	ip = (void *)(eth + 1);
-	tcp = (void *)(ip + 1);
 	if ((void *)(tcp + 1) > data_end)
-		return XDP_DROP;
-
+		return -1;
 	xlb_swap_macs(eth);
 	xlb_reply_ip(ip, p->key.daddr, p->key.saddr, sizeof(*ip) + sizeof(*tcp), IPPROTO_TCP);
 	__builtin_memset(tcp, 0, sizeof(*tcp));
@@ -98,56 +99,87 @@ static __always_inline int xlb_reply_rst(struct xdp_md *ctx, const struct xlb_pk
 	tcp->dest = p->key.sport;
 	tcp->doff = sizeof(*tcp) / 4;
 	tcp->rst = 1;
-	if (had_ack) {
-		tcp->seq = seq;
+	if (r->ack_only) {
+		tcp->seq = r->seq;
 	} else {
 		tcp->ack = 1;
-		tcp->ack_seq = ack;
+		tcp->ack_seq = r->ack;
 	}
 	__u32 s = xlb_sum16(&ip->saddr, 4) + bpf_htons(IPPROTO_TCP) + bpf_htons(sizeof(*tcp));
 	tcp->check = ~xlb_csum_fold(s + xlb_sum16(tcp, sizeof(*tcp) / 2));
-	return XDP_TX;
+	return 0;
+}
+
+/* The segment's reset fields, if it may be answered: an option-less IPv4 header (as
+ * both writers assume) and not itself a reset. */
+static __always_inline int xlb_rst_prepare(void *data, void *data_end, const struct xlb_pkt *p, struct xlb_rst_seq *r)
+{
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	struct tcphdr *tcp = (void *)(ip + 1);
+	if (p->l4_off != sizeof(struct ethhdr) + sizeof(*ip) || (void *)(tcp + 1) > data_end || tcp->rst)
+		return -1;
+	xlb_rst_seq_of(ip, tcp, r);
+	return 0;
 }
 
 /* ICMP destination/port unreachable quoting the original IP header and 8 bytes. */
 #define XLB_ICMP_QUOTE (sizeof(struct iphdr) + 8)
 #define XLB_ICMP_LEN (sizeof(struct xlb_icmphdr) + XLB_ICMP_QUOTE)
+/* Room the answer needs in front of the quoted header. */
+#define XLB_ICMP_GROW (sizeof(struct iphdr) + sizeof(struct xlb_icmphdr))
+#define XLB_ICMP_FRAME (sizeof(struct ethhdr) + sizeof(struct iphdr) + XLB_ICMP_LEN)
 
-static __always_inline int xlb_reply_icmp_unreach(struct xdp_md *ctx, const struct xlb_pkt *p)
+/* Writes the answer over a frame of XLB_ICMP_FRAME bytes whose quote (the original
+ * IP header and 8 bytes) is already in place after the new headers. */
+static __always_inline int xlb_write_icmp(void *data, void *data_end, const struct xlb_pkt *p,
+					  const __u8 *client_mac, const __u8 *our_mac)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	if (p->l4_off != sizeof(struct ethhdr) + sizeof(struct iphdr) || (void *)(eth + 1) > data_end)
-		return XDP_DROP;
-	struct ethhdr orig_eth = *eth;
-
-	/* Room in front for the new IP and ICMP headers; the old frame then starts
-	 * with its IP header exactly where the quote belongs. */
-	int grow = sizeof(struct iphdr) + sizeof(struct xlb_icmphdr);
-	if (bpf_xdp_adjust_head(ctx, -grow))
-		return XDP_DROP;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	int delta = (int)(sizeof(struct ethhdr) + sizeof(struct iphdr) + XLB_ICMP_LEN) - (int)(data_end - data);
-	if (delta && bpf_xdp_adjust_tail(ctx, delta))
-		return XDP_DROP;
-	data = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-	eth = data;
 	struct iphdr *ip = (void *)(eth + 1);
 	struct xlb_icmphdr *icmp = (void *)(ip + 1);
 	if ((void *)(icmp + 1) + XLB_ICMP_QUOTE > data_end)
-		return XDP_DROP;
-
-	__builtin_memcpy(eth->h_dest, orig_eth.h_source, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, orig_eth.h_dest, ETH_ALEN);
+		return -1;
+	__builtin_memcpy(eth->h_dest, client_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, our_mac, ETH_ALEN);
 	eth->h_proto = bpf_htons(ETH_P_IP);
 	xlb_reply_ip(ip, p->key.daddr, p->key.saddr, sizeof(*ip) + XLB_ICMP_LEN, IPPROTO_ICMP);
 	__builtin_memset(icmp, 0, sizeof(*icmp));
 	icmp->type = XLB_ICMP_DEST_UNREACH;
 	icmp->code = XLB_ICMP_PORT_UNREACH;
 	icmp->checksum = ~xlb_csum_fold(xlb_sum16(icmp, XLB_ICMP_LEN / 2));
+	return 0;
+}
+
+/* XDP: the reset goes back out of the device it came from (XDP_TX). */
+static __always_inline int xlb_xdp_reply_rst(struct xdp_md *ctx, const struct xlb_pkt *p)
+{
+	struct xlb_rst_seq r;
+	if (xlb_rst_prepare((void *)(long)ctx->data, (void *)(long)ctx->data_end, p, &r))
+		return XDP_DROP;
+	int delta = (int)XLB_RST_LEN - (int)(ctx->data_end - ctx->data);
+	if (delta && bpf_xdp_adjust_tail(ctx, delta))
+		return XDP_DROP;
+	if (xlb_write_rst((void *)(long)ctx->data, (void *)(long)ctx->data_end, p, &r))
+		return XDP_DROP;
+	return XDP_TX;
+}
+
+static __always_inline int xlb_xdp_reply_icmp(struct xdp_md *ctx, const struct xlb_pkt *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	if (p->l4_off != sizeof(struct ethhdr) + sizeof(struct iphdr) || (void *)(eth + 1) > data_end)
+		return XDP_DROP;
+	struct ethhdr orig = *eth;
+	/* Room in front: the old frame then starts with its IP header where the quote belongs. */
+	if (bpf_xdp_adjust_head(ctx, -(int)XLB_ICMP_GROW))
+		return XDP_DROP;
+	int delta = (int)XLB_ICMP_FRAME - (int)(ctx->data_end - ctx->data);
+	if (delta && bpf_xdp_adjust_tail(ctx, delta))
+		return XDP_DROP;
+	if (xlb_write_icmp((void *)(long)ctx->data, (void *)(long)ctx->data_end, p, orig.h_source, orig.h_dest))
+		return XDP_DROP;
 	return XDP_TX;
 }
 

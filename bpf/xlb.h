@@ -10,6 +10,7 @@
 #define XLB_MAX_MEMBERS (1 << 20) /* (service, backend) pairs */
 #define XLB_MAX_AFFINITY 262144
 #define XLB_MAX_SOURCE_RANGES 65536
+#define XLB_MAX_SOCKETS 262144 /* balanced sockets remembered for recvmsg/getpeername */
 #define XLB_SVC_NAME_LEN 128
 
 /* Frontend types, for lbctl maps dump (the datapath treats them alike). */
@@ -79,10 +80,14 @@ struct xlb_source_range_key {
 	__be32 addr;
 };
 
-/* sessionAffinity ClientIP: the backend a client's new flows go to. */
+/* sessionAffinity ClientIP: the backend a client's new flows go to. The client is
+ * its source address on the packet path; at the socket, where connect() has not
+ * chosen a source address yet, it is the client's network namespace (a pod, or the
+ * host), as Cilium's socket LB keys it. */
 struct xlb_affinity_key {
-	__be32 client;
+	__be32 client; /* packet path: source address; 0 at the socket */
 	__u32 svc_id;
+	__u64 netns; /* socket path: netns cookie; 0 on the packet path */
 };
 
 struct xlb_affinity_value {
@@ -117,6 +122,25 @@ struct xlb_rnat_value {
 	__be32 frontend_addr;
 	__be16 frontend_port;
 	__u16 flags;
+};
+
+/* A socket the socket programs balanced, by its cookie and the peer the kernel
+ * knows (the backend): recvmsg and getpeername show the application the frontend it
+ * asked for. Written at connect/sendmsg, removed at sock_release. */
+struct xlb_sock_key {
+	__u64 cookie;
+	__be32 backend_addr;
+	__be16 backend_port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct xlb_sock_value {
+	__be32 frontend_addr;
+	__be16 frontend_port;
+	__u16 pad;
+	__u32 svc_id; /* with backend_id: a UDP socket whose backend left the service is destroyed */
+	__u32 backend_id;
 };
 
 /* The benchmark's template packet (bench.bpf.c): restored before every repetition

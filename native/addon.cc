@@ -10,6 +10,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     Napi::Value (*fn)(const Napi::CallbackInfo &);
   } fns[] = {
       {"loadObject", LoadObject},
+      {"objectInfo", ObjectInfo},
       {"mapCreate", MapCreate},
       {"mapUpdate", MapUpdate},
       {"mapUpdateBatch", MapUpdateBatch},
@@ -25,8 +26,12 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"ifIndex", IfIndex},
       {"xdpAttach", XdpAttach},
       {"xdpDetach", XdpDetach},
-      {"tcAttachEgress", TcAttachEgress},
-      {"tcDetachEgress", TcDetachEgress},
+      {"tcAttach", TcAttach},
+      {"tcDetach", TcDetach},
+      {"ifDriver", IfDriver},
+      {"cgroupAttach", CgroupAttach},
+      {"cgroupDetach", CgroupDetach},
+      {"iterRun", IterRun},
       {"progTestRun", ProgTestRun},
       {"monotonicNs", MonotonicNs},
   };

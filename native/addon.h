@@ -8,6 +8,7 @@ namespace xlb {
 // libbpf's messages go into error messages, never to stderr.
 void InstallLogCapture();
 Napi::Value LoadObject(const Napi::CallbackInfo &info);
+Napi::Value ObjectInfo(const Napi::CallbackInfo &info);
 // maps.cc
 Napi::Value MapCreate(const Napi::CallbackInfo &info);
 Napi::Value MapUpdate(const Napi::CallbackInfo &info);
@@ -25,8 +26,14 @@ Napi::Value CloseFd(const Napi::CallbackInfo &info);
 Napi::Value IfIndex(const Napi::CallbackInfo &info);
 Napi::Value XdpAttach(const Napi::CallbackInfo &info);
 Napi::Value XdpDetach(const Napi::CallbackInfo &info);
-Napi::Value TcAttachEgress(const Napi::CallbackInfo &info);
-Napi::Value TcDetachEgress(const Napi::CallbackInfo &info);
+Napi::Value TcAttach(const Napi::CallbackInfo &info);
+Napi::Value TcDetach(const Napi::CallbackInfo &info);
+Napi::Value IfDriver(const Napi::CallbackInfo &info);
+// cgroup.cc
+Napi::Value CgroupAttach(const Napi::CallbackInfo &info);
+Napi::Value CgroupDetach(const Napi::CallbackInfo &info);
+// iter.cc
+Napi::Value IterRun(const Napi::CallbackInfo &info);
 // testrun.cc
 Napi::Value ProgTestRun(const Napi::CallbackInfo &info);
 Napi::Value MonotonicNs(const Napi::CallbackInfo &info);

@@ -1,10 +1,16 @@
-// Attaching programs to devices: XDP (native, else generic) and tc clsact egress.
+// Attaching programs to devices: XDP (native, else generic) and tc clsact ingress/egress.
 // Attachments are netlink-owned, so they outlive the agent process by design.
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "addon.h"
@@ -60,30 +66,61 @@ Napi::Value XdpDetach(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// Our filter's place in the egress hook; replaced in place on re-attach.
+// Our filter's place in each clsact hook; replaced in place on re-attach.
 static constexpr __u32 kTcHandle = 1, kTcPriority = 1;
 
-Napi::Value TcAttachEgress(const Napi::CallbackInfo &info) {
+static bpf_tc_attach_point TcPoint(const Napi::CallbackInfo &info, size_t i) {
+  std::string dir = ArgString(info, i, "direction");
+  if (dir == "ingress") return BPF_TC_INGRESS;
+  if (dir == "egress") return BPF_TC_EGRESS;
+  throw Napi::TypeError::New(info.Env(), "direction must be ingress or egress");
+}
+
+Napi::Value TcAttach(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int ifindex = ArgInt(info, 0, "ifindex");
   int fd = ArgInt(info, 1, "progFd");
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+  bpf_tc_attach_point point = TcPoint(info, 2);
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
   int rc = bpf_tc_hook_create(&hook);
   if (rc && rc != -EEXIST) throw SysError(env, -rc, "creating the clsact qdisc on " + Dev(ifindex));
   LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = fd, .flags = BPF_TC_F_REPLACE, .handle = kTcHandle, .priority = kTcPriority);
   rc = bpf_tc_attach(&hook, &opts);
-  if (rc) throw SysError(env, -rc, "attaching tc egress program to " + Dev(ifindex));
+  if (rc) throw SysError(env, -rc, std::string("attaching tc ") + (point == BPF_TC_INGRESS ? "ingress" : "egress") + " program to " + Dev(ifindex));
   return env.Undefined();
 }
 
-Napi::Value TcDetachEgress(const Napi::CallbackInfo &info) {
+Napi::Value TcDetach(const Napi::CallbackInfo &info) {
   int ifindex = ArgInt(info, 0, "ifindex");
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+  bpf_tc_attach_point point = TcPoint(info, 1);
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
   LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
   int rc = bpf_tc_detach(&hook, &opts);
   if (rc && rc != -ENOENT && rc != -EINVAL)
-    throw SysError(info.Env(), -rc, "detaching tc egress program from " + Dev(ifindex));
+    throw SysError(info.Env(), -rc, "detaching tc program from " + Dev(ifindex));
   return info.Env().Undefined();
+}
+
+// The device's driver (ethtool's "driver:"), e.g. "veth", "virtio_net"; "" when it
+// reports none (bridges and other software devices may not).
+Napi::Value IfDriver(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string name = ArgString(info, 0, "name");
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw SysError(env, errno, "opening a socket for ethtool");
+  ethtool_drvinfo drv = {};
+  drv.cmd = ETHTOOL_GDRVINFO;
+  ifreq ifr = {};
+  strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  ifr.ifr_data = reinterpret_cast<char *>(&drv);
+  int rc = ioctl(fd, SIOCETHTOOL, &ifr);
+  int err = errno;
+  close(fd);
+  if (rc) {
+    if (err == EOPNOTSUPP) return Napi::String::New(env, "");
+    throw SysError(env, err, "reading the driver of device " + name);
+  }
+  return Napi::String::New(env, drv.driver);
 }
 
 }  // namespace xlb

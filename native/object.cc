@@ -60,10 +60,41 @@ Napi::Value LoadObject(const Napi::CallbackInfo &info) {
     maps.Set(bpf_map__name(map), Napi::Number::New(env, bpf_map__fd(map)));
   }
   Napi::Object progs = Napi::Object::New(env);
+  Napi::Object attachTypes = Napi::Object::New(env);
   bpf_program *prog;
   bpf_object__for_each_program(prog, obj) {
     progs.Set(bpf_program__name(prog), Napi::Number::New(env, bpf_program__fd(prog)));
+    attachTypes.Set(bpf_program__name(prog), Napi::Number::New(env, bpf_program__expected_attach_type(prog)));
   }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("maps", maps);
+  out.Set("progs", progs);
+  out.Set("attachTypes", attachTypes);
+  return out;
+}
+
+// What an object defines, read from its ELF and BTF without loading it: the names of
+// its pinned maps (what cleanup removes) and programs, so no list is kept by hand.
+Napi::Value ObjectInfo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = ArgString(info, 0, "objectPath");
+  g_log.clear();
+  bpf_object *obj = bpf_object__open_file(path.c_str(), nullptr);
+  if (!obj) throw SysError(env, errno, "opening BPF object " + path, "run \"make bpf\"; " + LogTail());
+  Napi::Array maps = Napi::Array::New(env);
+  bpf_map *map;
+  bpf_object__for_each_map(map, obj) {
+    if (bpf_map__is_internal(map)) continue;  // .rodata/.bss: per load, never pinned
+    Napi::Object m = Napi::Object::New(env);
+    m.Set("name", bpf_map__name(map));
+    m.Set("maxEntries", bpf_map__max_entries(map));
+    m.Set("pinned", bpf_map__pin_path(map) != nullptr);
+    maps.Set(maps.Length(), m);
+  }
+  Napi::Array progs = Napi::Array::New(env);
+  bpf_program *prog;
+  bpf_object__for_each_program(prog, obj) progs.Set(progs.Length(), bpf_program__name(prog));
+  bpf_object__close(obj);
   Napi::Object out = Napi::Object::New(env);
   out.Set("maps", maps);
   out.Set("progs", progs);

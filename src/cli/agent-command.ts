@@ -5,7 +5,9 @@ import { isIPv4 } from 'node:net';
 import type { Logger } from 'pino';
 import { Agent } from '../agent.js';
 import { ensureBpffs } from '../dataplane/bpf/bpffs.js';
-import { attachDevices, detachDevices, loadPrograms, removePins } from '../dataplane/bpf/programs.js';
+import { ACCELERATIONS, attachDevices, attachSockets, detachDevices, loadPrograms, removePins, type Acceleration } from '../dataplane/bpf/programs.js';
+import { checkCgroup } from '../dataplane/bpf/cgroup.js';
+import { BpfDataplane } from '../dataplane/bpf/dataplane.js';
 import { bpfMaglevTables } from '../dataplane/bpf/maglev-tables.js';
 import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
 import { IptablesDataplane, iptablesCleanup } from '../dataplane/iptables/dataplane.js';
@@ -24,7 +26,9 @@ export interface AgentOptions {
   devices: string;
   mode: string;
   bpffs: string;
+  /** the cgroup v2 directory whose processes get socket-level load balancing */
   cgroup: string;
+  acceleration: string;
   logLevel: string;
   cleanup?: boolean;
 }
@@ -38,15 +42,18 @@ export function parseList(v: string | undefined): string[] {
     .filter(Boolean);
 }
 
-/** Removes everything an agent of either mode made. */
-export function cleanup(opts: Pick<AgentOptions, 'devices' | 'bpffs'>, log: Logger): void {
-  removeBpf(parseList(opts.devices), opts.bpffs, log);
+/**
+ * Removes everything an agent of either mode made. With `cgroup`, programs of ours
+ * still attached there are detached even when their pins are gone.
+ */
+export function cleanup(opts: { devices: string; bpffs: string; cgroup?: string }, log: Logger): void {
+  removeBpf(parseList(opts.devices), opts.bpffs, opts.cgroup, log);
   removeIptables(log);
 }
 
-function removeBpf(devices: string[], bpffs: string, log: Logger): void {
+function removeBpf(devices: string[], bpffs: string, cgroup: string | undefined, log: Logger): void {
   const failed = detachDevices(devices);
-  const removed = removePins(bpffs);
+  const removed = removePins(bpffs, cgroup);
   for (const [device, why] of Object.entries(failed)) log.warn({ device }, `could not detach: ${why}`);
   if (devices.length || removed.length) log.info({ devices, removedPins: removed }, 'removed xlb programs and maps');
 }
@@ -59,15 +66,20 @@ function removeIptables(log: Logger): void {
   }
 }
 
-/** The eBPF datapath: load programs and maps, attach to the devices (the probe of --mode auto). */
+/**
+ * The eBPF datapath: load programs and maps, attach to the devices and the cgroup
+ * (the probe of --mode auto).
+ */
 function bpfDataplane(opts: AgentOptions, devices: string[], log: Logger): Dataplane {
   const forced = process.env[FORCE_BPF_FAILURE];
   if (forced) throw new Error(`${forced} (forced by ${FORCE_BPF_FAILURE})`);
+  checkCgroup(opts.cgroup);
   ensureBpffs(opts.bpffs);
   const programs = loadPrograms(opts.bpffs);
-  const xdpModes = attachDevices(programs, devices);
-  log.info({ devices: xdpModes, bpffs: opts.bpffs }, 'eBPF datapath attached');
-  return new BpfReconciler(programs.maps, bpfMaglevTables(programs.maps.maglev));
+  const hooks = attachDevices(programs, devices, opts.acceleration as Acceleration);
+  attachSockets(programs, opts.cgroup, opts.bpffs);
+  log.info({ devices: hooks, cgroup: opts.cgroup, bpffs: opts.bpffs }, 'eBPF datapath attached');
+  return new BpfDataplane(new BpfReconciler(programs.maps, bpfMaglevTables(programs.maps.maglev)), programs.sweepFd, opts.cgroup, log);
 }
 
 /** Tests make the eBPF probe fail with this variable set to a reason. */
@@ -76,7 +88,7 @@ export const FORCE_BPF_FAILURE = 'XLB_FORCE_BPF_FAILURE';
 /** --mode: bpf, iptables, or auto (bpf when the probe succeeds). Leaves nothing of the other mode behind. */
 function chooseDataplane(opts: AgentOptions, devices: string[], log: Logger): Dataplane {
   if (opts.mode === 'iptables') {
-    removeBpf(devices, opts.bpffs, log);
+    removeBpf(devices, opts.bpffs, opts.cgroup, log);
     return new IptablesDataplane(log);
   }
   try {
@@ -86,7 +98,7 @@ function chooseDataplane(opts: AgentOptions, devices: string[], log: Logger): Da
   } catch (err) {
     if (opts.mode === 'bpf') throw err;
     log.warn(`eBPF unavailable, falling back to iptables: ${(err as Error).message}`);
-    removeBpf(devices, opts.bpffs, log);
+    removeBpf(devices, opts.bpffs, opts.cgroup, log);
     return new IptablesDataplane(log);
   }
 }
@@ -102,6 +114,8 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   if (devices.length === 0) throw new UsageError('--devices is required: the interfaces external traffic arrives on (e.g. --devices eth0)');
   if (opts.cleanup) return cleanup(opts, log);
   if (!['auto', 'bpf', 'iptables'].includes(opts.mode)) throw new UsageError(`--mode ${opts.mode}: must be auto, bpf or iptables`);
+  if (!ACCELERATIONS.includes(opts.acceleration as Acceleration)) throw new UsageError(`--acceleration ${opts.acceleration}: must be ${ACCELERATIONS.join(', ')}`);
+  if (!opts.cgroup) throw new UsageError('--cgroup: no cgroup v2 filesystem is mounted here; mount one (mount -t cgroup2 none /sys/fs/cgroup) or pass --cgroup');
   if (opts.manifests && opts.kubeconfig) throw new UsageError('give either --manifests or --kubeconfig, not both');
   const known = interfaces();
   const missing = devices.find((d) => !known.has(d));

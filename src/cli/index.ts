@@ -3,6 +3,8 @@ import { Command, Option } from 'commander';
 import { createLogger } from '../log.js';
 import { cleanup, runAgent, UsageError, type AgentOptions } from './agent-command.js';
 import { DUMP_SECTIONS, mapsDump, type DumpSection } from './maps-dump.js';
+import { cgroup2Mount } from '../dataplane/bpf/cgroup.js';
+import { ACCELERATIONS } from '../dataplane/bpf/programs.js';
 
 const DEFAULT_BPFFS = '/sys/fs/bpf/xlb';
 
@@ -19,7 +21,8 @@ program
   .requiredOption('--devices <ifs>', 'interfaces external traffic arrives on, comma-separated')
   .addOption(new Option('--mode <mode>', 'datapath').choices(['auto', 'bpf', 'iptables']).default('auto'))
   .option('--bpffs <dir>', 'where maps are pinned (a bpf filesystem is mounted there if needed)', DEFAULT_BPFFS)
-  .option('--cgroup <dir>', 'cgroup v2 root for socket-level load balancing (accepted, not used yet)', '/sys/fs/cgroup/unified')
+  .option('--cgroup <dir>', 'cgroup v2 directory whose processes (pods, host) get socket-level load balancing (default: the cgroup2 mount)', cgroup2Mount() ?? '')
+  .addOption(new Option('--acceleration <how>', 'XDP where the driver has native XDP and it pays (auto), XDP or fail (xdp), tc only (off)').choices([...ACCELERATIONS]).default('auto'))
   .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
   .option('--cleanup', 'remove everything the agent made (programs, pins) and exit')
   .action(async (opts: AgentOptions) => {
@@ -34,7 +37,8 @@ program
   .description('detach xlb from the devices and remove its pinned maps')
   .option('--devices <ifs>', 'interfaces to detach from, comma-separated', '')
   .option('--bpffs <dir>', 'where maps are pinned', DEFAULT_BPFFS)
-  .action((opts: { devices: string; bpffs: string }) => cleanup(opts, createLogger()));
+  .option('--cgroup <dir>', 'also detach xlb socket programs still attached to this cgroup v2 directory')
+  .action((opts: { devices: string; bpffs: string; cgroup?: string }) => cleanup(opts, createLogger()));
 
 const maps = program.command('maps').description('inspect the BPF maps');
 maps

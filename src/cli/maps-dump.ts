@@ -4,7 +4,7 @@ import { openPinnedMaps, readMaglevTable, type XlbMaps } from '../dataplane/bpf/
 import { CT_CLOSING, PROTO_NAME, SVC_TYPE_NAME, tableBank } from '../dataplane/bpf/codec.js';
 import { renderTable } from './table.js';
 
-export const DUMP_SECTIONS = ['services', 'backends', 'maglev', 'conntrack'] as const;
+export const DUMP_SECTIONS = ['services', 'backends', 'maglev', 'conntrack', 'sockets'] as const;
 export type DumpSection = (typeof DUMP_SECTIONS)[number];
 
 export interface ServiceDump {
@@ -37,11 +37,20 @@ export interface FlowDump {
   expiresInS: number;
   closing: boolean;
 }
+/** A socket the socket programs balanced: it talks to `backend`, its application sees `frontend`. */
+export interface SocketDump {
+  cookie: string;
+  protocol: string;
+  service: string;
+  frontend: string;
+  backend: string;
+}
 export interface Dump {
   services?: ServiceDump[];
   backends?: BackendDump[];
   maglev?: MaglevDump[];
   conntrack?: FlowDump[];
+  sockets?: SocketDump[];
 }
 
 function collect(maps: XlbMaps, sections: readonly DumpSection[]): Dump {
@@ -56,8 +65,8 @@ function collect(maps: XlbMaps, sections: readonly DumpSection[]): Dump {
     return t;
   };
   const out: Dump = {};
+  const names = new Map(maps.names.entries().map(([id, n]) => [id, n.name]));
   if (sections.includes('services')) {
-    const names = new Map(maps.names.entries().map(([id, n]) => [id, n.name]));
     out.services = services
       .map(([k, v]) => ({
         service: names.get(v.svc_id) ?? '?',
@@ -98,6 +107,18 @@ function collect(maps: XlbMaps, sections: readonly DumpSection[]): Dump {
       expiresInS: Math.round(Number(v.expires_ns - now) / 1e7) / 100,
       closing: (v.flags & CT_CLOSING) !== 0,
     }));
+  }
+  if (sections.includes('sockets')) {
+    out.sockets = maps.sockets
+      .entries()
+      .map(([k, v]) => ({
+        cookie: String(k.cookie),
+        protocol: PROTO_NAME[k.proto] ?? String(k.proto),
+        service: names.get(v.svc_id) ?? '?',
+        frontend: `${v.frontend_addr}:${v.frontend_port}`,
+        backend: `${k.backend_addr}:${k.backend_port}`,
+      }))
+      .sort((a, b) => a.service.localeCompare(b.service) || a.cookie.localeCompare(b.cookie));
   }
   return out;
 }
@@ -140,6 +161,12 @@ function render(d: Dump): string {
           ['PROTO', 'CLIENT', 'FRONTEND', 'BACKEND', 'EXPIRES', 'STATE'],
           d.conntrack.map((f) => [f.protocol, f.client, f.frontend, f.backend, `${f.expiresInS}s`, f.closing ? 'closing' : 'open']),
         ),
+    );
+  }
+  if (d.sockets) {
+    parts.push(
+      `SOCKETS (${d.sockets.length} balanced at connect/sendmsg; their packets are never translated)\n` +
+        renderTable(['PROTO', 'SERVICE', 'FRONTEND', 'BACKEND', 'COOKIE'], d.sockets.map((x) => [x.protocol, x.service, x.frontend, x.backend, x.cookie])),
     );
   }
   return parts.join('\n\n');

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { sh } from './netns.js';
-import { NODE_DEVICE, NODE_IP, REPO, type Cluster } from './topology.js';
+import { NODE_DEVICE, REPO, type Cluster, type ClusterNode } from './topology.js';
 import type { Dump } from '../cli/maps-dump.js';
 
 const LBCTL = path.join(REPO, 'bin/lbctl');
@@ -14,16 +14,23 @@ export class AgentProcess {
   private proc?: ChildProcess;
   private exit?: Promise<number | null>;
 
+  readonly node: ClusterNode;
+  private readonly nodeIp: string | null;
+
   /**
-   * `source`: ['--manifests', DIR] or ['--kubeconfig', FILE]; `nodeIp` null leaves
+   * `source`: ['--manifests', DIR] or ['--kubeconfig', FILE]. The agent runs on
+   * `opts.node` (default node-a) with that node's cgroup; `nodeIp` null leaves
    * --node-ip out, so the agent finds the node's addresses itself.
    */
   constructor(
     private readonly cluster: Cluster,
     readonly source: string[],
     readonly bpffs: string,
-    private readonly nodeIp: string | null = NODE_IP,
-  ) {}
+    opts: { node?: ClusterNode; nodeIp?: string | null } = {},
+  ) {
+    this.node = opts.node ?? cluster.nodes[0];
+    this.nodeIp = opts.nodeIp === undefined ? this.node.ip : opts.nodeIp;
+  }
 
   private extra: string[] = [];
 
@@ -32,9 +39,9 @@ export class AgentProcess {
     this.extra = extra;
     // Last resort if the caller dies before cleanup(): pins must not outlive the test.
     process.once('exit', () => fs.rmSync(this.bpffs, { recursive: true, force: true }));
-    const proc = this.cluster.spawn(this.cluster.node, process.execPath, [
-      LBCTL, 'agent', ...this.source, '--node-name', 'node-a', ...(this.nodeIp ? ['--node-ip', this.nodeIp] : []),
-      '--devices', NODE_DEVICE, '--bpffs', this.bpffs, ...extra,
+    const proc = this.cluster.spawn(this.node.ns, process.execPath, [
+      LBCTL, 'agent', ...this.source, '--node-name', this.node.name, ...(this.nodeIp ? ['--node-ip', this.nodeIp] : []),
+      '--devices', NODE_DEVICE, '--bpffs', this.bpffs, '--cgroup', this.node.cgroup, ...extra,
     ]);
     let buf = '';
     proc.stderr!.on('data', (c: Buffer) => {
@@ -90,6 +97,6 @@ export class AgentProcess {
   }
 
   cleanup(): void {
-    sh('nsenter', [`--net=/run/netns/${this.cluster.node}`, process.execPath, LBCTL, 'cleanup', '--devices', NODE_DEVICE, '--bpffs', this.bpffs]);
+    sh('nsenter', [`--net=/run/netns/${this.node.ns}`, process.execPath, LBCTL, 'cleanup', '--devices', NODE_DEVICE, '--bpffs', this.bpffs, '--cgroup', this.node.cgroup]);
   }
 }

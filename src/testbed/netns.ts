@@ -1,7 +1,7 @@
 // Commands in network namespaces. We enter only the network namespace (nsenter --net),
 // never `ip netns exec`: that also gives a private mount namespace, in which a bpffs
 // pin would vanish with the process.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 
 export function sh(cmd: string, args: string[]): string {
   try {
@@ -18,10 +18,6 @@ export function nsArgs(ns: string, cmd: string, args: string[]): string[] {
 
 export function inNs(ns: string, cmd: string, args: string[]): string {
   return sh('nsenter', nsArgs(ns, cmd, args));
-}
-
-export function spawnInNs(ns: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess {
-  return spawn('nsenter', nsArgs(ns, cmd, args), { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
 }
 
 /** Resolves with the first stdout line that matches, rejects on exit or timeout. */

@@ -1,5 +1,7 @@
 // The testbed's client: sends a bounded number of requests to a target and reports
-// which pod answered each. With --interactive it holds one keep-alive TCP connection
+// which pod answered each, and which peer the application saw (getpeername for TCP,
+// the source of UDP replies): through a Service, that must be the Service. With
+// --interactive it holds one keep-alive TCP connection (or one connected UDP socket)
 // and sends one request per line read on stdin, printing the answering pod.
 import http from 'node:http';
 import dgram from 'node:dgram';
@@ -14,6 +16,8 @@ export interface ProbeResult {
   /** TCP: answers per pod port (x-port header), to check target ports */
   ports: Record<string, number>;
   errors: Record<string, number>;
+  /** "IP:PORT" the application saw as its peer, per answer */
+  peers: Record<string, number>;
   p50Ms: number;
   p99Ms: number;
   /** slowest request, answered or failed */
@@ -28,6 +32,8 @@ const { values } = parseArgs({
     'timeout-ms': { type: 'string', default: '1000' },
     sport: { type: 'string' },
     interactive: { type: 'boolean', default: false },
+    /** UDP: sendto() on an unconnected socket instead of connect() + send() */
+    unconnected: { type: 'boolean', default: false },
   },
 });
 const [host, portStr] = (values.target ?? '').split(':');
@@ -39,13 +45,16 @@ if (!host || !port) {
 const timeoutMs = Number(values['timeout-ms']);
 const localPort = values.sport ? Number(values.sport) : undefined;
 
+const WHO = Buffer.from('who');
 let lastPort = '';
+let lastPeer = '';
 
 function httpGet(agent: http.Agent | false): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host, port, path: '/', agent, localPort, timeout: timeoutMs }, (res) => {
       let body = '';
       lastPort = String(res.headers['x-port'] ?? '');
+      lastPeer = `${res.socket.remoteAddress}:${res.socket.remotePort}`;
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve(body.trim()));
     });
@@ -61,9 +70,10 @@ function udpAsk(): Promise<string> {
       sock.close();
       reject(new Error('timeout'));
     }, timeoutMs);
-    sock.on('message', (msg) => {
+    sock.on('message', (msg, from) => {
       clearTimeout(timer);
       sock.close();
+      lastPeer = `${from.address}:${from.port}`;
       resolve(msg.toString());
     });
     sock.on('error', (err) => {
@@ -71,13 +81,20 @@ function udpAsk(): Promise<string> {
       sock.close();
       reject(err);
     });
+    const fail = (err: Error | null) => {
+      if (!err) return;
+      clearTimeout(timer);
+      sock.close();
+      reject(err);
+    };
     // Connected, so an ICMP port unreachable surfaces as ECONNREFUSED.
-    sock.bind(localPort ?? 0, () => sock.connect(port, host, () => sock.send('who')));
+    if (values.unconnected) sock.bind(localPort ?? 0, () => sock.send('who', port, host, fail));
+    else sock.bind(localPort ?? 0, () => sock.connect(port, host, (err?: Error) => (err ? fail(err) : sock.send(WHO, 0, WHO.length, fail))));
   });
 }
 
 async function batch(count: number): Promise<ProbeResult> {
-  const result: ProbeResult = { target: values.target!, proto: values.proto!, sent: 0, answers: {}, ports: {}, errors: {}, p50Ms: 0, p99Ms: 0, maxMs: 0 };
+  const result: ProbeResult = { target: values.target!, proto: values.proto!, sent: 0, answers: {}, ports: {}, errors: {}, peers: {}, p50Ms: 0, p99Ms: 0, maxMs: 0 };
   const lat: number[] = [];
   for (let i = 0; i < count; i++) {
     const t0 = performance.now();
@@ -86,6 +103,7 @@ async function batch(count: number): Promise<ProbeResult> {
       const who = values.proto === 'udp' ? await udpAsk() : await httpGet(false);
       result.answers[who] = (result.answers[who] ?? 0) + 1;
       if (lastPort) result.ports[lastPort] = (result.ports[lastPort] ?? 0) + 1;
+      result.peers[lastPeer] = (result.peers[lastPeer] ?? 0) + 1;
       lat.push(performance.now() - t0);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
@@ -99,23 +117,56 @@ async function batch(count: number): Promise<ProbeResult> {
   return result;
 }
 
-async function interactive(): Promise<void> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+async function interactive(ask: () => Promise<string>): Promise<void> {
   const rl = readline.createInterface({ input: process.stdin });
   for await (const line of rl) {
     if (line.trim() === 'quit') break;
     try {
-      process.stdout.write(`${await httpGet(agent)}\n`);
+      process.stdout.write(`${await ask()}\n`);
     } catch (err) {
       process.stdout.write(`error ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
     }
   }
-  agent.destroy();
+}
+
+/** One connected UDP socket for the whole session: each request is one datagram on it. */
+function connectedUdp(): Promise<() => Promise<string>> {
+  const sock = dgram.createSocket('udp4');
+  let waiting: { resolve(v: string): void; reject(e: Error): void } | undefined;
+  const settle = (f: (w: NonNullable<typeof waiting>) => void) => {
+    const w = waiting;
+    waiting = undefined;
+    if (w) f(w);
+  };
+  sock.on('message', (msg) => settle((w) => w.resolve(msg.toString())));
+  // A destroyed socket reports its error here (ECONNABORTED), as do ICMP errors.
+  sock.on('error', (err) => settle((w) => w.reject(err)));
+  return new Promise((ready) =>
+    sock.bind(localPort ?? 0, () =>
+      sock.connect(port, host, () =>
+        ready(
+          () =>
+            new Promise<string>((resolve, reject) => {
+              const timer = setTimeout(() => settle((w) => w.reject(new Error('timeout'))), timeoutMs);
+              waiting = {
+                resolve: (v) => (clearTimeout(timer), resolve(v)),
+                reject: (e) => (clearTimeout(timer), reject(e)),
+              };
+              sock.send(WHO, 0, WHO.length, (err) => err && settle((w) => w.reject(err)));
+            }),
+        ),
+      ),
+    ),
+  );
 }
 
 if (values.interactive) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const ask = values.proto === 'udp' ? await connectedUdp() : () => httpGet(agent);
   process.stdout.write('ready\n');
-  await interactive();
+  await interactive(ask);
+  agent.destroy();
+  process.exit(0);
 } else {
   process.stdout.write(JSON.stringify(await batch(Number(values.count))) + '\n');
 }

@@ -76,7 +76,7 @@ function xdp(pkt: Buffer) {
   return native().progTestRun(progs.xdpFd, pkt, 1);
 }
 function tc(pkt: Buffer) {
-  return native().progTestRun(progs.tcFd, pkt, 1);
+  return native().progTestRun(progs.tcEgressFd, pkt, 1);
 }
 
 const syn = (sport: number, over: Partial<PacketSpec> = {}): Buffer =>

@@ -54,7 +54,7 @@ beforeAll(async () => {
   await api.send({ op: 'upsert', kind: 'endpointslices', object: asObject(zoned) });
   const kubeconfig = path.join(dir, 'kubeconfig');
   api.writeKubeconfig(kubeconfig);
-  agent = new AgentProcess(cluster, ['--kubeconfig', kubeconfig], `/sys/fs/bpf/xlb-api-${process.pid}`, null);
+  agent = new AgentProcess(cluster, ['--kubeconfig', kubeconfig], `/sys/fs/bpf/xlb-api-${process.pid}`, { nodeIp: null });
   agent.start();
   await agent.waitForSync();
 }, 60_000);

@@ -160,8 +160,11 @@ export interface SourceRangeKey extends Record<string, unknown> {
   addr: string;
 }
 export interface AffinityKey extends Record<string, unknown> {
+  /** packet path: the client's address ("0.0.0.0" at the socket) */
   client: string;
   svc_id: number;
+  /** socket path: the client's network namespace cookie (0n on the packet path) */
+  netns: bigint;
 }
 export interface AffinityValue extends Record<string, unknown> {
   expires_ns: bigint;
@@ -171,6 +174,18 @@ export interface BackendValue extends Record<string, unknown> {
   addr: string;
   port: number;
   proto: number;
+}
+export interface SockKey extends Record<string, unknown> {
+  cookie: bigint;
+  backend_addr: string;
+  backend_port: number;
+  proto: number;
+}
+export interface SockValue extends Record<string, unknown> {
+  frontend_addr: string;
+  frontend_port: number;
+  svc_id: number;
+  backend_id: number;
 }
 export interface FlowKey extends Record<string, unknown> {
   saddr: string;
@@ -221,6 +236,7 @@ export const sourceRangeKey = new StructCodec<SourceRangeKey>('xlb_source_range_
 export const affinityKey = new StructCodec<AffinityKey>('xlb_affinity_key', [
   ['client', 'ipv4'],
   ['svc_id', 'u32'],
+  ['netns', 'u64'],
 ]);
 export const affinityValue = new StructCodec<AffinityValue>('xlb_affinity_value', [
   ['expires_ns', 'u64'],
@@ -256,6 +272,21 @@ export const rnatValue = new StructCodec<RnatValue>('xlb_rnat_value', [
   ['flags', 'u16'],
 ]);
 
+export const sockKey = new StructCodec<SockKey>('xlb_sock_key', [
+  ['cookie', 'u64'],
+  ['backend_addr', 'ipv4'],
+  ['backend_port', 'be16'],
+  ['proto', 'u8'],
+  ['pad', 'u8'],
+]);
+export const sockValue = new StructCodec<SockValue>('xlb_sock_value', [
+  ['frontend_addr', 'ipv4'],
+  ['frontend_port', 'be16'],
+  ['pad', 'u16'],
+  ['svc_id', 'u32'],
+  ['backend_id', 'u32'],
+]);
+
 /** A scalar key or value, with the same interface as a struct's codec. */
 function scalar(size: 1 | 4, write: (b: Buffer, n: number, at: number) => void, read: (b: Buffer) => number) {
   const encodeInto = (n: number, b: Buffer, at: number): Buffer => (write(b, n, at), b);
@@ -278,4 +309,4 @@ export const benchTemplate = new StructCodec<BenchTemplate>('xlb_bench_template'
 ]);
 
 /** The structs of bpf/xlb.h that the datapath programs use, for the BTF layout test. */
-export const ALL_STRUCTS = [svcKey, svcValue, svcName, memberKey, sourceRangeKey, affinityKey, affinityValue, backend, flowKey, ctValue, rnatValue];
+export const ALL_STRUCTS = [svcKey, svcValue, svcName, memberKey, sourceRangeKey, affinityKey, affinityValue, backend, flowKey, ctValue, rnatValue, sockKey, sockValue];

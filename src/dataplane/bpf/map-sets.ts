@@ -41,15 +41,19 @@ export class MapSets<K, I extends number | string> {
     this.map.setMany(batch);
   }
 
-  prune(svcId: number, keep: Iterable<I>): void {
+  /** Removes the service's items not in `keep`; returns how many went. */
+  prune(svcId: number, keep: Iterable<I>): number {
     const want = new Set(keep);
     const have = this.setOf(svcId);
+    let removed = 0;
     for (const item of have) {
       if (want.has(item)) continue;
       this.map.delete(this.keyOf(svcId, item));
       have.delete(item);
+      removed++;
     }
     if (have.size === 0) this.sets.delete(svcId);
+    return removed;
   }
 
   private setOf(svcId: number): Set<I> {

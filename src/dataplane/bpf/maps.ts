@@ -59,7 +59,8 @@ export class TypedMap<K, V> implements MapLike<K, V> {
   }
 }
 
-export const MAP_NAMES = ['xlb_services', 'xlb_svc_names', 'xlb_backends', 'xlb_members', 'xlb_source_ranges', 'xlb_maglev', 'xlb_affinity', 'xlb_ct', 'xlb_rnat'] as const;
+/** The maps the agent reads and writes (a test checks them against the objects' BTF). */
+export const MAP_NAMES = ['xlb_services', 'xlb_svc_names', 'xlb_backends', 'xlb_members', 'xlb_source_ranges', 'xlb_maglev', 'xlb_affinity', 'xlb_ct', 'xlb_rnat', 'xlb_sockets'] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
 export interface XlbMaps {
@@ -73,6 +74,8 @@ export interface XlbMaps {
   maglev: TypedMap<number, number>;
   ct: TypedMap<codec.FlowKey, codec.CtValue>;
   rnat: TypedMap<codec.FlowKey, codec.RnatValue>;
+  /** sockets balanced at connect/sendmsg: (cookie, backend) -> frontend */
+  sockets: TypedMap<codec.SockKey, codec.SockValue>;
 }
 
 export function typedMaps(fds: Record<MapName, number>): XlbMaps {
@@ -86,6 +89,7 @@ export function typedMaps(fds: Record<MapName, number>): XlbMaps {
     maglev: new TypedMap('xlb_maglev', fds.xlb_maglev, codec.u32, codec.u32),
     ct: new TypedMap('xlb_ct', fds.xlb_ct, codec.flowKey, codec.ctValue),
     rnat: new TypedMap('xlb_rnat', fds.xlb_rnat, codec.flowKey, codec.rnatValue),
+    sockets: new TypedMap('xlb_sockets', fds.xlb_sockets, codec.sockKey, codec.sockValue),
   };
 }
 

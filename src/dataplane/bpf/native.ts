@@ -10,6 +10,13 @@ export interface LoadedObject {
   maps: Record<string, number>;
   /** program name (C function name) -> fd */
   progs: Record<string, number>;
+  /** program name -> its expected attach type (enum bpf_attach_type), from its section */
+  attachTypes: Record<string, number>;
+}
+
+export interface ObjectInfo {
+  maps: Array<{ name: string; maxEntries: number; pinned: boolean }>;
+  progs: string[];
 }
 
 export interface MapInfo {
@@ -29,10 +36,13 @@ export interface TestRunResult {
 }
 
 export type XdpMode = 'native' | 'generic';
+export type TcDirection = 'ingress' | 'egress';
 
 export interface NativeAddon {
   /** Open and load a BPF object; pinned maps under pinDir are reused, missing ones created and pinned. */
   loadObject(objectPath: string, pinDir: string): LoadedObject;
+  /** What an object defines (maps, programs), read without loading it. */
+  objectInfo(objectPath: string): ObjectInfo;
   /** Create a map (used for Maglev inner maps). Returns an fd the caller must close. */
   mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags: number, name: string): number;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
@@ -60,9 +70,20 @@ export interface NativeAddon {
   /** Attach at XDP, replacing whatever is there. Returns the mode actually used. */
   xdpAttach(ifindex: number, progFd: number, mode: XdpMode | 'auto'): XdpMode;
   xdpDetach(ifindex: number): void;
-  /** tc clsact egress, handle 1 prio 1, replacing ours if present. */
-  tcAttachEgress(ifindex: number, progFd: number): void;
-  tcDetachEgress(ifindex: number): void;
+  /** tc clsact, handle 1 prio 1, replacing ours if present. */
+  tcAttach(ifindex: number, progFd: number, direction: TcDirection): void;
+  tcDetach(ifindex: number, direction: TcDirection): void;
+  /** The device's driver as ethtool reports it ("veth", "virtio_net", ...); "" if none. */
+  ifDriver(name: string): string;
+  /**
+   * Attaches a program to a cgroup v2 directory through a bpf_link pinned at pinPath; a
+   * link already pinned there for the same cgroup gets the new program atomically.
+   */
+  cgroupAttach(progFd: number, attachType: number, cgroupPath: string, pinPath: string): 'created' | 'updated';
+  /** Detaches every link on the cgroup whose program name starts with progPrefix; returns how many. */
+  cgroupDetach(cgroupPath: string, progPrefix: string): number;
+  /** Runs an iterator program once in each network namespace (paths like /proc/PID/ns/net); returns path -> why it failed. */
+  iterRun(progFd: number, netnsPaths: string[]): Record<string, string>;
   progTestRun(progFd: number, data: Buffer, repeat: number): TestRunResult;
   /** CLOCK_MONOTONIC in ns, the clock of bpf_ktime_get_ns. */
   monotonicNs(): bigint;

@@ -1,23 +1,39 @@
-// Loads the compiled objects (sharing pinned maps) and attaches them to the devices.
+// Loads the compiled objects (sharing pinned maps), attaches them to the devices and
+// to the cgroup, and removes all of it again.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { native, type XdpMode } from './native.js';
+import { native } from './native.js';
 import { MAP_NAMES, typedMaps, type MapName, type XlbMaps } from './maps.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** build/bpf of the checkout, the same depth from src/ and dist/. */
 export const BPF_OBJECT_DIR = path.resolve(here, '../../../build/bpf');
 
-export const OBJECTS = { xdp: 'xdp_lb.bpf.o', tc: 'tc_rnat.bpf.o' } as const;
+export const OBJECTS = { xdp: 'xdp_lb.bpf.o', tc: 'tc_lb.bpf.o', sock: 'sock_lb.bpf.o' } as const;
 /** The benchmark wrappers (make bench), not part of the datapath. */
 export const BENCH_OBJECT = 'bench.bpf.o';
-export const PROGRAMS = { xdp: 'xlb_xdp', tc: 'xlb_tc_egress' } as const;
+export const PROGRAMS = { xdp: 'xlb_xdp', tcIngress: 'xlb_tc_ingress', tcEgress: 'xlb_tc_egress', sweep: 'xlb_sock_sweep' } as const;
+/** Attached at --cgroup, each through a link pinned under <bpffs>/links/<name>. */
+export const SOCKET_PROGRAMS = ['xlb_connect4', 'xlb_sendmsg4', 'xlb_recvmsg4', 'xlb_getpeername4', 'xlb_sock_release'] as const;
+/** Every program's name starts so (how cleanup knows ours on a cgroup). */
+export const PROGRAM_PREFIX = 'xlb_';
+const LINKS_DIR = 'links';
+
+export interface SocketProgram {
+  name: (typeof SOCKET_PROGRAMS)[number];
+  fd: number;
+  attachType: number;
+}
 
 export interface LoadedPrograms {
   maps: XlbMaps;
   xdpFd: number;
-  tcFd: number;
+  tcIngressFd: number;
+  tcEgressFd: number;
+  socket: SocketProgram[];
+  /** the UDP socket iterator that destroys sockets whose backend left (socket-sweep.ts) */
+  sweepFd: number;
 }
 
 export function objectPath(name: string): string {
@@ -26,28 +42,69 @@ export function objectPath(name: string): string {
   return p;
 }
 
-/** Loads both programs; maps already pinned under `bpffs` are reused, so flows survive restarts. */
+/** Loads every program; maps already pinned under `bpffs` are reused, so flows survive restarts. */
 export function loadPrograms(bpffs: string): LoadedPrograms {
-  const xdp = native().loadObject(objectPath(OBJECTS.xdp), bpffs);
-  const tc = native().loadObject(objectPath(OBJECTS.tc), bpffs);
+  const loaded = Object.values(OBJECTS).map((o) => native().loadObject(objectPath(o), bpffs));
+  const prog = (name: string) => {
+    const obj = loaded.find((o) => o.progs[name] !== undefined);
+    if (!obj) throw new Error(`BPF objects lack program ${name}: rebuild with "make bpf"`);
+    return { fd: obj.progs[name]!, attachType: obj.attachTypes[name]! };
+  };
   const fds = {} as Record<MapName, number>;
   for (const name of MAP_NAMES) {
-    const fd = xdp.maps[name] ?? tc.maps[name];
+    const fd = loaded.find((o) => o.maps[name] !== undefined)?.maps[name];
     if (fd === undefined) throw new Error(`BPF objects define no map ${name}: rebuild with "make bpf"`);
     fds[name] = fd;
   }
-  const xdpFd = xdp.progs[PROGRAMS.xdp];
-  const tcFd = tc.progs[PROGRAMS.tc];
-  if (xdpFd === undefined || tcFd === undefined) throw new Error('BPF objects lack xlb_xdp or xlb_tc_egress: rebuild with "make bpf"');
-  return { maps: typedMaps(fds), xdpFd, tcFd };
+  return {
+    maps: typedMaps(fds),
+    xdpFd: prog(PROGRAMS.xdp).fd,
+    tcIngressFd: prog(PROGRAMS.tcIngress).fd,
+    tcEgressFd: prog(PROGRAMS.tcEgress).fd,
+    socket: SOCKET_PROGRAMS.map((name) => ({ name, ...prog(name) })),
+    sweepFd: prog(PROGRAMS.sweep).fd,
+  };
 }
 
-export function attachDevices(p: LoadedPrograms, devices: string[], mode: XdpMode | 'auto' = 'auto'): Record<string, XdpMode> {
-  const used: Record<string, XdpMode> = {};
+/** --acceleration: XDP where it pays (auto), XDP or fail (xdp), tc everywhere (off). */
+export type Acceleration = 'auto' | 'xdp' | 'off';
+export const ACCELERATIONS: readonly Acceleration[] = ['auto', 'xdp', 'off'];
+export type DeviceHook = 'xdp' | 'tc';
+
+/**
+ * Which hook balances a device's incoming packets. XDP pays only on a driver with
+ * native XDP that is not veth: a veth hands XDP packets whose checksums are still
+ * partial and never delivers XDP_TX answers to a peer without an XDP program of its
+ * own, while tc handles every device and checksum state.
+ */
+function ingressHook(dev: string, ifindex: number, p: LoadedPrograms, acceleration: Acceleration): DeviceHook {
+  if (acceleration === 'off') return 'tc';
+  const driver = native().ifDriver(dev);
+  if (acceleration === 'auto' && (driver === 'veth' || driver === '')) return 'tc';
+  try {
+    native().xdpAttach(ifindex, p.xdpFd, 'native');
+    return 'xdp';
+  } catch (err) {
+    if (acceleration === 'xdp') {
+      throw new Error(`--acceleration xdp: device ${dev} (driver ${driver || 'unknown'}) has no native XDP: ${(err as Error).message}; use --acceleration auto or off`);
+    }
+    return 'tc';
+  }
+}
+
+/** Attaches to every device; returns the ingress hook each one got. */
+export function attachDevices(p: LoadedPrograms, devices: string[], acceleration: Acceleration): Record<string, DeviceHook> {
+  const used: Record<string, DeviceHook> = {};
   for (const dev of devices) {
     const ifindex = native().ifIndex(dev);
-    used[dev] = native().xdpAttach(ifindex, p.xdpFd, mode);
-    native().tcAttachEgress(ifindex, p.tcFd);
+    used[dev] = ingressHook(dev, ifindex, p, acceleration);
+    // One balancer per device: the hook not chosen must not hold an old program.
+    if (used[dev] === 'xdp') native().tcDetach(ifindex, 'ingress');
+    else {
+      native().xdpDetach(ifindex);
+      native().tcAttach(ifindex, p.tcIngressFd, 'ingress');
+    }
+    native().tcAttach(ifindex, p.tcEgressFd, 'egress');
   }
   return used;
 }
@@ -59,7 +116,8 @@ export function detachDevices(devices: string[]): Record<string, string> {
     try {
       const ifindex = native().ifIndex(dev);
       native().xdpDetach(ifindex);
-      native().tcDetachEgress(ifindex);
+      native().tcDetach(ifindex, 'ingress');
+      native().tcDetach(ifindex, 'egress');
     } catch (err) {
       failed[dev] = (err as Error).message;
     }
@@ -67,21 +125,49 @@ export function detachDevices(devices: string[]): Record<string, string> {
   return failed;
 }
 
-/** Removes our pins (and their directory if empty); the kernel frees the maps once no program uses them. */
-export function removePins(bpffs: string): string[] {
-  const removed: string[] = [];
-  for (const name of MAP_NAMES) {
-    const pin = path.join(bpffs, name);
-    if (fs.existsSync(pin)) {
-      fs.rmSync(pin);
-      removed.push(pin);
-    }
+/**
+ * Attaches the socket programs at `cgroup` (they then see every socket of its
+ * processes, and of its descendants'). A link pinned by an earlier agent for the same
+ * cgroup gets the new program atomically: no connect() goes unbalanced meanwhile.
+ */
+export function attachSockets(p: LoadedPrograms, cgroup: string, bpffs: string): void {
+  fs.mkdirSync(path.join(bpffs, LINKS_DIR), { recursive: true });
+  for (const prog of p.socket) native().cgroupAttach(prog.fd, prog.attachType, cgroup, path.join(bpffs, LINKS_DIR, prog.name));
+}
+
+/** Our pinned maps, whatever version pinned them: every map the objects define. */
+function pinnedMapNames(): Set<string> {
+  const names = new Set<string>(MAP_NAMES);
+  for (const o of Object.values(OBJECTS)) {
+    const file = path.join(BPF_OBJECT_DIR, o);
+    if (!fs.existsSync(file)) continue;
+    for (const m of native().objectInfo(file).maps) if (m.pinned) names.add(m.name);
   }
-  // The directory too, when nothing else is left in it.
-  try {
-    fs.rmdirSync(bpffs);
-  } catch {
-    // not empty, a mount point, or already gone: leave it
+  return names;
+}
+
+/**
+ * Removes our pins (maps and the socket programs' links, which detaches them) and
+ * their directory if empty; the kernel frees the maps once no program uses them.
+ * With `cgroup`, also detaches any program of ours still attached there.
+ */
+export function removePins(bpffs: string, cgroup?: string): string[] {
+  const removed: string[] = [];
+  const remove = (pin: string) => {
+    if (!fs.existsSync(pin)) return;
+    fs.rmSync(pin);
+    removed.push(pin);
+  };
+  for (const name of SOCKET_PROGRAMS) remove(path.join(bpffs, LINKS_DIR, name));
+  for (const name of pinnedMapNames()) remove(path.join(bpffs, name));
+  if (cgroup && fs.existsSync(cgroup)) native().cgroupDetach(cgroup, PROGRAM_PREFIX);
+  // The directories too, when nothing else is left in them.
+  for (const dir of [path.join(bpffs, LINKS_DIR), bpffs]) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // not empty, a mount point, or already gone: leave it
+    }
   }
   return removed;
 }

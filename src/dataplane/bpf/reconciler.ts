@@ -38,6 +38,11 @@ export interface ReconcilerMaps {
   names: MapLike<number, SvcName>;
 }
 
+export interface BpfApplyStats extends ApplyStats {
+  /** (UDP service, backend) memberships removed: sockets connected to those backends must move */
+  udpMembersRemoved: number;
+}
+
 interface ProgrammedService {
   svcId: number;
   /** size and backend ids in slot order of the table that is in the map */
@@ -153,7 +158,7 @@ export class BpfReconciler implements Dataplane {
     }
   }
 
-  apply(state: DesiredState): ApplyStats {
+  apply(state: DesiredState): BpfApplyStats {
     try {
       return this.applyDifference(state);
     } catch (err) {
@@ -168,10 +173,11 @@ export class BpfReconciler implements Dataplane {
    * last build changed and this reconciler applied the build before, only those are
    * looked at, so a change among 10,000 services costs that service's work alone.
    */
-  private applyDifference(state: DesiredState): ApplyStats {
+  private applyDifference(state: DesiredState): BpfApplyStats {
     const incremental = state === this.lastState && state.changed !== undefined && state.generation === this.lastGeneration + 1;
     this.lastState = undefined; // until this apply has succeeded
-    const stats: ApplyStats = {
+    const stats: BpfApplyStats = {
+      udpMembersRemoved: 0,
       servicesWritten: 0,
       servicesRemoved: 0,
       frontendsWritten: 0,
@@ -242,7 +248,8 @@ export class BpfReconciler implements Dataplane {
       // Old members and ranges go once no frontend can reach them (and members then
       // match the table the frontends name, which a restart relies on).
       afterFrontends.push(() => {
-        this.members.prune(svcId, backendIds);
+        const left = this.members.prune(svcId, backendIds);
+        if (proto === IPPROTO.UDP) stats.udpMembersRemoved += left;
         this.ranges.prune(svcId, svc.sourceRanges);
       });
     }
@@ -267,7 +274,8 @@ export class BpfReconciler implements Dataplane {
       if (!svc || state.services.has(key)) continue;
       for (const id of svc.frontendIds) staleFrontends.push([id, key]);
       released.push(...svc.backendKeys);
-      this.removeTableAndId(svc.svcId);
+      const left = this.removeTableAndId(svc.svcId);
+      if (svc.applied.protocol === 'UDP') stats.udpMembersRemoved += left;
       this.services.delete(key);
       stats.servicesRemoved++;
     }
@@ -280,7 +288,8 @@ export class BpfReconciler implements Dataplane {
     this.unowned.clear();
     // Ids recovered from the maps that no desired service claimed: their frontends
     // are gone now, so their tables and ids go too.
-    for (const id of this.unclaimedIds) this.removeTableAndId(id);
+    // (Their protocol is not known here: count their members as UDP ones.)
+    for (const id of this.unclaimedIds) stats.udpMembersRemoved += this.removeTableAndId(id);
     this.unclaimedIds.clear();
     this.tables.commit();
 
@@ -308,12 +317,14 @@ export class BpfReconciler implements Dataplane {
     stats.frontendsRemoved++;
   }
 
-  private removeTableAndId(svcId: number): void {
+  /** Returns how many members the service had. */
+  private removeTableAndId(svcId: number): number {
     this.tables.remove(svcId);
-    this.members.prune(svcId, []);
+    const members = this.members.prune(svcId, []);
     this.ranges.prune(svcId, []);
     this.maps.names.delete(svcId);
     this.svcIds.release(svcId);
+    return members;
   }
 
   /** The backend's id, counting one more service using it; a new one is queued in `added`. */

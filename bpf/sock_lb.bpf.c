@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Socket-level load balancing for the clients on this node (pods and host
+ * processes under --cgroup): connect() and UDP sendmsg() to a frontend are turned
+ * into a backend once per connection, so no packet of theirs is ever translated;
+ * recvmsg() and getpeername() show the application the frontend it asked for. The
+ * backend comes from select.h, the decision the per-packet path makes too. */
+#include <linux/bpf.h>
+#include <linux/in.h>
+#include <linux/errno.h>
+#include <bpf/bpf_helpers.h>
+#include "xlb.h"
+#include "maps.h"
+#include "select.h"
+#include "kernel_sock.h"
+
+/* cgroup programs: 1 lets the call proceed, 0 fails it with the retval set. */
+#define SYS_PROCEED 1
+#define SYS_REJECT 0
+#define AF_INET 2 /* linux/socket.h pulls in libc headers */
+
+static __always_inline int refuse(enum xlb_refusal why)
+{
+	/* kube-proxy's REJECT is ECONNREFUSED; its DROP of local traffic, EPERM. */
+	bpf_set_retval(why == XLB_REFUSE_REJECT ? -ECONNREFUSED : -EPERM);
+	return SYS_REJECT;
+}
+
+static __always_inline void remember(__u64 cookie, __u8 proto, const struct xlb_backend *b, __u32 backend_id,
+				     const struct xlb_svc_key *frontend, __u32 svc_id)
+{
+	struct xlb_sock_key k = { .cookie = cookie, .backend_addr = b->addr, .backend_port = b->port, .proto = proto };
+	struct xlb_sock_value v = {
+		.frontend_addr = frontend->addr,
+		.frontend_port = frontend->port,
+		.svc_id = svc_id,
+		.backend_id = backend_id,
+	};
+	struct xlb_sock_value *old = bpf_map_lookup_elem(&xlb_sockets, &k);
+	/* A UDP socket sends many datagrams: write only what changed. */
+	if (old && old->frontend_addr == v.frontend_addr && old->frontend_port == v.frontend_port &&
+	    old->svc_id == v.svc_id && old->backend_id == v.backend_id)
+		return;
+	bpf_map_update_elem(&xlb_sockets, &k, &v, BPF_ANY);
+}
+
+/* A frontend in ctx->user_ip4/user_port becomes a backend; anything else is left alone. */
+static __always_inline int balance(struct bpf_sock_addr *ctx, __be32 src)
+{
+	__u8 proto = ctx->protocol;
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return SYS_PROCEED;
+	struct xlb_svc_key frontend = { .addr = ctx->user_ip4, .port = (__be16)ctx->user_port, .proto = proto };
+	struct xlb_svc_value *svc = bpf_map_lookup_elem(&xlb_services, &frontend);
+	if (!svc)
+		return SYS_PROCEED;
+	/* An unbound socket has no source address yet (0.0.0.0): only a range that admits
+	 * every client lets it through, as a firewall must fail closed. */
+	if (!xlb_source_allowed(svc, src))
+		return refuse(XLB_REFUSE_DROP);
+
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	/* The cookie stands in for the source address and port, which connect() has not
+	 * chosen yet: each socket gets its own Maglev slot, and all datagrams of one UDP
+	 * socket reach one backend. */
+	struct xlb_flow_key tuple = {
+		.saddr = (__u32)cookie,
+		.daddr = frontend.addr,
+		.sport = (__u16)(cookie >> 32),
+		.dport = frontend.port,
+		.proto = proto,
+	};
+	struct xlb_affinity_key ak = { .netns = bpf_get_netns_cookie(ctx) };
+	__u32 backend_id = 0;
+	struct xlb_backend *b = xlb_select(svc, &tuple, &ak, bpf_ktime_get_ns(), &backend_id);
+	if (!b)
+		return refuse(xlb_refusal(svc));
+	remember(cookie, proto, b, backend_id, &frontend, svc->svc_id);
+	ctx->user_ip4 = b->addr;
+	ctx->user_port = b->port;
+	return SYS_PROCEED;
+}
+
+SEC("cgroup/connect4")
+int xlb_connect4(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	return balance(ctx, sk->src_ip4);
+}
+
+/* Unconnected UDP: every datagram to a frontend (the same socket keeps its backend). */
+SEC("cgroup/sendmsg4")
+int xlb_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	return balance(ctx, ctx->msg_src_ip4 ? ctx->msg_src_ip4 : sk->src_ip4);
+}
+
+/* The peer the kernel knows (a backend) shown as the frontend the socket asked for. */
+static __always_inline int show_frontend(struct bpf_sock_addr *ctx)
+{
+	struct xlb_sock_key k = {
+		.cookie = bpf_get_socket_cookie(ctx),
+		.backend_addr = ctx->user_ip4,
+		.backend_port = (__be16)ctx->user_port,
+		.proto = ctx->protocol,
+	};
+	struct xlb_sock_value *v = bpf_map_lookup_elem(&xlb_sockets, &k);
+	if (v) {
+		ctx->user_ip4 = v->frontend_addr;
+		ctx->user_port = v->frontend_port;
+	}
+	return SYS_PROCEED;
+}
+
+SEC("cgroup/recvmsg4")
+int xlb_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	return show_frontend(ctx);
+}
+
+SEC("cgroup/getpeername4")
+int xlb_getpeername4(struct bpf_sock_addr *ctx)
+{
+	return show_frontend(ctx);
+}
+
+/* A closing connected socket takes its entry along (unconnected UDP entries, whose
+ * peers the socket does not know, age out of the LRU). */
+SEC("cgroup/sock_release")
+int xlb_sock_release(struct bpf_sock *sk)
+{
+	if (sk->family != AF_INET || !sk->dst_ip4)
+		return SYS_PROCEED;
+	struct xlb_sock_key k = {
+		.cookie = bpf_get_socket_cookie(sk),
+		.backend_addr = sk->dst_ip4,
+		.backend_port = sk->dst_port,
+		.proto = sk->protocol,
+	};
+	bpf_map_delete_elem(&xlb_sockets, &k);
+	return SYS_PROCEED;
+}
+
+/* Run by the agent in each network namespace of --cgroup after backends left a
+ * service: a connected UDP socket whose backend is no longer the service's is
+ * destroyed (the application sees ECONNABORTED and reconnects through the service),
+ * as per-packet UDP flows move at once. TCP connections finish where they are. */
+SEC("iter/udp")
+int xlb_sock_sweep(struct bpf_iter__udp *ctx)
+{
+	struct sock *sk = (struct sock *)ctx->udp_sk;
+	if (!sk || sk->__sk_common.skc_family != AF_INET || !sk->__sk_common.skc_daddr)
+		return 0;
+	struct xlb_sock_key k = {
+		.cookie = bpf_get_socket_cookie(sk),
+		.backend_addr = sk->__sk_common.skc_daddr,
+		.backend_port = sk->__sk_common.skc_dport,
+		.proto = IPPROTO_UDP,
+	};
+	struct xlb_sock_value *v = bpf_map_lookup_elem(&xlb_sockets, &k);
+	if (!v)
+		return 0; /* not a socket we balanced */
+	struct xlb_member_key mk = { .svc_id = v->svc_id, .backend_id = v->backend_id };
+	__u32 id = v->backend_id;
+	struct xlb_backend *b = bpf_map_lookup_elem(&xlb_backends, &id);
+	if (bpf_map_lookup_elem(&xlb_members, &mk) && b && b->addr == k.backend_addr && b->port == k.backend_port)
+		return 0;
+	bpf_sock_destroy((struct sock_common *)sk);
+	bpf_map_delete_elem(&xlb_sockets, &k);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
