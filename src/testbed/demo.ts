@@ -1,54 +1,78 @@
-// `make demo`: a mini cluster in network namespaces, the real agent balancing real
-// traffic from a client to every frontend of the example Services, and a table of
-// where requests went. Everything it makes is removed at the end, also on failure.
+// `make demo`: a two-node mini cluster in network namespaces, an agent on each node
+// balancing real traffic, and tables of where requests went: from a client outside
+// the cluster (per packet, on node-a) and from pods and host processes inside it (at
+// the socket, on the caller's node). Everything it makes is removed at the end, also
+// on failure.
+import fs from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
-import { Cluster, NODE_IP, REPO } from './topology.js';
+import { Cluster, REPO, type Origin } from './topology.js';
 import { AgentProcess } from './agent-process.js';
 import { ManifestSource } from '../sources/manifests.js';
 import { buildDesiredState } from '../model/desired.js';
 import { renderTable } from '../cli/table.js';
+import type { ProbeResult } from './probe.js';
 
 const MANIFESTS = path.join(REPO, 'examples/demo');
-const BPFFS = '/sys/fs/bpf/xlb-demo';
 const REQUESTS = 30;
 
 async function main(): Promise<void> {
   const step = (s: string) => process.stdout.write(`\n==> ${s}\n`);
-  step('creating a client, a node and 3 pods in network namespaces (198.18.0.0/15)');
-  const cluster = await Cluster.create('demo', { pods: 3, tcpPorts: [8080], udpPorts: [5353] });
-  const agent = new AgentProcess(cluster, ['--manifests', MANIFESTS], BPFFS);
+  step('creating a client, two nodes, 3 pods on node-a and 2 on node-b in network namespaces (198.18.0.0/15)');
+  const cluster = await Cluster.create('demo', { pods: 3, podsB: 2, tcpPorts: [8080], udpPorts: [5353] });
+  const agents = cluster.nodes.map((node) => new AgentProcess(cluster, ['--manifests', MANIFESTS], `/sys/fs/bpf/xlb-demo-${node.name}`, { node }));
   try {
-    step(`starting lbctl agent on the node with the manifests in examples/demo`);
-    agent.start();
-    await agent.waitForSync();
+    step('starting lbctl agent on each node with the manifests in examples/demo');
+    for (const a of agents) a.start();
+    await Promise.all(agents.map((a) => a.waitForSync()));
+
+    const pods = cluster.pods.map((p) => p.name);
+    const row = (what: string, target: string, r: ProbeResult) => [
+      what,
+      target,
+      ...pods.map((p) => r.answers[p] ?? 0),
+      Object.values(r.errors).reduce((a, b) => a + b, 0),
+    ];
+    const headers = ['FROM', 'TO', ...pods, 'FAILED'];
 
     const snap = new ManifestSource(MANIFESTS, pino({ level: 'silent' })).read();
-    const desired = buildDesiredState(snap.services, snap.slices, { name: 'node-a', ips: [NODE_IP] });
-    const pods = cluster.pods.map((p) => p.name);
-    step(`sending ${REQUESTS} requests from the client to every frontend (a new connection or socket each)`);
-    const rows: Array<Array<string | number>> = [];
+    const desired = buildDesiredState(snap.services, snap.slices, { name: 'node-a', ips: [cluster.nodes[0].ip] });
+    step(`from a client outside the cluster, ${REQUESTS} requests to every frontend of the Services on node-a (translated per packet at tc on node-a)`);
+    const outside: Array<Array<string | number>> = [];
     for (const svc of desired.services.values()) {
+      if (svc.name === 'cart') continue; // the east-west example below
       for (const f of svc.frontends) {
-        const r = cluster.probe(`${f.addr}:${f.port}`, f.protocol === 'UDP' ? 'udp' : 'tcp', REQUESTS);
-        const failed = Object.values(r.errors).reduce((a, b) => a + b, 0);
-        rows.push([`${svc.namespace}/${svc.name}`, f.type, `${f.addr}:${f.port}/${f.protocol}`, ...pods.map((p) => r.answers[p] ?? 0), failed]);
+        const target = `${f.addr}:${f.port}`;
+        outside.push(row(`client -> ${svc.name} ${f.type}`, `${target}/${f.protocol}`, cluster.probe(target, f.protocol === 'UDP' ? 'udp' : 'tcp', REQUESTS)));
       }
     }
-    process.stdout.write(renderTable(['SERVICE', 'TYPE', 'FRONTEND', ...pods, 'FAILED'], rows) + '\n');
+    process.stdout.write(renderTable(headers, outside) + '\n');
     process.stdout.write('\n(api has pod-2 not ready, shop has no pod-0 endpoint: they get no traffic)\n');
 
-    step('lbctl maps dump services / maglev: what the kernel holds');
-    process.stdout.write(agent.dumpTable('services') + '\n' + agent.dumpTable('maglev'));
-    const flows = agent.dump().conntrack;
-    process.stdout.write(`\nconntrack: ${flows.length} flows tracked (lbctl maps dump conntrack lists them)\n`);
+    step(`inside the cluster, ${REQUESTS} requests from pods and host processes (balanced once per connection at connect(), no packet translated)`);
+    const [podA, podB] = [cluster.pods[0]!, cluster.pods.find((p) => p.nodeName === 'node-b')!];
+    const inside: Array<[string, Origin, string, 'tcp' | 'udp']> = [
+      [`${podB.name} (node-b) -> web`, podB, '198.19.0.10:80', 'tcp'],
+      [`${podB.name} (node-b) -> web`, podB, '198.19.0.10:53', 'udp'],
+      ['node-a host process -> web', cluster.nodes[0].host, '198.19.0.10:80', 'tcp'],
+      [`${podA.name} (node-a) -> cart`, podA, '198.19.0.40:80', 'tcp'],
+      ['node-b host process -> cart', cluster.nodes[1].host, '198.19.0.40:80', 'tcp'],
+    ];
+    process.stdout.write(renderTable(headers, inside.map(([what, from, target, proto]) => row(what, `${target}/${proto.toUpperCase()}`, cluster.probeFrom(from, target, proto, REQUESTS)))) + '\n');
+
+    step('lbctl maps dump services / maglev on node-a: what the kernel holds');
+    process.stdout.write(agents[0]!.dumpTable('services') + '\n\n' + agents[0]!.dumpTable('maglev') + '\n');
+    const flows = agents[0]!.dump().conntrack;
+    process.stdout.write(`\nconntrack on node-a: ${flows.length} flows, all from the outside client (lbctl maps dump conntrack lists them);\n`);
+    process.stdout.write('the in-cluster requests above made none: they were balanced at the socket.\n');
   } finally {
-    step('cleaning up: agent, programs, pins, namespaces');
-    await agent.stop();
+    step('cleaning up: agents, programs, pins, cgroups, namespaces');
+    await Promise.all(agents.map((a) => a.stop()));
     try {
-      agent.cleanup();
+      for (const a of agents) a.cleanup();
     } finally {
       cluster.destroy();
+      for (const a of agents) fs.rmSync(a.bpffs, { recursive: true, force: true });
     }
   }
 }

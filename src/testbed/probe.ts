@@ -133,6 +133,8 @@ async function interactive(ask: () => Promise<string>): Promise<void> {
 function connectedUdp(): Promise<() => Promise<string>> {
   const sock = dgram.createSocket('udp4');
   let waiting: { resolve(v: string): void; reject(e: Error): void } | undefined;
+  /** An error that came while no request was out: the next request reports it. */
+  let idleError: Error | undefined;
   const settle = (f: (w: NonNullable<typeof waiting>) => void) => {
     const w = waiting;
     waiting = undefined;
@@ -140,13 +142,14 @@ function connectedUdp(): Promise<() => Promise<string>> {
   };
   sock.on('message', (msg) => settle((w) => w.resolve(msg.toString())));
   // A destroyed socket reports its error here (ECONNABORTED), as do ICMP errors.
-  sock.on('error', (err) => settle((w) => w.reject(err)));
+  sock.on('error', (err) => (waiting ? settle((w) => w.reject(err)) : (idleError = err)));
   return new Promise((ready) =>
     sock.bind(localPort ?? 0, () =>
       sock.connect(port, host, () =>
         ready(
           () =>
             new Promise<string>((resolve, reject) => {
+              if (idleError) return reject(idleError);
               const timer = setTimeout(() => settle((w) => w.reject(new Error('timeout'))), timeoutMs);
               waiting = {
                 resolve: (v) => (clearTimeout(timer), resolve(v)),

@@ -35,28 +35,29 @@ export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 /** The compiled pod server and probe (tests load this module from src/, not dist/). */
 const DIST = path.join(REPO, 'dist/testbed');
 
+/** Where a client process runs: a network namespace and the cgroup it joins. */
+export interface Origin {
+  ns: string;
+  cgroup: string;
+}
+
 export interface ClusterNode {
   name: 'node-a' | 'node-b';
   ns: string;
   ip: string;
   /** the node's cgroup subtree: its agent's --cgroup */
   cgroup: string;
-  /** host processes of the node run here */
-  hostCgroup: string;
+  /** a host process of the node: its namespace, in its own cgroup below the node's */
+  host: Origin;
   podCidr: string;
 }
 
-export interface Pod {
+export interface Pod extends Origin {
   name: string;
-  ns: string;
   ip: string;
   /** the node it runs on (its EndpointSlice nodeName) */
   nodeName: ClusterNode['name'];
-  cgroup: string;
 }
-
-/** Something that opens connections on a node: a pod, or a host process of the node. */
-export type Origin = Pod | ClusterNode;
 
 export interface ClusterOptions {
   /** pods on node-a */
@@ -111,7 +112,8 @@ export class Cluster {
     this.cgroupRoot = path.join(mount, prefix.replace(/-$/, ''));
     const node = (name: ClusterNode['name'], ip: string, podCidr: string): ClusterNode => {
       const cgroup = path.join(this.cgroupRoot, name);
-      return { name, ns: `${prefix}${name}`, ip, cgroup, hostCgroup: path.join(cgroup, 'host'), podCidr };
+      const ns = `${prefix}${name}`;
+      return { name, ns, ip, cgroup, host: { ns, cgroup: path.join(cgroup, 'host') }, podCidr };
     };
     this.nodes = [node('node-a', NODE_IP, '198.18.1.0/24'), node('node-b', NODE_B_IP, '198.18.2.0/24')];
     const pods = (n: number, on: ClusterNode, tag: string, net: number): Pod[] =>
@@ -153,7 +155,7 @@ export class Cluster {
       sh('ip', ['netns', 'add', ns]);
       inNs(ns, 'ip', ['link', 'set', 'lo', 'up']);
     }
-    for (const dir of [this.cgroupRoot, ...this.nodes.flatMap((n) => [n.cgroup, n.hostCgroup]), ...this.pods.map((p) => p.cgroup)]) fs.mkdirSync(dir);
+    for (const dir of [this.cgroupRoot, ...this.nodes.flatMap((n) => [n.cgroup, n.host.cgroup]), ...this.pods.map((p) => p.cgroup)]) fs.mkdirSync(dir);
     // The L2 segment: a bridge the client and both nodes plug into.
     inNs(this.wire, 'ip', ['link', 'add', 'lan', 'type', 'bridge']);
     inNs(this.wire, 'ip', ['link', 'set', 'lan', 'up']);
@@ -223,10 +225,9 @@ export class Cluster {
     return this.runProbe(this.client, undefined, target, proto, count, extra);
   }
 
-  /** Runs the probe in a pod, or as a host process of a node, in its cgroup. */
+  /** Runs the probe in a pod, or as a host process of a node (`node.host`), in its cgroup. */
   probeFrom(origin: Origin, target: string, proto: 'tcp' | 'udp', count: number, extra: string[] = []): ProbeResult {
-    const cgroup = 'hostCgroup' in origin ? origin.hostCgroup : origin.cgroup;
-    return this.runProbe(origin.ns, cgroup, target, proto, count, extra);
+    return this.runProbe(origin.ns, origin.cgroup, target, proto, count, extra);
   }
 
   private runProbe(ns: string, cgroup: string | undefined, target: string, proto: string, count: number, extra: string[]): ProbeResult {
@@ -241,7 +242,7 @@ export class Cluster {
    */
   async keepAliveClient(target: string, { from, proto = 'tcp' }: { from?: Origin; proto?: 'tcp' | 'udp' } = {}): Promise<KeepAliveClient> {
     const args = [path.join(DIST, 'probe.js'), '--target', target, '--proto', proto, '--interactive', '--timeout-ms', '2000'];
-    const proc = from ? this.spawn(from.ns, process.execPath, args, 'hostCgroup' in from ? from.hostCgroup : from.cgroup) : this.spawn(this.client, process.execPath, args);
+    const proc = from ? this.spawn(from.ns, process.execPath, args, from.cgroup) : this.spawn(this.client, process.execPath, args);
     await waitForReady(proc);
     return {
       ask: () => {

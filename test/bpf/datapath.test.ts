@@ -1,4 +1,5 @@
-// The XDP and tc programs, run on packet bytes with BPF_PROG_TEST_RUN.
+// The per-packet programs (XDP, tc ingress and egress), run on packet bytes with
+// BPF_PROG_TEST_RUN.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/dataplane/bpf/native.js';
 import { loadPrograms, type LoadedPrograms } from '../../src/dataplane/bpf/programs.js';
@@ -14,6 +15,8 @@ const XDP_DROP = 1;
 const XDP_PASS = 2;
 const XDP_TX = 3;
 const TC_ACT_OK = 0;
+const TC_ACT_SHOT = 2;
+const TC_ACT_REDIRECT = 7;
 const CLIENT = '198.18.0.2';
 const VIP = '198.19.0.10';
 const NODE_IP = '198.18.0.1';
@@ -79,6 +82,30 @@ function tc(pkt: Buffer) {
   return native().progTestRun(progs.tcEgressFd, pkt, 1);
 }
 
+/** The two per-packet hooks run the same decision; each is held to the same behaviour. */
+interface Hook {
+  name: string;
+  run(pkt: Buffer): { verdict: 'pass' | 'drop' | 'reply' | 'other'; data: Buffer };
+}
+const verdictOf = (retval: number, pass: number, drop: number, reply: number) =>
+  retval === pass ? 'pass' : retval === drop ? 'drop' : retval === reply ? 'reply' : 'other';
+const HOOKS: Hook[] = [
+  {
+    name: 'XDP',
+    run: (pkt) => {
+      const r = xdp(pkt);
+      return { verdict: verdictOf(r.retval, XDP_PASS, XDP_DROP, XDP_TX), data: r.data };
+    },
+  },
+  {
+    name: 'tc',
+    run: (pkt) => {
+      const r = native().progTestRun(progs.tcIngressFd, pkt, 1);
+      return { verdict: verdictOf(r.retval, TC_ACT_OK, TC_ACT_SHOT, TC_ACT_REDIRECT), data: r.data };
+    },
+  },
+];
+
 const syn = (sport: number, over: Partial<PacketSpec> = {}): Buffer =>
   buildPacket({ proto: 'TCP', saddr: CLIENT, daddr: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN, ...over });
 
@@ -94,17 +121,17 @@ beforeEach(() => {
   for (const [k] of progs.maps.rnat.entries()) progs.maps.rnat.delete(k);
 });
 
-describe('XDP load balancer', () => {
+describe.each(HOOKS)('$name load balancer', (hook) => {
   it('DNATs a SYN to a single-backend ClusterIP to that backend with valid checksums', () => {
-    const r = xdp(syn(40000, { daddr: '198.19.0.11' }));
-    expect(r.retval).toBe(XDP_PASS);
+    const r = hook.run(syn(40000, { daddr: '198.19.0.11' }));
+    expect(r.verdict).toBe('pass');
     expect(parsePacket(r.data)).toMatchObject({ saddr: CLIENT, daddr: PODS[3], sport: 40000, dport: 9090, ipChecksumOk: true, l4ChecksumOk: true });
   });
 
   it('DNATs a SYN to the backend its flow is recorded with, and spreads flows over all backends', () => {
     const seen = new Set<string>();
     for (let sport = 41000; sport < 41060; sport++) {
-      const out = parsePacket(xdp(syn(sport)).data);
+      const out = parsePacket(hook.run(syn(sport)).data);
       expect(out).toMatchObject({ ipChecksumOk: true, l4ChecksumOk: true, dport: 8080 });
       const ct = progs.maps.ct.get({ saddr: CLIENT, daddr: VIP, sport, dport: 80, proto: 6 });
       expect(ct?.backend_addr).toBe(out.daddr);
@@ -114,29 +141,29 @@ describe('XDP load balancer', () => {
   });
 
   it('DNATs a SYN to a NodePort on the node IP', () => {
-    const out = parsePacket(xdp(syn(42000, { daddr: NODE_IP, dport: 30080 })).data);
+    const out = parsePacket(hook.run(syn(42000, { daddr: NODE_IP, dport: 30080 })).data);
     expect(PODS.slice(0, 3)).toContain(out.daddr);
     expect(out).toMatchObject({ dport: 8080, ipChecksumOk: true, l4ChecksumOk: true });
   });
 
   it('DNATs UDP with a valid checksum, and keeps a zero UDP checksum zero', () => {
-    const u = parsePacket(xdp(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: VIP, sport: 43000, dport: 53 })).data);
+    const u = parsePacket(hook.run(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: VIP, sport: 43000, dport: 53 })).data);
     expect(u).toMatchObject({ dport: 5353, ipChecksumOk: true, l4ChecksumOk: true });
-    const z = parsePacket(xdp(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: VIP, sport: 43001, dport: 53, udpNoChecksum: true })).data);
+    const z = parsePacket(hook.run(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: VIP, sport: 43001, dport: 53, udpNoChecksum: true })).data);
     expect(z).toMatchObject({ dport: 5353, udpChecksum: 0, ipChecksumOk: true });
   });
 
   it('keeps an established flow on its backend after the Maglev table changes', () => {
-    const first = parsePacket(xdp(syn(44000)).data).daddr;
+    const first = parsePacket(hook.run(syn(44000)).data).daddr;
     program(PODS); // a fourth backend: the table is rebuilt
     for (let i = 0; i < 3; i++) {
       const ack = syn(44000, { flags: TCP_FLAGS.ACK });
-      expect(parsePacket(xdp(ack).data).daddr).toBe(first);
+      expect(parsePacket(hook.run(ack).data).daddr).toBe(first);
     }
   });
 
   it('moves a flow whose backend was removed to a live backend', () => {
-    const u = () => parsePacket(xdp(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: VIP, sport: 45000, dport: 53 })).data).daddr;
+    const u = () => parsePacket(hook.run(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: VIP, sport: 45000, dport: 53 })).data).daddr;
     const first = u();
     program(PODS.slice(0, 3).filter((p) => p !== first));
     const next = u();
@@ -145,7 +172,7 @@ describe('XDP load balancer', () => {
   });
 
   it('moves a UDP flow whose endpoint left the service but still serves another one', () => {
-    const u = () => parsePacket(xdp(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: VIP, sport: 45100, dport: 53 })).data).daddr;
+    const u = () => parsePacket(hook.run(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: VIP, sport: 45100, dport: 53 })).data).daddr;
     const first = u();
     const rest = PODS.slice(0, 3).filter((p) => p !== first);
     // The backend stays programmed (same address and port) through another Service.
@@ -181,9 +208,11 @@ describe('XDP load balancer', () => {
       fragment: syn(46001, { fragField: 0x2000 }),
       'later fragment': syn(46002, { fragField: 0x0010 }),
     };
+    // The kernel's test harness builds no skb from an incomplete IPv4 header (EINVAL).
+    if (hook.name === 'tc') delete cases['truncated IP'];
     for (const [name, pkt] of Object.entries(cases)) {
-      const r = xdp(pkt);
-      expect(r.retval, name).toBe(XDP_PASS);
+      const r = hook.run(pkt);
+      expect(r.verdict, name).toBe('pass');
       expect(r.data.equals(pkt), name).toBe(true);
     }
   });
@@ -197,11 +226,11 @@ function sumOk(b: Buffer): boolean {
   return s === 0xffff;
 }
 
-describe('no endpoints', () => {
+describe.each(HOOKS)('$name: no endpoints', (hook) => {
   it('answers a SYN with a RST from the frontend, at once', () => {
     const inPkt = syn(48000, { daddr: EMPTY_VIP, payload: Buffer.alloc(0) });
-    const r = xdp(inPkt);
-    expect(r.retval).toBe(XDP_TX);
+    const r = hook.run(inPkt);
+    expect(r.verdict).toBe('reply');
     expect(r.data.length).toBe(54);
     expect(r.data.subarray(0, 6).equals(inPkt.subarray(6, 12))).toBe(true); // back to the sender's MAC
     expect(parsePacket(r.data)).toMatchObject({ saddr: EMPTY_VIP, daddr: CLIENT, sport: 80, dport: 48000, ipChecksumOk: true, l4ChecksumOk: true });
@@ -211,21 +240,21 @@ describe('no endpoints', () => {
   });
 
   it('answers an established segment with a RST carrying its ack as sequence number', () => {
-    const r = xdp(syn(48001, { daddr: EMPTY_VIP, flags: TCP_FLAGS.ACK, payload: Buffer.from('hello') }));
-    expect(r.retval).toBe(XDP_TX);
+    const r = hook.run(syn(48001, { daddr: EMPTY_VIP, flags: TCP_FLAGS.ACK, payload: Buffer.from('hello') }));
+    expect(r.verdict).toBe('reply');
     const tcp = r.data.subarray(34);
     expect(tcp[13]).toBe(TCP_FLAGS.RST);
     expect(parsePacket(r.data).l4ChecksumOk).toBe(true);
   });
 
   it('never answers a RST', () => {
-    expect(xdp(syn(48002, { daddr: EMPTY_VIP, flags: TCP_FLAGS.RST })).retval).toBe(XDP_DROP);
+    expect(hook.run(syn(48002, { daddr: EMPTY_VIP, flags: TCP_FLAGS.RST })).verdict).toBe('drop');
   });
 
   it('answers UDP with ICMP port unreachable quoting the datagram', () => {
     const inPkt = buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: EMPTY_VIP, sport: 48100, dport: 53, payload: Buffer.alloc(100, 1) });
-    const r = xdp(inPkt);
-    expect(r.retval).toBe(XDP_TX);
+    const r = hook.run(inPkt);
+    expect(r.verdict).toBe('reply');
     const ip = r.data.subarray(14, 34);
     const icmp = r.data.subarray(34);
     expect(r.data.length).toBe(14 + 20 + 8 + 28);
@@ -239,12 +268,12 @@ describe('no endpoints', () => {
   });
 
   it('drops when a Local policy leaves this node without endpoints of its own', () => {
-    expect(xdp(syn(48200, { daddr: NODE_IP, dport: 30013 })).retval).toBe(XDP_DROP);
+    expect(hook.run(syn(48200, { daddr: NODE_IP, dport: 30013 })).verdict).toBe('drop');
   });
 });
 
-describe('sessionAffinity ClientIP', () => {
-  const pick = (saddr: string, sport: number) => parsePacket(xdp(syn(sport, { saddr, daddr: STICKY_VIP })).data).daddr;
+describe.each(HOOKS)('$name: sessionAffinity ClientIP', (hook) => {
+  const pick = (saddr: string, sport: number) => parsePacket(hook.run(syn(sport, { saddr, daddr: STICKY_VIP })).data).daddr;
 
   it('sends every new flow of a client to the same backend, different clients spread', () => {
     const first = pick(CLIENT, 49000);
@@ -280,16 +309,16 @@ describe('sessionAffinity ClientIP', () => {
   });
 });
 
-describe('loadBalancerSourceRanges', () => {
+describe.each(HOOKS)('$name: loadBalancerSourceRanges', (hook) => {
   it('admits clients inside a range on the LoadBalancer IP and drops the rest', () => {
-    expect(xdp(syn(50000, { daddr: GUARDED_LB })).retval).toBe(XDP_PASS);
-    expect(parsePacket(xdp(syn(50000, { daddr: GUARDED_LB })).data).dport).toBe(8080);
-    expect(xdp(syn(50001, { saddr: '198.18.0.9', daddr: GUARDED_LB })).retval).toBe(XDP_DROP);
+    expect(hook.run(syn(50000, { daddr: GUARDED_LB })).verdict).toBe('pass');
+    expect(parsePacket(hook.run(syn(50000, { daddr: GUARDED_LB })).data).dport).toBe(8080);
+    expect(hook.run(syn(50001, { saddr: '198.18.0.9', daddr: GUARDED_LB })).verdict).toBe('drop');
   });
 
   it('leaves the ClusterIP and NodePort of the same Service open to everyone', () => {
-    expect(parsePacket(xdp(syn(50002, { saddr: '198.18.0.9', daddr: '198.19.0.15' })).data).dport).toBe(8080);
-    expect(parsePacket(xdp(syn(50003, { saddr: '198.18.0.9', daddr: NODE_IP, dport: 30015 })).data).dport).toBe(8080);
+    expect(parsePacket(hook.run(syn(50002, { saddr: '198.18.0.9', daddr: '198.19.0.15' })).data).dport).toBe(8080);
+    expect(parsePacket(hook.run(syn(50003, { saddr: '198.18.0.9', daddr: NODE_IP, dport: 30015 })).data).dport).toBe(8080);
   });
 });
 

@@ -9,7 +9,10 @@ import { AgentProcess } from '../../src/testbed/agent-process.js';
 
 export interface AgentCluster {
   cluster: Cluster;
+  /** node-a's agent */
   agent: AgentProcess;
+  /** node-b's, watching the same manifests */
+  agentB: AgentProcess;
   /** the manifest directory the agent watches */
   dir: string;
   pods: Pod[];
@@ -19,7 +22,7 @@ export type Mode = 'bpf' | 'iptables';
 /** The behaviour suites run once per datapath. */
 export const MODES: readonly Mode[] = ['bpf', 'iptables'];
 
-/** `before` writes the first manifests, before the agent starts (in `mode`). */
+/** `before` writes the first manifests, before the agents start (in `mode`), one per node. */
 export function useAgentCluster(tag: string, opts: ClusterOptions, mode: Mode, before?: (ctx: AgentCluster) => void): AgentCluster {
   const ctx = {} as AgentCluster;
   beforeAll(async () => {
@@ -27,15 +30,18 @@ export function useAgentCluster(tag: string, opts: ClusterOptions, mode: Mode, b
     ctx.cluster = await Cluster.create(tag, opts);
     ctx.pods = ctx.cluster.pods;
     before?.(ctx);
-    ctx.agent = new AgentProcess(ctx.cluster, ['--manifests', ctx.dir], `/sys/fs/bpf/xlb-${tag}-${process.pid}`);
-    ctx.agent.start(['--mode', mode]);
-    await ctx.agent.waitForSync();
+    const [a, b] = ctx.cluster.nodes.map((node) => new AgentProcess(ctx.cluster, ['--manifests', ctx.dir], `/sys/fs/bpf/xlb-${tag}-${process.pid}-${node.name}`, { node }));
+    ctx.agent = a!;
+    ctx.agentB = b!;
+    for (const agent of [a!, b!]) agent.start(['--mode', mode]);
+    await Promise.all([a!.waitForSync(), b!.waitForSync()]);
   }, 60_000);
 
   afterAll(async () => {
-    await ctx.agent?.stop();
+    const agents = [ctx.agent, ctx.agentB].filter(Boolean);
+    await Promise.all(agents.map((a) => a.stop()));
     try {
-      ctx.agent?.cleanup();
+      for (const a of agents) a.cleanup();
     } finally {
       ctx.cluster?.destroy();
       if (ctx.dir) fs.rmSync(ctx.dir, { recursive: true, force: true });
@@ -43,7 +49,9 @@ export function useAgentCluster(tag: string, opts: ClusterOptions, mode: Mode, b
   });
 
   afterEach((t) => {
-    if (t.task.result?.state === 'fail') process.stderr.write(`agent log:\n${ctx.agent?.log.slice(-40).join('\n')}\n`);
+    if (t.task.result?.state === 'fail') {
+      for (const a of [ctx.agent, ctx.agentB]) process.stderr.write(`${a?.node.name} agent log:\n${a?.log.slice(-30).join('\n')}\n`);
+    }
   });
   return ctx;
 }

@@ -17,6 +17,7 @@ export function slice(
   svc: string,
   suffix: string,
   ports: EndpointSlice['ports'],
+  /** nodeName: where the endpoint runs (default node-a) */
   pods: Array<{ name: string; ip: string; ready?: boolean; nodeName?: string }>,
 ): EndpointSlice {
   return {

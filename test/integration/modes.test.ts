@@ -4,11 +4,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { NODE_DEVICE, writeFileAtomic, type Cluster } from '../../src/testbed/topology.js';
+import { writeFileAtomic, type Cluster } from '../../src/testbed/topology.js';
 import { inNs } from '../../src/testbed/netns.js';
 import type { AgentProcess } from '../../src/testbed/agent-process.js';
 import { FORCE_BPF_FAILURE } from '../../src/cli/agent-command.js';
 import { useAgentCluster } from '../helpers/agent-cluster.js';
+import { attachedPrograms, BPF_ATTACHED } from '../helpers/attached.js';
 import { list, service, slice } from '../helpers/manifests.js';
 
 const VIP = '198.19.3.10';
@@ -23,7 +24,7 @@ const ctx = useAgentCluster('md', { pods: 2 }, 'iptables', (c) =>
 );
 beforeAll(() => void ({ cluster, agent } = ctx));
 
-const xdpAttached = () => inNs(cluster.node, 'ip', ['-d', 'link', 'show', NODE_DEVICE]).includes('prog/xdp');
+const bpfAttached = () => attachedPrograms(cluster.nodes[0]);
 const chains = (save = 'iptables-nft-save') => inNs(cluster.node, save, []).split('\n').filter((l) => l.includes('XLB-')).length;
 const served = () => cluster.probe(`${VIP}:80`, 'tcp', 10).errors;
 
@@ -39,23 +40,23 @@ async function restart(mode: string, env: Record<string, string> = {}): Promise<
 }
 
 describe('datapath modes', () => {
-  it('iptables mode programs chains and no XDP', () => {
+  it('iptables mode programs chains and attaches no program', () => {
     expect(served()).toEqual({});
     expect(chains()).toBeGreaterThan(0);
-    expect(xdpAttached()).toBe(false);
+    expect(bpfAttached()).toEqual([]);
   });
 
   it('bpf mode removes our iptables chains', async () => {
     await restart('bpf');
     expect(served()).toEqual({});
-    expect(xdpAttached()).toBe(true);
+    expect(bpfAttached()).toEqual(BPF_ATTACHED);
     expect(chains()).toBe(0);
   });
 
   it('iptables mode detaches our programs and removes our pins', async () => {
     await restart('iptables');
     expect(served()).toEqual({});
-    expect(xdpAttached()).toBe(false);
+    expect(bpfAttached()).toEqual([]);
     expect(fs.existsSync(path.join(agent.bpffs, 'xlb_services'))).toBe(false);
     expect(chains()).toBeGreaterThan(0);
   });
@@ -67,14 +68,14 @@ describe('datapath modes', () => {
     expect(why).toHaveLength(1);
     expect(why[0]).toContain('test: BPF disabled');
     expect(served()).toEqual({});
-    expect(xdpAttached()).toBe(false);
+    expect(bpfAttached()).toEqual([]);
     expect(chains()).toBeGreaterThan(0);
   });
 
   it('auto uses eBPF when it works', async () => {
     await restart('auto');
     expect(agent.log.filter((l) => l.includes('falling back')).length).toBe(1); // only the earlier run's
-    expect(xdpAttached()).toBe(true);
+    expect(bpfAttached()).toEqual(BPF_ATTACHED);
     expect(chains()).toBe(0);
     expect(served()).toEqual({});
   });

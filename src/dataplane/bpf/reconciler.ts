@@ -27,8 +27,8 @@ import type { MapLike } from './maps.js';
 import type { Bank, MaglevTables } from './maglev-tables.js';
 
 /** Below XLB_MAX_SERVICES / XLB_MAX_BACKENDS in bpf/xlb.h; id 0 means "none". */
-const MAX_SERVICE_ID = 65535;
-const MAX_BACKEND_ID = 262143;
+export const MAX_SERVICE_ID = 65535;
+export const MAX_BACKEND_ID = 262143;
 
 export interface ReconcilerMaps {
   services: MapLike<SvcKey, SvcValue>;

@@ -1,0 +1,209 @@
+// East-west: pods and host processes on the nodes reaching Services, on the two-node
+// cluster with an agent on each node. In eBPF mode the socket programs balance these
+// connections once, at connect()/sendmsg(): no packet of theirs is translated.
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { NODE_B_IP, NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../../src/testbed/topology.js';
+import { inNs } from '../../src/testbed/netns.js';
+import type { AgentProcess } from '../../src/testbed/agent-process.js';
+import { MODES, useAgentCluster } from '../helpers/agent-cluster.js';
+import { list, service, slice } from '../helpers/manifests.js';
+
+const WEB = '198.19.2.10';
+const LB_IP = '198.19.254.1';
+const HTTP = [{ name: 'http', port: 8080, protocol: 'TCP' as const }];
+const DNS = [{ name: 'dns', port: 5353, protocol: 'UDP' as const }];
+
+let cluster: Cluster;
+let agent: AgentProcess;
+let agentB: AgentProcess;
+let dir: string;
+/** pod-0, pod-1 on node-a; podb-0, podb-1 on node-b */
+let pods: Pod[];
+let onA: Pod[];
+let onB: Pod[];
+
+const names = (ps: Pod[]) => ps.map((p) => p.name).sort();
+const answered = (r: { answers: Record<string, number> }) => Object.keys(r.answers).sort();
+
+/**
+ * web: ClusterIP + NodePort + LoadBalancer, TCP and UDP, backends on both nodes;
+ * self: pod-0's own Service; onlyA / onlyB: one backend on one node; empty: none;
+ * sticky: sessionAffinity ClientIP over every pod.
+ */
+function writeManifests(webPods: Pod[]): void {
+  writeFileAtomic(
+    path.join(dir, 'ew.json'),
+    list(
+      service(
+        'web',
+        WEB,
+        [
+          { name: 'http', port: 80, targetPort: 'http', nodePort: 30200 },
+          { name: 'dns', port: 53, targetPort: 'dns', protocol: 'UDP', nodePort: 30201 },
+        ],
+        { type: 'LoadBalancer' },
+        LB_IP,
+      ),
+      slice('web', 'a', [...HTTP, ...DNS], webPods),
+      service('self', '198.19.2.11', [{ name: 'http', port: 80, targetPort: 8080 }]),
+      slice('self', 'a', HTTP, [pods[0]!]),
+      service('only-a', '198.19.2.12', [{ name: 'http', port: 80, targetPort: 8080 }]),
+      slice('only-a', 'a', HTTP, [onA[1]!]),
+      service('only-b', '198.19.2.13', [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30213 }], { type: 'NodePort' }),
+      slice('only-b', 'a', HTTP, onB),
+      service('empty', '198.19.2.14', [{ name: 'tcp', port: 80 }, { name: 'udp', port: 53, protocol: 'UDP' }]),
+      service('sticky', '198.19.2.15', [{ name: 'http', port: 80, targetPort: 8080 }], {
+        sessionAffinity: 'ClientIP',
+        sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
+      }),
+      slice('sticky', 'a', HTTP, pods),
+    ),
+  );
+}
+
+describe.each(MODES)('east-west (%s)', (mode) => {
+  const ctx = useAgentCluster(`ew${mode[0]}`, { pods: 2, podsB: 2, tcpPorts: [8080], udpPorts: [5353] }, mode, (c) => {
+    ({ dir, pods } = c);
+    onA = pods.filter((p) => p.nodeName === 'node-a');
+    onB = pods.filter((p) => p.nodeName === 'node-b');
+    writeManifests(pods);
+  });
+  beforeAll(() => void ({ cluster, agent, agentB } = ctx));
+
+  it('pod -> ClusterIP reaches backends on both nodes, and the peer it sees is the Service', () => {
+    for (const from of [onA[0]!, onB[0]!]) {
+      const r = cluster.probeFrom(from, `${WEB}:80`, 'tcp', 60);
+      expect(r.errors, from.name).toEqual({});
+      expect(answered(r), from.name).toEqual(names(pods));
+      expect(r.peers, from.name).toEqual({ [`${WEB}:80`]: 60 });
+    }
+  });
+
+  it('a pod reaching its own Service lands on itself, and it works', () => {
+    const r = cluster.probeFrom(pods[0]!, '198.19.2.11:80', 'tcp', 5);
+    expect(r.errors).toEqual({});
+    expect(r.answers).toEqual({ [pods[0]!.name]: 5 });
+  });
+
+  it('a host process reaches a ClusterIP', () => {
+    const r = cluster.probeFrom(cluster.nodes[0].host, `${WEB}:80`, 'tcp', 40);
+    expect(r.errors).toEqual({});
+    expect(answered(r)).toEqual(names(pods));
+    expect(r.peers).toEqual({ [`${WEB}:80`]: 40 });
+  });
+
+  it('pod -> NodePort of its own node and of the other node, and -> the LoadBalancer IP', () => {
+    const mine = cluster.probeFrom(onA[0]!, `${NODE_IP}:30200`, 'tcp', 40);
+    expect(mine.errors).toEqual({});
+    expect(answered(mine)).toEqual(names(pods));
+    expect(mine.peers).toEqual({ [`${NODE_IP}:30200`]: 40 });
+    // The other node translates it; its backends run there.
+    const other = cluster.probeFrom(onA[0]!, `${NODE_B_IP}:30213`, 'tcp', 10);
+    expect(other.errors).toEqual({});
+    expect(answered(other)).toEqual(names(onB));
+    expect(other.peers).toEqual({ [`${NODE_B_IP}:30213`]: 10 });
+    const lb = cluster.probeFrom(onB[1]!, `${LB_IP}:80`, 'tcp', 40);
+    expect(lb.errors).toEqual({});
+    expect(answered(lb)).toEqual(names(pods));
+  });
+
+  it('pod -> UDP Service, connected and unconnected sockets: replies come from the Service address', () => {
+    for (const extra of [[], ['--unconnected']]) {
+      const r = cluster.probeFrom(onB[0]!, `${WEB}:53`, 'udp', 40, extra);
+      expect(r.errors, extra.join()).toEqual({});
+      expect(answered(r), extra.join()).toEqual(names(pods));
+      expect(r.peers, extra.join()).toEqual({ [`${WEB}:53`]: 40 });
+    }
+  });
+
+  it('refuses a pod at once when the Service has no endpoints', () => {
+    for (const [target, proto] of [['198.19.2.14:80', 'tcp'], ['198.19.2.14:53', 'udp']] as const) {
+      const r = cluster.probeFrom(onA[0]!, target, proto, 3, ['--timeout-ms', '2000']);
+      expect(r.errors, target).toEqual({ ECONNREFUSED: 3 });
+      expect(r.maxMs, target).toBeLessThan(100);
+    }
+    // An unconnected UDP socket hears no ICMP error: the socket path fails sendmsg itself.
+    if (mode === 'bpf') expect(cluster.probeFrom(onA[0]!, '198.19.2.14:53', 'udp', 3, ['--unconnected']).errors).toEqual({ ECONNREFUSED: 3 });
+  });
+
+  it('sessionAffinity ClientIP holds a pod on one backend', () => {
+    for (const from of [onA[1]!, onB[1]!]) {
+      const r = cluster.probeFrom(from, '198.19.2.15:80', 'tcp', 15);
+      expect(r.errors).toEqual({});
+      expect(Object.keys(r.answers), from.name).toHaveLength(1);
+    }
+  });
+
+  it('pod on node-b -> a Service whose only backend is on node-a', () => {
+    const r = cluster.probeFrom(onB[0]!, '198.19.2.12:80', 'tcp', 10);
+    expect(r.errors).toEqual({});
+    expect(r.answers).toEqual({ [onA[1]!.name]: 10 });
+  });
+
+  it('a connected UDP socket never keeps talking to a backend removed during its stream', async () => {
+    const conn = await cluster.keepAliveClient(`${WEB}:53`, { from: onA[0], proto: 'udp' });
+    try {
+      const first = await conn.ask();
+      expect(names(pods)).toContain(first);
+      const syncs = agent.syncs();
+      writeManifests(pods.filter((p) => p.name !== first));
+      await agent.waitForSync(syncs);
+      // eBPF: the socket balanced to it is destroyed and the application told so;
+      // iptables: its conntrack entry is flushed and the flow moves.
+      const next = await conn.ask();
+      if (mode === 'bpf') expect(next).toBe('error ECONNABORTED');
+      else expect(names(pods.filter((p) => p.name !== first))).toContain(next);
+      const fresh = cluster.probeFrom(onA[0]!, `${WEB}:53`, 'udp', 30);
+      expect(fresh.errors).toEqual({});
+      expect(answered(fresh)).not.toContain(first);
+    } finally {
+      conn.close();
+      writeManifests(pods);
+      await agent.waitForSync(agent.syncs() - 1);
+    }
+  });
+
+  if (mode === 'bpf') {
+    it('translates nothing per packet for these flows, and lbctl maps dump shows the balanced sockets', async () => {
+      const conn = await cluster.keepAliveClient(`${WEB}:80`, { from: onA[0] });
+      try {
+        const backend = await conn.ask();
+        const sockets = agent.dump().sockets.filter((s) => s.frontend === `${WEB}:80`);
+        expect(sockets).toHaveLength(1);
+        expect(sockets[0]).toMatchObject({ service: 'it/web:http/TCP', protocol: 'TCP', backend: `${pods.find((p) => p.name === backend)!.ip}:8080` });
+      } finally {
+        conn.close();
+      }
+      // Released with its socket.
+      await expect.poll(() => agent.dump().sockets.filter((s) => s.protocol === 'TCP'), { timeout: 3000 }).toEqual([]);
+      // No flow from a pod or a node was translated per packet, but for the NodePort of
+      // another node, which that node translates as it arrives.
+      const inCluster = new Set([...pods.map((p) => p.ip), NODE_IP, NODE_B_IP]);
+      const perPacket = (a: AgentProcess) => a.dump().conntrack.filter((f) => inCluster.has(f.client.split(':')[0]!));
+      expect(perPacket(agent)).toEqual([]);
+      expect(new Set(perPacket(agentB).map((f) => f.frontend))).toEqual(new Set([`${NODE_B_IP}:30213`]));
+    });
+
+    it('leaves alone sockets outside its cgroup, and connects to what is not a frontend', () => {
+      // node-a's network namespace, but no node's cgroup: no agent balances it, and
+      // nothing routes a ClusterIP.
+      const outside = { ns: cluster.node, cgroup: cluster.cgroupRoot };
+      expect(cluster.probeFrom(outside, `${WEB}:80`, 'tcp', 1, ['--timeout-ms', '300']).errors).toEqual({ timeout: 1 });
+      expect(cluster.probeFrom(onA[0]!, `${onB[0]!.ip}:8080`, 'tcp', 3).answers).toEqual({ [onB[0]!.name]: 3 });
+      for (const a of [agent, agentB]) expect(a.dump().sockets.filter((s) => s.protocol === 'TCP')).toEqual([]);
+    });
+
+    it('keeps its socket programs across a restart: attached once, connects served while it is down', async () => {
+      const attached = () => inNs(cluster.node, 'bpftool', ['-j', 'cgroup', 'show', cluster.nodes[0].cgroup]);
+      const progs = () => (JSON.parse(attached()) as Array<{ name: string }>).map((p) => p.name).sort();
+      expect(progs()).toEqual(['xlb_connect4', 'xlb_getpeername4', 'xlb_recvmsg4', 'xlb_sendmsg4', 'xlb_sock_release']);
+      expect(await agent.stop()).toBe(0);
+      expect(cluster.probeFrom(onA[0]!, `${WEB}:80`, 'tcp', 10).errors).toEqual({});
+      agent.start();
+      await agent.waitForSync(agent.syncs());
+      expect(progs()).toEqual(['xlb_connect4', 'xlb_getpeername4', 'xlb_recvmsg4', 'xlb_sendmsg4', 'xlb_sock_release']);
+      expect(cluster.probeFrom(onA[0]!, `${WEB}:80`, 'tcp', 10).errors).toEqual({});
+    });
+  }
+});
