@@ -49,9 +49,9 @@ export interface E2eResult {
 
 const BPFFS = '/sys/fs/bpf/xlb-bench-e2e';
 
-/** One wrk run: requests/s and the errors it reported. */
-function wrk(cluster: Cluster, url: string, conn: Conn, opts: E2eOptions): { rps: number; errors: number } {
-  const out = inNs(cluster.client, 'wrk', [
+/** One wrk run, started by `run` where the client lives: requests/s and the errors it reported. */
+export function wrk(run: (cmd: string, args: string[]) => string, url: string, conn: Conn, opts: Pick<E2eOptions, 'connections' | 'durationS'>): { rps: number; errors: number } {
+  const out = run('wrk', [
     '-t1', `-c${opts.connections}`, `-d${opts.durationS}s`, '--timeout', '2s',
     ...(conn === 'close' ? ['-H', 'Connection: close'] : []), url,
   ]);
@@ -72,7 +72,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
   try {
     const pod = cluster.pods[0]!;
     const podIps = Array.from({ length: ENDPOINTS }, (_, i) => `198.18.1.${10 + i}`);
-    for (const ip of podIps.slice(1)) inNs(pod.ns, 'ip', ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+    for (const ip of podIps.slice(1)) cluster.addPodAddress(pod, ip);
     const server = cluster.spawn(pod.ns, process.execPath, [path.join(REPO, 'dist/bench/http-server.js'), '--port', String(TARGET.targetPort)]);
     await waitForLine(server, /^ready/, 10_000);
     // A load generator's usual tuning: thousands of closed connections a second
@@ -80,6 +80,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
     // measured becomes the port search's.
     inNs(cluster.client, 'sysctl', ['-qw', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=1024 65535']);
     useLegacyIptables(cluster.node);
+    const fromClient = (cmd: string, args: string[]) => inNs(cluster.client, cmd, args);
 
     const targets: Array<[Path, string]> = [
       ['ClusterIP', `http://${TARGET.clusterIP}:${TARGET.port}/`],
@@ -95,8 +96,8 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
         const direct: Array<{ rps: number; errors: number }> = [];
         const runs = paths.map(() => [] as Array<{ rps: number; errors: number }>);
         for (let r = 0; r < opts.rounds; r++) {
-          direct.push(wrk(cluster, directUrl, conn, opts));
-          paths.forEach(([, url], i) => runs[i]!.push(wrk(cluster, url, conn, opts)));
+          direct.push(wrk(fromClient, directUrl, conn, opts));
+          paths.forEach(([, url], i) => runs[i]!.push(wrk(fromClient, url, conn, opts)));
         }
         const result = (p: Path, xs: typeof direct, ratio: boolean): RateResult => ({
           services,

@@ -5,6 +5,7 @@ import type { DatapathResult } from './datapath.js';
 import type { RateResult } from './e2e.js';
 import type { AgentStart } from './agent-stats.js';
 import type { ChangeResult } from './control-plane.js';
+import type { EastWestResult } from './east-west.js';
 import { show, type Summary } from './stats.js';
 
 export interface MaglevResult {
@@ -22,6 +23,8 @@ export interface BenchResults {
   rates: RateResult[];
   starts: AgentStart[];
   changes: ChangeResult[];
+  /** pod -> ClusterIP on the pod's node (absent in runs made before it was measured) */
+  eastWest?: EastWestResult;
 }
 
 export interface Target {
@@ -46,6 +49,15 @@ export function targets(r: BenchResults): Target[] {
     check(`eBPF ${path} Connection: close, ${top} services, vs direct`, '≥ 0.90×', bpfClose, (v) => v >= 0.9, '×');
     check(`eBPF vs iptables ${path} Connection: close, ${top} services`, '≥ 3×', bpfClose !== undefined && iptClose ? bpfClose / iptClose : undefined, (v) => v >= 3, '×');
     check(`eBPF ${path} keep-alive, ${top} services, vs direct`, '≥ 0.95×', rate('bpf', path, 'keep-alive')?.vsDirect?.median, (v) => v >= 0.95, '×');
+  }
+  if (r.eastWest) {
+    const ewTop = Math.max(...r.eastWest.rates.map((x) => x.services));
+    for (const conn of ['keep-alive', 'close'] as const) {
+      const x = r.eastWest.rates.find((e) => e.services === ewTop && e.mode === 'bpf' && e.conn === conn);
+      check(`east-west eBPF pod → ClusterIP ${conn}, ${ewTop} services, vs no LB`, '≥ 0.97×', x?.vsNoLb?.median, (v) => v >= 0.97, '×');
+    }
+    const c = r.eastWest.connects.find((e) => e.services === ewTop && e.mode === 'bpf');
+    check(`east-west eBPF connect p99, ${ewTop} services, vs no LB`, '≤ 1.10×', c?.p99VsNoLb?.median, (v) => v <= 1.1, '×');
   }
   const maxStart = Math.max(...r.starts.map((s) => s.services), 0);
   for (const source of ['manifests', 'api'] as const) {
@@ -101,6 +113,25 @@ export function markdownReport(r: BenchResults, chartFile: string): string {
       ]),
     ),
     '',
+    ...(r.eastWest
+      ? [
+          '## East-west: a pod → a ClusterIP on its node (wrk and sequential connects, in the pod)',
+          '',
+          'Baseline "none": the same pod → the backend pod with nothing of ours installed; each mode is',
+          'compared with the baseline of its own round.',
+          '',
+          md(
+            ['services', 'mode', 'connections', 'req/s', '÷ no LB', 'errors'],
+            r.eastWest.rates.map((x) => [x.services, x.mode, x.conn, `${Math.round(x.rps.median)} (${Math.round(x.rps.min)}–${Math.round(x.rps.max)})`, x.vsNoLb ? show(x.vsNoLb) : '', x.errors]),
+          ),
+          '',
+          md(
+            ['services', 'mode', 'connect p50 µs', 'connect p99 µs', 'p99 ÷ no LB', 'errors'],
+            r.eastWest.connects.map((c) => [c.services, c.mode, show(c.p50Us), show(c.p99Us), c.p99VsNoLb ? show(c.p99VsNoLb) : '', c.errors]),
+          ),
+          '',
+        ]
+      : []),
     '## Agent start: from spawn to everything programmed',
     '',
     md(

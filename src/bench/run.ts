@@ -12,6 +12,7 @@ import { REPO } from '../testbed/topology.js';
 import { runDatapathBench } from './datapath.js';
 import { runE2eBench } from './e2e.js';
 import { runControlPlaneBench } from './control-plane.js';
+import { runEastWestBench } from './east-west.js';
 import { e2eChart } from './chart.js';
 import { mark, markdownReport, targets, updateReadme, type BenchResults, type MaglevResult } from './report.js';
 import { summarize } from './stats.js';
@@ -48,10 +49,12 @@ async function measure(): Promise<BenchResults> {
   const datapath = runDatapathBench(counts, quick ? 20_000 : 100_000, quick ? 3 : 7);
   log(`== end to end with wrk, ${counts.join(' / ')} services`);
   const e2e = await runE2eBench({ counts, rounds: quick ? 1 : 5, durationS: quick ? 2 : 3, connections: 32, log });
+  log(`== east-west: a pod -> a ClusterIP, ${[1, counts.at(-1)!].join(' / ')} services`);
+  const eastWest = await runEastWestBench({ counts: [1, counts.at(-1)!], rounds: quick ? 1 : 5, durationS: quick ? 2 : 3, connections: 32, connects: quick ? 300 : 1000, log });
   const top = counts.at(-1)!;
   log(`== control plane: ${top} services from the fake API server`);
   const cp = await runControlPlaneBench({ count: top, changes: { bpf: quick ? 40 : 200, iptables: quick ? 4 : 10 }, log });
-  return { meta, datapath, maglev, rates: e2e.rates, starts: [...e2e.starts, ...cp.starts], changes: cp.changes };
+  return { meta, datapath, maglev, rates: e2e.rates, starts: [...e2e.starts, ...cp.starts], changes: cp.changes, eastWest };
 }
 
 // XLB_BENCH_REPORT=FILE.json: only render the report of an earlier run again.

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
-import { Cluster, REPO, type Origin } from './topology.js';
+import { CLIENT_IP, Cluster, REPO, type Origin } from './topology.js';
 import { AgentProcess } from './agent-process.js';
 import { ManifestSource } from '../sources/manifests.js';
 import { buildDesiredState } from '../model/desired.js';
@@ -62,9 +62,12 @@ async function main(): Promise<void> {
 
     step('lbctl maps dump services / maglev on node-a: what the kernel holds');
     process.stdout.write(agents[0]!.dumpTable('services') + '\n\n' + agents[0]!.dumpTable('maglev') + '\n');
-    const flows = agents[0]!.dump().conntrack;
-    process.stdout.write(`\nconntrack on node-a: ${flows.length} flows, all from the outside client (lbctl maps dump conntrack lists them);\n`);
-    process.stdout.write('the in-cluster requests above made none: they were balanced at the socket.\n');
+    const flows = agents.flatMap((a) => a.dump().conntrack);
+    const outsideFlows = flows.filter((f) => f.client.startsWith(`${CLIENT_IP}:`)).length;
+    process.stdout.write(
+      `\nper-packet conntrack on both nodes: ${outsideFlows} flows from the outside client, ${flows.length - outsideFlows} from pods or nodes\n` +
+        '(the in-cluster requests were balanced at the socket; lbctl maps dump conntrack lists the flows)\n',
+    );
   } finally {
     step('cleaning up: agents, programs, pins, cgroups, namespaces');
     await Promise.all(agents.map((a) => a.stop()));

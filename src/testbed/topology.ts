@@ -55,6 +55,8 @@ export interface ClusterNode {
 export interface Pod extends Origin {
   name: string;
   ip: string;
+  /** its veth's name on the node */
+  hostVeth: string;
   /** the node it runs on (its EndpointSlice nodeName) */
   nodeName: ClusterNode['name'];
 }
@@ -119,6 +121,7 @@ export class Cluster {
     const pods = (n: number, on: ClusterNode, tag: string, net: number): Pod[] =>
       Array.from({ length: n }, (_, i) => ({
         name: `${tag}-${i}`,
+        hostVeth: `veth${tag}${i}`,
         ns: `${prefix}${tag}${i}`,
         ip: `198.18.${net}.${10 + i}`,
         nodeName: on.name,
@@ -184,17 +187,16 @@ export class Cluster {
         inNs(n.ns, 'sysctl', ['-qw', `${k}=${v}`]);
       }
     }
-    this.pods.forEach((p, i) => {
+    for (const p of this.pods) {
       const node = this.nodeOf(p);
       const gateway = gatewayOf(node);
-      const hostSide = `veth${i}`;
-      sh('ip', ['link', 'add', 'eth0', 'netns', p.ns, 'type', 'veth', 'peer', 'name', hostSide, 'netns', node.ns]);
-      this.iface(node.ns, hostSide, `${gateway}/32`);
-      inNs(node.ns, 'ip', ['route', 'add', `${p.ip}/32`, 'dev', hostSide]);
+      sh('ip', ['link', 'add', 'eth0', 'netns', p.ns, 'type', 'veth', 'peer', 'name', p.hostVeth, 'netns', node.ns]);
+      this.iface(node.ns, p.hostVeth, `${gateway}/32`);
+      inNs(node.ns, 'ip', ['route', 'add', `${p.ip}/32`, 'dev', p.hostVeth]);
       this.iface(p.ns, 'eth0', `${p.ip}/32`);
       inNs(p.ns, 'ip', ['route', 'add', gateway, 'dev', 'eth0', 'scope', 'link']);
       inNs(p.ns, 'ip', ['route', 'add', 'default', 'via', gateway, 'dev', 'eth0']);
-    });
+    }
   }
 
   nodeOf(p: Pod): ClusterNode {
@@ -231,9 +233,25 @@ export class Cluster {
   }
 
   private runProbe(ns: string, cgroup: string | undefined, target: string, proto: string, count: number, extra: string[]): ProbeResult {
-    const [bin, argv] = launcher(ns, cgroup, process.execPath, [path.join(DIST, 'probe.js'), '--target', target, '--proto', proto, '--count', String(count), ...extra]);
-    const out = execFileSync(bin, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = this.exec({ ns, cgroup }, process.execPath, [path.join(DIST, 'probe.js'), '--target', target, '--proto', proto, '--count', String(count), ...extra]);
     return JSON.parse(out) as ProbeResult;
+  }
+
+  /** Runs a command to completion in a namespace (and cgroup); returns its stdout. */
+  exec(where: { ns: string; cgroup?: string }, cmd: string, args: string[]): string {
+    const [bin, argv] = launcher(where.ns, where.cgroup, cmd, args);
+    try {
+      return execFileSync(bin, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 });
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`${cmd} ${args.join(' ')} in ${where.ns} failed: ${e.stderr?.trim() || e.message}`);
+    }
+  }
+
+  /** Gives a pod one more address, routed to it by its node (a pod serving many endpoints). */
+  addPodAddress(p: Pod, ip: string): void {
+    inNs(p.ns, 'ip', ['addr', 'add', `${ip}/32`, 'dev', 'eth0']);
+    inNs(this.nodeOf(p).ns, 'ip', ['route', 'add', `${ip}/32`, 'dev', p.hostVeth]);
   }
 
   /**
