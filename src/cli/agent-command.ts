@@ -115,7 +115,6 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   if (opts.cleanup) return cleanup(opts, log);
   if (!['auto', 'bpf', 'iptables'].includes(opts.mode)) throw new UsageError(`--mode ${opts.mode}: must be auto, bpf or iptables`);
   if (!ACCELERATIONS.includes(opts.acceleration as Acceleration)) throw new UsageError(`--acceleration ${opts.acceleration}: must be ${ACCELERATIONS.join(', ')}`);
-  if (!opts.cgroup) throw new UsageError('--cgroup: no cgroup v2 filesystem is mounted here; mount one (mount -t cgroup2 none /sys/fs/cgroup) or pass --cgroup');
   if (opts.manifests && opts.kubeconfig) throw new UsageError('give either --manifests or --kubeconfig, not both');
   const known = interfaces();
   const missing = devices.find((d) => !known.has(d));

@@ -15,6 +15,7 @@ export function cgroup2Mount(mountinfo = fs.readFileSync('/proc/self/mountinfo',
 
 /** Checks that `dir` is a cgroup v2 directory, with a message saying what to pass instead. */
 export function checkCgroup(dir: string): void {
+  if (!dir) throw new Error('no cgroup v2 filesystem is mounted: socket-level load balancing needs one (mount -t cgroup2 none /sys/fs/cgroup), or pass --cgroup');
   if (!fs.existsSync(path.join(dir, 'cgroup.procs')) || !fs.existsSync(path.join(dir, 'cgroup.subtree_control'))) {
     throw new Error(`--cgroup ${dir} is not a cgroup v2 directory: pass the cgroup2 mount (${cgroup2Mount() ?? 'none mounted'}) or a directory below it`);
   }
