@@ -16,15 +16,26 @@
 #include "reject.h"
 
 /* A new direct flow (not via a service) on a tuple drops any reverse translation a
- * past service flow left for it, so its replies are never rewritten. */
+ * past service flow left for it, so its replies are never rewritten. A live flow's
+ * own packet is not a new one: with XDP in front, tc sees the flow's packets after
+ * their DNAT. */
 static __always_inline void forget_reverse(const struct xlb_pkt *p)
 {
 	if (p->key.proto == IPPROTO_TCP && !xlb_is_syn(p))
 		return;
 	struct xlb_flow_key rk;
 	xlb_reverse_key(&p->key, &rk);
-	if (bpf_map_lookup_elem(&xlb_rnat, &rk))
-		bpf_map_delete_elem(&xlb_rnat, &rk);
+	struct xlb_rnat_value *r = bpf_map_lookup_elem(&xlb_rnat, &rk);
+	if (!r)
+		return;
+	struct xlb_flow_key fk = p->key;
+	fk.daddr = r->frontend_addr;
+	fk.dport = r->frontend_port;
+	struct xlb_ct_value *ct = bpf_map_lookup_elem(&xlb_ct, &fk);
+	if (ct && ct->expires_ns > bpf_ktime_get_ns() && !(ct->flags & XLB_CT_CLOSING) && ct->backend_addr == p->key.daddr &&
+	    ct->backend_port == p->key.dport)
+		return;
+	bpf_map_delete_elem(&xlb_rnat, &rk);
 }
 
 /* The backend of a tracked flow, if the flow is alive and its backend still exists. */
@@ -58,6 +69,8 @@ static __always_inline void track(const struct xlb_pkt *p, const struct xlb_ct_v
 	if (ct && ct->backend_id == backend_id && ct->flags == flags &&
 	    ct->expires_ns + XLB_CT_REFRESH_NS > expires)
 		return;
+	/* The flow keeps its SNAT source (nat.h) while it keeps its backend. */
+	__u8 same = ct && ct->backend_id == backend_id;
 	struct xlb_ct_value v = {
 		.expires_ns = expires,
 		.backend_id = backend_id,
@@ -65,8 +78,13 @@ static __always_inline void track(const struct xlb_pkt *p, const struct xlb_ct_v
 		.backend_addr = b->addr,
 		.backend_port = b->port,
 		.flags = flags,
+		.nat_addr = same ? ct->nat_addr : 0,
+		.nat_port = same ? ct->nat_port : 0,
 	};
 	bpf_map_update_elem(&xlb_ct, &p->key, &v, BPF_ANY);
+	/* A remote backend's replies come back to the SNAT address instead (nat.h). */
+	if (b->flags & XLB_BACKEND_F_REMOTE)
+		return;
 	struct xlb_flow_key rk = {
 		.saddr = b->addr,
 		.daddr = p->key.saddr,
@@ -102,7 +120,8 @@ static __always_inline void dnat(const struct xlb_pkt *p, const struct xlb_backe
 /* What the per-packet path does with a packet. */
 enum xlb_action {
 	XLB_ACT_PASS,   /* not a service packet: untouched */
-	XLB_ACT_DNAT,   /* to the backend returned */
+	XLB_ACT_DNAT,   /* to the backend returned, on this node */
+	XLB_ACT_SNAT,   /* to the backend returned, on another node: SNAT too (nat.h, tc only) */
 	XLB_ACT_DROP,
 	XLB_ACT_REJECT, /* answer with a TCP RST or an ICMP port unreachable */
 };
@@ -135,12 +154,13 @@ static __always_inline enum xlb_action xlb_decide(const struct xlb_pkt *p, struc
 	}
 	track(p, ct, svc, b, backend_id, now);
 	*out = b;
-	return XLB_ACT_DNAT;
+	return (b->flags & XLB_BACKEND_F_REMOTE) ? XLB_ACT_SNAT : XLB_ACT_DNAT;
 }
 
 /* The load balancer at XDP; the XDP program and the benchmark wrapper (bench.bpf.c)
  * both run it. XDP has no checksum helpers: the rewrite is done by hand, which is
- * right only for frames with complete checksums (real NICs; not veth, see tc_lb). */
+ * right only for frames with complete checksums (real NICs; not veth, see tc_lb).
+ * Flows to remote backends, and their replies, are left to tc ingress (nat.h). */
 static __always_inline int xlb_lb(struct xdp_md *ctx)
 {
 	struct xlb_pkt p;
@@ -157,6 +177,7 @@ static __always_inline int xlb_lb(struct xdp_md *ctx)
 	case XLB_ACT_REJECT:
 		return p.key.proto == IPPROTO_TCP ? xlb_xdp_reply_rst(ctx, &p) : xlb_xdp_reply_icmp(ctx, &p);
 	default:
+		/* Not a service packet, or one to SNAT: tc ingress, behind XDP, sees it next. */
 		return XDP_PASS;
 	}
 }

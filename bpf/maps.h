@@ -108,4 +108,29 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_sockets SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct xlb_flow_key);
+	__type(value, struct xlb_nat_value);
+	__uint(max_entries, XLB_MAX_NAT);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_nat SEC(".maps");
+
+/* Written by the agent at attach: ifindex -> the device's SNAT address. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct xlb_device);
+	__uint(max_entries, XLB_MAX_DEVICES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_devices SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __be32);
+	__type(value, struct xlb_reply_budget);
+	__uint(max_entries, XLB_MAX_REPLY_SOURCES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_reply_budget SEC(".maps");
+
 #endif

@@ -16,6 +16,7 @@
 #include <bpf/bpf_endian.h>
 #include "parse.h"
 #include "csum.h"
+#include "maps.h"
 
 #define XLB_REPLY_TTL 64
 #define XLB_ICMP_DEST_UNREACH 3
@@ -62,6 +63,29 @@ static __always_inline void xlb_reply_ip(struct iphdr *ip, __be32 saddr, __be32 
 	ip->daddr = daddr;
 	ip->check = 0;
 	ip->check = ~xlb_csum_fold(xlb_sum16(ip, sizeof(*ip) / 2));
+}
+
+/* Whether `source` may get one more answer now: a token bucket per source, so the
+ * node never becomes a reflector for spoofed packets. Concurrent updates may lose a
+ * refill or a token; the bound holds. */
+static __always_inline int xlb_reply_allowed(__be32 source)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct xlb_reply_budget *b = bpf_map_lookup_elem(&xlb_reply_budget, &source);
+	if (!b) {
+		struct xlb_reply_budget fresh = { .refilled_ns = now, .tokens = XLB_REPLY_BURST - 1 };
+		bpf_map_update_elem(&xlb_reply_budget, &source, &fresh, BPF_ANY);
+		return 1;
+	}
+	__u64 earned = (now - b->refilled_ns) * XLB_REPLY_RATE / 1000000000ULL;
+	if (earned) {
+		b->tokens = b->tokens + earned > XLB_REPLY_BURST ? XLB_REPLY_BURST : b->tokens + earned;
+		b->refilled_ns = now;
+	}
+	if (!b->tokens)
+		return 0;
+	b->tokens--;
+	return 1;
 }
 
 /* What a reset for the segment `tcp` must carry (RFC 793, reset for a closed port),
@@ -154,7 +178,7 @@ static __always_inline int xlb_write_icmp(void *data, void *data_end, const stru
 static __always_inline int xlb_xdp_reply_rst(struct xdp_md *ctx, const struct xlb_pkt *p)
 {
 	struct xlb_rst_seq r;
-	if (xlb_rst_prepare((void *)(long)ctx->data, (void *)(long)ctx->data_end, p, &r))
+	if (!xlb_reply_allowed(p->key.saddr) || xlb_rst_prepare((void *)(long)ctx->data, (void *)(long)ctx->data_end, p, &r))
 		return XDP_DROP;
 	int delta = (int)XLB_RST_LEN - (int)(ctx->data_end - ctx->data);
 	if (delta && bpf_xdp_adjust_tail(ctx, delta))
@@ -169,7 +193,7 @@ static __always_inline int xlb_xdp_reply_icmp(struct xdp_md *ctx, const struct x
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
-	if (p->l4_off != sizeof(struct ethhdr) + sizeof(struct iphdr) || (void *)(eth + 1) > data_end)
+	if (p->l4_off != sizeof(struct ethhdr) + sizeof(struct iphdr) || (void *)(eth + 1) > data_end || !xlb_reply_allowed(p->key.saddr))
 		return XDP_DROP;
 	struct ethhdr orig = *eth;
 	/* Room in front: the old frame then starts with its IP header where the quote belongs. */

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The per-packet path at tc (clsact), which works on every device and every skb
- * checksum state: ingress balances service packets (lb.h's decision), egress turns
- * the replies of translated flows back into the frontend the client talked to. Only
- * the exact flow (backend -> client, both ports) matches, and only while it lives. */
+ * checksum state: ingress balances service packets (lb.h's decision; flows to remote
+ * backends are SNATed too, nat.h, and their replies translated back here), egress
+ * turns the replies of local backends back into the frontend the client talked to.
+ * Only the exact flow (backend -> client, both ports) matches, and only while it lives. */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
@@ -10,11 +11,14 @@
 #include "maps.h"
 #include "lb.h"
 #include "skb.h"
+#include "nat.h"
 
 /* A reset or port unreachable, written over the packet and sent back out of the
  * device it arrived on. */
 static __always_inline int reply(struct __sk_buff *skb, const struct xlb_pkt *p)
 {
+	if (!xlb_reply_allowed(p->key.saddr))
+		return TC_ACT_SHOT;
 	if (p->key.proto == IPPROTO_TCP) {
 		struct xlb_rst_seq r;
 		if (xlb_rst_prepare((void *)(long)skb->data, (void *)(long)skb->data_end, p, &r) ||
@@ -42,11 +46,17 @@ int xlb_tc_ingress(struct __sk_buff *skb)
 	struct xlb_backend *b = NULL;
 	if (xlb_skb_parse(skb, &p) < 0)
 		return TC_ACT_OK;
+	/* Replies of SNATed flows first: their tuple is ours alone. */
+	struct xlb_nat_value *n = bpf_map_lookup_elem(&xlb_nat, &p.key);
+	if (n)
+		return xlb_unsnat(skb, &p, n);
 	switch (xlb_decide(&p, &b)) {
 	case XLB_ACT_DNAT:
 		if (b && xlb_skb_nat(skb, &p, XLB_NAT_DST, b->addr, b->port))
 			return TC_ACT_SHOT;
 		return TC_ACT_OK;
+	case XLB_ACT_SNAT:
+		return b ? xlb_snat(skb, &p, b) : TC_ACT_SHOT;
 	case XLB_ACT_DROP:
 		return TC_ACT_SHOT;
 	case XLB_ACT_REJECT:

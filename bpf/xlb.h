@@ -11,6 +11,23 @@
 #define XLB_MAX_AFFINITY 262144
 #define XLB_MAX_SOURCE_RANGES 65536
 #define XLB_MAX_SOCKETS 262144 /* balanced sockets remembered for recvmsg/getpeername */
+#define XLB_MAX_NAT 262144 /* SNATed flows; the agent's --nat-table-size overrides it */
+#define XLB_MAX_DEVICES 64
+#define XLB_MAX_REPLY_SOURCES 65536
+
+/* SNAT source ports: a client's own port is kept when free and at least
+ * XLB_NAT_PORT_KEEP_MIN (above the NodePort range, so a reply never looks like a
+ * client of a NodePort); otherwise one is drawn from [XLB_NAT_PORT_MIN, MAX], above
+ * Linux's default ephemeral range, so the node's own sockets rarely meet it. */
+#define XLB_NAT_PORT_KEEP_MIN 32768
+#define XLB_NAT_PORT_MIN 61000
+#define XLB_NAT_PORT_MAX 65535
+#define XLB_NAT_PORT_TRIES 16
+
+/* Answers the datapath sends itself (RST, ICMP), per source: a token bucket of
+ * XLB_REPLY_BURST answers refilled at XLB_REPLY_RATE a second. */
+#define XLB_REPLY_RATE 100
+#define XLB_REPLY_BURST 100
 #define XLB_SVC_NAME_LEN 128
 
 /* Frontend types, for lbctl maps dump (the datapath treats them alike). */
@@ -53,11 +70,14 @@ struct xlb_svc_value {
 	__u32 affinity_timeout_s; /* sessionAffinity ClientIP: its timeout; 0 = none */
 };
 
+/* Backend flags. */
+#define XLB_BACKEND_F_REMOTE 0x1 /* runs on another node: external traffic to it is SNATed */
+
 struct xlb_backend {
 	__be32 addr;
 	__be16 port;
 	__u8 proto;
-	__u8 pad;
+	__u8 flags;
 };
 
 /* "namespace/name:port/PROTO" of a service id, for lbctl; programs never read it. */
@@ -115,6 +135,34 @@ struct xlb_ct_value {
 	__be32 backend_addr;
 	__be16 backend_port;
 	__u16 flags;
+	/* A flow to a remote backend leaves with this source (the node's); 0: not SNATed. */
+	__be32 nat_addr;
+	__be16 nat_port;
+	__u16 pad;
+};
+
+/* A SNATed flow, keyed by its replies as they arrive (backend -> nat address and
+ * port): where they go back to, and as whom. */
+struct xlb_nat_value {
+	__u64 expires_ns;
+	__be32 client_addr;
+	__be16 client_port;
+	__u16 flags;
+	__be32 frontend_addr;
+	__be16 frontend_port;
+	__u16 pad;
+};
+
+/* A --devices device (by ifindex): the address SNATed flows leave it with. */
+struct xlb_device {
+	__be32 snat_addr;
+};
+
+/* The answer budget of one source (see XLB_REPLY_RATE). */
+struct xlb_reply_budget {
+	__u64 refilled_ns;
+	__u32 tokens;
+	__u32 pad;
 };
 
 struct xlb_rnat_value {

@@ -70,13 +70,18 @@ function removeIptables(log: Logger): void {
  * The eBPF datapath: load programs and maps, attach to the devices and the cgroup
  * (the probe of --mode auto).
  */
-function bpfDataplane(opts: AgentOptions, devices: string[], log: Logger): Dataplane {
+function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], log: Logger): Dataplane {
   const forced = process.env[FORCE_BPF_FAILURE];
   if (forced) throw new Error(`${forced} (forced by ${FORCE_BPF_FAILURE})`);
   checkCgroup(opts.cgroup);
   ensureBpffs(opts.bpffs);
   const programs = loadPrograms(opts.bpffs);
-  const hooks = attachDevices(programs, devices, opts.acceleration as Acceleration);
+  // SNATed flows leave a device with its node IP, else its first address.
+  const snatAddr = (dev: string) => {
+    const own = deviceIPv4s([dev]);
+    return own.find((ip) => nodeIps.includes(ip)) ?? own[0];
+  };
+  const hooks = attachDevices(programs, devices, opts.acceleration as Acceleration, snatAddr);
   attachSockets(programs, opts.cgroup, opts.bpffs);
   log.info({ devices: hooks, cgroup: opts.cgroup, bpffs: opts.bpffs }, 'eBPF datapath attached');
   return new BpfDataplane(new BpfReconciler(programs.maps, bpfMaglevTables(programs.maps.maglev)), programs.sweepFd, opts.cgroup, log);
@@ -86,13 +91,13 @@ function bpfDataplane(opts: AgentOptions, devices: string[], log: Logger): Datap
 export const FORCE_BPF_FAILURE = 'XLB_FORCE_BPF_FAILURE';
 
 /** --mode: bpf, iptables, or auto (bpf when the probe succeeds). Leaves nothing of the other mode behind. */
-function chooseDataplane(opts: AgentOptions, devices: string[], log: Logger): Dataplane {
+function chooseDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], log: Logger): Dataplane {
   if (opts.mode === 'iptables') {
     removeBpf(devices, opts.bpffs, opts.cgroup, log);
     return new IptablesDataplane(log);
   }
   try {
-    const dp = bpfDataplane(opts, devices, log);
+    const dp = bpfDataplane(opts, devices, nodeIps, log);
     removeIptables(log);
     return dp;
   } catch (err) {
@@ -127,7 +132,7 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
 
   // Bad input fails here, before anything is loaded, attached or pinned.
   const source = opts.manifests ? new ManifestSource(opts.manifests, log) : new KubeSource({ kubeconfig: opts.kubeconfig, nodeName: node.name }, log);
-  const dataplane = chooseDataplane(opts, devices, log);
+  const dataplane = chooseDataplane(opts, devices, nodeIps, log);
   log.info({ mode: dataplane.mode, ...(dataplane instanceof IptablesDataplane ? { iptables: dataplane.backend.name } : {}), node }, 'agent starting');
   const agent = new Agent(source, dataplane, new HealthServer(log), node, opts.nodeIp !== undefined, log);
   await agent.start();

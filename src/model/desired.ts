@@ -110,10 +110,15 @@ function endpointsOf(port: ServicePort, slices: EndpointSlice[], publishNotReady
   return [...byId.values()];
 }
 
-function toBackends(eps: EndpointInfo[]): Backend[] {
+/** Endpoints without a nodeName are taken as this node's (as before nodeName existed). */
+function toBackends(eps: EndpointInfo[], node: string): Backend[] {
   // Sorted by numeric address then port; keys computed once, not per comparison.
   return eps
-    .map((e) => ({ order: ipv4ToInt(e.addr) * 65536 + e.port, b: { addr: e.addr, port: e.port, weight: 1, name: e.name } }))
+    .map((e) => {
+      const b: Backend = { addr: e.addr, port: e.port, weight: 1, name: e.name };
+      if (e.nodeName !== undefined && e.nodeName !== node) b.remote = true;
+      return { order: ipv4ToInt(e.addr) * 65536 + e.port, b };
+    })
     .sort((x, y) => x.order - y.order)
     .map((x) => x.b);
 }
@@ -184,8 +189,8 @@ function contributionOf(svc: Service, svcSlices: EndpointSlice[], node: NodeCont
       { internalLocal, externalLocal, external: external.length > 0, topologyRequested: topologyRequested(svc) },
       node,
     );
-    const internalBackends = toBackends(internalLocal ? eps.local : eps.cluster);
-    const externalBackends = toBackends(externalLocal ? eps.local : eps.cluster);
+    const internalBackends = toBackends(internalLocal ? eps.local : eps.cluster, node.name);
+    const externalBackends = toBackends(externalLocal ? eps.local : eps.cluster, node.name);
     const key = serviceKey(svc, port);
     const base = { namespace: namespaceOf(svc), name: svc.metadata.name, portName: port.name ?? '', protocol };
     // kube-proxy rejects when no endpoint exists anywhere, and drops when only a

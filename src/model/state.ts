@@ -16,6 +16,8 @@ export interface Backend {
   weight: number;
   /** Pod name from targetRef, for logs and dumps. */
   name?: string;
+  /** Runs on another node (its EndpointSlice nodeName): external traffic to it is SNATed. */
+  remote?: boolean;
 }
 
 /** One Service port: every frontend of it shares one backend set and one Maglev table. */

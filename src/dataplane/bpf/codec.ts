@@ -133,6 +133,8 @@ export const tableKey = (svcId: number, bank: 0 | 1) => svcId * 2 + bank;
 
 /** XLB_CT_CLOSING */
 export const CT_CLOSING = 0x1;
+/** XLB_BACKEND_F_REMOTE: the backend runs on another node */
+export const BACKEND_F_REMOTE = 0x1;
 
 export interface SvcKey extends Record<string, unknown> {
   addr: string;
@@ -174,6 +176,8 @@ export interface BackendValue extends Record<string, unknown> {
   addr: string;
   port: number;
   proto: number;
+  /** XLB_BACKEND_F_* */
+  flags: number;
 }
 export interface SockKey extends Record<string, unknown> {
   cookie: bigint;
@@ -201,6 +205,24 @@ export interface CtValue extends Record<string, unknown> {
   backend_addr: string;
   backend_port: number;
   flags: number;
+  /** the SNAT source of a flow to a remote backend ("0.0.0.0", 0: none) */
+  nat_addr: string;
+  nat_port: number;
+}
+export interface NatValue extends Record<string, unknown> {
+  expires_ns: bigint;
+  client_addr: string;
+  client_port: number;
+  flags: number;
+  frontend_addr: string;
+  frontend_port: number;
+}
+export interface DeviceValue extends Record<string, unknown> {
+  snat_addr: string;
+}
+export interface ReplyBudget extends Record<string, unknown> {
+  refilled_ns: bigint;
+  tokens: number;
 }
 export interface RnatValue extends Record<string, unknown> {
   expires_ns: bigint;
@@ -247,7 +269,7 @@ export const backend = new StructCodec<BackendValue>('xlb_backend', [
   ['addr', 'ipv4'],
   ['port', 'be16'],
   ['proto', 'u8'],
-  ['pad', 'u8'],
+  ['flags', 'u8'],
 ]);
 export const flowKey = new StructCodec<FlowKey>('xlb_flow_key', [
   ['saddr', 'ipv4'],
@@ -264,6 +286,24 @@ export const ctValue = new StructCodec<CtValue>('xlb_ct_value', [
   ['backend_addr', 'ipv4'],
   ['backend_port', 'be16'],
   ['flags', 'u16'],
+  ['nat_addr', 'ipv4'],
+  ['nat_port', 'be16'],
+  ['pad', 'u16'],
+]);
+export const natValue = new StructCodec<NatValue>('xlb_nat_value', [
+  ['expires_ns', 'u64'],
+  ['client_addr', 'ipv4'],
+  ['client_port', 'be16'],
+  ['flags', 'u16'],
+  ['frontend_addr', 'ipv4'],
+  ['frontend_port', 'be16'],
+  ['pad', 'u16'],
+]);
+export const device = new StructCodec<DeviceValue>('xlb_device', [['snat_addr', 'ipv4']]);
+export const replyBudget = new StructCodec<ReplyBudget>('xlb_reply_budget', [
+  ['refilled_ns', 'u64'],
+  ['tokens', 'u32'],
+  ['pad', 'u32'],
 ]);
 export const rnatValue = new StructCodec<RnatValue>('xlb_rnat_value', [
   ['expires_ns', 'u64'],
@@ -296,6 +336,8 @@ function scalar(size: 1 | 4, write: (b: Buffer, n: number, at: number) => void, 
 /** A set member's value: present means member. */
 export const u8 = scalar(1, (b, n, at) => b.writeUInt8(n, at), (b) => b.readUInt8(0));
 export const u32 = scalar(4, (b, n, at) => b.writeUInt32LE(n, at), (b) => b.readUInt32LE(0));
+/** An IPv4 address key (network order). */
+export const ipv4 = new StructCodec<{ addr: string }>('__be32', [['addr', 'ipv4']]);
 
 export interface BenchTemplate extends Record<string, unknown> {
   vary_sport: number;
@@ -309,4 +351,4 @@ export const benchTemplate = new StructCodec<BenchTemplate>('xlb_bench_template'
 ]);
 
 /** The structs of bpf/xlb.h that the datapath programs use, for the BTF layout test. */
-export const ALL_STRUCTS = [svcKey, svcValue, svcName, memberKey, sourceRangeKey, affinityKey, affinityValue, backend, flowKey, ctValue, rnatValue, sockKey, sockValue];
+export const ALL_STRUCTS = [svcKey, svcValue, svcName, memberKey, sourceRangeKey, affinityKey, affinityValue, backend, flowKey, ctValue, rnatValue, sockKey, sockValue, natValue, device, replyBudget];

@@ -60,7 +60,10 @@ export class TypedMap<K, V> implements MapLike<K, V> {
 }
 
 /** The maps the agent reads and writes (a test checks them against the objects' BTF). */
-export const MAP_NAMES = ['xlb_services', 'xlb_svc_names', 'xlb_backends', 'xlb_members', 'xlb_source_ranges', 'xlb_maglev', 'xlb_affinity', 'xlb_ct', 'xlb_rnat', 'xlb_sockets'] as const;
+export const MAP_NAMES = [
+  'xlb_services', 'xlb_svc_names', 'xlb_backends', 'xlb_members', 'xlb_source_ranges', 'xlb_maglev', 'xlb_affinity',
+  'xlb_ct', 'xlb_rnat', 'xlb_sockets', 'xlb_nat', 'xlb_devices', 'xlb_reply_budget',
+] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
 export interface XlbMaps {
@@ -76,6 +79,12 @@ export interface XlbMaps {
   rnat: TypedMap<codec.FlowKey, codec.RnatValue>;
   /** sockets balanced at connect/sendmsg: (cookie, backend) -> frontend */
   sockets: TypedMap<codec.SockKey, codec.SockValue>;
+  /** SNATed flows by their replies' tuple (backend -> SNAT address) */
+  nat: TypedMap<codec.FlowKey, codec.NatValue>;
+  /** ifindex -> the SNAT address of a --devices device */
+  devices: TypedMap<number, codec.DeviceValue>;
+  /** source address -> its budget of RST/ICMP answers */
+  replyBudget: TypedMap<{ addr: string }, codec.ReplyBudget>;
 }
 
 export function typedMaps(fds: Record<MapName, number>): XlbMaps {
@@ -90,6 +99,9 @@ export function typedMaps(fds: Record<MapName, number>): XlbMaps {
     ct: new TypedMap('xlb_ct', fds.xlb_ct, codec.flowKey, codec.ctValue),
     rnat: new TypedMap('xlb_rnat', fds.xlb_rnat, codec.flowKey, codec.rnatValue),
     sockets: new TypedMap('xlb_sockets', fds.xlb_sockets, codec.sockKey, codec.sockValue),
+    nat: new TypedMap('xlb_nat', fds.xlb_nat, codec.flowKey, codec.natValue),
+    devices: new TypedMap('xlb_devices', fds.xlb_devices, codec.u32, codec.device),
+    replyBudget: new TypedMap('xlb_reply_budget', fds.xlb_reply_budget, codec.ipv4, codec.replyBudget),
   };
 }
 

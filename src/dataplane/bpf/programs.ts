@@ -92,20 +92,27 @@ function ingressHook(dev: string, ifindex: number, p: LoadedPrograms, accelerati
   }
 }
 
-/** Attaches to every device; returns the ingress hook each one got. */
-export function attachDevices(p: LoadedPrograms, devices: string[], acceleration: Acceleration): Record<string, DeviceHook> {
+/**
+ * Attaches to every device; returns the hook balancing each one's incoming packets.
+ * tc ingress is always there: behind XDP it takes the flows XDP leaves to it (SNAT to
+ * remote backends and their replies). `snatAddr` is the address a device's SNATed
+ * flows leave with (none: flows to remote backends through it are dropped).
+ */
+export function attachDevices(p: LoadedPrograms, devices: string[], acceleration: Acceleration, snatAddr: (dev: string) => string | undefined): Record<string, DeviceHook> {
   const used: Record<string, DeviceHook> = {};
+  const ifindexes = new Set<number>();
   for (const dev of devices) {
     const ifindex = native().ifIndex(dev);
+    ifindexes.add(ifindex);
+    const addr = snatAddr(dev);
+    if (addr) p.maps.devices.set(ifindex, { snat_addr: addr });
     used[dev] = ingressHook(dev, ifindex, p, acceleration);
-    // One balancer per device: the hook not chosen must not hold an old program.
-    if (used[dev] === 'xdp') native().tcDetach(ifindex, 'ingress');
-    else {
-      native().xdpDetach(ifindex);
-      native().tcAttach(ifindex, p.tcIngressFd, 'ingress');
-    }
+    if (used[dev] === 'tc') native().xdpDetach(ifindex);
+    native().tcAttach(ifindex, p.tcIngressFd, 'ingress');
     native().tcAttach(ifindex, p.tcEgressFd, 'egress');
   }
+  // Devices of an earlier run that are not ours any more.
+  for (const [ifindex] of p.maps.devices.entries()) if (!ifindexes.has(ifindex)) p.maps.devices.delete(ifindex);
   return used;
 }
 

@@ -6,6 +6,7 @@ import { backendId, frontendId } from '../../model/state.js';
 import { buildMaglevTable, MAGLEV_MAX_SIZE, maglevSize } from '../../model/maglev.js';
 import type { ApplyStats, Dataplane } from '../types.js';
 import {
+  BACKEND_F_REMOTE,
   IPPROTO,
   PROTO_NAME,
   SVC_F_DROP,
@@ -63,11 +64,12 @@ interface ProgrammedFrontend {
 }
 
 /**
- * A backend's identity as one number (address, port, TCP or UDP): 100,000 backends are
- * looked up per full sync, and number keys cost far less than strings.
+ * A backend's identity as one number (address, port, TCP or UDP, its flags): 100,000
+ * backends are looked up per full sync, and number keys cost far less than strings.
+ * An address that moves to another node becomes another backend.
  */
-function beKey(addr: string, port: number, proto: number): number {
-  return ipv4ToInt(addr) * 131072 + port * 2 + (proto === IPPROTO.UDP ? 1 : 0);
+function beKey(addr: string, port: number, proto: number, flags: number): number {
+  return ipv4ToInt(addr) * 262144 + port * 4 + (proto === IPPROTO.UDP ? 2 : 0) + (flags & BACKEND_F_REMOTE);
 }
 
 function sameValue(a: SvcValue, b: SvcValue): boolean {
@@ -131,7 +133,7 @@ export class BpfReconciler implements Dataplane {
     this.tables.abort();
     for (const [id, b] of this.maps.backends.entries()) {
       this.backendIds.reserve(id);
-      const k = beKey(b.addr, b.port, b.proto);
+      const k = beKey(b.addr, b.port, b.proto, b.flags);
       this.backends.set(k, id);
       this.maybeUnused.add(k);
     }
@@ -204,8 +206,9 @@ export class BpfReconciler implements Dataplane {
       const cur = this.services.get(svc.key);
       if (cur?.applied === svc) continue;
       const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
-      const backendKeys = svc.backends.map((b) => beKey(b.addr, b.port, proto));
-      const backendIds = svc.backends.map((b, i) => this.claimBackend(backendKeys[i]!, { addr: b.addr, port: b.port, proto }, newBackends));
+      const values: BackendValue[] = svc.backends.map((b) => ({ addr: b.addr, port: b.port, proto, flags: b.remote ? BACKEND_F_REMOTE : 0 }));
+      const backendKeys = values.map((b) => beKey(b.addr, b.port, proto, b.flags));
+      const backendIds = values.map((b, i) => this.claimBackend(backendKeys[i]!, b, newBackends));
       const svcId = this.svcIdFor(svc);
       if (cur?.svcId !== svcId) names.push([svcId, { name: svc.key }]);
       const active = cur?.svcId === svcId ? cur.bank : this.recoveredTables.get(svcId)?.bank;

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* SNAT at tc for external flows to a backend on another node (ETP=Cluster, as
+ * kube-proxy masquerades them): the flow leaves with this node's address as source,
+ * so the backend's replies come back here; they are translated back before the stack
+ * sees them. Both directions are forwarded straight out of the device the FIB names
+ * (a packet whose source is this node's own address would be a martian to the
+ * stack's input routing). */
+#ifndef XLB_NAT_H
+#define XLB_NAT_H
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "xlb.h"
+#include "maps.h"
+#include "parse.h"
+#include "skb.h"
+#include "conntrack.h"
+
+#define XLB_AF_INET 2
+
+/* The next hop towards `dst`, for a packet `p` (ingress device first). */
+static __always_inline long xlb_route(struct __sk_buff *skb, const struct xlb_pkt *p, __be32 src, __be32 dst, struct bpf_fib_lookup *fib)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->family = XLB_AF_INET;
+	fib->l4_protocol = p->key.proto;
+	fib->tot_len = skb->len - p->l3_off;
+	fib->ipv4_src = src;
+	fib->ipv4_dst = dst;
+	fib->ifindex = skb->ifindex;
+	return bpf_fib_lookup(skb, fib, sizeof(*fib), 0);
+}
+
+/* Forwards a rewritten packet as a router would: TTL down by one, out of the FIB's
+ * device to its next hop (resolving the neighbour when it is not known yet). */
+static __always_inline int xlb_forward(struct __sk_buff *skb, const struct xlb_pkt *p, const struct bpf_fib_lookup *fib, long rc)
+{
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return TC_ACT_SHOT;
+	__u32 ttl_off = p->l3_off + __builtin_offsetof(struct iphdr, ttl);
+	__be16 old, new;
+	if (bpf_skb_load_bytes(skb, ttl_off, &old, sizeof(old)))
+		return TC_ACT_SHOT;
+	if (*(__u8 *)&old <= 1)
+		return TC_ACT_SHOT; /* the stack would answer time exceeded; we are a transparent hop */
+	new = old;
+	*(__u8 *)&new -= 1;
+	if (bpf_l3_csum_replace(skb, p->l3_off + __builtin_offsetof(struct iphdr, check), old, new, sizeof(new)) ||
+	    bpf_skb_store_bytes(skb, ttl_off, &new, sizeof(new), 0))
+		return TC_ACT_SHOT;
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return bpf_redirect_neigh(fib->ifindex, NULL, 0, 0);
+	if (bpf_skb_store_bytes(skb, 0, fib->dmac, ETH_ALEN, 0) || bpf_skb_store_bytes(skb, ETH_ALEN, fib->smac, ETH_ALEN, 0))
+		return TC_ACT_SHOT;
+	return bpf_redirect(fib->ifindex, 0);
+}
+
+/* Claims a source port for the flow's replies (key: backend -> SNAT address, its
+ * dport to be chosen): the client's own when free (see XLB_NAT_PORT_KEEP_MIN), else
+ * a random one of the range. */
+static __always_inline int xlb_nat_claim(struct xlb_flow_key *rk, const struct xlb_nat_value *v)
+{
+	__u16 port = bpf_ntohs(v->client_port);
+	for (int i = 0; i < XLB_NAT_PORT_TRIES; i++) {
+		if (port >= XLB_NAT_PORT_KEEP_MIN || i > 0) {
+			rk->dport = bpf_htons(port);
+			if (!bpf_map_update_elem(&xlb_nat, rk, v, BPF_NOEXIST))
+				return 0;
+		}
+		port = XLB_NAT_PORT_MIN + bpf_get_prandom_u32() % (XLB_NAT_PORT_MAX - XLB_NAT_PORT_MIN + 1);
+	}
+	return -1;
+}
+
+/* A packet of a flow to remote backend `b` (its conntrack entry just refreshed by
+ * xlb_decide): SNAT and DNAT, then out towards the backend. */
+static __always_inline int xlb_snat(struct __sk_buff *skb, const struct xlb_pkt *p, const struct xlb_backend *b)
+{
+	struct xlb_ct_value *ct = bpf_map_lookup_elem(&xlb_ct, &p->key);
+	if (!ct)
+		return TC_ACT_SHOT;
+	struct bpf_fib_lookup fib;
+	long rc = xlb_route(skb, p, 0, b->addr, &fib);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return TC_ACT_SHOT;
+	__u32 egress = fib.ifindex;
+	struct xlb_device *dev = bpf_map_lookup_elem(&xlb_devices, &egress);
+	if (!dev)
+		return TC_ACT_SHOT; /* no address of ours to leave that device with */
+	struct xlb_nat_value v = {
+		.expires_ns = ct->expires_ns,
+		.client_addr = p->key.saddr,
+		.client_port = p->key.sport,
+		.flags = ct->flags,
+		.frontend_addr = p->key.daddr,
+		.frontend_port = p->key.dport,
+	};
+	struct xlb_flow_key rk = { .saddr = b->addr, .daddr = dev->snat_addr, .sport = b->port, .proto = p->key.proto };
+	if (ct->nat_port && ct->nat_addr == dev->snat_addr) {
+		/* A known flow: keep its entry alive with the flow (the LRU may have dropped it). */
+		rk.dport = ct->nat_port;
+		struct xlb_nat_value *n = bpf_map_lookup_elem(&xlb_nat, &rk);
+		if (!n || n->expires_ns != v.expires_ns || n->flags != v.flags)
+			bpf_map_update_elem(&xlb_nat, &rk, &v, BPF_ANY);
+	} else {
+		if (xlb_nat_claim(&rk, &v))
+			return TC_ACT_SHOT; /* every port tried is taken: the client retries */
+		ct->nat_addr = dev->snat_addr;
+		ct->nat_port = rk.dport;
+	}
+	if (xlb_skb_nat(skb, p, XLB_NAT_DST, b->addr, b->port))
+		return TC_ACT_SHOT;
+	/* The rewrite above changed the destination; the source is rewritten from the original. */
+	struct xlb_pkt q = *p;
+	q.key.daddr = b->addr;
+	q.key.dport = b->port;
+	if (xlb_skb_nat(skb, &q, XLB_NAT_SRC, rk.daddr, rk.dport))
+		return TC_ACT_SHOT;
+	return xlb_forward(skb, p, &fib, rc);
+}
+
+/* A reply of a SNATed flow (`n` found by its tuple): back to the client, from the
+ * frontend it called, straight out towards the client. */
+static __always_inline int xlb_unsnat(struct __sk_buff *skb, const struct xlb_pkt *p, struct xlb_nat_value *n)
+{
+	__u64 now = bpf_ktime_get_ns();
+	if (n->expires_ns <= now) {
+		bpf_map_delete_elem(&xlb_nat, &p->key);
+		return TC_ACT_OK;
+	}
+	__u16 flags = xlb_ct_flags(p, n->flags);
+	__u64 expires = now + xlb_ct_lifetime(p, flags);
+	struct xlb_flow_key fk = {
+		.saddr = n->client_addr,
+		.daddr = n->frontend_addr,
+		.sport = n->client_port,
+		.dport = n->frontend_port,
+		.proto = p->key.proto,
+	};
+	if (flags != n->flags || n->expires_ns + XLB_CT_REFRESH_NS < expires) {
+		/* A backend's FIN or RST ends the flow on both sides; a flow never lives longer than closing allows. */
+		if ((flags & XLB_CT_CLOSING) && !(n->flags & XLB_CT_CLOSING)) {
+			struct xlb_ct_value *ct = bpf_map_lookup_elem(&xlb_ct, &fk);
+			if (ct) {
+				ct->flags |= XLB_CT_CLOSING;
+				if (ct->expires_ns > expires)
+					ct->expires_ns = expires;
+			}
+		}
+		if (!(flags & XLB_CT_CLOSING) || n->expires_ns > expires)
+			n->expires_ns = expires;
+		n->flags = flags;
+	}
+	struct bpf_fib_lookup fib;
+	long rc = xlb_route(skb, p, n->frontend_addr, n->client_addr, &fib);
+	if (xlb_skb_nat(skb, p, XLB_NAT_DST, n->client_addr, n->client_port))
+		return TC_ACT_SHOT;
+	struct xlb_pkt q = *p;
+	q.key.daddr = n->client_addr;
+	q.key.dport = n->client_port;
+	if (xlb_skb_nat(skb, &q, XLB_NAT_SRC, n->frontend_addr, n->frontend_port))
+		return TC_ACT_SHOT;
+	return xlb_forward(skb, p, &fib, rc);
+}
+
+#endif
