@@ -16,26 +16,15 @@
 #include "reject.h"
 
 /* A new direct flow (not via a service) on a tuple drops any reverse translation a
- * past service flow left for it, so its replies are never rewritten. A live flow's
- * own packet is not a new one: with XDP in front, tc sees the flow's packets after
- * their DNAT. */
+ * past service flow left for it, so its replies are never rewritten. */
 static __always_inline void forget_reverse(const struct xlb_pkt *p)
 {
 	if (p->key.proto == IPPROTO_TCP && !xlb_is_syn(p))
 		return;
 	struct xlb_flow_key rk;
 	xlb_reverse_key(&p->key, &rk);
-	struct xlb_rnat_value *r = bpf_map_lookup_elem(&xlb_rnat, &rk);
-	if (!r)
-		return;
-	struct xlb_flow_key fk = p->key;
-	fk.daddr = r->frontend_addr;
-	fk.dport = r->frontend_port;
-	struct xlb_ct_value *ct = bpf_map_lookup_elem(&xlb_ct, &fk);
-	if (ct && ct->expires_ns > bpf_ktime_get_ns() && !(ct->flags & XLB_CT_CLOSING) && ct->backend_addr == p->key.daddr &&
-	    ct->backend_port == p->key.dport)
-		return;
-	bpf_map_delete_elem(&xlb_rnat, &rk);
+	if (bpf_map_lookup_elem(&xlb_rnat, &rk))
+		bpf_map_delete_elem(&xlb_rnat, &rk);
 }
 
 /* The backend of a tracked flow, if the flow is alive and its backend still exists. */
@@ -82,9 +71,8 @@ static __always_inline void track(const struct xlb_pkt *p, const struct xlb_ct_v
 		.nat_port = same ? ct->nat_port : 0,
 	};
 	bpf_map_update_elem(&xlb_ct, &p->key, &v, BPF_ANY);
-	/* A remote backend's replies come back to the SNAT address instead (nat.h). */
-	if (b->flags & XLB_BACKEND_F_REMOTE)
-		return;
+	/* Also for a remote backend: when no device of ours leads to it, it is reached
+	 * without SNAT (nat.h), and its replies leave through us like a local one's. */
 	struct xlb_flow_key rk = {
 		.saddr = b->addr,
 		.daddr = p->key.saddr,
@@ -129,12 +117,14 @@ enum xlb_action {
 /* The load-balancing decision for one parsed packet, the same at XDP and at tc: the
  * frontend, source ranges, the flow's tracked backend or a new one (select.h), and
  * the flow recorded for the replies. Only the rewrite differs per hook. */
-static __always_inline enum xlb_action xlb_decide(const struct xlb_pkt *p, struct xlb_backend **out)
+static __always_inline enum xlb_action xlb_decide(const struct xlb_pkt *p, struct xlb_backend **out, int behind_xdp)
 {
 	struct xlb_svc_key sk = { .addr = p->key.daddr, .port = p->key.dport, .proto = p->key.proto };
 	struct xlb_svc_value *svc = bpf_map_lookup_elem(&xlb_services, &sk);
 	if (!svc) {
-		forget_reverse(p);
+		/* Behind XDP, this may be a flow XDP has just translated: XDP forgot for it. */
+		if (!behind_xdp)
+			forget_reverse(p);
 		return XLB_ACT_PASS;
 	}
 	if (!xlb_source_allowed(svc, p->key.saddr))
@@ -167,7 +157,7 @@ static __always_inline int xlb_lb(struct xdp_md *ctx)
 	struct xlb_backend *b = NULL;
 	if (xlb_parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, &p) < 0)
 		return XDP_PASS;
-	switch (xlb_decide(&p, &b)) {
+	switch (xlb_decide(&p, &b, 0)) {
 	case XLB_ACT_DNAT:
 		if (b)
 			dnat(&p, b);

@@ -87,8 +87,11 @@ static __always_inline int xlb_snat(struct __sk_buff *skb, const struct xlb_pkt 
 		return TC_ACT_SHOT;
 	__u32 egress = fib.ifindex;
 	struct xlb_device *dev = bpf_map_lookup_elem(&xlb_devices, &egress);
-	if (!dev)
-		return TC_ACT_SHOT; /* no address of ours to leave that device with */
+	if (!dev || !dev->snat_addr) {
+		/* Not reached through a device of ours (an address of this node, say): replies
+		 * will pass our egress like a local backend's, so DNAT alone serves. */
+		return xlb_skb_nat(skb, p, XLB_NAT_DST, b->addr, b->port) ? TC_ACT_SHOT : TC_ACT_OK;
+	}
 	struct xlb_nat_value v = {
 		.expires_ns = ct->expires_ns,
 		.client_addr = p->key.saddr,

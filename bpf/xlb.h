@@ -153,9 +153,13 @@ struct xlb_nat_value {
 	__u16 pad;
 };
 
+/* Device flags. */
+#define XLB_DEVICE_F_XDP 0x1 /* XDP balances its packets; tc ingress behind it only completes */
+
 /* A --devices device (by ifindex): the address SNATed flows leave it with. */
 struct xlb_device {
 	__be32 snat_addr;
+	__u32 flags;
 };
 
 /* The answer budget of one source (see XLB_REPLY_RATE). */

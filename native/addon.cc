@@ -20,6 +20,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"mapDelete", MapDelete},
       {"mapDump", MapDump},
       {"mapInfo", MapInfo},
+      {"mapCount", MapCount},
       {"mapFdById", MapFdById},
       {"objGet", ObjGet},
       {"closeFd", CloseFd},

@@ -2,40 +2,32 @@
 // the sockets of the namespace its reader was created in, so the calling thread
 // enters each namespace just long enough to create one, then returns to its own.
 #include <bpf/bpf.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "addon.h"
 #include "errors.h"
+#include "netns.h"
 
 namespace xlb {
 
 // Returns an empty string, or why this namespace could not be walked.
-static std::string WalkIn(int link, const std::string &path, int home) {
-  int ns = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ns < 0) return strerror(errno);
-  if (setns(ns, CLONE_NEWNET)) {
-    int err = errno;
-    close(ns);
-    return strerror(err);
+static std::string WalkIn(int link, const std::string &path) {
+  int it;
+  {
+    NetnsScope in(path);
+    if (!in.error().empty()) return in.error();
+    it = bpf_iter_create(link);
+    if (it < 0) return strerror(errno);
   }
-  int it = bpf_iter_create(link);
-  int err = errno;
-  // The thread must never stay in a pod's namespace: nothing sane is left to do then.
-  if (setns(home, CLONE_NEWNET)) abort();
-  close(ns);
-  if (it < 0) return strerror(err);
   char buf[256];
   ssize_t n;
   while ((n = read(it, buf, sizeof(buf))) > 0) {
   }
-  err = errno;
+  int err = errno;
   close(it);
   return n < 0 ? strerror(err) : "";
 }
@@ -47,19 +39,12 @@ Napi::Value IterRun(const Napi::CallbackInfo &info) {
   Napi::Array paths = info[1].As<Napi::Array>();
   int link = bpf_link_create(progFd, 0, BPF_TRACE_ITER, nullptr);
   if (link < 0) throw SysError(env, errno, "creating a socket iterator", "needs kernel >= 5.9 with BTF");
-  int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (home < 0) {
-    int err = errno;
-    close(link);
-    throw SysError(env, err, "opening this thread's network namespace");
-  }
   Napi::Object failed = Napi::Object::New(env);
   for (uint32_t i = 0; i < paths.Length(); i++) {
     std::string path = paths.Get(i).ToString();
-    std::string why = WalkIn(link, path, home);
+    std::string why = WalkIn(link, path);
     if (!why.empty()) failed.Set(path, why);
   }
-  close(home);
   close(link);
   return failed;
 }

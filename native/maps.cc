@@ -142,6 +142,23 @@ Napi::Value MapDump(const Napi::CallbackInfo &info) {
   return out;
 }
 
+// How many keys a map holds (walks the keys only: a fill level, not a snapshot).
+Napi::Value MapCount(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  bpf_map_info mi = InfoOf(env, fd);
+  std::vector<uint8_t> cur(mi.key_size), next(mi.key_size);
+  uint32_t n = 0;
+  void *prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+    cur.swap(next);
+    prev = cur.data();
+    n++;
+  }
+  if (errno != ENOENT) throw SysError(env, errno, "iterating " + FdDesc(fd));
+  return Napi::Number::New(env, n);
+}
+
 Napi::Value MapInfo(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   bpf_map_info mi = InfoOf(env, ArgInt(info, 0, "fd"));

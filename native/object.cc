@@ -45,6 +45,19 @@ Napi::Value LoadObject(const Napi::CallbackInfo &info) {
     int err = errno;
     throw SysError(env, err, "opening BPF object " + path, "run \"make bpf\"; " + LogTail());
   }
+  // Sizes the agent chose (flags) for maps created now; a pinned map keeps its own.
+  if (info.Length() > 2 && info[2].IsObject()) {
+    Napi::Object sizes = info[2].As<Napi::Object>();
+    bpf_map *m;
+    bpf_object__for_each_map(m, obj) {
+      if (!sizes.Has(bpf_map__name(m))) continue;
+      uint32_t n = sizes.Get(bpf_map__name(m)).As<Napi::Number>().Uint32Value();
+      if (bpf_map__set_max_entries(m, n)) {
+        bpf_object__close(obj);
+        throw SysError(env, EINVAL, std::string("sizing map ") + bpf_map__name(m) + " to " + std::to_string(n));
+      }
+    }
+  }
   int rc = bpf_object__load(obj);
   if (rc) {
     std::string log = LogTail();

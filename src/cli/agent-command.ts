@@ -29,6 +29,8 @@ export interface AgentOptions {
   /** the cgroup v2 directory whose processes get socket-level load balancing */
   cgroup: string;
   acceleration: string;
+  /** capacity of the SNAT table (flows to backends on other nodes); default: the object's */
+  natTableSize?: string;
   logLevel: string;
   cleanup?: boolean;
 }
@@ -75,7 +77,7 @@ function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], 
   if (forced) throw new Error(`${forced} (forced by ${FORCE_BPF_FAILURE})`);
   checkCgroup(opts.cgroup);
   ensureBpffs(opts.bpffs);
-  const programs = loadPrograms(opts.bpffs);
+  const programs = loadPrograms(opts.bpffs, opts.natTableSize ? { xlb_nat: Number(opts.natTableSize) } : {});
   // SNATed flows leave a device with its node IP, else its first address.
   const snatAddr = (dev: string) => {
     const own = deviceIPv4s([dev]);
@@ -84,7 +86,7 @@ function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], 
   const hooks = attachDevices(programs, devices, opts.acceleration as Acceleration, snatAddr);
   attachSockets(programs, opts.cgroup, opts.bpffs);
   log.info({ devices: hooks, cgroup: opts.cgroup, bpffs: opts.bpffs }, 'eBPF datapath attached');
-  return new BpfDataplane(new BpfReconciler(programs.maps, bpfMaglevTables(programs.maps.maglev)), programs.sweepFd, opts.cgroup, log);
+  return new BpfDataplane(new BpfReconciler(programs.maps, bpfMaglevTables(programs.maps.maglev)), programs.sweepFd, opts.cgroup, programs.maps.nat.fd, log);
 }
 
 /** Tests make the eBPF probe fail with this variable set to a reason. */
@@ -120,6 +122,8 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   if (opts.cleanup) return cleanup(opts, log);
   if (!['auto', 'bpf', 'iptables'].includes(opts.mode)) throw new UsageError(`--mode ${opts.mode}: must be auto, bpf or iptables`);
   if (!ACCELERATIONS.includes(opts.acceleration as Acceleration)) throw new UsageError(`--acceleration ${opts.acceleration}: must be ${ACCELERATIONS.join(', ')}`);
+  const natSize = Number(opts.natTableSize ?? 1024);
+  if (!Number.isInteger(natSize) || natSize < 1024 || natSize > 1 << 24) throw new UsageError(`--nat-table-size ${opts.natTableSize}: must be a whole number from 1024 to ${1 << 24}`);
   if (opts.manifests && opts.kubeconfig) throw new UsageError('give either --manifests or --kubeconfig, not both');
   const known = interfaces();
   const missing = devices.find((d) => !known.has(d));

@@ -22,6 +22,7 @@ program
   .addOption(new Option('--mode <mode>', 'datapath').choices(['auto', 'bpf', 'iptables']).default('auto'))
   .option('--bpffs <dir>', 'where maps are pinned (a bpf filesystem is mounted there if needed)', DEFAULT_BPFFS)
   .option('--cgroup <dir>', 'cgroup v2 directory whose processes (pods, host) get socket-level load balancing (default: the cgroup2 mount)', cgroup2Mount() ?? '')
+  .option('--nat-table-size <entries>', 'SNAT table capacity: flows from outside to backends on other nodes (default: XLB_MAX_NAT of bpf/xlb.h; a pinned table keeps its size until cleanup)')
   .addOption(new Option('--acceleration <how>', 'XDP where the driver has native XDP and it pays (auto), XDP or fail (xdp), tc only (off)').choices([...ACCELERATIONS]).default('auto'))
   .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
   .option('--cleanup', 'remove everything the agent made (programs, pins) and exit')

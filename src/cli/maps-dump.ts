@@ -4,7 +4,7 @@ import { openPinnedMaps, readMaglevTable, type XlbMaps } from '../dataplane/bpf/
 import { CT_CLOSING, PROTO_NAME, SVC_TYPE_NAME, tableBank } from '../dataplane/bpf/codec.js';
 import { renderTable } from './table.js';
 
-export const DUMP_SECTIONS = ['services', 'backends', 'maglev', 'conntrack', 'sockets'] as const;
+export const DUMP_SECTIONS = ['services', 'backends', 'maglev', 'conntrack', 'nat', 'sockets'] as const;
 export type DumpSection = (typeof DUMP_SECTIONS)[number];
 
 export interface ServiceDump {
@@ -36,6 +36,18 @@ export interface FlowDump {
   backend: string;
   expiresInS: number;
   closing: boolean;
+  /** "IP:PORT" the flow leaves with towards a backend on another node (SNAT), if any */
+  snat?: string;
+}
+/** A SNATed flow as its replies arrive: backend -> snat; sent back to client, from frontend. */
+export interface NatDump {
+  protocol: string;
+  backend: string;
+  snat: string;
+  client: string;
+  frontend: string;
+  expiresInS: number;
+  closing: boolean;
 }
 /** A socket the socket programs balanced: it talks to `backend`, its application sees `frontend`. */
 export interface SocketDump {
@@ -50,6 +62,9 @@ export interface Dump {
   backends?: BackendDump[];
   maglev?: MaglevDump[];
   conntrack?: FlowDump[];
+  nat?: NatDump[];
+  /** the SNAT table's capacity, beside `nat` */
+  natCapacity?: number;
   sockets?: SocketDump[];
 }
 
@@ -97,14 +112,28 @@ function collect(maps: XlbMaps, sections: readonly DumpSection[]): Dump {
       return { svcId, size: table.length, slots };
     });
   }
+  const now = native().monotonicNs();
+  const expiresInS = (ns: bigint) => Math.round(Number(ns - now) / 1e7) / 100;
   if (sections.includes('conntrack')) {
-    const now = native().monotonicNs();
     out.conntrack = maps.ct.entries().map(([k, v]) => ({
       protocol: PROTO_NAME[k.proto] ?? String(k.proto),
       client: `${k.saddr}:${k.sport}`,
       frontend: `${k.daddr}:${k.dport}`,
       backend: `${v.backend_addr}:${v.backend_port}`,
-      expiresInS: Math.round(Number(v.expires_ns - now) / 1e7) / 100,
+      expiresInS: expiresInS(v.expires_ns),
+      closing: (v.flags & CT_CLOSING) !== 0,
+      ...(v.nat_port ? { snat: `${v.nat_addr}:${v.nat_port}` } : {}),
+    }));
+  }
+  if (sections.includes('nat')) {
+    out.natCapacity = native().mapInfo(maps.nat.fd).maxEntries;
+    out.nat = maps.nat.entries().map(([k, v]) => ({
+      protocol: PROTO_NAME[k.proto] ?? String(k.proto),
+      backend: `${k.saddr}:${k.sport}`,
+      snat: `${k.daddr}:${k.dport}`,
+      client: `${v.client_addr}:${v.client_port}`,
+      frontend: `${v.frontend_addr}:${v.frontend_port}`,
+      expiresInS: expiresInS(v.expires_ns),
       closing: (v.flags & CT_CLOSING) !== 0,
     }));
   }
@@ -158,8 +187,18 @@ function render(d: Dump): string {
     parts.push(
       `CONNTRACK (${d.conntrack.length} flows)\n` +
         renderTable(
-          ['PROTO', 'CLIENT', 'FRONTEND', 'BACKEND', 'EXPIRES', 'STATE'],
-          d.conntrack.map((f) => [f.protocol, f.client, f.frontend, f.backend, `${f.expiresInS}s`, f.closing ? 'closing' : 'open']),
+          ['PROTO', 'CLIENT', 'FRONTEND', 'BACKEND', 'SNAT', 'EXPIRES', 'STATE'],
+          d.conntrack.map((f) => [f.protocol, f.client, f.frontend, f.backend, f.snat ?? '-', `${f.expiresInS}s`, f.closing ? 'closing' : 'open']),
+        ),
+    );
+  }
+  if (d.nat) {
+    const cap = d.natCapacity ?? 0;
+    parts.push(
+      `NAT (${d.nat.length} of ${cap} entries, ${cap ? Math.round((d.nat.length / cap) * 1000) / 10 : 0}% full: flows SNATed to backends on other nodes)\n` +
+        renderTable(
+          ['PROTO', 'CLIENT', 'FRONTEND', 'SNAT', 'BACKEND', 'EXPIRES', 'STATE'],
+          d.nat.map((n) => [n.protocol, n.client, n.frontend, n.snat, n.backend, `${n.expiresInS}s`, n.closing ? 'closing' : 'open']),
         ),
     );
   }

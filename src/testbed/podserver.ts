@@ -15,6 +15,8 @@ for (const port of ports(values.tcp)) {
   const server = http.createServer((req, res) => {
     res.setHeader('x-pod', name);
     res.setHeader('x-port', String(port));
+    // The address the pod sees its client at (SNAT shows the node's).
+    res.setHeader('x-client', req.socket.remoteAddress ?? '');
     res.end(`${name}\n`);
     req.resume();
   });

@@ -18,6 +18,8 @@ export interface ProbeResult {
   errors: Record<string, number>;
   /** "IP:PORT" the application saw as its peer, per answer */
   peers: Record<string, number>;
+  /** TCP: the client address the pod saw (x-client header), per answer */
+  seenAs: Record<string, number>;
   p50Ms: number;
   p99Ms: number;
   /** slowest request, answered or failed */
@@ -48,6 +50,7 @@ const localPort = values.sport ? Number(values.sport) : undefined;
 const WHO = Buffer.from('who');
 let lastPort = '';
 let lastPeer = '';
+let lastSeenAs = '';
 
 function httpGet(agent: http.Agent | false): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -55,6 +58,7 @@ function httpGet(agent: http.Agent | false): Promise<string> {
       let body = '';
       lastPort = String(res.headers['x-port'] ?? '');
       lastPeer = `${res.socket.remoteAddress}:${res.socket.remotePort}`;
+      lastSeenAs = String(res.headers['x-client'] ?? '');
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve(body.trim()));
     });
@@ -94,7 +98,7 @@ function udpAsk(): Promise<string> {
 }
 
 async function batch(count: number): Promise<ProbeResult> {
-  const result: ProbeResult = { target: values.target!, proto: values.proto!, sent: 0, answers: {}, ports: {}, errors: {}, peers: {}, p50Ms: 0, p99Ms: 0, maxMs: 0 };
+  const result: ProbeResult = { target: values.target!, proto: values.proto!, sent: 0, answers: {}, ports: {}, errors: {}, peers: {}, seenAs: {}, p50Ms: 0, p99Ms: 0, maxMs: 0 };
   const lat: number[] = [];
   for (let i = 0; i < count; i++) {
     const t0 = performance.now();
@@ -104,6 +108,7 @@ async function batch(count: number): Promise<ProbeResult> {
       result.answers[who] = (result.answers[who] ?? 0) + 1;
       if (lastPort) result.ports[lastPort] = (result.ports[lastPort] ?? 0) + 1;
       result.peers[lastPeer] = (result.peers[lastPeer] ?? 0) + 1;
+      if (lastSeenAs) result.seenAs[lastSeenAs] = (result.seenAs[lastSeenAs] ?? 0) + 1;
       lat.push(performance.now() - t0);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;

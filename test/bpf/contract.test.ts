@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../../src/dataplane/bpf/native.js';
 import { MAP_NAMES } from '../../src/dataplane/bpf/maps.js';
 import { BPF_OBJECT_DIR, OBJECTS, PROGRAMS, PROGRAM_PREFIX, SOCKET_PROGRAMS } from '../../src/dataplane/bpf/programs.js';
-import { CT_CLOSING, SVC_F_DROP, SVC_F_SOURCE_RANGES, SVC_F_TABLE_B, SVC_TYPE } from '../../src/dataplane/bpf/codec.js';
+import { BACKEND_F_REMOTE, CT_CLOSING, DEVICE_F_XDP, SVC_F_DROP, SVC_F_SOURCE_RANGES, SVC_F_TABLE_B, SVC_TYPE } from '../../src/dataplane/bpf/codec.js';
 import { MAX_BACKEND_ID, MAX_SERVICE_ID } from '../../src/dataplane/bpf/reconciler.js';
 import { REPO } from '../../src/testbed/topology.js';
 
@@ -52,6 +52,8 @@ describe('the contract between bpf/ and the agent', () => {
     expect(SVC_F_SOURCE_RANGES).toBe(def('XLB_SVC_F_SOURCE_RANGES'));
     expect(SVC_F_TABLE_B).toBe(def('XLB_SVC_F_TABLE_B'));
     expect(CT_CLOSING).toBe(def('XLB_CT_CLOSING'));
+    expect(BACKEND_F_REMOTE).toBe(def('XLB_BACKEND_F_REMOTE'));
+    expect(DEVICE_F_XDP).toBe(def('XLB_DEVICE_F_XDP'));
     const body = fs.readFileSync(HEADER, 'utf8').match(/enum xlb_svc_type \{([^}]*)\}/)![1]!;
     const members = Object.fromEntries([...body.matchAll(/XLB_SVC_(\w+) = (\d+)/g)].map(([, n, v]) => [n, Number(v)]));
     expect(members).toEqual({ CLUSTER_IP: SVC_TYPE.ClusterIP, NODE_PORT: SVC_TYPE.NodePort, EXTERNAL_IP: SVC_TYPE.ExternalIP, LOAD_BALANCER: SVC_TYPE.LoadBalancer });
@@ -65,5 +67,6 @@ describe('the contract between bpf/ and the agent', () => {
     expect(size('xlb_maglev')).toBe(2 * def('XLB_MAX_SERVICES'));
     expect(size('xlb_backends')).toBe(def('XLB_MAX_BACKENDS'));
     expect(size('xlb_sockets')).toBe(def('XLB_MAX_SOCKETS'));
+    expect(size('xlb_nat')).toBe(def('XLB_MAX_NAT'));
   });
 });

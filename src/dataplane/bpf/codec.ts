@@ -135,6 +135,8 @@ export const tableKey = (svcId: number, bank: 0 | 1) => svcId * 2 + bank;
 export const CT_CLOSING = 0x1;
 /** XLB_BACKEND_F_REMOTE: the backend runs on another node */
 export const BACKEND_F_REMOTE = 0x1;
+/** XLB_DEVICE_F_XDP: XDP balances the device's packets, tc ingress only completes */
+export const DEVICE_F_XDP = 0x1;
 
 export interface SvcKey extends Record<string, unknown> {
   addr: string;
@@ -218,7 +220,9 @@ export interface NatValue extends Record<string, unknown> {
   frontend_port: number;
 }
 export interface DeviceValue extends Record<string, unknown> {
+  /** "0.0.0.0": flows to remote backends through it are not SNATed */
   snat_addr: string;
+  flags: number;
 }
 export interface ReplyBudget extends Record<string, unknown> {
   refilled_ns: bigint;
@@ -299,7 +303,10 @@ export const natValue = new StructCodec<NatValue>('xlb_nat_value', [
   ['frontend_port', 'be16'],
   ['pad', 'u16'],
 ]);
-export const device = new StructCodec<DeviceValue>('xlb_device', [['snat_addr', 'ipv4']]);
+export const device = new StructCodec<DeviceValue>('xlb_device', [
+  ['snat_addr', 'ipv4'],
+  ['flags', 'u32'],
+]);
 export const replyBudget = new StructCodec<ReplyBudget>('xlb_reply_budget', [
   ['refilled_ns', 'u64'],
   ['tokens', 'u32'],

@@ -1,6 +1,7 @@
 // The eBPF dataplane: the reconciler programs the maps; when backends left UDP
 // services, the sockets the socket programs connected to them are destroyed, so
 // their applications reconnect through the service (as per-packet UDP flows move).
+// It also watches the SNAT table's fill level, which only traffic drives.
 import type { Logger } from 'pino';
 import type { DesiredState } from '../../model/state.js';
 import type { Dataplane } from '../types.js';
@@ -8,15 +9,35 @@ import type { BpfApplyStats, BpfReconciler } from './reconciler.js';
 import { namespacesOf } from './cgroup.js';
 import { native } from './native.js';
 
+/** How often the SNAT table's fill is looked at, and the share that is worth a warning. */
+const NAT_CHECK_MS = 30_000;
+const NAT_WARN_SHARE = 0.9;
+
 export class BpfDataplane implements Dataplane {
   readonly mode = 'bpf' as const;
+  private natNearlyFull = false;
 
   constructor(
     private readonly reconciler: BpfReconciler,
     private readonly sweepFd: number,
     private readonly cgroup: string,
+    private readonly natFd: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    setInterval(() => this.checkNat(), NAT_CHECK_MS).unref();
+  }
+
+  /** Says once when the SNAT table nears full (new flows to remote backends then fail), and when it no longer does. */
+  checkNat(): void {
+    const capacity = native().mapInfo(this.natFd).maxEntries;
+    const used = native().mapCount(this.natFd);
+    const near = used >= capacity * NAT_WARN_SHARE;
+    if (near === this.natNearlyFull) return;
+    this.natNearlyFull = near;
+    const fill = { natEntries: used, natCapacity: capacity, percent: Math.round((used / capacity) * 100) };
+    if (near) this.log.warn(fill, 'SNAT table nearly full: new flows to backends on other nodes fail once it is; raise --nat-table-size');
+    else this.log.info(fill, 'SNAT table below its warning level again');
+  }
 
   apply(state: DesiredState): BpfApplyStats & { socketNamespacesSwept?: number } {
     const stats = this.reconciler.apply(state);

@@ -39,8 +39,11 @@ export type XdpMode = 'native' | 'generic';
 export type TcDirection = 'ingress' | 'egress';
 
 export interface NativeAddon {
-  /** Open and load a BPF object; pinned maps under pinDir are reused, missing ones created and pinned. */
-  loadObject(objectPath: string, pinDir: string): LoadedObject;
+  /**
+   * Open and load a BPF object; pinned maps under pinDir are reused, missing ones created
+   * (with `maxEntries` overriding the object's sizes by map name) and pinned.
+   */
+  loadObject(objectPath: string, pinDir: string, maxEntries?: Record<string, number>): LoadedObject;
   /** What an object defines (maps, programs), read without loading it. */
   objectInfo(objectPath: string): ObjectInfo;
   /** Create a map (used for Maglev inner maps). Returns an fd the caller must close. */
@@ -62,6 +65,8 @@ export interface NativeAddon {
   /** All entries; keys and values are copies. */
   mapDump(fd: number, keySize: number, valueSize: number): Array<{ key: Buffer; value: Buffer }>;
   mapInfo(fd: number): MapInfo;
+  /** How many keys the map holds. */
+  mapCount(fd: number): number;
   mapFdById(id: number): number;
   objGet(pinPath: string): number;
   closeFd(fd: number): void;
@@ -84,7 +89,8 @@ export interface NativeAddon {
   cgroupDetach(cgroupPath: string, progPrefix: string): number;
   /** Runs an iterator program once in each network namespace (paths like /proc/PID/ns/net); returns path -> why it failed. */
   iterRun(progFd: number, netnsPaths: string[]): Record<string, string>;
-  progTestRun(progFd: number, data: Buffer, repeat: number): TestRunResult;
+  /** BPF_PROG_TEST_RUN, in the network namespace at `netnsPath` when given (its FIB and devices). */
+  progTestRun(progFd: number, data: Buffer, repeat: number, netnsPath?: string): TestRunResult;
   /** CLOCK_MONOTONIC in ns, the clock of bpf_ktime_get_ns. */
   monotonicNs(): bigint;
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { native } from './native.js';
 import { MAP_NAMES, typedMaps, type MapName, type XlbMaps } from './maps.js';
+import { DEVICE_F_XDP } from './codec.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** build/bpf of the checkout, the same depth from src/ and dist/. */
@@ -42,9 +43,12 @@ export function objectPath(name: string): string {
   return p;
 }
 
-/** Loads every program; maps already pinned under `bpffs` are reused, so flows survive restarts. */
-export function loadPrograms(bpffs: string): LoadedPrograms {
-  const loaded = Object.values(OBJECTS).map((o) => native().loadObject(objectPath(o), bpffs));
+/**
+ * Loads every program; maps already pinned under `bpffs` are reused, so flows survive
+ * restarts. `sizes` overrides maps' capacities (by name) where they are created.
+ */
+export function loadPrograms(bpffs: string, sizes: Partial<Record<MapName, number>> = {}): LoadedPrograms {
+  const loaded = Object.values(OBJECTS).map((o) => native().loadObject(objectPath(o), bpffs, sizes));
   const prog = (name: string) => {
     const obj = loaded.find((o) => o.progs[name] !== undefined);
     if (!obj) throw new Error(`BPF objects lack program ${name}: rebuild with "make bpf"`);
@@ -104,9 +108,9 @@ export function attachDevices(p: LoadedPrograms, devices: string[], acceleration
   for (const dev of devices) {
     const ifindex = native().ifIndex(dev);
     ifindexes.add(ifindex);
-    const addr = snatAddr(dev);
-    if (addr) p.maps.devices.set(ifindex, { snat_addr: addr });
     used[dev] = ingressHook(dev, ifindex, p, acceleration);
+    // Before tc ingress runs: it must know whether XDP is in front of it.
+    p.maps.devices.set(ifindex, { snat_addr: snatAddr(dev) ?? '0.0.0.0', flags: used[dev] === 'xdp' ? DEVICE_F_XDP : 0 });
     if (used[dev] === 'tc') native().xdpDetach(ifindex);
     native().tcAttach(ifindex, p.tcIngressFd, 'ingress');
     native().tcAttach(ifindex, p.tcEgressFd, 'egress');

@@ -1,0 +1,148 @@
+// SNAT to backends on other nodes, at tc (BPF_PROG_TEST_RUN in a network namespace
+// of the test's own, whose FIB and neighbours the programs' lookups see).
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { native } from '../../src/dataplane/bpf/native.js';
+import { loadPrograms, type LoadedPrograms } from '../../src/dataplane/bpf/programs.js';
+import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
+import { bpfMaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
+import { buildDesiredState } from '../../src/model/desired.js';
+import { sh } from '../../src/testbed/netns.js';
+import type { EndpointSlice, Service } from '../../src/model/k8s.js';
+import { buildPacket, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
+import { testBpffs } from '../helpers/bpffs.js';
+
+const TC_ACT_OK = 0;
+const TC_ACT_REDIRECT = 7;
+const XDP_PASS = 2;
+const NODE_IP = '198.18.0.1';
+const CLIENT = '198.18.0.2';
+const NODE_B = '198.18.0.3';
+const FAR = '198.18.2.10';
+const NEAR = '198.18.1.10';
+const MAC = { client: '02:00:00:00:00:02', nodeB: '02:00:00:00:00:03' };
+const NS = `xlb${process.pid}nat`;
+
+let pins: ReturnType<typeof testBpffs>;
+let progs: LoadedPrograms;
+
+const services: Service[] = [
+  { metadata: { name: 'far', namespace: 'default' }, spec: { type: 'NodePort', clusterIP: '198.19.0.17', ports: [{ port: 80, nodePort: 30090 }, { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30091 }] } },
+  { metadata: { name: 'near', namespace: 'default' }, spec: { type: 'NodePort', clusterIP: '198.19.0.18', ports: [{ port: 80, nodePort: 30092 }] } },
+];
+const slice = (svc: string, ip: string, node: string): EndpointSlice => ({
+  metadata: { name: `${svc}-x`, namespace: 'default', labels: { 'kubernetes.io/service-name': svc } },
+  addressType: 'IPv4',
+  ports: [{ port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }],
+  endpoints: [{ addresses: [ip], nodeName: node }],
+});
+
+const tcIn = (pkt: Buffer) => native().progTestRun(progs.tcIngressFd, pkt, 1, `/run/netns/${NS}`);
+const spec = (over: Partial<PacketSpec>): PacketSpec => ({ proto: 'TCP', saddr: CLIENT, daddr: NODE_IP, sport: 50500, dport: 30090, flags: TCP_FLAGS.SYN, ...over });
+const mac = (frame: Buffer, at: number) => [...frame.subarray(at, at + 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+const ttl = (frame: Buffer) => frame[14 + 8]!;
+
+beforeAll(() => {
+  // A node's view: its device on the L2 segment, node-b's pod CIDR behind node-b.
+  sh('ip', ['netns', 'add', NS]);
+  const ns = (...args: string[]) => sh('nsenter', [`--net=/run/netns/${NS}`, ...args]);
+  ns('ip', 'link', 'add', 'dev0', 'type', 'veth', 'peer', 'name', 'peer0');
+  ns('ip', 'addr', 'add', `${NODE_IP}/24`, 'dev', 'dev0');
+  for (const dev of ['dev0', 'peer0']) ns('ip', 'link', 'set', dev, 'up');
+  ns('ip', 'route', 'add', '198.18.2.0/24', 'via', NODE_B);
+  ns('ip', 'neigh', 'add', NODE_B, 'lladdr', MAC.nodeB, 'dev', 'dev0', 'nud', 'permanent');
+  ns('ip', 'neigh', 'add', CLIENT, 'lladdr', MAC.client, 'dev', 'dev0', 'nud', 'permanent');
+  ns('sysctl', '-qw', 'net.ipv4.ip_forward=1');
+  const ifindex = (JSON.parse(ns('ip', '-j', 'link', 'show', 'dev0')) as Array<{ ifindex: number }>)[0]!.ifindex;
+  pins = testBpffs('nat');
+  progs = loadPrograms(pins.dir);
+  progs.maps.devices.set(ifindex, { snat_addr: NODE_IP, flags: 0 });
+  new BpfReconciler(progs.maps, bpfMaglevTables(progs.maps.maglev)).apply(
+    buildDesiredState(services, [slice('far', FAR, 'node-b'), slice('near', NEAR, 'n')], { name: 'n', ips: [NODE_IP] }),
+  );
+});
+afterAll(() => {
+  pins?.remove();
+  sh('ip', ['netns', 'del', NS]);
+});
+beforeEach(() => {
+  for (const m of [progs.maps.ct, progs.maps.rnat, progs.maps.nat]) for (const [k] of m.entries()) m.delete(k as never);
+});
+
+describe('SNAT to a backend on another node (tc)', () => {
+  it('sends the flow out towards the backend with this node as its source, keeping the client port', () => {
+    const r = tcIn(buildPacket(spec({})));
+    expect(r.retval).toBe(TC_ACT_REDIRECT);
+    expect(parsePacket(r.data)).toMatchObject({ saddr: NODE_IP, sport: 50500, daddr: FAR, dport: 8080, ipChecksumOk: true, l4ChecksumOk: true });
+    expect(mac(r.data, 0)).toBe(MAC.nodeB); // to the next hop the FIB names
+    expect(ttl(r.data)).toBe(63); // forwarded: one hop less
+    expect(progs.maps.nat.get({ saddr: FAR, daddr: NODE_IP, sport: 8080, dport: 50500, proto: 6 })).toMatchObject({
+      client_addr: CLIENT,
+      client_port: 50500,
+      frontend_addr: NODE_IP,
+      frontend_port: 30090,
+    });
+  });
+
+  it('translates the backend\'s reply back before the stack sees it: from the frontend, to the client', () => {
+    tcIn(buildPacket(spec({})));
+    const r = tcIn(buildPacket({ proto: 'TCP', saddr: FAR, daddr: NODE_IP, sport: 8080, dport: 50500, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK }));
+    expect(r.retval).toBe(TC_ACT_REDIRECT);
+    expect(parsePacket(r.data)).toMatchObject({ saddr: NODE_IP, sport: 30090, daddr: CLIENT, dport: 50500, ipChecksumOk: true, l4ChecksumOk: true });
+    expect(mac(r.data, 0)).toBe(MAC.client);
+  });
+
+  it('keeps the flow on its port and translation for every packet', () => {
+    const first = parsePacket(tcIn(buildPacket(spec({ sport: 50501 }))).data);
+    const ack = parsePacket(tcIn(buildPacket(spec({ sport: 50501, flags: TCP_FLAGS.ACK }))).data);
+    expect(ack).toMatchObject({ saddr: first.saddr, sport: first.sport, daddr: FAR, dport: 8080, l4ChecksumOk: true });
+  });
+
+  it('draws a port from 61000-65535 when the client\'s is below 32768 or taken', () => {
+    const low = parsePacket(tcIn(buildPacket(spec({ sport: 20000 }))).data);
+    expect(low.sport).toBeGreaterThanOrEqual(61000);
+    const a = parsePacket(tcIn(buildPacket(spec({ sport: 50600 }))).data);
+    const b = parsePacket(tcIn(buildPacket(spec({ saddr: '198.18.0.9', sport: 50600 }))).data);
+    expect(a.sport).toBe(50600);
+    expect(b.sport).toBeGreaterThanOrEqual(61000);
+    // Each reply goes back to its own client.
+    const back = (port: number) => parsePacket(tcIn(buildPacket({ proto: 'TCP', saddr: FAR, daddr: NODE_IP, sport: 8080, dport: port, flags: TCP_FLAGS.ACK })).data).daddr;
+    expect([back(a.sport), back(b.sport)]).toEqual([CLIENT, '198.18.0.9']);
+  });
+
+  it('SNATs UDP, a zero UDP checksum staying zero', () => {
+    const u = tcIn(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: NODE_IP, sport: 50700, dport: 30091 }));
+    expect(u.retval).toBe(TC_ACT_REDIRECT);
+    expect(parsePacket(u.data)).toMatchObject({ saddr: NODE_IP, daddr: FAR, dport: 5353, l4ChecksumOk: true });
+    const z = parsePacket(tcIn(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: NODE_IP, sport: 50701, dport: 30091, udpNoChecksum: true })).data);
+    expect(z).toMatchObject({ saddr: NODE_IP, daddr: FAR, udpChecksum: 0, ipChecksumOk: true });
+  });
+
+  it('ends the NAT entry with the connection: a backend\'s RST gives both sides the closing lifetime', () => {
+    tcIn(buildPacket(spec({ sport: 50800 })));
+    tcIn(buildPacket({ proto: 'TCP', saddr: FAR, daddr: NODE_IP, sport: 8080, dport: 50800, flags: TCP_FLAGS.RST | TCP_FLAGS.ACK }));
+    const left = (ns: bigint) => Number(ns - native().monotonicNs()) / 1e9;
+    const n = progs.maps.nat.get({ saddr: FAR, daddr: NODE_IP, sport: 8080, dport: 50800, proto: 6 })!;
+    expect(n.flags & 1).toBe(1);
+    expect(left(n.expires_ns)).toBeLessThanOrEqual(10);
+    const ct = progs.maps.ct.get({ saddr: CLIENT, daddr: NODE_IP, sport: 50800, dport: 30090, proto: 6 })!;
+    expect(left(ct.expires_ns)).toBeLessThanOrEqual(10);
+  });
+
+  it('never SNATs a backend on this node, nor traffic the node forwards for others', () => {
+    const near = tcIn(buildPacket(spec({ sport: 50900, dport: 30092 })));
+    expect(near.retval).toBe(TC_ACT_OK);
+    expect(parsePacket(near.data)).toMatchObject({ saddr: CLIENT, daddr: NEAR });
+    const forwarded = buildPacket(spec({ saddr: '198.18.1.20', daddr: FAR, sport: 50901, dport: 8080 }));
+    const r = tcIn(forwarded);
+    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.data.equals(forwarded)).toBe(true);
+  });
+
+  it('XDP leaves such flows and their replies to tc behind it, untouched', () => {
+    for (const pkt of [buildPacket(spec({ sport: 51000 })), buildPacket({ proto: 'TCP', saddr: FAR, daddr: NODE_IP, sport: 8080, dport: 51000, flags: TCP_FLAGS.ACK })]) {
+      const r = native().progTestRun(progs.xdpFd, pkt, 1, `/run/netns/${NS}`);
+      expect(r.retval).toBe(XDP_PASS);
+      expect(r.data.equals(pkt)).toBe(true);
+    }
+  });
+});
