@@ -12,6 +12,7 @@
 #include "lb.h"
 #include "skb.h"
 #include "nat.h"
+#include "icmp.h"
 
 /* A reset or port unreachable, written over the packet and sent back out of the
  * device it arrived on. */
@@ -45,7 +46,7 @@ int xlb_tc_ingress(struct __sk_buff *skb)
 	struct xlb_pkt p;
 	struct xlb_backend *b = NULL;
 	if (xlb_skb_parse(skb, &p) < 0)
-		return TC_ACT_OK;
+		return xlb_icmp_ingress(skb);
 	/* Replies of SNATed flows first: their tuple is ours alone. */
 	struct xlb_nat_value *n = bpf_map_lookup_elem(&xlb_nat, &p.key);
 	if (n)
@@ -92,7 +93,7 @@ int xlb_tc_egress(struct __sk_buff *skb)
 {
 	struct xlb_pkt p;
 	if (xlb_skb_parse(skb, &p) < 0)
-		return TC_ACT_OK;
+		return xlb_icmp_egress(skb);
 	struct xlb_rnat_value *r = bpf_map_lookup_elem(&xlb_rnat, &p.key);
 	if (!r)
 		return TC_ACT_OK;

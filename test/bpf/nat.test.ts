@@ -8,7 +8,7 @@ import { bpfMaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
 import { buildDesiredState } from '../../src/model/desired.js';
 import { sh } from '../../src/testbed/netns.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
-import { buildPacket, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
+import { buildIcmpError, buildPacket, parseIcmpError, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
 import { testBpffs } from '../helpers/bpffs.js';
 
 const TC_ACT_OK = 0;
@@ -27,7 +27,7 @@ let progs: LoadedPrograms;
 
 const services: Service[] = [
   { metadata: { name: 'far', namespace: 'default' }, spec: { type: 'NodePort', clusterIP: '198.19.0.17', ports: [{ port: 80, nodePort: 30090 }, { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30091 }] } },
-  { metadata: { name: 'near', namespace: 'default' }, spec: { type: 'NodePort', clusterIP: '198.19.0.18', ports: [{ port: 80, nodePort: 30092 }] } },
+  { metadata: { name: 'near', namespace: 'default' }, spec: { type: 'NodePort', clusterIP: '198.19.0.18', ports: [{ port: 80, nodePort: 30092 }, { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30093 }] } },
 ];
 const slice = (svc: string, ip: string, node: string): EndpointSlice => ({
   metadata: { name: `${svc}-x`, namespace: 'default', labels: { 'kubernetes.io/service-name': svc } },
@@ -37,6 +37,7 @@ const slice = (svc: string, ip: string, node: string): EndpointSlice => ({
 });
 
 const tcIn = (pkt: Buffer) => native().progTestRun(progs.tcIngressFd, pkt, 1, `/run/netns/${NS}`);
+const tcOut = (pkt: Buffer) => native().progTestRun(progs.tcEgressFd, pkt, 1, `/run/netns/${NS}`);
 const spec = (over: Partial<PacketSpec>): PacketSpec => ({ proto: 'TCP', saddr: CLIENT, daddr: NODE_IP, sport: 50500, dport: 30090, flags: TCP_FLAGS.SYN, ...over });
 const mac = (frame: Buffer, at: number) => [...frame.subarray(at, at + 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
 const ttl = (frame: Buffer) => frame[14 + 8]!;
@@ -136,6 +137,42 @@ describe('SNAT to a backend on another node (tc)', () => {
     const r = tcIn(forwarded);
     expect(r.retval).toBe(TC_ACT_OK);
     expect(r.data.equals(forwarded)).toBe(true);
+  });
+
+  it('sends an ICMP error about a SNATed flow on to its client, about what the client sent', () => {
+    const sent = tcIn(buildPacket(spec({ sport: 51100 }))).data; // NODE_IP:51100 -> FAR:8080
+    // A router on the way to the backend cannot forward the flow's packets unfragmented.
+    const err = buildIcmpError({ saddr: NODE_B, daddr: NODE_IP, type: 3, code: 4, about: sent });
+    const r = tcIn(err);
+    expect(r.retval).toBe(TC_ACT_REDIRECT);
+    expect(parseIcmpError(r.data)).toEqual({
+      saddr: NODE_B,
+      daddr: CLIENT,
+      type: 3,
+      code: 4,
+      quoted: { saddr: CLIENT, daddr: NODE_IP, sport: 51100, dport: 30090 },
+      ipChecksumOk: true,
+      icmpChecksumOk: true,
+      quotedIpChecksumOk: true,
+    });
+    // An error about a flow that is not ours passes untouched.
+    const stranger = buildIcmpError({ saddr: NODE_B, daddr: NODE_IP, type: 3, code: 4, about: buildPacket(spec({ saddr: NODE_IP, daddr: FAR, sport: 51101, dport: 8080 })) });
+    expect(tcIn(stranger).retval).toBe(TC_ACT_OK);
+  });
+
+  it('makes an ICMP error a local backend sends its client speak of the frontend', () => {
+    const sent = tcIn(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: NODE_IP, sport: 51200, dport: 30093 })).data;
+    expect(parsePacket(sent).daddr).toBe(NEAR);
+    const r = tcOut(buildIcmpError({ saddr: NEAR, daddr: CLIENT, type: 3, code: 3, about: sent }));
+    expect(r.retval).toBe(TC_ACT_OK);
+    expect(parseIcmpError(r.data)).toMatchObject({
+      saddr: NODE_IP,
+      daddr: CLIENT,
+      quoted: { saddr: CLIENT, daddr: NODE_IP, sport: 51200, dport: 30093 },
+      ipChecksumOk: true,
+      icmpChecksumOk: true,
+      quotedIpChecksumOk: true,
+    });
   });
 
   it('XDP leaves such flows and their replies to tc behind it, untouched', () => {
