@@ -150,7 +150,8 @@ static __always_inline enum xlb_action xlb_decide(const struct xlb_pkt *p, struc
 /* The load balancer at XDP; the XDP program and the benchmark wrapper (bench.bpf.c)
  * both run it. XDP has no checksum helpers: the rewrite is done by hand, which is
  * right only for frames with complete checksums (real NICs; not veth, see tc_lb).
- * Flows to remote backends, and their replies, are left to tc ingress (nat.h). */
+ * Flows to remote backends and their replies (nat.h), and answers for Services
+ * without endpoints (reject.h), are left to tc ingress. */
 static __always_inline int xlb_lb(struct xdp_md *ctx)
 {
 	struct xlb_pkt p;
@@ -164,10 +165,9 @@ static __always_inline int xlb_lb(struct xdp_md *ctx)
 		return XDP_PASS;
 	case XLB_ACT_DROP:
 		return XDP_DROP;
-	case XLB_ACT_REJECT:
-		return p.key.proto == IPPROTO_TCP ? xlb_xdp_reply_rst(ctx, &p) : xlb_xdp_reply_icmp(ctx, &p);
 	default:
-		/* Not a service packet, or one to SNAT: tc ingress, behind XDP, sees it next. */
+		/* Not a service packet, one to SNAT, or one to answer (XDP_TX never reaches a
+		 * veth peer without XDP of its own): tc ingress, behind XDP, sees it next. */
 		return XDP_PASS;
 	}
 }

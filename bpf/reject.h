@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Answers for a frontend with no endpoints, sent straight back out of the device
  * so the client sees "refused" at once instead of a timeout, as kube-proxy's REJECT
- * does: a TCP RST, or an ICMP port unreachable for UDP. The packet is rewritten in
- * place, by XDP (XDP_TX) or tc (tc_lb.bpf.c, redirected); only option-less IPv4
- * headers are answered (others are dropped). The writers are shared by both. */
+ * does: a TCP RST, or an ICMP port unreachable for UDP. tc (tc_lb.bpf.c) rewrites the
+ * packet in place and redirects it out of the device it came in on, which reaches
+ * every peer (XDP_TX does not reach a veth peer without an XDP program); only
+ * option-less IPv4 headers are answered (others are dropped). */
 #ifndef XLB_REJECT_H
 #define XLB_REJECT_H
 
@@ -172,39 +173,6 @@ static __always_inline int xlb_write_icmp(void *data, void *data_end, const stru
 	icmp->code = XLB_ICMP_PORT_UNREACH;
 	icmp->checksum = ~xlb_csum_fold(xlb_sum16(icmp, XLB_ICMP_LEN / 2));
 	return 0;
-}
-
-/* XDP: the reset goes back out of the device it came from (XDP_TX). */
-static __always_inline int xlb_xdp_reply_rst(struct xdp_md *ctx, const struct xlb_pkt *p)
-{
-	struct xlb_rst_seq r;
-	if (!xlb_reply_allowed(p->key.saddr) || xlb_rst_prepare((void *)(long)ctx->data, (void *)(long)ctx->data_end, p, &r))
-		return XDP_DROP;
-	int delta = (int)XLB_RST_LEN - (int)(ctx->data_end - ctx->data);
-	if (delta && bpf_xdp_adjust_tail(ctx, delta))
-		return XDP_DROP;
-	if (xlb_write_rst((void *)(long)ctx->data, (void *)(long)ctx->data_end, p, &r))
-		return XDP_DROP;
-	return XDP_TX;
-}
-
-static __always_inline int xlb_xdp_reply_icmp(struct xdp_md *ctx, const struct xlb_pkt *p)
-{
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	if (p->l4_off != sizeof(struct ethhdr) + sizeof(struct iphdr) || (void *)(eth + 1) > data_end || !xlb_reply_allowed(p->key.saddr))
-		return XDP_DROP;
-	struct ethhdr orig = *eth;
-	/* Room in front: the old frame then starts with its IP header where the quote belongs. */
-	if (bpf_xdp_adjust_head(ctx, -(int)XLB_ICMP_GROW))
-		return XDP_DROP;
-	int delta = (int)XLB_ICMP_FRAME - (int)(ctx->data_end - ctx->data);
-	if (delta && bpf_xdp_adjust_tail(ctx, delta))
-		return XDP_DROP;
-	if (xlb_write_icmp((void *)(long)ctx->data, (void *)(long)ctx->data_end, p, orig.h_source, orig.h_dest))
-		return XDP_DROP;
-	return XDP_TX;
 }
 
 #endif

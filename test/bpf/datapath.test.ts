@@ -226,7 +226,24 @@ function sumOk(b: Buffer): boolean {
   return s === 0xffff;
 }
 
-describe.each(HOOKS)('$name: no endpoints', (hook) => {
+describe.each(HOOKS)('$name: no endpoints, Local policy', (hook) => {
+  it('drops when a Local policy leaves this node without endpoints of its own', () => {
+    expect(hook.run(syn(48200, { daddr: NODE_IP, dport: 30013 })).verdict).toBe('drop');
+  });
+});
+
+describe('XDP: no endpoints', () => {
+  it('leaves the answer to tc behind it (XDP_TX never reaches a veth peer without XDP)', () => {
+    for (const pkt of [syn(48300, { daddr: EMPTY_VIP }), buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: EMPTY_VIP, sport: 48301, dport: 53 })]) {
+      const r = HOOKS[0]!.run(pkt);
+      expect(r.verdict).toBe('pass');
+      expect(r.data.equals(pkt)).toBe(true);
+    }
+  });
+});
+
+describe('tc: no endpoints', () => {
+  const hook = HOOKS[1]!;
   it('answers a SYN with a RST from the frontend, at once', () => {
     const inPkt = syn(48000, { daddr: EMPTY_VIP, payload: Buffer.alloc(0) });
     const r = hook.run(inPkt);
@@ -267,8 +284,17 @@ describe.each(HOOKS)('$name: no endpoints', (hook) => {
     expect(icmp.subarray(8).equals(inPkt.subarray(14, 14 + 28))).toBe(true);
   });
 
-  it('drops when a Local policy leaves this node without endpoints of its own', () => {
-    expect(hook.run(syn(48200, { daddr: NODE_IP, dport: 30013 })).verdict).toBe('drop');
+  it('answers a source at most its budget (burst, then the refill rate): the node is never a reflector', () => {
+    const source = '198.18.0.77';
+    const answer = (sport: number, saddr = source) => hook.run(syn(sport, { saddr, daddr: EMPTY_VIP })).verdict;
+    const verdicts = Array.from({ length: 101 }, (_, i) => answer(48400 + i));
+    expect(verdicts.slice(0, 100).every((v) => v === 'reply')).toBe(true);
+    expect(verdicts[100]).toBe('drop');
+    expect(answer(48600, '198.18.0.78')).toBe('reply'); // other sources keep their own budget
+    // A second later the bucket holds XLB_REPLY_RATE more answers.
+    const budget = progs.maps.replyBudget.get({ addr: source })!;
+    progs.maps.replyBudget.set({ addr: source }, { ...budget, refilled_ns: budget.refilled_ns - 1_000_000_000n });
+    expect(answer(48601)).toBe('reply');
   });
 });
 
