@@ -23,16 +23,17 @@ export function agentMemory(pid: number): { rssMb: number; peakRssMb: number } {
   return { rssMb: Math.round(kb('VmRSS') / 1024), peakRssMb: Math.round(kb('VmHWM') / 1024) };
 }
 
-/** Starts the agent in `mode` and waits until everything is programmed. */
+/** Starts the agent in `mode` (with `extra` arguments) and waits until everything is programmed. */
 export async function startAgent(
   agent: AgentProcess,
   mode: AgentStart['mode'],
   services: number,
   source: AgentStart['source'],
   log: (line: string) => void,
+  extra: string[] = [],
 ): Promise<AgentStart> {
   const t0 = Date.now();
-  agent.start(['--mode', mode]);
+  agent.start(['--mode', mode, ...extra]);
   await agent.waitForSync(0, 15 * 60_000);
   const first = agent.syncLines()[0]!;
   const start: AgentStart = { services, mode, source, startToProgrammedMs: first.time - t0, syncMs: first.ms, ...agentMemory(agent.pid!) };

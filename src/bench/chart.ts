@@ -5,8 +5,11 @@ import type { Conn, RateResult } from './e2e.js';
 const SERIES = [
   { mode: 'bpf', path: 'ClusterIP', label: 'eBPF ClusterIP', color: '#1f77b4' },
   { mode: 'bpf', path: 'NodePort', label: 'eBPF NodePort', color: '#6baed6' },
+  { mode: 'bpf-xdp', path: 'NodePort', label: 'eBPF XDP NodePort', color: '#9467bd' },
+  { mode: 'bpf', path: 'SNAT', label: 'eBPF SNAT', color: '#2ca02c' },
   { mode: 'iptables', path: 'ClusterIP', label: 'iptables ClusterIP', color: '#d62728' },
   { mode: 'iptables', path: 'NodePort', label: 'iptables NodePort', color: '#ff9896' },
+  { mode: 'iptables', path: 'SNAT', label: 'iptables SNAT', color: '#ff7f0e' },
 ] as const;
 
 const W = 420;

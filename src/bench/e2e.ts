@@ -1,22 +1,29 @@
-// End to end: wrk in the client namespace against the bench pod, directly and through
-// the node with the agent in eBPF mode and in iptables mode, with 1, 1,000 and 10,000
-// Services programmed. The pod holds all ten endpoint addresses of the target Service
-// and runs one server, so every mode reaches the same server process and only the
-// path in between differs. Each agent start also yields start-to-programmed and RSS
-// for the manifest source.
+// End to end: wrk in the client namespace (outside the cluster) through node-a, with
+// 1, 1,000 and 10,000 Services programmed: to a pod on node-a through its ClusterIP and
+// NodePort, and through a NodePort whose backend is a pod on node-b (SNAT), in eBPF
+// mode at tc, in eBPF mode with XDP forced on the veth, and in iptables mode. Each
+// round first measures the same client straight to each pod with nothing of ours
+// installed (agent stopped, programs detached, chains removed), then each mode; ratios
+// are taken per round, and the node's conntrack is flushed between paths. A bench pod
+// holds all ten endpoint addresses of its Service and runs one server, so every mode
+// reaches the same server process and only the path in between differs. Each agent
+// start also yields start-to-programmed and RSS for the manifest source.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Cluster, NODE_IP, REPO, writeFileAtomic } from '../testbed/topology.js';
 import { AgentProcess } from '../testbed/agent-process.js';
 import { inNs, waitForLine } from '../testbed/netns.js';
-import { clusterManifest, ENDPOINTS, TARGET } from './workload.js';
+import { clusterManifest, ENDPOINTS, REMOTE_TARGET, TARGET } from './workload.js';
 import { summarize, type Summary } from './stats.js';
 import { startAgent, stopAgent, teardown, type AgentStart } from './agent-stats.js';
+import type { Pod } from '../testbed/topology.js';
 import { useLegacyIptables } from './legacy-iptables.js';
 
-export type Mode = 'direct' | 'bpf' | 'iptables';
-export type Path = 'pod' | 'ClusterIP' | 'NodePort';
+/** 'direct': nothing of ours installed; 'bpf-xdp': eBPF with --acceleration xdp. */
+export type Mode = 'direct' | 'bpf' | 'bpf-xdp' | 'iptables';
+/** 'pod'/'podB': straight to the pod on node-a/node-b; 'SNAT': a NodePort on node-a whose backend is on node-b. */
+export type Path = 'pod' | 'podB' | 'ClusterIP' | 'NodePort' | 'SNAT';
 export type Conn = 'keep-alive' | 'close';
 
 export interface RateResult {
@@ -26,10 +33,8 @@ export interface RateResult {
   conn: Conn;
   /** requests per second over the rounds */
   rps: Summary;
-  /** this path's rate over the direct rate measured right before it, per round */
+  /** this path's rate over the rate straight to the same pod with nothing installed, per round */
   vsDirect?: Summary;
-  /** direct runs: the mode whose runs they alternated with */
-  pairedWith?: Mode;
   /** socket errors, timeouts and non-2xx answers over all rounds */
   errors: number;
 }
@@ -65,50 +70,80 @@ export function wrk(run: (cmd: string, args: string[]) => string, url: string, c
 
 export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-bench-'));
-  const cluster = await Cluster.create('bench', { pods: 1, tcpPorts: [8080], udpPorts: [] });
+  const cluster = await Cluster.create('bench', { pods: 1, podsB: 1, tcpPorts: [8080], udpPorts: [] });
   const rates: RateResult[] = [];
   const starts: AgentStart[] = [];
   let agent: AgentProcess | undefined;
   try {
-    const pod = cluster.pods[0]!;
-    const podIps = Array.from({ length: ENDPOINTS }, (_, i) => `198.18.1.${10 + i}`);
-    for (const ip of podIps.slice(1)) cluster.addPodAddress(pod, ip);
-    const server = cluster.spawn(pod.ns, process.execPath, [path.join(REPO, 'dist/bench/http-server.js'), '--port', String(TARGET.targetPort)]);
-    await waitForLine(server, /^ready/, 10_000);
+    const [podA, podB] = cluster.pods as [Pod, Pod];
+    const ipsOf = (pod: Pod, net: number) => [pod.ip, ...Array.from({ length: ENDPOINTS - 1 }, (_, i) => `198.18.${net}.${100 + i}`)];
+    const ips = { a: ipsOf(podA, 1), b: ipsOf(podB, 2) };
+    for (const [pod, list] of [[podA, ips.a], [podB, ips.b]] as const) {
+      for (const ip of list.slice(1)) cluster.addPodAddress(pod, ip);
+      const server = cluster.spawn(pod.ns, process.execPath, [path.join(REPO, 'dist/bench/http-server.js'), '--port', String(TARGET.targetPort)], pod.cgroup);
+      await waitForLine(server, /^ready/, 10_000);
+    }
     // A load generator's usual tuning: thousands of closed connections a second
     // otherwise leave every ephemeral port in TIME_WAIT within seconds, and the rate
     // measured becomes the port search's.
     inNs(cluster.client, 'sysctl', ['-qw', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=1024 65535']);
     useLegacyIptables(cluster.node);
     const fromClient = (cmd: string, args: string[]) => inNs(cluster.client, cmd, args);
+    const run = (url: string, conn: Conn) => {
+      // NATed tuples left in TIME_WAIT would clash with the next path's reused ports.
+      for (const n of cluster.nodes) inNs(n.ns, 'conntrack', ['-F']);
+      return wrk(fromClient, url, conn, opts);
+    };
 
-    const targets: Array<[Path, string]> = [
-      ['ClusterIP', `http://${TARGET.clusterIP}:${TARGET.port}/`],
-      ['NodePort', `http://${NODE_IP}:${TARGET.nodePort}/`],
+    const direct: Array<[Path, string]> = [
+      ['pod', `http://${podA.ip}:${TARGET.targetPort}/`],
+      ['podB', `http://${podB.ip}:${TARGET.targetPort}/`],
     ];
-    const directUrl = `http://${podIps[0]}:${TARGET.targetPort}/`;
-    /**
-     * Rounds interleave a direct run with a run of each path, so every ratio compares
-     * runs taken seconds apart (the machines are noisy).
-     */
-    const measure = (services: number, mode: Mode, paths: Array<[Path, string]>) => {
-      for (const conn of ['keep-alive', 'close'] as const) {
-        const direct: Array<{ rps: number; errors: number }> = [];
-        const runs = paths.map(() => [] as Array<{ rps: number; errors: number }>);
-        for (let r = 0; r < opts.rounds; r++) {
-          direct.push(wrk(fromClient, directUrl, conn, opts));
-          paths.forEach(([, url], i) => runs[i]!.push(wrk(fromClient, url, conn, opts)));
+    const paths: Array<[Path, string, Path]> = [
+      ['ClusterIP', `http://${TARGET.clusterIP}:${TARGET.port}/`, 'pod'],
+      ['NodePort', `http://${NODE_IP}:${TARGET.nodePort}/`, 'pod'],
+      ['SNAT', `http://${NODE_IP}:${REMOTE_TARGET.nodePort}/`, 'podB'],
+    ];
+    const modes: Array<[Mode, AgentStart['mode'], string[]]> = [
+      ['bpf', 'bpf', []],
+      ['bpf-xdp', 'bpf', ['--acceleration', 'xdp']],
+      ['iptables', 'iptables', []],
+    ];
+    type Runs = Map<string, Array<{ rps: number; errors: number }>>;
+    const key = (mode: Mode, p: Path, conn: Conn) => `${mode} ${p} ${conn}`;
+    const push = (runs: Runs, k: string, x: { rps: number; errors: number }) => runs.set(k, [...(runs.get(k) ?? []), x]);
+
+    for (const count of opts.counts) {
+      opts.log(`${count} services:`);
+      writeFileAtomic(path.join(dir, 'cluster.json'), clusterManifest(count, ips.a, ips.b));
+      const runs: Runs = new Map();
+      for (let round = 0; round < opts.rounds; round++) {
+        for (const conn of ['keep-alive', 'close'] as const) for (const [p, url] of direct) push(runs, key('direct', p, conn), run(url, conn));
+        for (const [mode, agentMode, extra] of modes) {
+          agent = new AgentProcess(cluster, ['--manifests', dir], BPFFS);
+          const start = await startAgent(agent, agentMode, count, 'manifests', opts.log, extra);
+          if (round === 0 && mode !== 'bpf-xdp') starts.push(start);
+          for (const conn of ['keep-alive', 'close'] as const) for (const [p, url] of paths) push(runs, key(mode, p, conn), run(url, conn));
+          await stopAgent(agent);
+          agent = undefined;
         }
-        const result = (p: Path, xs: typeof direct, ratio: boolean): RateResult => ({
-          services,
-          mode: ratio ? mode : 'direct',
+      }
+      const result = (mode: Mode, p: Path, conn: Conn, base?: Path): RateResult => {
+        const xs = runs.get(key(mode, p, conn))!;
+        const b = base && runs.get(key('direct', base, conn))!;
+        return {
+          services: count,
+          mode,
           path: p,
           conn,
           rps: summarize(xs.map((x) => x.rps)),
-          ...(ratio ? { vsDirect: summarize(xs.map((x, i) => x.rps / direct[i]!.rps)) } : { pairedWith: mode }),
+          ...(b ? { vsDirect: summarize(xs.map((x, i) => x.rps / b[i]!.rps)) } : {}),
           errors: xs.reduce((a, x) => a + x.errors, 0),
-        });
-        for (const r of [result('pod', direct, false), ...paths.map(([p], i) => result(p, runs[i]!, true))]) {
+        };
+      };
+      for (const conn of ['keep-alive', 'close'] as const) {
+        const rs = [...direct.map(([p]) => result('direct', p, conn)), ...modes.flatMap(([mode]) => paths.map(([p, , base]) => result(mode, p, conn, base)))];
+        for (const r of rs) {
           rates.push(r);
           opts.log(
             `  ${r.mode.padEnd(8)} ${r.path.padEnd(9)} ${conn.padEnd(10)} ${String(Math.round(r.rps.median)).padStart(6)} req/s` +
@@ -116,18 +151,6 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
               (r.errors ? `  (${r.errors} errors)` : ''),
           );
         }
-      }
-    };
-
-    for (const count of opts.counts) {
-      opts.log(`${count} services:`);
-      writeFileAtomic(path.join(dir, 'cluster.json'), clusterManifest(count, podIps));
-      for (const mode of ['bpf', 'iptables'] as const) {
-        agent = new AgentProcess(cluster, ['--manifests', dir], BPFFS);
-        starts.push(await startAgent(agent, mode, count, 'manifests', opts.log));
-        measure(count, mode, targets);
-        await stopAgent(agent);
-        agent = undefined;
       }
     }
     return { rates, starts };

@@ -7,20 +7,22 @@ export const ENDPOINTS = 10;
 export const BENCH_NAMESPACE = 'bench';
 /** The Service traffic is sent to: its endpoints are the bench pod's addresses. */
 export const TARGET = { name: 'target', clusterIP: '198.19.0.10', port: 80, nodePort: 30080, targetPort: 9090 };
+/** The same, with the endpoints of a bench pod on node-b: node-a SNATs its NodePort traffic. */
+export const REMOTE_TARGET = { ...TARGET, name: 'remote-target', clusterIP: '198.19.0.11', nodePort: 30081 };
 
 const ip = (n: number) => `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 /** VIPs from 198.19.192.0/18, filler backends from 198.18.4.0 upwards: disjoint, routed nowhere. */
 export const vip = (i: number) => ip(((198 << 24) | (19 << 16) | (192 << 8)) + i);
 const backendIp = (n: number) => ip(((198 << 24) | (18 << 16) | (4 << 8)) + n);
 
-export function slice(svc: string, ips: string[], port: number, version = 1): EndpointSlice {
+export function slice(svc: string, ips: string[], port: number, version = 1, nodeName?: string): EndpointSlice {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
     metadata: { name: `${svc}-a`, namespace: BENCH_NAMESPACE, labels: { 'kubernetes.io/service-name': svc }, resourceVersion: String(version) },
     addressType: 'IPv4',
     ports: [{ name: 'http', port, protocol: 'TCP' }],
-    endpoints: ips.map((addr) => ({ addresses: [addr], conditions: { ready: true } })),
+    endpoints: ips.map((addr) => ({ addresses: [addr], conditions: { ready: true }, ...(nodeName ? { nodeName } : {}) })),
   };
 }
 
@@ -40,26 +42,29 @@ export function syntheticCluster(count: number): { services: Service[]; slices: 
   return { services, slices };
 }
 
-/** The target Service (ClusterIP and NodePort) with `podIps` as its endpoints. */
-export function targetService(podIps: string[]): { service: Service; slice: EndpointSlice } {
+/** A target Service (ClusterIP and NodePort) with `podIps`, on `nodeName`, as its endpoints. */
+export function targetService(t: typeof TARGET, podIps: string[], nodeName?: string): { service: Service; slice: EndpointSlice } {
   return {
     service: {
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: { name: TARGET.name, namespace: BENCH_NAMESPACE },
+      metadata: { name: t.name, namespace: BENCH_NAMESPACE },
       spec: {
         type: 'NodePort',
-        clusterIP: TARGET.clusterIP,
-        ports: [{ name: 'http', port: TARGET.port, nodePort: TARGET.nodePort, protocol: 'TCP' }],
+        clusterIP: t.clusterIP,
+        ports: [{ name: 'http', port: t.port, nodePort: t.nodePort, protocol: 'TCP' }],
       },
     },
-    slice: slice(TARGET.name, podIps, TARGET.targetPort),
+    slice: slice(t.name, podIps, t.targetPort, 1, nodeName),
   };
 }
 
-/** `total` Services in all: the target and total - 1 fillers, as one manifest (kind: List). */
-export function clusterManifest(total: number, podIps: string[]): string {
-  const { services, slices } = syntheticCluster(total - 1);
-  const t = targetService(podIps);
-  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [t.service, t.slice, ...services, ...slices] });
+/**
+ * `total` Services in all as one manifest (kind: List): the target (on node-a), with
+ * `remoteIps` the remote target (on node-b), and fillers.
+ */
+export function clusterManifest(total: number, podIps: string[], remoteIps?: string[]): string {
+  const targets = [targetService(TARGET, podIps, 'node-a'), ...(remoteIps ? [targetService(REMOTE_TARGET, remoteIps, 'node-b')] : [])];
+  const { services, slices } = syntheticCluster(total - targets.length);
+  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...targets.flatMap((t) => [t.service, t.slice]), ...services, ...slices] });
 }
