@@ -57,19 +57,45 @@ static __always_inline int xlb_forward(struct __sk_buff *skb, const struct xlb_p
 	return bpf_redirect(fib->ifindex, 0);
 }
 
-/* Claims a source port for the flow's replies (key: backend -> SNAT address, its
- * dport to be chosen): the client's own when free (see XLB_NAT_PORT_KEEP_MIN), else
- * a random one of the range. */
-static __always_inline int xlb_nat_claim(struct xlb_flow_key *rk, const struct xlb_nat_value *v)
+/* Whether a socket of this node holds the tuple a reply to `rk` would carry. */
+static __always_inline int xlb_node_socket(struct __sk_buff *skb, const struct xlb_flow_key *rk)
 {
-	__u16 port = bpf_ntohs(v->client_port);
+	struct bpf_sock_tuple t = {
+		.ipv4 = { .saddr = rk->saddr, .daddr = rk->daddr, .sport = rk->sport, .dport = rk->dport },
+	};
+	struct bpf_sock *sk = rk->proto == IPPROTO_TCP
+		? (struct bpf_sock *)bpf_skc_lookup_tcp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0)
+		: bpf_sk_lookup_udp(skb, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	bpf_sk_release(sk);
+	return 1;
+}
+
+/* Claims `rk` (backend -> SNAT address, port in rk->dport) for a new flow, if free. */
+static __always_inline int xlb_nat_take(struct __sk_buff *skb, struct xlb_flow_key *rk, const struct xlb_nat_value *v, __u64 now)
+{
+	__u16 port = bpf_ntohs(rk->dport);
+	if (port >= XLB_NODEPORT_MIN && port <= XLB_NODEPORT_MAX)
+		return -1;
+	struct xlb_nat_value *old = bpf_map_lookup_elem(&xlb_nat, rk);
+	if (old && !((old->flags & XLB_CT_CLOSING) && old->expires_ns + XLB_NAT_REUSE_NS < now + XLB_CT_TCP_CLOSING_NS) && old->expires_ns > now)
+		return -1;
+	if (xlb_node_socket(skb, rk))
+		return -1;
+	return bpf_map_update_elem(&xlb_nat, rk, v, old ? BPF_EXIST : BPF_NOEXIST);
+}
+
+/* Claims a source port for the flow's replies: the client's own when free, else a
+ * random one of the range (see XLB_NAT_PORT_MIN). */
+static __always_inline int xlb_nat_claim(struct __sk_buff *skb, struct xlb_flow_key *rk, const struct xlb_nat_value *v)
+{
+	__u64 now = bpf_ktime_get_ns();
+	rk->dport = v->client_port;
 	for (int i = 0; i < XLB_NAT_PORT_TRIES; i++) {
-		if (port >= XLB_NAT_PORT_KEEP_MIN || i > 0) {
-			rk->dport = bpf_htons(port);
-			if (!bpf_map_update_elem(&xlb_nat, rk, v, BPF_NOEXIST))
-				return 0;
-		}
-		port = XLB_NAT_PORT_MIN + bpf_get_prandom_u32() % (XLB_NAT_PORT_MAX - XLB_NAT_PORT_MIN + 1);
+		if (!xlb_nat_take(skb, rk, v, now))
+			return 0;
+		rk->dport = bpf_htons(XLB_NAT_PORT_MIN + bpf_get_prandom_u32() % (XLB_NAT_PORT_MAX - XLB_NAT_PORT_MIN + 1));
 	}
 	return -1;
 }
@@ -105,10 +131,13 @@ static __always_inline int xlb_snat(struct __sk_buff *skb, const struct xlb_pkt 
 		/* A known flow: keep its entry alive with the flow (the LRU may have dropped it). */
 		rk.dport = ct->nat_port;
 		struct xlb_nat_value *n = bpf_map_lookup_elem(&xlb_nat, &rk);
+		/* A closed flow's port may have gone to a new flow: its late packets end here. */
+		if (n && (n->client_addr != v.client_addr || n->client_port != v.client_port))
+			return TC_ACT_SHOT;
 		if (!n || n->expires_ns != v.expires_ns || n->flags != v.flags)
 			bpf_map_update_elem(&xlb_nat, &rk, &v, BPF_ANY);
 	} else {
-		if (xlb_nat_claim(&rk, &v))
+		if (xlb_nat_claim(skb, &rk, &v))
 			return TC_ACT_SHOT; /* every port tried is taken: the client retries */
 		ct->nat_addr = dev->snat_addr;
 		ct->nat_port = rk.dport;

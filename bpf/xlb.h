@@ -15,14 +15,18 @@
 #define XLB_MAX_DEVICES 64
 #define XLB_MAX_REPLY_SOURCES 65536
 
-/* SNAT source ports: a client's own port is kept when free and at least
- * XLB_NAT_PORT_KEEP_MIN (above the NodePort range, so a reply never looks like a
- * client of a NodePort); otherwise one is drawn from [XLB_NAT_PORT_MIN, MAX], above
- * Linux's default ephemeral range, so the node's own sockets rarely meet it. */
-#define XLB_NAT_PORT_KEEP_MIN 32768
-#define XLB_NAT_PORT_MIN 61000
+/* SNAT source ports: a client's own port is kept when free; otherwise one is drawn
+ * from [XLB_NAT_PORT_MIN, XLB_NAT_PORT_MAX]. Never one of Kubernetes' default NodePort
+ * range (a reply must not look like a client of a NodePort), nor one a socket of the
+ * node itself holds towards the same backend. A port is free when no entry holds it,
+ * or only one whose connection closed XLB_NAT_REUSE_NS ago (as conntrack reopens a
+ * TIME_WAIT tuple), so churn of short connections does not exhaust the range. */
+#define XLB_NAT_PORT_MIN 1024
 #define XLB_NAT_PORT_MAX 65535
+#define XLB_NODEPORT_MIN 30000
+#define XLB_NODEPORT_MAX 32767
 #define XLB_NAT_PORT_TRIES 16
+#define XLB_NAT_REUSE_NS (2ULL * 1000000000ULL)
 
 /* Answers the datapath sends itself (RST, ICMP), per source: a token bucket of
  * XLB_REPLY_BURST answers refilled at XLB_REPLY_RATE a second. */

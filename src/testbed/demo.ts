@@ -37,10 +37,9 @@ async function main(): Promise<void> {
 
     const snap = new ManifestSource(MANIFESTS, pino({ level: 'silent' })).read();
     const desired = buildDesiredState(snap.services, snap.slices, { name: 'node-a', ips: [cluster.nodes[0].ip] });
-    step(`from a client outside the cluster, ${REQUESTS} requests to every frontend of the Services on node-a (translated per packet at tc on node-a)`);
+    step(`from a client outside the cluster, ${REQUESTS} requests to every frontend, through node-a (translated per packet at tc; SNATed when the backend runs on node-b)`);
     const outside: Array<Array<string | number>> = [];
     for (const svc of desired.services.values()) {
-      if (svc.name === 'cart') continue; // the east-west example below
       for (const f of svc.frontends) {
         const target = `${f.addr}:${f.port}`;
         outside.push(row(`client -> ${svc.name} ${f.type}`, `${target}/${f.protocol}`, cluster.probe(target, f.protocol === 'UDP' ? 'udp' : 'tcp', REQUESTS)));
@@ -64,9 +63,11 @@ async function main(): Promise<void> {
     process.stdout.write(agents[0]!.dumpTable('services') + '\n\n' + agents[0]!.dumpTable('maglev') + '\n');
     const flows = agents.flatMap((a) => a.dump().conntrack);
     const outsideFlows = flows.filter((f) => f.client.startsWith(`${CLIENT_IP}:`)).length;
+    const snat = flows.filter((f) => f.snat).length;
     process.stdout.write(
-      `\nper-packet conntrack on both nodes: ${outsideFlows} flows from the outside client, ${flows.length - outsideFlows} from pods or nodes\n` +
-        '(the in-cluster requests were balanced at the socket; lbctl maps dump conntrack lists the flows)\n',
+      `\nper-packet conntrack on both nodes: ${outsideFlows} flows from the outside client (${snat} of them SNATed to a backend on node-b),\n` +
+        `${flows.length - outsideFlows} from pods or nodes: the in-cluster requests were balanced at the socket\n` +
+        '(lbctl maps dump conntrack and nat list the flows)\n',
     );
   } finally {
     step('cleaning up: agents, programs, pins, cgroups, namespaces');

@@ -6,12 +6,14 @@ import { loadPrograms, type LoadedPrograms } from '../../src/dataplane/bpf/progr
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
 import { bpfMaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
 import { buildDesiredState } from '../../src/model/desired.js';
-import { sh } from '../../src/testbed/netns.js';
+import { spawn } from 'node:child_process';
+import { sh, waitForLine } from '../../src/testbed/netns.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 import { buildIcmpError, buildPacket, parseIcmpError, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
 import { testBpffs } from '../helpers/bpffs.js';
 
 const TC_ACT_OK = 0;
+const TC_ACT_SHOT = 2;
 const TC_ACT_REDIRECT = 7;
 const XDP_PASS = 2;
 const NODE_IP = '198.18.0.1';
@@ -98,13 +100,15 @@ describe('SNAT to a backend on another node (tc)', () => {
     expect(ack).toMatchObject({ saddr: first.saddr, sport: first.sport, daddr: FAR, dport: 8080, l4ChecksumOk: true });
   });
 
-  it('draws a port from 61000-65535 when the client\'s is below 32768 or taken', () => {
-    const low = parsePacket(tcIn(buildPacket(spec({ sport: 20000 }))).data);
-    expect(low.sport).toBeGreaterThanOrEqual(61000);
+  it('draws another port when the client\'s is taken or a NodePort\'s', () => {
+    const outside = (port: number) => port >= 1024 && (port < 30000 || port > 32767);
+    const nodePortLike = parsePacket(tcIn(buildPacket(spec({ sport: 30500 }))).data);
+    expect(outside(nodePortLike.sport)).toBe(true);
     const a = parsePacket(tcIn(buildPacket(spec({ sport: 50600 }))).data);
     const b = parsePacket(tcIn(buildPacket(spec({ saddr: '198.18.0.9', sport: 50600 }))).data);
     expect(a.sport).toBe(50600);
-    expect(b.sport).toBeGreaterThanOrEqual(61000);
+    expect(b.sport).not.toBe(50600);
+    expect(outside(b.sport)).toBe(true);
     // Each reply goes back to its own client.
     const back = (port: number) => parsePacket(tcIn(buildPacket({ proto: 'TCP', saddr: FAR, daddr: NODE_IP, sport: 8080, dport: port, flags: TCP_FLAGS.ACK })).data).daddr;
     expect([back(a.sport), back(b.sport)]).toEqual([CLIENT, '198.18.0.9']);
@@ -116,6 +120,37 @@ describe('SNAT to a backend on another node (tc)', () => {
     expect(parsePacket(u.data)).toMatchObject({ saddr: NODE_IP, daddr: FAR, dport: 5353, l4ChecksumOk: true });
     const z = parsePacket(tcIn(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: NODE_IP, sport: 50701, dport: 30091, udpNoChecksum: true })).data);
     expect(z).toMatchObject({ saddr: NODE_IP, daddr: FAR, udpChecksum: 0, ipChecksumOk: true });
+  });
+
+  it('lets a new flow reuse a port whose connection closed a while ago, and ends the old flow there', () => {
+    tcIn(buildPacket(spec({ sport: 50950 })));
+    tcIn(buildPacket({ proto: 'TCP', saddr: FAR, daddr: NODE_IP, sport: 8080, dport: 50950, flags: TCP_FLAGS.FIN | TCP_FLAGS.ACK }));
+    const key = { saddr: FAR, daddr: NODE_IP, sport: 8080, dport: 50950, proto: 6 };
+    const closed = progs.maps.nat.get(key)!;
+    // Closed 3 s ago: the port is free for a new client now.
+    progs.maps.nat.set(key, { ...closed, expires_ns: closed.expires_ns - 3_000_000_000n });
+    const next = parsePacket(tcIn(buildPacket(spec({ saddr: '198.18.0.9', sport: 50950 }))).data);
+    expect(next.sport).toBe(50950);
+    expect(progs.maps.nat.get(key)).toMatchObject({ client_addr: '198.18.0.9' });
+    // A late packet of the old flow must not take the port back.
+    expect(tcIn(buildPacket(spec({ sport: 50950, flags: TCP_FLAGS.ACK }))).retval).toBe(TC_ACT_SHOT);
+    expect(progs.maps.nat.get(key)).toMatchObject({ client_addr: '198.18.0.9' });
+  });
+
+  it('never takes a port a socket of the node holds towards the backend', async () => {
+    // A socket of the node itself: NODE_IP:50990 connected to FAR:5353 (UDP).
+    const holder = spawn('nsenter', [`--net=/run/netns/${NS}`, process.execPath, '-e', [
+      "const s = require('dgram').createSocket('udp4')",
+      `s.bind(50990, '${NODE_IP}', () => s.connect(5353, '${FAR}', () => console.log('ready')))`,
+    ].join(';')]);
+    try {
+      await waitForLine(holder, /^ready/, 5000);
+      const out = parsePacket(tcIn(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: NODE_IP, sport: 50990, dport: 30091 })).data);
+      expect(out).toMatchObject({ saddr: NODE_IP, daddr: FAR, dport: 5353 });
+      expect(out.sport).not.toBe(50990);
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 
   it('ends the NAT entry with the connection: a backend\'s RST gives both sides the closing lifetime', () => {
