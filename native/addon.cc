@@ -21,6 +21,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"mapDump", MapDump},
       {"mapInfo", MapInfo},
       {"mapCount", MapCount},
+      {"mapDeleteExpired", MapDeleteExpired},
       {"mapFdById", MapFdById},
       {"objGet", ObjGet},
       {"closeFd", CloseFd},

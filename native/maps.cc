@@ -1,6 +1,7 @@
 // Map access: create, update, lookup, delete, dump, info, pins and fds.
 #include <bpf/bpf.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -140,6 +141,33 @@ Napi::Value MapDump(const Napi::CallbackInfo &info) {
   }
   if (errno != ENOENT) throw SysError(env, errno, "iterating " + FdDesc(fd));
   return out;
+}
+
+// Deletes the entries whose value starts with a CLOCK_MONOTONIC expiry (u64 ns) in
+// the past: flow tables whose connections ended. Returns how many went.
+Napi::Value MapDeleteExpired(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  bpf_map_info mi = InfoOf(env, fd);
+  if (mi.value_size < sizeof(uint64_t)) throw Napi::RangeError::New(env, std::string("map ") + mi.name + " has no expiry to read");
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+  std::vector<uint8_t> cur(mi.key_size), next(mi.key_size), value(mi.value_size);
+  std::vector<std::vector<uint8_t>> gone;
+  void *prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+    cur.swap(next);
+    prev = cur.data();
+    if (bpf_map_lookup_elem(fd, cur.data(), value.data())) continue;  // gone meanwhile
+    uint64_t expires;
+    memcpy(&expires, value.data(), sizeof(expires));
+    if (expires <= now) gone.push_back(cur);
+  }
+  // Deleted after the walk: deleting the walk's current key would restart it.
+  uint32_t n = 0;
+  for (auto &k : gone) n += bpf_map_delete_elem(fd, k.data()) == 0;
+  return Napi::Number::New(env, n);
 }
 
 // How many keys a map holds (walks the keys only: a fill level, not a snapshot).

@@ -86,7 +86,9 @@ function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], 
   const hooks = attachDevices(programs, devices, opts.acceleration as Acceleration, snatAddr);
   attachSockets(programs, opts.cgroup, opts.bpffs);
   log.info({ devices: hooks, cgroup: opts.cgroup, bpffs: opts.bpffs }, 'eBPF datapath attached');
-  return new BpfDataplane(new BpfReconciler(programs.maps, bpfMaglevTables(programs.maps.maglev)), programs.sweepFd, opts.cgroup, programs.maps.nat.fd, log);
+  const m = programs.maps;
+  const flows = { nat: m.nat.fd, expiring: [m.ct, m.rnat, m.nat, m.affinity].map((t) => t.fd) };
+  return new BpfDataplane(new BpfReconciler(m, bpfMaglevTables(m.maglev)), programs.sweepFd, opts.cgroup, flows, log);
 }
 
 /** Tests make the eBPF probe fail with this variable set to a reason. */

@@ -321,7 +321,7 @@ describe.each(HOOKS)('$name: sessionAffinity ClientIP', (hook) => {
     expect(left).toBeGreaterThan(0.5);
     expect(left).toBeLessThanOrEqual(1);
 
-    const [otherId, other] = progs.maps.backends.entries().find(([, b]) => b.port === 8080 && b.addr !== maglevChoice)!;
+    const [otherId, other] = progs.maps.backends.entries().find(([, b]) => b.port === 8080 && b.addr !== maglevChoice && b.flags === 0)!; // one of the Service's (its pods are this node's)
     progs.maps.affinity.set(key, { expires_ns: native().monotonicNs() + 5_000_000_000n, backend_id: otherId });
     expect(fresh()).toBe(other.addr);
     progs.maps.affinity.set(key, { expires_ns: native().monotonicNs() - 1n, backend_id: otherId });

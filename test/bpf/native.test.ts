@@ -25,6 +25,25 @@ describe('native addon', () => {
     expect(() => bad.mapLookup(3, 'key', 4)).toThrow(/key must be a Buffer/);
   });
 
+  it('counts a map\'s keys, and deletes the entries whose leading expiry has passed', () => {
+    const fd = native().mapCreate(1 /* HASH */, 4, 16, 64, 0, 'xlb_test_exp');
+    try {
+      const now = native().monotonicNs();
+      const entry = (i: number, expires: bigint) => {
+        const v = Buffer.alloc(16);
+        v.writeBigUInt64LE(expires, 0);
+        native().mapUpdate(fd, Buffer.from([i, 0, 0, 0]), v, 0);
+      };
+      for (let i = 0; i < 20; i++) entry(i, i % 2 ? now - 1n : now + 60_000_000_000n);
+      expect(native().mapCount(fd)).toBe(20);
+      expect(native().mapDeleteExpired(fd)).toBe(10);
+      expect(native().mapCount(fd)).toBe(10);
+      expect(native().mapDump(fd, 4, 16).every(({ key }) => key[0]! % 2 === 0)).toBe(true);
+    } finally {
+      native().closeFd(fd);
+    }
+  });
+
   it('creates, fills, reads and deletes from maps, reporting absent keys without throwing', () => {
     const fd = native().mapCreate(1 /* HASH */, 4, 8, 16, 0, 'xlb_test');
     try {

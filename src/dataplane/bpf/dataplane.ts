@@ -1,7 +1,9 @@
 // The eBPF dataplane: the reconciler programs the maps; when backends left UDP
 // services, the sockets the socket programs connected to them are destroyed, so
 // their applications reconnect through the service (as per-packet UDP flows move).
-// It also watches the SNAT table's fill level, which only traffic drives.
+// It also keeps the flow tables (conntrack, reverse NAT, SNAT, affinity) free of
+// entries whose flows ended, and watches the SNAT table's fill level, which only
+// traffic drives.
 import type { Logger } from 'pino';
 import type { DesiredState } from '../../model/state.js';
 import type { Dataplane } from '../types.js';
@@ -9,9 +11,15 @@ import type { BpfApplyStats, BpfReconciler } from './reconciler.js';
 import { namespacesOf } from './cgroup.js';
 import { native } from './native.js';
 
-/** How often the SNAT table's fill is looked at, and the share that is worth a warning. */
-const NAT_CHECK_MS = 30_000;
+/** How often ended flows are removed and the SNAT table's fill is looked at, and the share worth a warning. */
+const HOUSEKEEPING_MS = 10_000;
 const NAT_WARN_SHARE = 0.9;
+
+export interface FlowTables {
+  nat: number;
+  /** fds of the maps whose values start with an expiry (the SNAT table among them) */
+  expiring: number[];
+}
 
 export class BpfDataplane implements Dataplane {
   readonly mode = 'bpf' as const;
@@ -21,16 +29,24 @@ export class BpfDataplane implements Dataplane {
     private readonly reconciler: BpfReconciler,
     private readonly sweepFd: number,
     private readonly cgroup: string,
-    private readonly natFd: number,
+    private readonly flows: FlowTables,
     private readonly log: Logger,
   ) {
-    setInterval(() => this.checkNat(), NAT_CHECK_MS).unref();
+    setInterval(() => {
+      try {
+        this.housekeeping();
+      } catch (err) {
+        // Programming goes on; the next round retries.
+        this.log.warn({ err }, 'flow table housekeeping failed');
+      }
+    }, HOUSEKEEPING_MS).unref();
   }
 
-  /** Says once when the SNAT table nears full (new flows to remote backends then fail), and when it no longer does. */
-  checkNat(): void {
-    const capacity = native().mapInfo(this.natFd).maxEntries;
-    const used = native().mapCount(this.natFd);
+  /** Removes ended flows; says once when the SNAT table nears full (new flows to remote backends then fail), and when it no longer does. */
+  housekeeping(): void {
+    for (const fd of this.flows.expiring) native().mapDeleteExpired(fd);
+    const capacity = native().mapInfo(this.flows.nat).maxEntries;
+    const used = native().mapCount(this.flows.nat);
     const near = used >= capacity * NAT_WARN_SHARE;
     if (near === this.natNearlyFull) return;
     this.natNearlyFull = near;

@@ -67,6 +67,8 @@ export interface NativeAddon {
   mapInfo(fd: number): MapInfo;
   /** How many keys the map holds. */
   mapCount(fd: number): number;
+  /** Deletes entries whose value starts with a CLOCK_MONOTONIC expiry (u64 ns) in the past; returns how many. */
+  mapDeleteExpired(fd: number): number;
   mapFdById(id: number): number;
   objGet(pinPath: string): number;
   closeFd(fd: number): void;
