@@ -37,13 +37,9 @@ struct xlb_icmp_err {
 
 static __always_inline int xlb_parse_icmp_err(struct __sk_buff *skb, struct xlb_icmp_err *e)
 {
+	xlb_skb_pull(skb, XLB_ICMP_HEADERS_MAX);
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	if (data + XLB_ICMP_HEADERS_MAX > data_end && skb->len > data_end - data) {
-		bpf_skb_pull_data(skb, skb->len < XLB_ICMP_HEADERS_MAX ? skb->len : XLB_ICMP_HEADERS_MAX);
-		data = (void *)(long)skb->data;
-		data_end = (void *)(long)skb->data_end;
-	}
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
 		return -1;

@@ -117,13 +117,15 @@ enum xlb_action {
 /* The load-balancing decision for one parsed packet, the same at XDP and at tc: the
  * frontend, source ranges, the flow's tracked backend or a new one (select.h), and
  * the flow recorded for the replies. Only the rewrite differs per hook. */
-static __always_inline enum xlb_action xlb_decide(const struct xlb_pkt *p, struct xlb_backend **out, int behind_xdp)
+/* `ifindex`: tc's device (XDP passes 0). */
+static __always_inline enum xlb_action xlb_decide(const struct xlb_pkt *p, struct xlb_backend **out, __u32 ifindex)
 {
 	struct xlb_svc_key sk = { .addr = p->key.daddr, .port = p->key.dport, .proto = p->key.proto };
 	struct xlb_svc_value *svc = bpf_map_lookup_elem(&xlb_services, &sk);
 	if (!svc) {
 		/* Behind XDP, this may be a flow XDP has just translated: XDP forgot for it. */
-		if (!behind_xdp)
+		struct xlb_device *dev = ifindex ? bpf_map_lookup_elem(&xlb_devices, &ifindex) : NULL;
+		if (!dev || !(dev->flags & XLB_DEVICE_F_XDP))
 			forget_reverse(p);
 		return XLB_ACT_PASS;
 	}

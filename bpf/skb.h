@@ -13,16 +13,19 @@
 /* Enough to see Ethernet, the longest IPv4 header and a TCP header. */
 #define XLB_HEADERS_MAX (14 + 60 + 20)
 
-static __always_inline int xlb_skb_parse(struct __sk_buff *skb, struct xlb_pkt *p)
+/* Makes the first `want` bytes (or all there are) readable in the linear data. */
+static __always_inline void xlb_skb_pull(struct __sk_buff *skb, __u32 want)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	if (data + XLB_HEADERS_MAX > data_end && skb->len > data_end - data) {
-		bpf_skb_pull_data(skb, skb->len < XLB_HEADERS_MAX ? skb->len : XLB_HEADERS_MAX);
-		data = (void *)(long)skb->data;
-		data_end = (void *)(long)skb->data_end;
-	}
-	return xlb_parse(data, data_end, p);
+	if (data + want > data_end && skb->len > data_end - data)
+		bpf_skb_pull_data(skb, skb->len < want ? skb->len : want);
+}
+
+static __always_inline int xlb_skb_parse(struct __sk_buff *skb, struct xlb_pkt *p)
+{
+	xlb_skb_pull(skb, XLB_HEADERS_MAX);
+	return xlb_parse((void *)(long)skb->data, (void *)(long)skb->data_end, p);
 }
 
 enum xlb_nat_side {

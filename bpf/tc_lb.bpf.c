@@ -51,9 +51,7 @@ int xlb_tc_ingress(struct __sk_buff *skb)
 	struct xlb_nat_value *n = bpf_map_lookup_elem(&xlb_nat, &p.key);
 	if (n)
 		return xlb_unsnat(skb, &p, n);
-	__u32 ifindex = skb->ifindex;
-	struct xlb_device *dev = bpf_map_lookup_elem(&xlb_devices, &ifindex);
-	switch (xlb_decide(&p, &b, dev && (dev->flags & XLB_DEVICE_F_XDP))) {
+	switch (xlb_decide(&p, &b, skb->ifindex)) {
 	case XLB_ACT_DNAT:
 		if (b && xlb_skb_nat(skb, &p, XLB_NAT_DST, b->addr, b->port))
 			return TC_ACT_SHOT;

@@ -10,13 +10,8 @@ import { tableBank, tableKey } from '../../src/dataplane/bpf/codec.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 import { buildPacket, ethHeader, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
 import { testBpffs } from '../helpers/bpffs.js';
+import { TC, XDP } from '../helpers/verdicts.js';
 
-const XDP_DROP = 1;
-const XDP_PASS = 2;
-const XDP_TX = 3;
-const TC_ACT_OK = 0;
-const TC_ACT_SHOT = 2;
-const TC_ACT_REDIRECT = 7;
 const CLIENT = '198.18.0.2';
 const VIP = '198.19.0.10';
 const NODE_IP = '198.18.0.1';
@@ -94,14 +89,14 @@ const HOOKS: Hook[] = [
     name: 'XDP',
     run: (pkt) => {
       const r = xdp(pkt);
-      return { verdict: verdictOf(r.retval, XDP_PASS, XDP_DROP, XDP_TX), data: r.data };
+      return { verdict: verdictOf(r.retval, XDP.PASS, XDP.DROP, XDP.TX), data: r.data };
     },
   },
   {
     name: 'tc',
     run: (pkt) => {
       const r = native().progTestRun(progs.tcIngressFd, pkt, 1);
-      return { verdict: verdictOf(r.retval, TC_ACT_OK, TC_ACT_SHOT, TC_ACT_REDIRECT), data: r.data };
+      return { verdict: verdictOf(r.retval, TC.OK, TC.SHOT, TC.REDIRECT), data: r.data };
     },
   },
 ];
@@ -233,7 +228,7 @@ describe.each(HOOKS)('$name: no endpoints, Local policy', (hook) => {
 });
 
 describe('XDP: no endpoints', () => {
-  it('leaves the answer to tc behind it (XDP_TX never reaches a veth peer without XDP)', () => {
+  it('leaves the answer to tc behind it (XDP.TX never reaches a veth peer without XDP)', () => {
     for (const pkt of [syn(48300, { daddr: EMPTY_VIP }), buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: EMPTY_VIP, sport: 48301, dport: 53 })]) {
       const r = HOOKS[0]!.run(pkt);
       expect(r.verdict).toBe('pass');
@@ -353,14 +348,14 @@ describe('tc reverse NAT', () => {
     const out = parsePacket(xdp(syn(47000)).data);
     const reply = buildPacket({ proto: 'TCP', saddr: out.daddr, daddr: CLIENT, sport: 8080, dport: 47000, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK });
     const r = tc(reply);
-    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.retval).toBe(TC.OK);
     expect(parsePacket(r.data)).toMatchObject({ saddr: VIP, sport: 80, daddr: CLIENT, dport: 47000, ipChecksumOk: true, l4ChecksumOk: true });
   });
 
   it('leaves replies of untracked flows alone', () => {
     const reply = buildPacket({ proto: 'TCP', saddr: PODS[0]!, daddr: CLIENT, sport: 8080, dport: 47001, flags: TCP_FLAGS.ACK });
     const r = tc(reply);
-    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.retval).toBe(TC.OK);
     expect(r.data.equals(reply)).toBe(true);
   });
 

@@ -11,11 +11,8 @@ import { sh, waitForLine } from '../../src/testbed/netns.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 import { buildIcmpError, buildPacket, parseIcmpError, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
 import { testBpffs } from '../helpers/bpffs.js';
+import { TC, XDP } from '../helpers/verdicts.js';
 
-const TC_ACT_OK = 0;
-const TC_ACT_SHOT = 2;
-const TC_ACT_REDIRECT = 7;
-const XDP_PASS = 2;
 const NODE_IP = '198.18.0.1';
 const CLIENT = '198.18.0.2';
 const NODE_B = '198.18.0.3';
@@ -74,7 +71,7 @@ beforeEach(() => {
 describe('SNAT to a backend on another node (tc)', () => {
   it('sends the flow out towards the backend with this node as its source, keeping the client port', () => {
     const r = tcIn(buildPacket(spec({})));
-    expect(r.retval).toBe(TC_ACT_REDIRECT);
+    expect(r.retval).toBe(TC.REDIRECT);
     expect(parsePacket(r.data)).toMatchObject({ saddr: NODE_IP, sport: 50500, daddr: FAR, dport: 8080, ipChecksumOk: true, l4ChecksumOk: true });
     expect(mac(r.data, 0)).toBe(MAC.nodeB); // to the next hop the FIB names
     expect(ttl(r.data)).toBe(63); // forwarded: one hop less
@@ -89,7 +86,7 @@ describe('SNAT to a backend on another node (tc)', () => {
   it('translates the backend\'s reply back before the stack sees it: from the frontend, to the client', () => {
     tcIn(buildPacket(spec({})));
     const r = tcIn(buildPacket({ proto: 'TCP', saddr: FAR, daddr: NODE_IP, sport: 8080, dport: 50500, flags: TCP_FLAGS.SYN | TCP_FLAGS.ACK }));
-    expect(r.retval).toBe(TC_ACT_REDIRECT);
+    expect(r.retval).toBe(TC.REDIRECT);
     expect(parsePacket(r.data)).toMatchObject({ saddr: NODE_IP, sport: 30090, daddr: CLIENT, dport: 50500, ipChecksumOk: true, l4ChecksumOk: true });
     expect(mac(r.data, 0)).toBe(MAC.client);
   });
@@ -116,7 +113,7 @@ describe('SNAT to a backend on another node (tc)', () => {
 
   it('SNATs UDP, a zero UDP checksum staying zero', () => {
     const u = tcIn(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: NODE_IP, sport: 50700, dport: 30091 }));
-    expect(u.retval).toBe(TC_ACT_REDIRECT);
+    expect(u.retval).toBe(TC.REDIRECT);
     expect(parsePacket(u.data)).toMatchObject({ saddr: NODE_IP, daddr: FAR, dport: 5353, l4ChecksumOk: true });
     const z = parsePacket(tcIn(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: NODE_IP, sport: 50701, dport: 30091, udpNoChecksum: true })).data);
     expect(z).toMatchObject({ saddr: NODE_IP, daddr: FAR, udpChecksum: 0, ipChecksumOk: true });
@@ -133,7 +130,7 @@ describe('SNAT to a backend on another node (tc)', () => {
     expect(next.sport).toBe(50950);
     expect(progs.maps.nat.get(key)).toMatchObject({ client_addr: '198.18.0.9' });
     // A late packet of the old flow must not take the port back.
-    expect(tcIn(buildPacket(spec({ sport: 50950, flags: TCP_FLAGS.ACK }))).retval).toBe(TC_ACT_SHOT);
+    expect(tcIn(buildPacket(spec({ sport: 50950, flags: TCP_FLAGS.ACK }))).retval).toBe(TC.SHOT);
     expect(progs.maps.nat.get(key)).toMatchObject({ client_addr: '198.18.0.9' });
   });
 
@@ -166,11 +163,11 @@ describe('SNAT to a backend on another node (tc)', () => {
 
   it('never SNATs a backend on this node, nor traffic the node forwards for others', () => {
     const near = tcIn(buildPacket(spec({ sport: 50900, dport: 30092 })));
-    expect(near.retval).toBe(TC_ACT_OK);
+    expect(near.retval).toBe(TC.OK);
     expect(parsePacket(near.data)).toMatchObject({ saddr: CLIENT, daddr: NEAR });
     const forwarded = buildPacket(spec({ saddr: '198.18.1.20', daddr: FAR, sport: 50901, dport: 8080 }));
     const r = tcIn(forwarded);
-    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.retval).toBe(TC.OK);
     expect(r.data.equals(forwarded)).toBe(true);
   });
 
@@ -179,7 +176,7 @@ describe('SNAT to a backend on another node (tc)', () => {
     // A router on the way to the backend cannot forward the flow's packets unfragmented.
     const err = buildIcmpError({ saddr: NODE_B, daddr: NODE_IP, type: 3, code: 4, about: sent });
     const r = tcIn(err);
-    expect(r.retval).toBe(TC_ACT_REDIRECT);
+    expect(r.retval).toBe(TC.REDIRECT);
     expect(parseIcmpError(r.data)).toEqual({
       saddr: NODE_B,
       daddr: CLIENT,
@@ -192,14 +189,14 @@ describe('SNAT to a backend on another node (tc)', () => {
     });
     // An error about a flow that is not ours passes untouched.
     const stranger = buildIcmpError({ saddr: NODE_B, daddr: NODE_IP, type: 3, code: 4, about: buildPacket(spec({ saddr: NODE_IP, daddr: FAR, sport: 51101, dport: 8080 })) });
-    expect(tcIn(stranger).retval).toBe(TC_ACT_OK);
+    expect(tcIn(stranger).retval).toBe(TC.OK);
   });
 
   it('makes an ICMP error a local backend sends its client speak of the frontend', () => {
     const sent = tcIn(buildPacket({ proto: 'UDP', saddr: CLIENT, daddr: NODE_IP, sport: 51200, dport: 30093 })).data;
     expect(parsePacket(sent).daddr).toBe(NEAR);
     const r = tcOut(buildIcmpError({ saddr: NEAR, daddr: CLIENT, type: 3, code: 3, about: sent }));
-    expect(r.retval).toBe(TC_ACT_OK);
+    expect(r.retval).toBe(TC.OK);
     expect(parseIcmpError(r.data)).toMatchObject({
       saddr: NODE_IP,
       daddr: CLIENT,
@@ -213,7 +210,7 @@ describe('SNAT to a backend on another node (tc)', () => {
   it('XDP leaves such flows and their replies to tc behind it, untouched', () => {
     for (const pkt of [buildPacket(spec({ sport: 51000 })), buildPacket({ proto: 'TCP', saddr: FAR, daddr: NODE_IP, sport: 8080, dport: 51000, flags: TCP_FLAGS.ACK })]) {
       const r = native().progTestRun(progs.xdpFd, pkt, 1, `/run/netns/${NS}`);
-      expect(r.retval).toBe(XDP_PASS);
+      expect(r.retval).toBe(XDP.PASS);
       expect(r.data.equals(pkt)).toBe(true);
     }
   });
