@@ -42,6 +42,7 @@ export class Agent {
   stop(): void {
     this.source.stop();
     this.health.close();
+    this.dataplane.close?.();
   }
 
   private drain(): void {

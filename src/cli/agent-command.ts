@@ -124,8 +124,10 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   if (opts.cleanup) return cleanup(opts, log);
   if (!['auto', 'bpf', 'iptables'].includes(opts.mode)) throw new UsageError(`--mode ${opts.mode}: must be auto, bpf or iptables`);
   if (!ACCELERATIONS.includes(opts.acceleration as Acceleration)) throw new UsageError(`--acceleration ${opts.acceleration}: must be ${ACCELERATIONS.join(', ')}`);
-  const natSize = Number(opts.natTableSize ?? 1024);
-  if (!Number.isInteger(natSize) || natSize < 1024 || natSize > 1 << 24) throw new UsageError(`--nat-table-size ${opts.natTableSize}: must be a whole number from 1024 to ${1 << 24}`);
+  if (opts.natTableSize !== undefined) {
+    const n = Number(opts.natTableSize);
+    if (!Number.isInteger(n) || n < 1024 || n > 1 << 24) throw new UsageError(`--nat-table-size ${opts.natTableSize}: must be a whole number from 1024 to ${1 << 24}`);
+  }
   if (opts.manifests && opts.kubeconfig) throw new UsageError('give either --manifests or --kubeconfig, not both');
   const known = interfaces();
   const missing = devices.find((d) => !known.has(d));

@@ -14,4 +14,6 @@ export interface ApplyStats {
 export interface Dataplane {
   readonly mode: 'bpf' | 'iptables';
   apply(state: DesiredState): ApplyStats;
+  /** Stops its background work (what it programmed stays). */
+  close?(): void;
 }

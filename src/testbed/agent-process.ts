@@ -9,6 +9,12 @@ import type { Dump } from '../cli/maps-dump.js';
 
 const LBCTL = path.join(REPO, 'bin/lbctl');
 
+/** Pin directories of agents started by this process: removed at exit as a last resort. */
+const pinDirs = new Set<string>();
+process.on('exit', () => {
+  for (const dir of pinDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 export class AgentProcess {
   readonly log: string[] = [];
   private proc?: ChildProcess;
@@ -38,7 +44,7 @@ export class AgentProcess {
   start(extra: string[] = this.extra): void {
     this.extra = extra;
     // Last resort if the caller dies before cleanup(): pins must not outlive the test.
-    process.once('exit', () => fs.rmSync(this.bpffs, { recursive: true, force: true }));
+    pinDirs.add(this.bpffs);
     const proc = this.cluster.spawn(this.node.ns, process.execPath, [
       LBCTL, 'agent', ...this.source, '--node-name', this.node.name, ...(this.nodeIp ? ['--node-ip', this.nodeIp] : []),
       '--devices', NODE_DEVICE, '--bpffs', this.bpffs, '--cgroup', this.node.cgroup, ...extra,

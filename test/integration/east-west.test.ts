@@ -11,6 +11,7 @@ import { list, service, slice } from '../helpers/manifests.js';
 
 const WEB = '198.19.2.10';
 const LB_IP = '198.19.254.1';
+const EXTERNAL_IP = '198.19.252.1';
 const HTTP = [{ name: 'http', port: 8080, protocol: 'TCP' as const }];
 const DNS = [{ name: 'dns', port: 5353, protocol: 'UDP' as const }];
 
@@ -42,7 +43,7 @@ function writeManifests(webPods: Pod[]): void {
           { name: 'http', port: 80, targetPort: 'http', nodePort: 30200 },
           { name: 'dns', port: 53, targetPort: 'dns', protocol: 'UDP', nodePort: 30201 },
         ],
-        { type: 'LoadBalancer' },
+        { type: 'LoadBalancer', externalIPs: [EXTERNAL_IP] },
         LB_IP,
       ),
       slice('web', 'a', [...HTTP, ...DNS], webPods),
@@ -93,7 +94,7 @@ describe.each(MODES)('east-west (%s)', (mode) => {
     expect(r.peers).toEqual({ [`${WEB}:80`]: 40 });
   });
 
-  it('pod -> NodePort of its own node and of the other node, and -> the LoadBalancer IP', () => {
+  it('pod -> NodePort of its own node and of the other node, and -> the LoadBalancer IP and an ExternalIP', () => {
     const mine = cluster.probeFrom(onA[0]!, `${NODE_IP}:30200`, 'tcp', 40);
     expect(mine.errors).toEqual({});
     expect(answered(mine)).toEqual(names(pods));
@@ -103,9 +104,12 @@ describe.each(MODES)('east-west (%s)', (mode) => {
     expect(other.errors).toEqual({});
     expect(answered(other)).toEqual(names(onB));
     expect(other.peers).toEqual({ [`${NODE_B_IP}:30213`]: 10 });
-    const lb = cluster.probeFrom(onB[1]!, `${LB_IP}:80`, 'tcp', 40);
-    expect(lb.errors).toEqual({});
-    expect(answered(lb)).toEqual(names(pods));
+    for (const ip of [LB_IP, EXTERNAL_IP]) {
+      const r = cluster.probeFrom(onB[1]!, `${ip}:80`, 'tcp', 40);
+      expect(r.errors, ip).toEqual({});
+      expect(answered(r), ip).toEqual(names(pods));
+      expect(r.peers, ip).toEqual({ [`${ip}:80`]: 40 });
+    }
   });
 
   it('pod -> UDP Service, connected and unconnected sockets: replies come from the Service address', () => {

@@ -24,6 +24,7 @@ export interface FlowTables {
 export class BpfDataplane implements Dataplane {
   readonly mode = 'bpf' as const;
   private natNearlyFull = false;
+  private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly reconciler: BpfReconciler,
@@ -32,7 +33,7 @@ export class BpfDataplane implements Dataplane {
     private readonly flows: FlowTables,
     private readonly log: Logger,
   ) {
-    setInterval(() => {
+    this.timer = setInterval(() => {
       try {
         this.housekeeping();
       } catch (err) {
@@ -40,6 +41,10 @@ export class BpfDataplane implements Dataplane {
         this.log.warn({ err }, 'flow table housekeeping failed');
       }
     }, HOUSEKEEPING_MS).unref();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
   }
 
   /** Removes ended flows; says once when the SNAT table nears full (new flows to remote backends then fail), and when it no longer does. */
