@@ -13,7 +13,6 @@
 #include "csum.h"
 #include "select.h"
 #include "conntrack.h"
-#include "reject.h"
 
 /* A new direct flow (not via a service) on a tuple drops any reverse translation a
  * past service flow left for it, so its replies are never rewritten. */
@@ -116,8 +115,8 @@ enum xlb_action {
 
 /* The load-balancing decision for one parsed packet, the same at XDP and at tc: the
  * frontend, source ranges, the flow's tracked backend or a new one (select.h), and
- * the flow recorded for the replies. Only the rewrite differs per hook. */
-/* `ifindex`: tc's device (XDP passes 0). */
+ * the flow recorded for the replies. Only the rewrite differs per hook. `ifindex`:
+ * tc's device (XDP passes 0). */
 static __always_inline enum xlb_action xlb_decide(const struct xlb_pkt *p, struct xlb_backend **out, __u32 ifindex)
 {
 	struct xlb_svc_key sk = { .addr = p->key.daddr, .port = p->key.dport, .proto = p->key.proto };

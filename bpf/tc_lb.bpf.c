@@ -10,6 +10,7 @@
 #include "xlb.h"
 #include "maps.h"
 #include "lb.h"
+#include "reject.h"
 #include "skb.h"
 #include "nat.h"
 #include "icmp.h"

@@ -12,7 +12,8 @@
 // pods' gateway. The client routes everything through node-a (where LoadBalancer IPs
 // are routed); each node routes the other's pod CIDR via the other's node IP and has
 // a default route (the client stands in for the gateway, which forwards nothing).
-// Every device is a veth with default settings, as on a kind node. Each node has a cgroup v2
+// Every device is a veth with default settings, as on a kind node. ClusterIPs,
+// ExternalIPs and LoadBalancer IPs come from 198.19.0.0/16 and are assigned to nothing. Each node has a cgroup v2
 // subtree holding its pods' and host processes, where its agent attaches its socket
 // programs: two agents on one machine never translate each other's sockets.
 import fs from 'node:fs';
@@ -27,9 +28,6 @@ export const NODE_IP = '198.18.0.1';
 export const NODE_B_IP = '198.18.0.3';
 export const CLIENT_IP = '198.18.0.2';
 export const NODE_DEVICE = 'eth0';
-/** Where ClusterIPs, ExternalIPs and LoadBalancer IPs come from; assigned to nothing. */
-export const SERVICE_RANGE = '198.19.0.0/16';
-export const podIp = (i: number) => `198.18.1.${10 + i}`;
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The compiled pod server and probe (tests load this module from src/, not dist/). */
