@@ -15,7 +15,6 @@ struct sock_common {
 
 struct sock {
 	struct sock_common __sk_common;
-	__u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
 struct udp_sock {

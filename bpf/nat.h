@@ -18,8 +18,6 @@
 #include "skb.h"
 #include "conntrack.h"
 
-#define XLB_AF_INET 2
-
 /* The next hop towards `dst`, for a packet `p` (ingress device first). */
 static __always_inline long xlb_route(struct __sk_buff *skb, const struct xlb_pkt *p, __be32 src, __be32 dst, struct bpf_fib_lookup *fib)
 {

@@ -16,7 +16,6 @@
 /* cgroup programs: 1 lets the call proceed, 0 fails it with the retval set. */
 #define SYS_PROCEED 1
 #define SYS_REJECT 0
-#define AF_INET 2 /* linux/socket.h pulls in libc headers */
 
 static __always_inline int refuse(enum xlb_refusal why)
 {
@@ -129,7 +128,7 @@ int xlb_getpeername4(struct bpf_sock_addr *ctx)
 SEC("cgroup/sock_release")
 int xlb_sock_release(struct bpf_sock *sk)
 {
-	if (sk->family != AF_INET || !sk->dst_ip4)
+	if (sk->family != XLB_AF_INET || !sk->dst_ip4)
 		return SYS_PROCEED;
 	struct xlb_sock_key k = {
 		.cookie = bpf_get_socket_cookie(sk),
@@ -149,7 +148,7 @@ SEC("iter/udp")
 int xlb_sock_sweep(struct bpf_iter__udp *ctx)
 {
 	struct sock *sk = (struct sock *)ctx->udp_sk;
-	if (!sk || sk->__sk_common.skc_family != AF_INET || !sk->__sk_common.skc_daddr)
+	if (!sk || sk->__sk_common.skc_family != XLB_AF_INET || !sk->__sk_common.skc_daddr)
 		return 0;
 	struct xlb_sock_key k = {
 		.cookie = bpf_get_socket_cookie(sk),

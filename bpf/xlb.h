@@ -34,6 +34,9 @@
 #define XLB_REPLY_BURST 100
 #define XLB_SVC_NAME_LEN 128
 
+/* linux/socket.h's AF_INET (that header drags in libc's). */
+#define XLB_AF_INET 2
+
 /* Frontend types, for lbctl maps dump (the datapath treats them alike). */
 enum xlb_svc_type {
 	XLB_SVC_CLUSTER_IP = 1,
