@@ -10,7 +10,6 @@
 struct sock_common {
 	__be32 skc_daddr;
 	__be16 skc_dport;
-	unsigned short skc_family;
 } __attribute__((preserve_access_index));
 
 struct sock {

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Socket-level load balancing for the clients on this node (pods and host
- * processes under --cgroup): connect() and UDP sendmsg() to a frontend are turned
- * into a backend once per connection, so no packet of theirs is ever translated;
+ * processes under --cgroup): connect() and UDP sendmsg() to a frontend (from IPv4
+ * sockets, and from IPv6 sockets through ::ffff:a.b.c.d) are turned into a backend
+ * once per connection, so no packet of theirs is ever translated;
  * recvmsg() and getpeername() show the application the frontend it asked for. The
  * backend comes from select.h, the decision the per-packet path makes too. */
 #include <linux/bpf.h>
 #include <linux/in.h>
 #include <linux/errno.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 #include "xlb.h"
 #include "maps.h"
 #include "select.h"
@@ -42,13 +44,40 @@ static __always_inline void remember(__u64 cookie, __u8 proto, const struct xlb_
 	bpf_map_update_elem(&xlb_sockets, &k, &v, BPF_ANY);
 }
 
-/* A frontend in ctx->user_ip4/user_port becomes a backend; anything else is left alone. */
-static __always_inline int balance(struct bpf_sock_addr *ctx, __be32 src)
+/* The IPv4 address an IPv6 socket names as ::ffff:a.b.c.d (a dual-stack socket, as
+ * Java's by default, reaching an IPv4 Service), or 0. */
+static __always_inline __be32 mapped_ip4(struct bpf_sock_addr *ctx)
+{
+	if (ctx->user_ip6[0] || ctx->user_ip6[1] || ctx->user_ip6[2] != bpf_htonl(0x0000ffff))
+		return 0;
+	return ctx->user_ip6[3];
+}
+
+/* The IPv4 address in the call: user_ip4, or the mapped one of an IPv6 socket
+ * (`ip6` is a constant per program, so each keeps to the fields its hook allows). */
+static __always_inline __be32 user_addr(struct bpf_sock_addr *ctx, int ip6)
+{
+	return ip6 ? mapped_ip4(ctx) : ctx->user_ip4;
+}
+
+static __always_inline void set_user_addr(struct bpf_sock_addr *ctx, int ip6, __be32 addr)
+{
+	if (ip6)
+		ctx->user_ip6[3] = addr;
+	else
+		ctx->user_ip4 = addr;
+}
+
+/* A frontend in the call's address and port becomes a backend; anything else is left alone. */
+static __always_inline int balance(struct bpf_sock_addr *ctx, __be32 src, int ip6)
 {
 	__u8 proto = ctx->protocol;
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return SYS_PROCEED;
-	struct xlb_svc_key frontend = { .addr = ctx->user_ip4, .port = (__be16)ctx->user_port, .proto = proto };
+	__be32 addr = user_addr(ctx, ip6);
+	if (!addr)
+		return SYS_PROCEED;
+	struct xlb_svc_key frontend = { .addr = addr, .port = (__be16)ctx->user_port, .proto = proto };
 	struct xlb_svc_value *svc = bpf_map_lookup_elem(&xlb_services, &frontend);
 	if (!svc)
 		return SYS_PROCEED;
@@ -74,7 +103,7 @@ static __always_inline int balance(struct bpf_sock_addr *ctx, __be32 src)
 	if (!b)
 		return refuse(xlb_refusal(svc));
 	remember(cookie, proto, b, backend_id, &frontend, svc->svc_id);
-	ctx->user_ip4 = b->addr;
+	set_user_addr(ctx, ip6, b->addr);
 	ctx->user_port = b->port;
 	return SYS_PROCEED;
 }
@@ -83,7 +112,14 @@ SEC("cgroup/connect4")
 int xlb_connect4(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
-	return balance(ctx, sk->src_ip4);
+	return balance(ctx, sk->src_ip4, 0);
+}
+
+SEC("cgroup/connect6")
+int xlb_connect6(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	return balance(ctx, sk->src_ip4, 1);
 }
 
 /* Unconnected UDP: every datagram to a frontend (the same socket keeps its backend). */
@@ -91,21 +127,31 @@ SEC("cgroup/sendmsg4")
 int xlb_sendmsg4(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
-	return balance(ctx, ctx->msg_src_ip4 ? ctx->msg_src_ip4 : sk->src_ip4);
+	return balance(ctx, ctx->msg_src_ip4 ? ctx->msg_src_ip4 : sk->src_ip4, 0);
+}
+
+SEC("cgroup/sendmsg6")
+int xlb_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	return balance(ctx, sk->src_ip4, 1);
 }
 
 /* The peer the kernel knows (a backend) shown as the frontend the socket asked for. */
-static __always_inline int show_frontend(struct bpf_sock_addr *ctx)
+static __always_inline int show_frontend(struct bpf_sock_addr *ctx, int ip6)
 {
+	__be32 addr = user_addr(ctx, ip6);
+	if (!addr)
+		return SYS_PROCEED;
 	struct xlb_sock_key k = {
 		.cookie = bpf_get_socket_cookie(ctx),
-		.backend_addr = ctx->user_ip4,
+		.backend_addr = addr,
 		.backend_port = (__be16)ctx->user_port,
 		.proto = ctx->protocol,
 	};
 	struct xlb_sock_value *v = bpf_map_lookup_elem(&xlb_sockets, &k);
 	if (v) {
-		ctx->user_ip4 = v->frontend_addr;
+		set_user_addr(ctx, ip6, v->frontend_addr);
 		ctx->user_port = v->frontend_port;
 	}
 	return SYS_PROCEED;
@@ -114,21 +160,34 @@ static __always_inline int show_frontend(struct bpf_sock_addr *ctx)
 SEC("cgroup/recvmsg4")
 int xlb_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	return show_frontend(ctx);
+	return show_frontend(ctx, 0);
+}
+
+SEC("cgroup/recvmsg6")
+int xlb_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	return show_frontend(ctx, 1);
 }
 
 SEC("cgroup/getpeername4")
 int xlb_getpeername4(struct bpf_sock_addr *ctx)
 {
-	return show_frontend(ctx);
+	return show_frontend(ctx, 0);
+}
+
+SEC("cgroup/getpeername6")
+int xlb_getpeername6(struct bpf_sock_addr *ctx)
+{
+	return show_frontend(ctx, 1);
 }
 
 /* A closing connected socket takes its entry along (unconnected UDP entries, whose
- * peers the socket does not know, age out of the LRU). */
+ * peers the socket does not know, age out of the LRU). An IPv6 socket connected to
+ * a mapped IPv4 address has it as dst_ip4 too. */
 SEC("cgroup/sock_release")
 int xlb_sock_release(struct bpf_sock *sk)
 {
-	if (sk->family != XLB_AF_INET || !sk->dst_ip4)
+	if (!sk->dst_ip4)
 		return SYS_PROCEED;
 	struct xlb_sock_key k = {
 		.cookie = bpf_get_socket_cookie(sk),
@@ -148,7 +207,8 @@ SEC("iter/udp")
 int xlb_sock_sweep(struct bpf_iter__udp *ctx)
 {
 	struct sock *sk = (struct sock *)ctx->udp_sk;
-	if (!sk || sk->__sk_common.skc_family != XLB_AF_INET || !sk->__sk_common.skc_daddr)
+	/* IPv6 sockets too: one connected to a mapped IPv4 address keeps it in skc_daddr. */
+	if (!sk || !sk->__sk_common.skc_daddr)
 		return 0;
 	struct xlb_sock_key k = {
 		.cookie = bpf_get_socket_cookie(sk),

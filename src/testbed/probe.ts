@@ -36,9 +36,12 @@ const { values } = parseArgs({
     interactive: { type: 'boolean', default: false },
     /** UDP: sendto() on an unconnected socket instead of connect() + send() */
     unconnected: { type: 'boolean', default: false },
+    /** an IPv6 socket reaching the IPv4 target through ::ffff:a.b.c.d (dual-stack, as Java's) */
+    mapped: { type: 'boolean', default: false },
   },
 });
-const [host, portStr] = (values.target ?? '').split(':');
+const [target4, portStr] = (values.target ?? '').split(':');
+const host = values.mapped && target4 ? `::ffff:${target4}` : target4;
 const port = Number(portStr);
 if (!host || !port) {
   process.stderr.write('probe: --target IP:PORT is required\n');
@@ -69,7 +72,7 @@ function httpGet(agent: http.Agent | false): Promise<string> {
 
 function udpAsk(): Promise<string> {
   return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket('udp4');
+    const sock = dgram.createSocket(values.mapped ? 'udp6' : 'udp4');
     const timer = setTimeout(() => {
       sock.close();
       reject(new Error('timeout'));
@@ -136,7 +139,7 @@ async function interactive(ask: () => Promise<string>): Promise<void> {
 
 /** One connected UDP socket for the whole session: each request is one datagram on it. */
 function connectedUdp(): Promise<() => Promise<string>> {
-  const sock = dgram.createSocket('udp4');
+  const sock = dgram.createSocket(values.mapped ? 'udp6' : 'udp4');
   let waiting: { resolve(v: string): void; reject(e: Error): void } | undefined;
   /** An error that came while no request was out: the next request reports it. */
   let idleError: Error | undefined;

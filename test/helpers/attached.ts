@@ -2,6 +2,7 @@
 // socket programs on its cgroup.
 import { inNs, sh } from '../../src/testbed/netns.js';
 import { NODE_DEVICE, type ClusterNode } from '../../src/testbed/topology.js';
+import { SOCKET_PROGRAMS } from '../../src/dataplane/bpf/programs.js';
 
 export function attachedPrograms(node: ClusterNode): string[] {
   const out: string[] = [];
@@ -19,5 +20,5 @@ export function attachedPrograms(node: ClusterNode): string[] {
 export const BPF_ATTACHED = [
   'tc ingress xlb_tc_ingress',
   'tc egress xlb_tc_egress',
-  ...['xlb_connect4', 'xlb_getpeername4', 'xlb_recvmsg4', 'xlb_sendmsg4', 'xlb_sock_release'].map((n) => `cgroup ${n}`),
+  ...[...SOCKET_PROGRAMS].sort().map((n) => `cgroup ${n}`),
 ];

@@ -7,6 +7,7 @@ import { NODE_B_IP, NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../
 import { inNs } from '../../src/testbed/netns.js';
 import type { AgentProcess } from '../../src/testbed/agent-process.js';
 import { MODES, useAgentCluster } from '../helpers/agent-cluster.js';
+import { SOCKET_PROGRAMS } from '../../src/dataplane/bpf/programs.js';
 import { list, service, slice } from '../helpers/manifests.js';
 
 const WEB = '198.19.2.10';
@@ -121,6 +122,15 @@ describe.each(MODES)('east-west (%s)', (mode) => {
     }
   });
 
+  it('serves dual-stack (IPv6) sockets reaching the Service through its IPv4-mapped address, as Java\'s do', () => {
+    for (const [port, proto] of [[80, 'tcp'], [53, 'udp']] as const) {
+      const r = cluster.probeFrom(onA[0]!, `${WEB}:${port}`, proto, 30, ['--mapped']);
+      expect(r.errors, proto).toEqual({});
+      expect(answered(r), proto).toEqual(names(pods));
+      expect(r.peers, proto).toEqual({ [`::ffff:${WEB}:${port}`]: 30 });
+    }
+  });
+
   it('refuses a pod at once when the Service has no endpoints', () => {
     for (const [target, proto] of [['198.19.2.14:80', 'tcp'], ['198.19.2.14:53', 'udp']] as const) {
       const r = cluster.probeFrom(onA[0]!, target, proto, 3, ['--timeout-ms', '2000']);
@@ -201,12 +211,13 @@ describe.each(MODES)('east-west (%s)', (mode) => {
     it('keeps its socket programs across a restart: attached once, connects served while it is down', async () => {
       const attached = () => inNs(cluster.node, 'bpftool', ['-j', 'cgroup', 'show', cluster.nodes[0].cgroup]);
       const progs = () => (JSON.parse(attached()) as Array<{ name: string }>).map((p) => p.name).sort();
-      expect(progs()).toEqual(['xlb_connect4', 'xlb_getpeername4', 'xlb_recvmsg4', 'xlb_sendmsg4', 'xlb_sock_release']);
+      const once = [...SOCKET_PROGRAMS].sort();
+      expect(progs()).toEqual(once);
       expect(await agent.stop()).toBe(0);
       expect(cluster.probeFrom(onA[0]!, `${WEB}:80`, 'tcp', 10).errors).toEqual({});
       agent.start();
       await agent.waitForSync(agent.syncs());
-      expect(progs()).toEqual(['xlb_connect4', 'xlb_getpeername4', 'xlb_recvmsg4', 'xlb_sendmsg4', 'xlb_sock_release']);
+      expect(progs()).toEqual(once);
       expect(cluster.probeFrom(onA[0]!, `${WEB}:80`, 'tcp', 10).errors).toEqual({});
     });
   }

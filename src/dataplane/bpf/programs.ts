@@ -16,7 +16,9 @@ export const OBJECTS = { xdp: 'xdp_lb.bpf.o', tc: 'tc_lb.bpf.o', sock: 'sock_lb.
 export const BENCH_OBJECT = 'bench.bpf.o';
 export const PROGRAMS = { xdp: 'xlb_xdp', tcIngress: 'xlb_tc_ingress', tcEgress: 'xlb_tc_egress', sweep: 'xlb_sock_sweep' } as const;
 /** Attached at --cgroup, each through a link pinned under <bpffs>/links/<name>. */
-export const SOCKET_PROGRAMS = ['xlb_connect4', 'xlb_sendmsg4', 'xlb_recvmsg4', 'xlb_getpeername4', 'xlb_sock_release'] as const;
+export const SOCKET_PROGRAMS = [
+  'xlb_connect4', 'xlb_connect6', 'xlb_sendmsg4', 'xlb_sendmsg6', 'xlb_recvmsg4', 'xlb_recvmsg6', 'xlb_getpeername4', 'xlb_getpeername6', 'xlb_sock_release',
+] as const;
 /** Every program's name starts so (how cleanup knows ours on a cgroup). */
 export const PROGRAM_PREFIX = 'xlb_';
 const LINKS_DIR = 'links';
