@@ -20,7 +20,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"mapDelete", MapDelete},
       {"mapDump", MapDump},
       {"mapInfo", MapInfo},
-      {"mapCount", MapCount},
       {"mapDeleteExpired", MapDeleteExpired},
       {"mapFdById", MapFdById},
       {"objGet", ObjGet},

@@ -19,7 +19,6 @@ Napi::Value MapLookup(const Napi::CallbackInfo &info);
 Napi::Value MapDelete(const Napi::CallbackInfo &info);
 Napi::Value MapDump(const Napi::CallbackInfo &info);
 Napi::Value MapInfo(const Napi::CallbackInfo &info);
-Napi::Value MapCount(const Napi::CallbackInfo &info);
 Napi::Value MapDeleteExpired(const Napi::CallbackInfo &info);
 Napi::Value MapFdById(const Napi::CallbackInfo &info);
 Napi::Value ObjGet(const Napi::CallbackInfo &info);

@@ -118,14 +118,11 @@ Napi::Value MapDelete(const Napi::CallbackInfo &info) {
   return Napi::Boolean::New(env, true);
 }
 
-Napi::Value MapDump(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  int fd = ArgInt(info, 0, "fd");
-  size_t keySize = ArgInt(info, 1, "keySize");
-  size_t valueSize = ArgInt(info, 2, "valueSize");
+// Calls each(key, value) for every entry (values read by lookup; entries deleted
+// meanwhile are skipped). Throws on a failing walk or lookup.
+template <typename Each>
+static void ForEachEntry(Napi::Env env, int fd, size_t keySize, size_t valueSize, Each each) {
   std::vector<uint8_t> cur(keySize), next(keySize), value(valueSize);
-  Napi::Array out = Napi::Array::New(env);
-  uint32_t n = 0;
   void *prev = nullptr;
   while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
     cur.swap(next);
@@ -134,17 +131,30 @@ Napi::Value MapDump(const Napi::CallbackInfo &info) {
       if (errno == ENOENT) continue;  // deleted (or an empty map-in-map slot) meanwhile
       throw SysError(env, errno, "reading " + FdDesc(fd));
     }
-    Napi::Object e = Napi::Object::New(env);
-    e.Set("key", Napi::Buffer<uint8_t>::Copy(env, cur.data(), keySize));
-    e.Set("value", Napi::Buffer<uint8_t>::Copy(env, value.data(), valueSize));
-    out.Set(n++, e);
+    each(cur, value);
   }
   if (errno != ENOENT) throw SysError(env, errno, "iterating " + FdDesc(fd));
+}
+
+Napi::Value MapDump(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  size_t keySize = ArgInt(info, 1, "keySize");
+  size_t valueSize = ArgInt(info, 2, "valueSize");
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t n = 0;
+  ForEachEntry(env, fd, keySize, valueSize, [&](const std::vector<uint8_t> &k, const std::vector<uint8_t> &v) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("key", Napi::Buffer<uint8_t>::Copy(env, k.data(), keySize));
+    e.Set("value", Napi::Buffer<uint8_t>::Copy(env, v.data(), valueSize));
+    out.Set(n++, e);
+  });
   return out;
 }
 
 // Deletes the entries whose value starts with a CLOCK_MONOTONIC expiry (u64 ns) in
-// the past: flow tables whose connections ended. Returns how many went.
+// the past: flow tables whose connections ended. Returns how many went and how many
+// stay (the table's fill, from the same walk).
 Napi::Value MapDeleteExpired(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int fd = ArgInt(info, 0, "fd");
@@ -153,38 +163,21 @@ Napi::Value MapDeleteExpired(const Napi::CallbackInfo &info) {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-  std::vector<uint8_t> cur(mi.key_size), next(mi.key_size), value(mi.value_size);
   std::vector<std::vector<uint8_t>> gone;
-  void *prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
-    cur.swap(next);
-    prev = cur.data();
-    if (bpf_map_lookup_elem(fd, cur.data(), value.data())) continue;  // gone meanwhile
+  uint32_t remaining = 0;
+  ForEachEntry(env, fd, mi.key_size, mi.value_size, [&](const std::vector<uint8_t> &k, const std::vector<uint8_t> &v) {
     uint64_t expires;
-    memcpy(&expires, value.data(), sizeof(expires));
-    if (expires <= now) gone.push_back(cur);
-  }
+    memcpy(&expires, v.data(), sizeof(expires));
+    if (expires <= now) gone.push_back(k);
+    else remaining++;
+  });
   // Deleted after the walk: deleting the walk's current key would restart it.
-  uint32_t n = 0;
-  for (auto &k : gone) n += bpf_map_delete_elem(fd, k.data()) == 0;
-  return Napi::Number::New(env, n);
-}
-
-// How many keys a map holds (walks the keys only: a fill level, not a snapshot).
-Napi::Value MapCount(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  int fd = ArgInt(info, 0, "fd");
-  bpf_map_info mi = InfoOf(env, fd);
-  std::vector<uint8_t> cur(mi.key_size), next(mi.key_size);
-  uint32_t n = 0;
-  void *prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
-    cur.swap(next);
-    prev = cur.data();
-    n++;
-  }
-  if (errno != ENOENT) throw SysError(env, errno, "iterating " + FdDesc(fd));
-  return Napi::Number::New(env, n);
+  uint32_t deleted = 0;
+  for (auto &k : gone) deleted += bpf_map_delete_elem(fd, k.data()) == 0;
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("deleted", deleted);
+  out.Set("remaining", remaining);
+  return out;
 }
 
 Napi::Value MapInfo(const Napi::CallbackInfo &info) {

@@ -16,8 +16,9 @@ const HOUSEKEEPING_MS = 10_000;
 const NAT_WARN_SHARE = 0.9;
 
 export interface FlowTables {
+  /** the SNAT table's fd; it is one of `expiring`, whose sweep also counts its fill */
   nat: number;
-  /** fds of the maps whose values start with an expiry (the SNAT table among them) */
+  /** fds of the maps whose values start with an expiry */
   expiring: number[];
 }
 
@@ -49,9 +50,12 @@ export class BpfDataplane implements Dataplane {
 
   /** Removes ended flows; says once when the SNAT table nears full (new flows to remote backends then fail), and when it no longer does. */
   housekeeping(): void {
-    for (const fd of this.flows.expiring) native().mapDeleteExpired(fd);
+    let used = 0;
+    for (const fd of this.flows.expiring) {
+      const { remaining } = native().mapDeleteExpired(fd);
+      if (fd === this.flows.nat) used = remaining;
+    }
     const capacity = native().mapInfo(this.flows.nat).maxEntries;
-    const used = native().mapCount(this.flows.nat);
     const near = used >= capacity * NAT_WARN_SHARE;
     if (near === this.natNearlyFull) return;
     this.natNearlyFull = near;

@@ -65,10 +65,8 @@ export interface NativeAddon {
   /** All entries; keys and values are copies. */
   mapDump(fd: number, keySize: number, valueSize: number): Array<{ key: Buffer; value: Buffer }>;
   mapInfo(fd: number): MapInfo;
-  /** How many keys the map holds. */
-  mapCount(fd: number): number;
-  /** Deletes entries whose value starts with a CLOCK_MONOTONIC expiry (u64 ns) in the past; returns how many. */
-  mapDeleteExpired(fd: number): number;
+  /** Deletes entries whose value starts with a CLOCK_MONOTONIC expiry (u64 ns) in the past; says how many went and stay. */
+  mapDeleteExpired(fd: number): { deleted: number; remaining: number };
   mapFdById(id: number): number;
   objGet(pinPath: string): number;
   closeFd(fd: number): void;
