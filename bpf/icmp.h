@@ -126,7 +126,7 @@ static __always_inline int xlb_icmp_ingress(struct __sk_buff *skb)
 	long rc = xlb_route(skb, &e.outer, 0, client, &fib);
 	if (xlb_icmp_outer(skb, &e, XLB_NAT_DST, client) || xlb_icmp_quoted(skb, &e, XLB_NAT_SRC, client, client_port) ||
 	    xlb_icmp_quoted(skb, &e, XLB_NAT_DST, frontend, frontend_port))
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_REWRITE);
 	return xlb_forward(skb, &e.outer, &fib, rc);
 }
 
@@ -146,9 +146,9 @@ static __always_inline int xlb_icmp_egress(struct __sk_buff *skb)
 	__be16 frontend_port = r->frontend_port;
 	/* Only when the backend itself complains; a router's error keeps its source. */
 	if (e.outer.key.saddr == e.quoted.daddr && xlb_icmp_outer(skb, &e, XLB_NAT_SRC, frontend))
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_REWRITE);
 	if (xlb_icmp_quoted(skb, &e, XLB_NAT_DST, frontend, frontend_port))
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_REWRITE);
 	return TC_ACT_OK;
 }
 

@@ -13,6 +13,7 @@
 #include "csum.h"
 #include "select.h"
 #include "conntrack.h"
+#include "stats.h"
 
 /* A new direct flow (not via a service) on a tuple drops any reverse translation a
  * past service flow left for it, so its replies are never rewritten. */
@@ -104,67 +105,100 @@ static __always_inline void dnat(const struct xlb_pkt *p, const struct xlb_backe
 	p->ports[1] = b->port;
 }
 
-/* What the per-packet path does with a packet. */
-enum xlb_action {
-	XLB_ACT_PASS,   /* not a service packet: untouched */
-	XLB_ACT_DNAT,   /* to the backend returned, on this node */
-	XLB_ACT_SNAT,   /* to the backend returned, on another node: SNAT too (nat.h, tc only) */
-	XLB_ACT_DROP,
-	XLB_ACT_REJECT, /* answer with a TCP RST or an ICMP port unreachable */
+/* What xlb_decide found: the backend (DNAT, SNAT), the service, and why a packet
+ * is refused (DROP, REJECT). */
+struct xlb_decision {
+	struct xlb_backend *backend;
+	__u32 svc_id;
+	enum xlb_drop_reason reason;
 };
 
 /* The load-balancing decision for one parsed packet, the same at XDP and at tc: the
  * frontend, source ranges, the flow's tracked backend or a new one (select.h), and
  * the flow recorded for the replies. Only the rewrite differs per hook. `ifindex`:
- * tc's device (XDP passes 0). */
-static __always_inline enum xlb_action xlb_decide(const struct xlb_pkt *p, struct xlb_backend **out, __u32 ifindex)
+ * tc's device (XDP passes 0). With a trace (lbctl explain, explain.bpf.c) it records
+ * each step and writes no map: the same code answers what a new packet would meet. */
+static __always_inline enum xlb_action xlb_decide(const struct xlb_pkt *p, struct xlb_decision *d, __u32 ifindex,
+						  struct xlb_trace *t)
 {
 	struct xlb_svc_key sk = { .addr = p->key.daddr, .port = p->key.dport, .proto = p->key.proto };
 	struct xlb_svc_value *svc = bpf_map_lookup_elem(&xlb_services, &sk);
 	if (!svc) {
 		/* Behind XDP, this may be a flow XDP has just translated: XDP forgot for it. */
 		struct xlb_device *dev = ifindex ? bpf_map_lookup_elem(&xlb_devices, &ifindex) : NULL;
-		if (!dev || !(dev->flags & XLB_DEVICE_F_XDP))
+		if ((!dev || !(dev->flags & XLB_DEVICE_F_XDP)) && !t)
 			forget_reverse(p);
 		return XLB_ACT_PASS;
 	}
-	if (!xlb_source_allowed(svc, p->key.saddr))
-		return XLB_ACT_DROP;
+	d->svc_id = svc->svc_id;
 	__u64 now = bpf_ktime_get_ns();
+	if (t) {
+		t->svc_id = svc->svc_id;
+		t->svc_flags = svc->flags;
+		t->now_ns = now;
+	}
+	if (!xlb_source_allowed(svc, p->key.saddr)) {
+		d->reason = XLB_DROP_SOURCE_RANGE;
+		return XLB_ACT_DROP;
+	}
 	struct xlb_ct_value *ct = bpf_map_lookup_elem(&xlb_ct, &p->key);
 	struct xlb_backend *b = tracked_backend(ct, p, now);
 	__u32 backend_id = 0;
 	if (b) {
 		backend_id = ct->backend_id;
+		if (t) {
+			t->via = XLB_VIA_CONNTRACK;
+			t->expires_ns = ct->expires_ns;
+		}
 	} else {
 		ct = NULL; /* a new flow on this tuple */
 		struct xlb_affinity_key ak = { .client = p->key.saddr };
-		b = xlb_select(svc, &p->key, &ak, now, &backend_id);
-		if (!b)
-			return xlb_refusal(svc) == XLB_REFUSE_DROP ? XLB_ACT_DROP : XLB_ACT_REJECT;
+		b = xlb_select(svc, &p->key, &ak, now, &backend_id, t);
+		if (!b) {
+			enum xlb_refusal r = xlb_refusal(svc);
+			d->reason = xlb_refusal_reason(r);
+			return r == XLB_REFUSE_DROP ? XLB_ACT_DROP : XLB_ACT_REJECT;
+		}
 	}
-	track(p, ct, svc, b, backend_id, now);
-	*out = b;
+	if (t)
+		t->backend_id = backend_id;
+	else
+		track(p, ct, svc, b, backend_id, now);
+	d->backend = b;
 	return (b->flags & XLB_BACKEND_F_REMOTE) ? XLB_ACT_SNAT : XLB_ACT_DNAT;
+}
+
+/* Counts what a hook did with a decision: a request sent on to a backend, or a refusal. */
+static __always_inline void xlb_account(enum xlb_action a, const struct xlb_decision *d, __u64 len)
+{
+	if (a == XLB_ACT_DNAT || a == XLB_ACT_SNAT)
+		xlb_count_service(d->svc_id, 1, len);
+	else if (a == XLB_ACT_DROP || a == XLB_ACT_REJECT)
+		xlb_count_drop(d->reason);
 }
 
 /* The load balancer at XDP; the XDP program and the benchmark wrapper (bench.bpf.c)
  * both run it. XDP has no checksum helpers: the rewrite is done by hand, which is
  * right only for frames with complete checksums (real NICs; not veth, see tc_lb).
  * Flows to remote backends and their replies (nat.h), and answers for Services
- * without endpoints (reject.h), are left to tc ingress. */
+ * without endpoints (reject.h), are left to tc ingress, which also counts them. */
 static __always_inline int xlb_lb(struct xdp_md *ctx)
 {
 	struct xlb_pkt p;
-	struct xlb_backend *b = NULL;
-	if (xlb_parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, &p) < 0)
+	struct xlb_decision d = {};
+	void *data = (void *)(long)ctx->data, *data_end = (void *)(long)ctx->data_end;
+	if (xlb_parse(data, data_end, &p) < 0)
 		return XDP_PASS;
-	switch (xlb_decide(&p, &b, 0)) {
+	enum xlb_action a = xlb_decide(&p, &d, 0, NULL);
+	switch (a) {
 	case XLB_ACT_DNAT:
-		if (b)
-			dnat(&p, b);
+		if (!d.backend)
+			return XDP_PASS;
+		dnat(&p, d.backend);
+		xlb_account(a, &d, data_end - data);
 		return XDP_PASS;
 	case XLB_ACT_DROP:
+		xlb_account(a, &d, 0);
 		return XDP_DROP;
 	default:
 		/* Not a service packet, one to SNAT, or one to answer (XDP_TX never reaches a

@@ -133,4 +133,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_reply_budget SEC(".maps");
 
+/* Per service id; the agent deletes an id's entry when it frees the id. Hashed, not
+ * an array: per-CPU memory only for the services that see traffic. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, __u32);
+	__type(value, struct xlb_svc_stats);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_svc_stats SEC(".maps");
+
+/* Per enum xlb_drop_reason. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, XLB_DROP_REASONS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xlb_drops SEC(".maps");
+
 #endif

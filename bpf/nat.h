@@ -36,22 +36,22 @@ static __always_inline long xlb_route(struct __sk_buff *skb, const struct xlb_pk
 static __always_inline int xlb_forward(struct __sk_buff *skb, const struct xlb_pkt *p, const struct bpf_fib_lookup *fib, long rc)
 {
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_NO_ROUTE);
 	__u32 ttl_off = p->l3_off + __builtin_offsetof(struct iphdr, ttl);
 	__be16 old, new;
 	if (bpf_skb_load_bytes(skb, ttl_off, &old, sizeof(old)))
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_REWRITE);
 	if (*(__u8 *)&old <= 1)
-		return TC_ACT_SHOT; /* the stack would answer time exceeded; we are a transparent hop */
+		return xlb_drop(XLB_DROP_TTL); /* the stack would answer time exceeded; we are a transparent hop */
 	new = old;
 	*(__u8 *)&new -= 1;
 	if (bpf_l3_csum_replace(skb, p->l3_off + __builtin_offsetof(struct iphdr, check), old, new, sizeof(new)) ||
 	    bpf_skb_store_bytes(skb, ttl_off, &new, sizeof(new), 0))
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_REWRITE);
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
 		return bpf_redirect_neigh(fib->ifindex, NULL, 0, 0);
 	if (bpf_skb_store_bytes(skb, 0, fib->dmac, ETH_ALEN, 0) || bpf_skb_store_bytes(skb, ETH_ALEN, fib->smac, ETH_ALEN, 0))
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_REWRITE);
 	return bpf_redirect(fib->ifindex, 0);
 }
 
@@ -104,17 +104,17 @@ static __always_inline int xlb_snat(struct __sk_buff *skb, const struct xlb_pkt 
 {
 	struct xlb_ct_value *ct = bpf_map_lookup_elem(&xlb_ct, &p->key);
 	if (!ct)
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_REWRITE);
 	struct bpf_fib_lookup fib;
 	long rc = xlb_route(skb, p, 0, b->addr, &fib);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_NO_ROUTE);
 	__u32 egress = fib.ifindex;
 	struct xlb_device *dev = bpf_map_lookup_elem(&xlb_devices, &egress);
 	if (!dev || !dev->snat_addr) {
 		/* Not reached through a device of ours (an address of this node, say): replies
 		 * will pass our egress like a local backend's, so DNAT alone serves. */
-		return xlb_skb_nat(skb, p, XLB_NAT_DST, b->addr, b->port) ? TC_ACT_SHOT : TC_ACT_OK;
+		return xlb_skb_nat(skb, p, XLB_NAT_DST, b->addr, b->port) ? xlb_drop(XLB_DROP_REWRITE) : TC_ACT_OK;
 	}
 	struct xlb_nat_value v = {
 		.expires_ns = ct->expires_ns,
@@ -131,23 +131,23 @@ static __always_inline int xlb_snat(struct __sk_buff *skb, const struct xlb_pkt 
 		struct xlb_nat_value *n = bpf_map_lookup_elem(&xlb_nat, &rk);
 		/* A closed flow's port may have gone to a new flow: its late packets end here. */
 		if (n && (n->client_addr != v.client_addr || n->client_port != v.client_port))
-			return TC_ACT_SHOT;
+			return xlb_drop(XLB_DROP_STALE_FLOW);
 		if (!n || n->expires_ns != v.expires_ns || n->flags != v.flags)
 			bpf_map_update_elem(&xlb_nat, &rk, &v, BPF_ANY);
 	} else {
 		if (xlb_nat_claim(skb, &rk, &v))
-			return TC_ACT_SHOT; /* every port tried is taken: the client retries */
+			return xlb_drop(XLB_DROP_NAT_PORTS); /* every port tried is taken: the client retries */
 		ct->nat_addr = dev->snat_addr;
 		ct->nat_port = rk.dport;
 	}
 	if (xlb_skb_nat(skb, p, XLB_NAT_DST, b->addr, b->port))
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_REWRITE);
 	/* The rewrite above changed the destination; the source is rewritten from the original. */
 	struct xlb_pkt q = *p;
 	q.key.daddr = b->addr;
 	q.key.dport = b->port;
 	if (xlb_skb_nat(skb, &q, XLB_NAT_SRC, rk.daddr, rk.dport))
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_REWRITE);
 	return xlb_forward(skb, p, &fib, rc);
 }
 
@@ -186,12 +186,12 @@ static __always_inline int xlb_unsnat(struct __sk_buff *skb, const struct xlb_pk
 	struct bpf_fib_lookup fib;
 	long rc = xlb_route(skb, p, n->frontend_addr, n->client_addr, &fib);
 	if (xlb_skb_nat(skb, p, XLB_NAT_DST, n->client_addr, n->client_port))
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_REWRITE);
 	struct xlb_pkt q = *p;
 	q.key.daddr = n->client_addr;
 	q.key.dport = n->client_port;
 	if (xlb_skb_nat(skb, &q, XLB_NAT_SRC, n->frontend_addr, n->frontend_port))
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_REWRITE);
 	return xlb_forward(skb, p, &fib, rc);
 }
 

@@ -25,7 +25,8 @@ static __always_inline int xlb_source_allowed(const struct xlb_svc_value *svc, _
 
 /* The backend of a Maglev slot, in the bank the frontend names. The table carries
  * its own size in element 0, so a table with a new size is never read with the old. */
-static __always_inline struct xlb_backend *xlb_maglev_pick(const struct xlb_svc_value *svc, __u32 hash, __u32 *id)
+static __always_inline struct xlb_backend *xlb_maglev_pick(const struct xlb_svc_value *svc, __u32 hash, __u32 *id,
+							   struct xlb_trace *t)
 {
 	__u32 bank_key = svc->svc_id * 2 + ((svc->flags & XLB_SVC_F_TABLE_B) ? 1 : 0);
 	void *table = bpf_map_lookup_elem(&xlb_maglev, &bank_key);
@@ -39,6 +40,12 @@ static __always_inline struct xlb_backend *xlb_maglev_pick(const struct xlb_svc_
 	__u32 *backend_id = bpf_map_lookup_elem(table, &slot);
 	if (!backend_id)
 		return NULL;
+	if (t) {
+		t->via = XLB_VIA_MAGLEV;
+		t->hash = hash;
+		t->maglev_size = *size;
+		t->maglev_slot = slot;
+	}
 	*id = *backend_id;
 	return bpf_map_lookup_elem(&xlb_backends, id);
 }
@@ -46,7 +53,8 @@ static __always_inline struct xlb_backend *xlb_maglev_pick(const struct xlb_svc_
 /* sessionAffinity ClientIP: a client's new flows go where its last one went, while
  * the entry is younger than the timeout and the backend is still the service's. */
 static __always_inline struct xlb_backend *xlb_affinity_pick(const struct xlb_svc_value *svc,
-							     const struct xlb_affinity_key *ak, __u64 now, __u32 *id)
+							     const struct xlb_affinity_key *ak, __u64 now, __u32 *id,
+							     struct xlb_trace *t)
 {
 	struct xlb_affinity_value *av = bpf_map_lookup_elem(&xlb_affinity, ak);
 	if (!av || av->expires_ns <= now)
@@ -54,22 +62,28 @@ static __always_inline struct xlb_backend *xlb_affinity_pick(const struct xlb_sv
 	struct xlb_member_key mk = { .svc_id = svc->svc_id, .backend_id = av->backend_id };
 	if (!bpf_map_lookup_elem(&xlb_members, &mk))
 		return NULL;
+	if (t) {
+		t->via = XLB_VIA_AFFINITY;
+		t->expires_ns = av->expires_ns;
+	}
 	*id = av->backend_id;
 	return bpf_map_lookup_elem(&xlb_backends, id);
 }
 
 /* The backend for a new flow of `svc`, or NULL (see xlb_refusal). `tuple` is hashed
- * for the Maglev slot; `ak` names the client for affinity (its svc_id is set here). */
+ * for the Maglev slot; `ak` names the client for affinity (its svc_id is set here).
+ * With a trace (lbctl explain), it records how it chose and writes no map. */
 static __always_inline struct xlb_backend *xlb_select(const struct xlb_svc_value *svc, const struct xlb_flow_key *tuple,
-						      struct xlb_affinity_key *ak, __u64 now, __u32 *id)
+						      struct xlb_affinity_key *ak, __u64 now, __u32 *id,
+						      struct xlb_trace *t)
 {
 	struct xlb_backend *b = NULL;
 	ak->svc_id = svc->svc_id;
 	if (svc->affinity_timeout_s)
-		b = xlb_affinity_pick(svc, ak, now, id);
+		b = xlb_affinity_pick(svc, ak, now, id, t);
 	if (!b)
-		b = xlb_maglev_pick(svc, xlb_flow_hash(tuple), id);
-	if (b && svc->affinity_timeout_s) {
+		b = xlb_maglev_pick(svc, xlb_flow_hash(tuple), id, t);
+	if (b && svc->affinity_timeout_s && !t) {
 		struct xlb_affinity_value av = {
 			.expires_ns = now + (__u64)svc->affinity_timeout_s * 1000000000ULL,
 			.backend_id = *id,
@@ -93,6 +107,12 @@ static __always_inline enum xlb_refusal xlb_refusal(const struct xlb_svc_value *
 	if (svc->backend_count || (svc->flags & XLB_SVC_F_DROP))
 		return XLB_REFUSE_DROP;
 	return XLB_REFUSE_REJECT;
+}
+
+/* The counter a refusal goes to. */
+static __always_inline enum xlb_drop_reason xlb_refusal_reason(enum xlb_refusal r)
+{
+	return r == XLB_REFUSE_REJECT ? XLB_DROP_NO_ENDPOINTS : XLB_DROP_POLICY;
 }
 
 #endif

@@ -9,6 +9,14 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include "parse.h"
+#include "stats.h"
+
+/* Drops a packet, counted by why. */
+static __always_inline int xlb_drop(enum xlb_drop_reason why)
+{
+	xlb_count_drop(why);
+	return TC_ACT_SHOT;
+}
 
 /* Enough to see Ethernet, the longest IPv4 header and a TCP header. */
 #define XLB_HEADERS_MAX (14 + 60 + 20)

@@ -13,14 +13,16 @@
 #include "xlb.h"
 #include "maps.h"
 #include "select.h"
+#include "stats.h"
 #include "kernel_sock.h"
 
 /* cgroup programs: 1 lets the call proceed, 0 fails it with the retval set. */
 #define SYS_PROCEED 1
 #define SYS_REJECT 0
 
-static __always_inline int refuse(enum xlb_refusal why)
+static __always_inline int refuse(enum xlb_refusal why, enum xlb_drop_reason reason)
 {
+	xlb_count_drop(reason);
 	/* kube-proxy's REJECT is ECONNREFUSED; its DROP of local traffic, EPERM. */
 	bpf_set_retval(why == XLB_REFUSE_REJECT ? -ECONNREFUSED : -EPERM);
 	return SYS_REJECT;
@@ -84,7 +86,7 @@ static __always_inline int balance(struct bpf_sock_addr *ctx, __be32 src, int ip
 	/* An unbound socket has no source address yet (0.0.0.0): only a range that admits
 	 * every client lets it through, as a firewall must fail closed. */
 	if (!xlb_source_allowed(svc, src))
-		return refuse(XLB_REFUSE_DROP);
+		return refuse(XLB_REFUSE_DROP, XLB_DROP_SOURCE_RANGE);
 
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	/* The cookie stands in for the source address and port, which connect() has not
@@ -99,10 +101,13 @@ static __always_inline int balance(struct bpf_sock_addr *ctx, __be32 src, int ip
 	};
 	struct xlb_affinity_key ak = { .netns = bpf_get_netns_cookie(ctx) };
 	__u32 backend_id = 0;
-	struct xlb_backend *b = xlb_select(svc, &tuple, &ak, bpf_ktime_get_ns(), &backend_id);
-	if (!b)
-		return refuse(xlb_refusal(svc));
+	struct xlb_backend *b = xlb_select(svc, &tuple, &ak, bpf_ktime_get_ns(), &backend_id, NULL);
+	if (!b) {
+		enum xlb_refusal r = xlb_refusal(svc);
+		return refuse(r, xlb_refusal_reason(r));
+	}
 	remember(cookie, proto, b, backend_id, &frontend, svc->svc_id);
+	xlb_count_service(svc->svc_id, 0, 0);
 	set_user_addr(ctx, ip6, b->addr);
 	ctx->user_port = b->port;
 	return SYS_PROCEED;

@@ -19,25 +19,27 @@
  * device it arrived on. */
 static __always_inline int reply(struct __sk_buff *skb, const struct xlb_pkt *p)
 {
-	if (!xlb_reply_allowed(p->key.saddr))
+	if (!xlb_reply_allowed(p->key.saddr)) {
+		xlb_count_drop(XLB_DROP_REPLY_LIMIT);
 		return TC_ACT_SHOT;
+	}
 	if (p->key.proto == IPPROTO_TCP) {
 		struct xlb_rst_seq r;
 		if (xlb_rst_prepare((void *)(long)skb->data, (void *)(long)skb->data_end, p, &r) ||
 		    bpf_skb_change_tail(skb, XLB_RST_LEN, 0) ||
 		    xlb_write_rst((void *)(long)skb->data, (void *)(long)skb->data_end, p, &r))
-			return TC_ACT_SHOT;
+			return xlb_drop(XLB_DROP_REWRITE);
 		return bpf_redirect(skb->ifindex, 0);
 	}
 	struct ethhdr *eth = (void *)(long)skb->data;
 	if (p->l4_off != sizeof(struct ethhdr) + sizeof(struct iphdr) || (void *)(eth + 1) > (void *)(long)skb->data_end)
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_REWRITE);
 	struct ethhdr orig = *eth;
 	/* Room after the Ethernet header: the old IP header then sits where the quote belongs. */
 	if (bpf_skb_adjust_room(skb, XLB_ICMP_GROW, BPF_ADJ_ROOM_MAC, 0) ||
 	    bpf_skb_change_tail(skb, XLB_ICMP_FRAME, 0) ||
 	    xlb_write_icmp((void *)(long)skb->data, (void *)(long)skb->data_end, p, orig.h_source, orig.h_dest))
-		return TC_ACT_SHOT;
+		return xlb_drop(XLB_DROP_REWRITE);
 	return bpf_redirect(skb->ifindex, 0);
 }
 
@@ -45,20 +47,23 @@ SEC("tc")
 int xlb_tc_ingress(struct __sk_buff *skb)
 {
 	struct xlb_pkt p;
-	struct xlb_backend *b = NULL;
+	struct xlb_decision d = {};
 	if (xlb_skb_parse(skb, &p) < 0)
 		return xlb_icmp_ingress(skb);
 	/* Replies of SNATed flows first: their tuple is ours alone. */
 	struct xlb_nat_value *n = bpf_map_lookup_elem(&xlb_nat, &p.key);
 	if (n)
 		return xlb_unsnat(skb, &p, n);
-	switch (xlb_decide(&p, &b, skb->ifindex)) {
+	enum xlb_action a = xlb_decide(&p, &d, skb->ifindex, NULL);
+	xlb_account(a, &d, skb->len);
+	struct xlb_backend *b = d.backend;
+	switch (a) {
 	case XLB_ACT_DNAT:
 		if (b && xlb_skb_nat(skb, &p, XLB_NAT_DST, b->addr, b->port))
-			return TC_ACT_SHOT;
+			return xlb_drop(XLB_DROP_REWRITE);
 		return TC_ACT_OK;
 	case XLB_ACT_SNAT:
-		return b ? xlb_snat(skb, &p, b) : TC_ACT_SHOT;
+		return b ? xlb_snat(skb, &p, b) : xlb_drop(XLB_DROP_REWRITE);
 	case XLB_ACT_DROP:
 		return TC_ACT_SHOT;
 	case XLB_ACT_REJECT:
@@ -112,7 +117,7 @@ int xlb_tc_egress(struct __sk_buff *skb)
 	}
 
 	if (xlb_skb_nat(skb, &p, XLB_NAT_SRC, r->frontend_addr, r->frontend_port))
-		return TC_ACT_SHOT; /* a half-rewritten packet must not leave */
+		return xlb_drop(XLB_DROP_REWRITE); /* a half-rewritten packet must not leave */
 	return TC_ACT_OK;
 }
 

@@ -49,6 +49,9 @@ enum xlb_svc_type {
 #define XLB_SVC_F_DROP 0x1 /* no endpoints here but elsewhere (Local policy): drop, don't reject */
 #define XLB_SVC_F_SOURCE_RANGES 0x2 /* loadBalancerSourceRanges: only listed clients */
 #define XLB_SVC_F_TABLE_B 0x4 /* the service's Maglev table is in its bank 1 (see maps.h) */
+/* For lbctl explain and dumps only (the agent already chose the table's endpoints): */
+#define XLB_SVC_F_LOCAL 0x8 /* a Local traffic policy: the table holds this node's endpoints */
+#define XLB_SVC_F_TERMINATING 0x10 /* no endpoint is ready: the table holds serving terminating ones */
 
 /* Conntrack entry flags. */
 #define XLB_CT_CLOSING 0x1 /* FIN or RST seen: short lifetime */
@@ -200,6 +203,64 @@ struct xlb_sock_value {
 	__u16 pad;
 	__u32 svc_id; /* with backend_id: a UDP socket whose backend left the service is destroyed */
 	__u32 backend_id;
+};
+
+/* Why a packet or a connect() was refused or dropped: the index of xlb_drops, and
+ * the `reason` label of xlb_drops_total. */
+enum xlb_drop_reason {
+	XLB_DROP_NO_ENDPOINTS = 0, /* the Service has no endpoint: rejected (RST, ICMP, ECONNREFUSED) */
+	XLB_DROP_POLICY = 1,       /* no endpoint this node may use (a Local traffic policy) */
+	XLB_DROP_SOURCE_RANGE = 2, /* client outside loadBalancerSourceRanges */
+	XLB_DROP_NAT_PORTS = 3,    /* no free SNAT source port towards the backend */
+	XLB_DROP_NO_ROUTE = 4,     /* no route towards a SNATed flow's backend or client */
+	XLB_DROP_TTL = 5,          /* a forwarded packet's TTL ran out */
+	XLB_DROP_STALE_FLOW = 6,   /* a late packet of a closed SNATed flow whose port was reused */
+	XLB_DROP_REPLY_LIMIT = 7,  /* a RST/ICMP answer over the source's budget (XLB_REPLY_RATE) */
+	XLB_DROP_REWRITE = 8,      /* a packet rewrite failed half way */
+	XLB_DROP_REASONS = 9,
+};
+
+/* Traffic of one service id (per CPU, summed by the agent): packets and bytes the
+ * per-packet path sent to its backends (requests, not replies), and the socket
+ * calls (connect, unconnected sendmsg) the socket programs sent to a backend. */
+struct xlb_svc_stats {
+	__u64 packets;
+	__u64 bytes;
+	__u64 sock_calls;
+};
+
+/* What the per-packet path does with a packet (lb.h's xlb_decide). */
+enum xlb_action {
+	XLB_ACT_PASS = 0,   /* not a service packet: untouched */
+	XLB_ACT_DNAT = 1,   /* to the backend, on this node */
+	XLB_ACT_SNAT = 2,   /* to the backend, on another node: SNAT too (nat.h, tc only) */
+	XLB_ACT_DROP = 3,
+	XLB_ACT_REJECT = 4, /* answer with a TCP RST or an ICMP port unreachable */
+};
+
+/* How a new flow's backend was found, for lbctl explain. */
+enum xlb_via {
+	XLB_VIA_NONE = 0,
+	XLB_VIA_CONNTRACK = 1, /* the flow is tracked: it keeps its backend */
+	XLB_VIA_AFFINITY = 2,  /* sessionAffinity ClientIP entry of the client */
+	XLB_VIA_MAGLEV = 3,    /* the Maglev slot of the flow's hash */
+};
+
+/* What xlb_decide did with one packet and why, filled only for lbctl explain
+ * (explain.bpf.c), which runs the decision without writing any map. */
+struct xlb_trace {
+	__u32 action; /* enum xlb_action (lb.h) */
+	__u32 svc_id;
+	__u32 svc_flags;
+	__u32 backend_id;
+	__u32 via; /* enum xlb_via */
+	__u32 hash;
+	__u32 maglev_size;
+	__u32 maglev_slot; /* 1..maglev_size */
+	__u32 drop_reason; /* enum xlb_drop_reason, when refused */
+	__u32 pad;
+	__u64 expires_ns; /* of the conntrack or affinity entry used */
+	__u64 now_ns;
 };
 
 /* The benchmark's template packet (bench.bpf.c): restored before every repetition

@@ -9,6 +9,10 @@ namespace xlb {
 void InstallLogCapture();
 Napi::Value LoadObject(const Napi::CallbackInfo &info);
 Napi::Value ObjectInfo(const Napi::CallbackInfo &info);
+Napi::Value CreateObjectMap(const Napi::CallbackInfo &info);
+// layout.cc
+Napi::Value PinnedMapInfo(const Napi::CallbackInfo &info);
+Napi::Value MapMigrate(const Napi::CallbackInfo &info);
 // maps.cc
 Napi::Value MapCreate(const Napi::CallbackInfo &info);
 Napi::Value MapUpdate(const Napi::CallbackInfo &info);
@@ -20,6 +24,7 @@ Napi::Value MapDelete(const Napi::CallbackInfo &info);
 Napi::Value MapDump(const Napi::CallbackInfo &info);
 Napi::Value MapInfo(const Napi::CallbackInfo &info);
 Napi::Value MapDeleteExpired(const Napi::CallbackInfo &info);
+Napi::Value MapCount(const Napi::CallbackInfo &info);
 Napi::Value MapFdById(const Napi::CallbackInfo &info);
 Napi::Value ObjGet(const Napi::CallbackInfo &info);
 Napi::Value CloseFd(const Napi::CallbackInfo &info);
@@ -30,6 +35,11 @@ Napi::Value XdpDetach(const Napi::CallbackInfo &info);
 Napi::Value TcAttach(const Napi::CallbackInfo &info);
 Napi::Value TcDetach(const Napi::CallbackInfo &info);
 Napi::Value IfDriver(const Napi::CallbackInfo &info);
+Napi::Value TcQuery(const Napi::CallbackInfo &info);
+Napi::Value XdpQuery(const Napi::CallbackInfo &info);
+// inspect.cc
+Napi::Value ProgInfo(const Napi::CallbackInfo &info);
+Napi::Value LinkProgId(const Napi::CallbackInfo &info);
 // cgroup.cc
 Napi::Value CgroupAttach(const Napi::CallbackInfo &info);
 Napi::Value CgroupDetach(const Napi::CallbackInfo &info);

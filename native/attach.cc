@@ -101,6 +101,32 @@ Napi::Value TcDetach(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// The id of the program at our place in a clsact hook, 0 when none is there.
+Napi::Value TcQuery(const Napi::CallbackInfo &info) {
+  int ifindex = ArgInt(info, 0, "ifindex");
+  bpf_tc_attach_point point = TcPoint(info, 1);
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
+  int rc = bpf_tc_query(&hook, &opts);
+  if (rc == -ENOENT || rc == -EINVAL) return Napi::Number::New(info.Env(), 0);
+  if (rc) throw SysError(info.Env(), -rc, "querying tc on " + Dev(ifindex));
+  return Napi::Number::New(info.Env(), opts.prog_id);
+}
+
+// The device's XDP program: { id, mode: "native" | "generic" }, id 0 when none.
+Napi::Value XdpQuery(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int ifindex = ArgInt(info, 0, "ifindex");
+  LIBBPF_OPTS(bpf_xdp_query_opts, opts);
+  int rc = bpf_xdp_query(ifindex, 0, &opts);
+  if (rc) throw SysError(env, -rc, "querying XDP on " + Dev(ifindex));
+  Napi::Object out = Napi::Object::New(env);
+  bool generic = opts.attach_mode == XDP_ATTACHED_SKB;
+  out.Set("id", Napi::Number::New(env, generic ? opts.skb_prog_id : opts.drv_prog_id));
+  out.Set("mode", Napi::String::New(env, opts.attach_mode == XDP_ATTACHED_NONE ? "" : generic ? "generic" : "native"));
+  return out;
+}
+
 // The device's driver (ethtool's "driver:"), e.g. "veth", "virtio_net"; "" when it
 // reports none (bridges and other software devices may not).
 Napi::Value IfDriver(const Napi::CallbackInfo &info) {

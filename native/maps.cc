@@ -152,6 +152,23 @@ Napi::Value MapDump(const Napi::CallbackInfo &info) {
   return out;
 }
 
+// How many entries a map holds (a key walk; values are not read).
+Napi::Value MapCount(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = ArgInt(info, 0, "fd");
+  bpf_map_info mi = InfoOf(env, fd);
+  std::vector<uint8_t> cur(mi.key_size), next(mi.key_size);
+  void *prev = nullptr;
+  uint32_t n = 0;
+  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
+    cur.swap(next);
+    prev = cur.data();
+    n++;
+  }
+  if (errno != ENOENT) throw SysError(env, errno, "iterating " + FdDesc(fd));
+  return Napi::Number::New(env, n);
+}
+
 // Deletes the entries whose value starts with a CLOCK_MONOTONIC expiry (u64 ns) in
 // the past: flow tables whose connections ended. Returns how many went and how many
 // stay (the table's fill, from the same walk).

@@ -6,12 +6,24 @@ import { DesiredStateBuilder, type NodeContext } from './model/desired.js';
 import type { Dataplane } from './dataplane/types.js';
 import type { Snapshot, Source } from './sources/snapshot.js';
 import type { HealthServer } from './health/health-server.js';
+import type { AgentStatus } from './observe/status.js';
+import type { AgentMetrics } from './observe/metrics.js';
+
+/** How often the source's reachability is looked at, for readiness. */
+const REACHABILITY_POLL_MS = 1000;
+
+/** Where the agent reports what it does: the status (readiness, lbctl status) and the metrics. */
+export interface Observers {
+  status: AgentStatus;
+  metrics: AgentMetrics;
+}
 
 export class Agent {
   private pending?: Snapshot;
   private running = false;
   private syncs = 0;
   private readonly model = new DesiredStateBuilder();
+  private poll?: NodeJS.Timeout;
 
   /**
    * `node.ips` are the NodePort addresses from --node-ip when `fixedIps`; otherwise
@@ -23,6 +35,7 @@ export class Agent {
     private readonly health: HealthServer,
     private readonly node: NodeContext,
     private readonly fixedIps: boolean,
+    private readonly observers: Observers,
     private readonly log: Logger,
   ) {}
 
@@ -33,6 +46,7 @@ export class Agent {
   }
 
   start(): Promise<void> {
+    this.poll = setInterval(() => this.observers.status.source(this.source.unreachableSince?.()), REACHABILITY_POLL_MS).unref();
     return this.source.start((snap) => {
       this.pending = snap;
       if (!this.running) this.drain();
@@ -40,6 +54,8 @@ export class Agent {
   }
 
   stop(): void {
+    clearInterval(this.poll);
+    this.observers.status.close();
     this.source.stop();
     this.health.close();
     this.dataplane.close?.();
@@ -61,17 +77,21 @@ export class Agent {
       const desired = this.model.build(snap.services, snap.slices, this.nodeContext(snap));
       const t1 = process.hrtime.bigint();
       const stats = this.dataplane.apply(desired);
+      this.dataplane.applied?.();
       this.health.sync(desired.healthChecks);
       const ms = (from: bigint, to = process.hrtime.bigint()) => Math.round(Number(to - from) / 1e4) / 100;
       this.syncs++;
+      const total = ms(t0);
+      this.observers.status.synced(desired, total, (stats as Partial<{ overCapacity: number }>).overCapacity ?? 0);
+      this.observers.metrics.synced(total / 1000);
+      for (const t of snap.triggers ?? []) this.observers.metrics.programmed(t);
       // ms: the whole sync; modelMs: of it, computing the desired state.
-      this.log.info(
-        { sync: this.syncs, services: desired.services.size, ...stats, modelMs: ms(t0, t1), ms: ms(t0) },
-        'dataplane synced',
-      );
+      this.log.info({ sync: this.syncs, services: desired.services.size, ...stats, modelMs: ms(t0, t1), ms: total }, 'dataplane synced');
     } catch (err) {
       // The dataplane keeps what it had; the next snapshot retries.
       this.log.error({ err }, 'sync failed; keeping the previously programmed state');
+      this.observers.status.failed((err as Error).message ?? String(err));
+      this.observers.metrics.failed();
     }
   }
 }

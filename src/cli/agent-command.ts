@@ -7,7 +7,7 @@ import { Agent } from '../agent.js';
 import { ensureBpffs } from '../dataplane/bpf/bpffs.js';
 import { ACCELERATIONS, attachDevices, attachSockets, detachDevices, loadPrograms, removePins, type Acceleration } from '../dataplane/bpf/programs.js';
 import { checkCgroup } from '../dataplane/bpf/cgroup.js';
-import { BpfDataplane } from '../dataplane/bpf/dataplane.js';
+import { BpfDataplane, flowTables } from '../dataplane/bpf/dataplane.js';
 import { bpfMaglevTables } from '../dataplane/bpf/maglev-tables.js';
 import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
 import { IptablesDataplane, iptablesCleanup } from '../dataplane/iptables/dataplane.js';
@@ -16,6 +16,11 @@ import { ManifestSource } from '../sources/manifests.js';
 import { KubeSource } from '../sources/kube/kube-source.js';
 import { HealthServer } from '../health/health-server.js';
 import { deviceIPv4s } from './node-ips.js';
+import { AgentStatus, statusFile, type DeviceStatus } from '../observe/status.js';
+import { native } from '../dataplane/bpf/native.js';
+import { AgentMetrics } from '../observe/metrics.js';
+import { parseAddr, serveMetrics } from '../observe/http.js';
+import type { DeviceHook } from '../dataplane/bpf/programs.js';
 
 export interface AgentOptions {
   manifests?: string;
@@ -31,6 +36,10 @@ export interface AgentOptions {
   acceleration: string;
   /** capacity of the SNAT table (flows to backends on other nodes); default: the object's */
   natTableSize?: string;
+  /** HOST:PORT of /healthz, /readyz and /metrics; "" for none */
+  metricsAddr: string;
+  /** seconds the API server may be unreachable before /readyz says not ready */
+  unreachableGrace: string;
   logLevel: string;
   cleanup?: boolean;
 }
@@ -51,6 +60,7 @@ export function parseList(v: string | undefined): string[] {
 export function cleanup(opts: { devices: string; bpffs: string; cgroup?: string }, log: Logger): void {
   removeBpf(parseList(opts.devices), opts.bpffs, opts.cgroup, log);
   removeIptables(log);
+  fs.rmSync(statusFile(opts.bpffs), { force: true });
 }
 
 function removeBpf(devices: string[], bpffs: string, cgroup: string | undefined, log: Logger): void {
@@ -72,36 +82,58 @@ function removeIptables(log: Logger): void {
  * The eBPF datapath: load programs and maps, attach to the devices and the cgroup
  * (the probe of --mode auto).
  */
-function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], log: Logger): Dataplane {
+/**
+ * Loads the programs and attaches them, the probe of --mode auto. When an upgrade
+ * rebuilt the configuration maps, attaching waits for the first full sync: the
+ * programs already attached keep serving from the old maps until the new ones hold
+ * the whole state (`attached` reports the devices then).
+ */
+function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], log: Logger, attached: (d: Record<string, DeviceStatus>) => void): Dataplane {
   const forced = process.env[FORCE_BPF_FAILURE];
   if (forced) throw new Error(`${forced} (forced by ${FORCE_BPF_FAILURE})`);
   checkCgroup(opts.cgroup);
   ensureBpffs(opts.bpffs);
-  const programs = loadPrograms(opts.bpffs, opts.natTableSize ? { xlb_nat: Number(opts.natTableSize) } : {});
+  const programs = loadPrograms(opts.bpffs, opts.natTableSize ? { xlb_nat: Number(opts.natTableSize) } : {}, log);
   // SNATed flows leave a device with its node IP, else its first address.
   const snatAddr = (dev: string) => {
     const own = deviceIPv4s([dev]);
     return own.find((ip) => nodeIps.includes(ip)) ?? own[0];
   };
-  const hooks = attachDevices(programs, devices, opts.acceleration as Acceleration, snatAddr);
-  attachSockets(programs, opts.cgroup, opts.bpffs);
-  log.info({ devices: hooks, cgroup: opts.cgroup, bpffs: opts.bpffs }, 'eBPF datapath attached');
+  const attach = () => {
+    const hooks = attachDevices(programs, devices, opts.acceleration as Acceleration, snatAddr);
+    attachSockets(programs, opts.cgroup, opts.bpffs);
+    log.info({ devices: hooks, cgroup: opts.cgroup, bpffs: opts.bpffs }, 'eBPF datapath attached');
+    attached(deviceStatus(hooks));
+  };
+  const deferred = programs.upgrade.rebuilt.length > 0;
+  if (deferred) log.info({ rebuilt: programs.upgrade.rebuilt }, 'new maps: the programs are attached once the first full state is written to them');
+  else attach();
   const m = programs.maps;
-  const flows = { nat: m.nat.fd, expiring: [m.ct, m.rnat, m.nat, m.affinity].map((t) => t.fd) };
-  return new BpfDataplane(new BpfReconciler(m, bpfMaglevTables(m.maglev)), programs.sweepFd, opts.cgroup, flows, log);
+  return new BpfDataplane(new BpfReconciler(m, bpfMaglevTables(m.maglev)), m, programs.sweepFd, opts.cgroup, flowTables(m), log, deferred ? attach : undefined);
+}
+
+/** What the kernel attached to each device, as lbctl status shows it. */
+function deviceStatus(hooks: Record<string, DeviceHook>): Record<string, DeviceStatus> {
+  const out: Record<string, DeviceStatus> = {};
+  for (const [dev, hook] of Object.entries(hooks)) {
+    const ifindex = native().ifIndex(dev);
+    const xdp = native().xdpQuery(ifindex).id;
+    out[dev] = { hook, ifindex, ...(xdp ? { xdp } : {}), tcIngress: native().tcQuery(ifindex, 'ingress'), tcEgress: native().tcQuery(ifindex, 'egress') };
+  }
+  return out;
 }
 
 /** Tests make the eBPF probe fail with this variable set to a reason. */
 export const FORCE_BPF_FAILURE = 'XLB_FORCE_BPF_FAILURE';
 
 /** --mode: bpf, iptables, or auto (bpf when the probe succeeds). Leaves nothing of the other mode behind. */
-function chooseDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], log: Logger): Dataplane {
+function chooseDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], log: Logger, attached: (d: Record<string, DeviceStatus>) => void): Dataplane {
   if (opts.mode === 'iptables') {
     removeBpf(devices, opts.bpffs, opts.cgroup, log);
     return new IptablesDataplane(log);
   }
   try {
-    const dp = bpfDataplane(opts, devices, nodeIps, log);
+    const dp = bpfDataplane(opts, devices, nodeIps, log, attached);
     removeIptables(log);
     return dp;
   } catch (err) {
@@ -129,6 +161,15 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
     if (!Number.isInteger(n) || n < 1024 || n > 1 << 24) throw new UsageError(`--nat-table-size ${opts.natTableSize}: must be a whole number from 1024 to ${1 << 24}`);
   }
   if (opts.manifests && opts.kubeconfig) throw new UsageError('give either --manifests or --kubeconfig, not both');
+  if (opts.metricsAddr) {
+    try {
+      parseAddr(opts.metricsAddr);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  const graceS = Number(opts.unreachableGrace);
+  if (!Number.isFinite(graceS) || graceS < 0) throw new UsageError(`--unreachable-grace ${opts.unreachableGrace}: must be a number of seconds`);
   const known = interfaces();
   const missing = devices.find((d) => !known.has(d));
   if (missing) throw new UsageError(`--devices: no interface ${missing} in this network namespace (run the agent in the node's netns)`);
@@ -140,9 +181,20 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
 
   // Bad input fails here, before anything is loaded, attached or pinned.
   const source = opts.manifests ? new ManifestSource(opts.manifests, log) : new KubeSource({ kubeconfig: opts.kubeconfig, nodeName: node.name }, log);
-  const dataplane = chooseDataplane(opts, devices, nodeIps, log);
-  log.info({ mode: dataplane.mode, ...(dataplane instanceof IptablesDataplane ? { iptables: dataplane.backend.name } : {}), node }, 'agent starting');
-  const agent = new Agent(source, dataplane, new HealthServer(log), node, opts.nodeIp !== undefined, log);
+  const status = new AgentStatus({ bpffs: opts.bpffs, node, metricsAddr: opts.metricsAddr || undefined, graceMs: graceS * 1000, file: statusFile(opts.bpffs) }, log);
+  let dataplane: Dataplane | undefined;
+  const metrics = new AgentMetrics(status, () => dataplane);
+  // Up before the datapath: liveness holds while the agent loads, readiness waits for the first sync.
+  const server = opts.metricsAddr ? serveMetrics(opts.metricsAddr, status, metrics, log) : undefined;
+  let hooked: Record<string, DeviceStatus> = {};
+  dataplane = chooseDataplane(opts, devices, nodeIps, log, (d) => {
+    hooked = d;
+    status.dataplane({ devices: d });
+  });
+  const iptables = dataplane instanceof IptablesDataplane ? dataplane.backend.name : undefined;
+  status.dataplane({ mode: dataplane.mode, iptables, devices: hooked, cgroup: dataplane.mode === 'bpf' ? opts.cgroup : undefined });
+  log.info({ mode: dataplane.mode, ...(iptables ? { iptables } : {}), node }, 'agent starting');
+  const agent = new Agent(source, dataplane, new HealthServer(log), node, opts.nodeIp !== undefined, { status, metrics }, log);
   await agent.start();
 
   await new Promise<void>((resolve) => {
@@ -150,6 +202,7 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
       // The datapath stays: traffic keeps flowing and a new agent picks it up.
       log.info({ signal }, 'agent stopping; datapath left in place');
       agent.stop();
+      server?.close();
       resolve();
     };
     process.once('SIGTERM', () => stop('SIGTERM'));

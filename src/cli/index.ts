@@ -5,6 +5,9 @@ import { cleanup, runAgent, UsageError, type AgentOptions } from './agent-comman
 import { DUMP_SECTIONS, mapsDump, type DumpSection } from './maps-dump.js';
 import { cgroup2Mount } from '../dataplane/bpf/cgroup.js';
 import { ACCELERATIONS } from '../dataplane/bpf/programs.js';
+import { renderStatus, status } from './status.js';
+import { parseFlow, renderExplanation } from './explain.js';
+import { explain } from '../dataplane/bpf/explain.js';
 
 const DEFAULT_BPFFS = '/sys/fs/bpf/xlb';
 
@@ -24,6 +27,8 @@ program
   .option('--cgroup <dir>', 'cgroup v2 directory whose processes (pods, host) get socket-level load balancing (default: the cgroup2 mount)', cgroup2Mount() ?? '')
   .option('--nat-table-size <entries>', 'SNAT table capacity: flows from outside to backends on other nodes (default: XLB_MAX_NAT of bpf/xlb.h; a pinned table keeps its size until cleanup)')
   .addOption(new Option('--acceleration <how>', 'XDP where the driver has native XDP and it pays (auto), XDP or fail (xdp), tc only (off)').choices([...ACCELERATIONS]).default('auto'))
+  .option('--metrics-addr <addr>', 'HOST:PORT serving /healthz, /readyz and Prometheus /metrics ("" for none)', '127.0.0.1:10249')
+  .option('--unreachable-grace <seconds>', 'how long the API server may be unreachable before /readyz reports not ready (the programmed state keeps serving)', '60')
   .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
   .option('--cleanup', 'remove everything the agent made (programs, pins) and exit')
   .action(async (opts: AgentOptions) => {
@@ -53,6 +58,28 @@ maps
       throw new UsageError(`unknown section "${section}": choose one of ${DUMP_SECTIONS.join(', ')}`);
     }
     process.stdout.write(mapsDump(opts.bpffs, section as DumpSection | undefined, opts.json ?? false) + '\n');
+  });
+
+program
+  .command('status')
+  .description('the agent\'s mode, devices and programs, last sync and error, readiness, and map fill')
+  .option('--bpffs <dir>', 'where maps are pinned', DEFAULT_BPFFS)
+  .option('--json', 'one JSON document')
+  .action((opts: { bpffs: string; json?: boolean }) => {
+    const r = status(opts.bpffs);
+    process.stdout.write((opts.json ? JSON.stringify(r, null, 2) : renderStatus(r)) + '\n');
+  });
+
+program
+  .command('explain')
+  .description('which backend a new flow from a client gets, and why: the datapath\'s own decision, run on a built packet')
+  .argument('<frontend>', 'IP:PORT/PROTO, e.g. 10.96.0.10:80/TCP')
+  .requiredOption('--from <src>', 'the client: SRC_IP or SRC_IP:PORT')
+  .option('--bpffs <dir>', 'where maps are pinned', DEFAULT_BPFFS)
+  .option('--json', 'one JSON document')
+  .action((frontend: string, opts: { from: string; bpffs: string; json?: boolean }) => {
+    const e = explain(opts.bpffs, parseFlow(frontend, opts.from));
+    process.stdout.write((opts.json ? JSON.stringify(e, null, 2) : renderExplanation(e)) + '\n');
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

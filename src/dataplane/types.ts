@@ -1,5 +1,6 @@
 // What every dataplane offers the agent: apply the difference to reach a desired state.
 import type { DesiredState } from '../model/state.js';
+import type { Observable } from '../observe/metrics.js';
 
 export interface ApplyStats {
   servicesWritten: number;
@@ -11,9 +12,11 @@ export interface ApplyStats {
   backendsRemoved: number;
 }
 
-export interface Dataplane {
+export interface Dataplane extends Observable {
   readonly mode: 'bpf' | 'iptables';
   apply(state: DesiredState): ApplyStats;
+  /** Called after each successful apply: a dataplane that waits for its first full state to go live goes live here. */
+  applied?(): void;
   /** Stops its background work (what it programmed stays). */
   close?(): void;
 }

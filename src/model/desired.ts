@@ -198,7 +198,7 @@ function contributionOf(svc: Service, svcSlices: EndpointSlice[], node: NodeCont
     const noEndpoints = eps.hasAny ? 'drop' : 'reject';
     const affinity = affinitySeconds(svc);
     const ranges = sourceRanges(svc);
-    const entry = (k: string, fs: Frontend[], backends: Backend[]): LbService => ({
+    const entry = (k: string, fs: Frontend[], backends: Backend[], chosen: EndpointInfo[]): LbService => ({
       key: k,
       ...base,
       frontends: fs,
@@ -206,13 +206,18 @@ function contributionOf(svc: Service, svcSlices: EndpointSlice[], node: NodeCont
       noEndpoints,
       affinitySeconds: affinity,
       externalPolicyLocal: externalLocal,
+      internalPolicyLocal: internalLocal,
+      // Ready endpoints come first when there are any: otherwise these are terminating ones.
+      terminatingFallback: chosen.length > 0 && !chosen[0]!.ready,
       sourceRanges: ranges,
     });
+    const internalEps = internalLocal ? eps.local : eps.cluster;
+    const externalEps = externalLocal ? eps.local : eps.cluster;
     if (external.length === 0 || sameBackends(internalBackends, externalBackends)) {
-      out.services.push(entry(key, frontends, internalBackends));
+      out.services.push(entry(key, frontends, internalBackends, internalEps));
     } else {
-      out.services.push(entry(key, frontends.filter((f) => !isExternal(f)), internalBackends));
-      out.services.push(entry(`${key}/external`, external, externalBackends));
+      out.services.push(entry(key, frontends.filter((f) => !isExternal(f)), internalBackends, internalEps));
+      out.services.push(entry(`${key}/external`, external, externalBackends, externalEps));
     }
   }
   return out;

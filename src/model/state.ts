@@ -40,6 +40,10 @@ export interface LbService {
   affinitySeconds: number;
   /** externalTrafficPolicy Local: external traffic keeps its client address (no masquerade) */
   externalPolicyLocal: boolean;
+  /** internalTrafficPolicy Local: ClusterIP frontends reach only this node's endpoints */
+  internalPolicyLocal: boolean;
+  /** no endpoint is ready: the backends are serving terminating ones (KEP-1669's fallback) */
+  terminatingFallback: boolean;
   /** loadBalancerSourceRanges (IPv4 CIDRs, normalised): clients allowed on LoadBalancer frontends; empty = all */
   sourceRanges: string[];
 }

@@ -87,11 +87,28 @@ export class AgentProcess {
     }
   }
 
-  /** SIGTERM; resolves with the exit code. */
-  async stop(): Promise<number | null> {
+  /** SIGTERM (SIGKILL: as a crash or the OOM killer would); resolves with the exit code. */
+  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<number | null> {
     if (!this.proc || this.proc.exitCode !== null) return this.proc?.exitCode ?? null;
-    this.proc.kill('SIGTERM');
+    this.proc.kill(signal);
     return this.exit!;
+  }
+
+  /** Runs `lbctl ARGS --bpffs <this agent's>` in the node's network namespace; returns its stdout. */
+  lbctl(args: string[]): string {
+    return sh('nsenter', [`--net=/run/netns/${this.node.ns}`, process.execPath, LBCTL, ...args, '--bpffs', this.bpffs]);
+  }
+
+  /** GET of the agent's --metrics-addr (the default, 127.0.0.1:10249 in the node's namespace). */
+  http(urlPath: string): { status: number; body: string } {
+    let out: string;
+    try {
+      out = sh('nsenter', [`--net=/run/netns/${this.node.ns}`, 'curl', '-s', '--max-time', '5', '-w', '\n%{http_code}', `http://127.0.0.1:10249${urlPath}`]);
+    } catch {
+      return { status: 0, body: '' }; // nothing listens
+    }
+    const at = out.lastIndexOf('\n');
+    return { status: Number(out.slice(at + 1)), body: out.slice(0, at) };
   }
 
   dump(): Required<Dump> {

@@ -69,6 +69,14 @@ async function main(): Promise<void> {
         `${flows.length - outsideFlows} from pods or nodes: the in-cluster requests were balanced at the socket\n` +
         '(lbctl maps dump conntrack and nat list the flows)\n',
     );
+
+    step('lbctl status on node-a: the agent, its programs by name and tag, the maps\' fill');
+    process.stdout.write(agents[0]!.lbctl(['status']) + '\n');
+    step(`lbctl explain 198.19.0.10:80/TCP --from ${CLIENT_IP}:40001 on node-a: the backend that flow gets, and why (the datapath's own decision)`);
+    process.stdout.write(agents[0]!.lbctl(['explain', '198.19.0.10:80/TCP', '--from', `${CLIENT_IP}:40001`]) + '\n');
+    step('curl http://127.0.0.1:10249/metrics in node-a (a few of the agent\'s Prometheus metrics)');
+    const metrics = agents[0]!.http('/metrics').body.split('\n');
+    process.stdout.write(metrics.filter((l) => /^xlb_(service_packets_total|drops_total|programmed|sync_duration_seconds_count|ready)/.test(l)).join('\n') + '\n');
   } finally {
     step('cleaning up: agents, programs, pins, cgroups, namespaces');
     await Promise.all(agents.map((a) => a.stop()));

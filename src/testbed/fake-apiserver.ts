@@ -2,9 +2,15 @@
 // Services, EndpointSlices and Nodes: paginated lists carrying a resourceVersion,
 // chunked watch streams of JSON events, BOOKMARKs, 410 Gone for a compacted
 // resourceVersion, and faults on demand (dropped connections, silent watches,
-// server errors, restarts).
+// server errors, restarts), and optionally HTTPS with bearer-token authentication, as a
+// Pod's in-cluster config reaches the real one.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import type { Socket } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 
 export type Kind = 'services' | 'endpointslices' | 'nodes';
 
@@ -44,6 +50,30 @@ interface Watcher {
 
 const keyOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
+export interface TlsCert {
+  /** PEM */
+  key: string;
+  /** PEM; self-signed, so it is its own CA (a client's ca.crt) */
+  cert: string;
+}
+
+/** A self-signed certificate for `ip` (an IP SAN: clients verify the address they dial), via the openssl CLI. */
+export function selfSignedCert(ip: string): TlsCert {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-cert-'));
+  try {
+    const key = path.join(dir, 'key.pem');
+    const cert = path.join(dir, 'cert.pem');
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=fake-apiserver', '-addext', `subjectAltName=IP:${ip}`, '-keyout', key, '-out', cert],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    return { key: fs.readFileSync(key, 'utf8'), cert: fs.readFileSync(cert, 'utf8') };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export class FakeApiServer {
   private rv = 1;
   /** Watches from a resourceVersion older than this get 410 Gone. */
@@ -59,9 +89,14 @@ export class FakeApiServer {
   /** Open watches receive nothing while set, like a half-open connection. */
   silenced = false;
   readonly requests: string[] = [];
+  /** Serve HTTPS with this key and certificate (taken at start). */
+  tls?: TlsCert;
+  /** Requests without "Authorization: Bearer <token>" get 401, as the real server answers. */
+  token?: string;
 
   async start(port: number, host = '127.0.0.1'): Promise<number> {
-    const server = http.createServer((req, res) => this.handle(req, res));
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
+    const server = this.tls ? https.createServer({ key: this.tls.key, cert: this.tls.cert }, handler) : http.createServer(handler);
     server.on('connection', (s) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -138,6 +173,7 @@ export class FakeApiServer {
     const url = new URL(req.url ?? '/', 'http://fake');
     this.requests.push(`${req.method} ${url.pathname}${url.search}`);
     const route = ROUTES[url.pathname];
+    if (this.token !== undefined && req.headers.authorization !== `Bearer ${this.token}`) return this.status(res, 401, 'Unauthorized', 'Unauthorized');
     if (this.failNext > 0) {
       this.failNext--;
       return this.status(res, 500, 'InternalError', 'injected failure');
@@ -180,6 +216,8 @@ export class FakeApiServer {
     const w: Watcher = { kind, nameSelector, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', res };
     for (const ev of this.history) if (ev.kind === kind && ev.rv > from && this.matches(w, ev.object)) this.send(w, ev.type, ev.object);
     this.watchers.add(w);
+    // kube-apiserver sends the headers as the watch starts: a quiet watch is still an answered one.
+    res.flushHeaders();
     res.on('close', () => this.watchers.delete(w));
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? 0);
     if (timeout > 0) setTimeout(() => res.end(), timeout * 1000).unref();

@@ -89,6 +89,10 @@ function installExitHook(): void {
   }
 }
 
+function probeArgs(target: string, proto: string, count: number, extra: string[]): string[] {
+  return [path.join(DIST, 'probe.js'), '--target', target, '--proto', proto, '--count', String(count), ...extra];
+}
+
 /** argv that enters `cgroup` (when given) and the namespace's network, then runs cmd. */
 function launcher(ns: string, cgroup: string | undefined, cmd: string, args: string[]): [string, string[]] {
   if (!cgroup) return ['nsenter', nsArgs(ns, cmd, args)];
@@ -231,8 +235,19 @@ export class Cluster {
   }
 
   private runProbe(ns: string, cgroup: string | undefined, target: string, proto: string, count: number, extra: string[]): ProbeResult {
-    const out = this.exec({ ns, cgroup }, process.execPath, [path.join(DIST, 'probe.js'), '--target', target, '--proto', proto, '--count', String(count), ...extra]);
-    return JSON.parse(out) as ProbeResult;
+    return JSON.parse(this.exec({ ns, cgroup }, process.execPath, probeArgs(target, proto, count, extra))) as ProbeResult;
+  }
+
+  /** The probe from the client namespace, running while the caller does other things (a restart, say). */
+  probeAsync(target: string, proto: 'tcp' | 'udp', count: number, extra: string[] = []): Promise<ProbeResult> {
+    const proc = this.spawn(this.client, process.execPath, probeArgs(target, proto, count, extra));
+    let out = '';
+    let err = '';
+    proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    return new Promise((resolve, reject) =>
+      proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as ProbeResult) : reject(new Error(`probe exited ${code}: ${err.trim()}`)))),
+    );
   }
 
   /** Runs a command to completion in a namespace (and cgroup); returns its stdout. */

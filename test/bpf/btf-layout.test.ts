@@ -1,7 +1,8 @@
 // The TypeScript struct layouts must match the BTF of the compiled programs.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ALL_STRUCTS, benchTemplate } from '../../src/dataplane/bpf/codec.js';
+import { ALL_STRUCTS, benchTemplate, trace } from '../../src/dataplane/bpf/codec.js';
+import { EXPLAIN_OBJECT } from '../../src/dataplane/bpf/explain.js';
 import { BENCH_OBJECT, BPF_OBJECT_DIR, OBJECTS } from '../../src/dataplane/bpf/programs.js';
 
 interface BtfType {
@@ -27,7 +28,11 @@ function sizeOf(types: Map<number, BtfType>, id: number): number {
   return sizeOf(types, t.type_id!); // typedef, const, volatile
 }
 
-const cases = [...Object.values(OBJECTS).map((o) => [o, ALL_STRUCTS] as const), [BENCH_OBJECT, [...ALL_STRUCTS, benchTemplate]] as const];
+const cases = [
+  ...Object.values(OBJECTS).map((o) => [o, ALL_STRUCTS] as const),
+  [BENCH_OBJECT, [...ALL_STRUCTS, benchTemplate]] as const,
+  [EXPLAIN_OBJECT, [...ALL_STRUCTS, trace]] as const,
+];
 
 describe.each(cases)('%s BTF', (obj, structs) => {
   const types = btfTypes(`${BPF_OBJECT_DIR}/${obj}`);

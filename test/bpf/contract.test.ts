@@ -8,7 +8,21 @@ import { describe, expect, it } from 'vitest';
 import { native } from '../../src/dataplane/bpf/native.js';
 import { MAP_NAMES } from '../../src/dataplane/bpf/maps.js';
 import { BPF_OBJECT_DIR, OBJECTS, PROGRAMS, PROGRAM_PREFIX, SOCKET_PROGRAMS } from '../../src/dataplane/bpf/programs.js';
-import { BACKEND_F_REMOTE, CT_CLOSING, DEVICE_F_XDP, SVC_F_DROP, SVC_F_SOURCE_RANGES, SVC_F_TABLE_B, SVC_TYPE } from '../../src/dataplane/bpf/codec.js';
+import {
+  ACTIONS,
+  BACKEND_F_REMOTE,
+  CT_CLOSING,
+  DEVICE_F_XDP,
+  DROP_REASONS,
+  SVC_F_DROP,
+  SVC_F_LOCAL,
+  SVC_F_SOURCE_RANGES,
+  SVC_F_TABLE_B,
+  SVC_F_TERMINATING,
+  SVC_TYPE,
+  VIA,
+} from '../../src/dataplane/bpf/codec.js';
+import { EXPLAIN_OBJECT } from '../../src/dataplane/bpf/explain.js';
 import { MAX_BACKEND_ID, MAX_SERVICE_ID } from '../../src/dataplane/bpf/reconciler.js';
 import { REPO } from '../../src/testbed/topology.js';
 
@@ -51,12 +65,33 @@ describe('the contract between bpf/ and the agent', () => {
     expect(SVC_F_DROP).toBe(def('XLB_SVC_F_DROP'));
     expect(SVC_F_SOURCE_RANGES).toBe(def('XLB_SVC_F_SOURCE_RANGES'));
     expect(SVC_F_TABLE_B).toBe(def('XLB_SVC_F_TABLE_B'));
+    expect(SVC_F_LOCAL).toBe(def('XLB_SVC_F_LOCAL'));
+    expect(SVC_F_TERMINATING).toBe(def('XLB_SVC_F_TERMINATING'));
     expect(CT_CLOSING).toBe(def('XLB_CT_CLOSING'));
     expect(BACKEND_F_REMOTE).toBe(def('XLB_BACKEND_F_REMOTE'));
     expect(DEVICE_F_XDP).toBe(def('XLB_DEVICE_F_XDP'));
     const body = fs.readFileSync(HEADER, 'utf8').match(/enum xlb_svc_type \{([^}]*)\}/)![1]!;
     const members = Object.fromEntries([...body.matchAll(/XLB_SVC_(\w+) = (\d+)/g)].map(([, n, v]) => [n, Number(v)]));
     expect(members).toEqual({ CLUSTER_IP: SVC_TYPE.ClusterIP, NODE_PORT: SVC_TYPE.NodePort, EXTERNAL_IP: SVC_TYPE.ExternalIP, LOAD_BALANCER: SVC_TYPE.LoadBalancer });
+  });
+
+  it('reads the drop reasons, actions and selection steps by the values the programs use', () => {
+    /** An enum of xlb.h as "suffix in lower case" by value. */
+    const enumOf = (name: string, prefix: string) => {
+      const body = fs.readFileSync(HEADER, 'utf8').match(new RegExp(`enum ${name} \\{([^}]*)\\}`))![1]!;
+      const out: string[] = [];
+      for (const [, n, v] of body.matchAll(new RegExp(`${prefix}(\\w+) = (\\d+)`, 'g'))) out[Number(v)] = n!.toLowerCase();
+      return out;
+    };
+    expect(enumOf('xlb_drop_reason', 'XLB_DROP_')).toEqual([...DROP_REASONS, 'reasons']);
+    expect(enumOf('xlb_action', 'XLB_ACT_')).toEqual([...ACTIONS]);
+    expect(enumOf('xlb_via', 'XLB_VIA_')).toEqual([...VIA]);
+  });
+
+  it('lbctl explain runs a program of the explain object, which pins no map of its own', () => {
+    const info = native().objectInfo(path.join(BPF_OBJECT_DIR, EXPLAIN_OBJECT));
+    expect(info.progs).toEqual(['xlb_explain']);
+    expect(info.maps.filter((m) => m.pinned).map((m) => m.name).sort()).toEqual([...MAP_NAMES].sort());
   });
 
   it('hands out ids the maps can hold, and the maps are sized as xlb.h says', () => {

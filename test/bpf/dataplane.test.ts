@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { native } from '../../src/dataplane/bpf/native.js';
 import { BpfDataplane } from '../../src/dataplane/bpf/dataplane.js';
 import type { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
+import type { XlbMaps } from '../../src/dataplane/bpf/maps.js';
 
 const fds: number[] = [];
 const planes: BpfDataplane[] = [];
@@ -29,7 +30,7 @@ function put(fd: number, key: number, expires: bigint): void {
 function dataplane(nat: number, expiring: number[]) {
   const lines: Array<{ level: number; msg: string; natEntries?: number }> = [];
   const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as (typeof lines)[number]) });
-  const dp = new BpfDataplane({} as BpfReconciler, -1, '/nonexistent', { nat, expiring }, log);
+  const dp = new BpfDataplane({} as BpfReconciler, {} as XlbMaps, -1, '/nonexistent', { nat, expiring }, log);
   planes.push(dp);
   return { dp, lines };
 }

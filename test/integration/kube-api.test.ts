@@ -55,7 +55,8 @@ beforeAll(async () => {
   const kubeconfig = path.join(dir, 'kubeconfig');
   api.writeKubeconfig(kubeconfig);
   agent = new AgentProcess(cluster, ['--kubeconfig', kubeconfig], `/sys/fs/bpf/xlb-api-${process.pid}`, { nodeIp: null });
-  agent.start();
+  // Readiness gives the API server a second, so a test sees it go and come back.
+  agent.start(['--unreachable-grace', '1']);
   await agent.waitForSync();
 }, 60_000);
 
@@ -118,5 +119,23 @@ describe('agent on the Kubernetes API', () => {
     await api.send({ op: 'start' });
     await expect.poll(() => answering(`${VIP}:80`, 20), { timeout: 10_000, interval: 200 }).toEqual(names(pods.slice(1)));
     expect(agent.log.some((l) => l.includes('"level":40') && l.includes('interrupted'))).toBe(true);
+  });
+
+  it('says not ready while the API server is unreachable past the grace period, keeps serving, and resyncs without rewriting', async () => {
+    expect(agent.http('/readyz').status).toBe(200);
+    await api.send({ op: 'stop' });
+    await expect.poll(() => agent.http('/readyz').status, { timeout: 10_000, interval: 200 }).toBe(503);
+    expect(JSON.parse(agent.http('/readyz').body)).toMatchObject({ ready: false, reason: expect.stringContaining('unreachable') as unknown });
+    expect(agent.http('/healthz').status).toBe(200);
+    expect(answering(`${VIP}:80`, 20)).toEqual(names(pods.slice(1)));
+    const status = JSON.parse(agent.lbctl(['status', '--json'])) as { agent: { ready: boolean; sourceUnreachableSince?: string } };
+    expect(status.agent.ready).toBe(false);
+    expect(status.agent.sourceUnreachableSince).toBeDefined();
+    const syncs = agent.syncs();
+    await api.send({ op: 'start' });
+    await expect.poll(() => agent.http('/readyz').status, { timeout: 10_000, interval: 200 }).toBe(200);
+    for (const l of agent.syncLines().slice(syncs)) {
+      expect(l.servicesWritten + l.frontendsWritten + l.tablesWritten + l.backendsAdded + l.servicesRemoved + l.frontendsRemoved + l.backendsRemoved).toBe(0);
+    }
   });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
 import type { MapLike } from '../../src/dataplane/bpf/maps.js';
 import type { Bank, MaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
-import { SVC_F_TABLE_B, tableBank, tableKey, type BackendValue, type MemberKey, type SourceRangeKey, type SvcKey, type SvcName, type SvcValue } from '../../src/dataplane/bpf/codec.js';
+import { SVC_F_LOCAL, SVC_F_TABLE_B, SVC_F_TERMINATING, tableBank, tableKey, type BackendValue, type MemberKey, type SourceRangeKey, type SvcKey, type SvcName, type SvcValue } from '../../src/dataplane/bpf/codec.js';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 
@@ -77,7 +77,7 @@ function named(maps: ReturnType<typeof setup>['maps'], tables: MemTables, svcId:
 }
 
 function setup() {
-  const maps = { services: new MemMap<SvcKey, SvcValue>(), backends: new MemMap<number, BackendValue>(), members: new MemMap<MemberKey, number>(), sourceRanges: new MemMap<SourceRangeKey, number>(), names: new MemMap<number, SvcName>() };
+  const maps = { services: new MemMap<SvcKey, SvcValue>(), backends: new MemMap<number, BackendValue>(), members: new MemMap<MemberKey, number>(), sourceRanges: new MemMap<SourceRangeKey, number>(), names: new MemMap<number, SvcName>(), svcStats: new MemMap<number, unknown>() };
   const tables = new MemTables();
   return { maps, tables, rec: new BpfReconciler(maps, tables) };
 }
@@ -93,6 +93,28 @@ describe('BpfReconciler', () => {
     const svcId = maps.services.entries()[0]![1].svc_id;
     const ids = new Set(named(maps, tables, svcId));
     expect([...ids].map((id) => maps.backends.get(id)!.addr).sort()).toEqual(['198.18.1.10', '198.18.1.11']);
+  });
+
+  it('drops a removed service\'s traffic counters with its id, so the id\'s next service starts at zero', () => {
+    const { maps, rec } = setup();
+    rec.apply(buildDesiredState([service('a', '198.19.0.10')], [slice('a', ['198.18.1.10'])], node));
+    const svcId = maps.services.entries()[0]![1].svc_id;
+    maps.svcStats.set(svcId, { packets: 9n });
+    rec.apply(buildDesiredState([service('a', '198.19.0.10')], [slice('a', ['198.18.1.11'])], node));
+    expect(maps.svcStats.get(svcId)).toEqual({ packets: 9n });
+    rec.apply(buildDesiredState([], [], node));
+    expect(maps.svcStats.get(svcId)).toBeUndefined();
+  });
+
+  it('sets the explain-only flags: a Local policy per frontend type, and terminating endpoints serving', () => {
+    const { maps, rec } = setup();
+    const svc: Service = { ...service('a', '198.19.0.10', 30080) };
+    svc.spec.externalTrafficPolicy = 'Local';
+    const s = slice('a', ['198.18.1.10']);
+    s.endpoints![0] = { ...s.endpoints![0]!, nodeName: node.name, conditions: { ready: false, serving: true, terminating: true } };
+    rec.apply(buildDesiredState([svc], [s], node));
+    const flags = Object.fromEntries(maps.services.entries().map(([k, v]) => [k.port, v.flags & (SVC_F_LOCAL | SVC_F_TERMINATING)]));
+    expect(flags).toEqual({ 80: SVC_F_TERMINATING, 30080: SVC_F_LOCAL | SVC_F_TERMINATING });
   });
 
   it('keeps xlb_members equal to each service\'s backend set', () => {

@@ -125,6 +125,17 @@ export const SVC_F_DROP = 0x1;
 export const SVC_F_SOURCE_RANGES = 0x2;
 /** XLB_SVC_F_TABLE_B: the service's Maglev table is in bank 1 */
 export const SVC_F_TABLE_B = 0x4;
+/** XLB_SVC_F_LOCAL: a Local traffic policy chose the table's endpoints (explain, dumps) */
+export const SVC_F_LOCAL = 0x8;
+/** XLB_SVC_F_TERMINATING: no endpoint is ready, the table holds serving terminating ones */
+export const SVC_F_TERMINATING = 0x10;
+
+/** enum xlb_drop_reason, by value: the `reason` label of xlb_drops_total. */
+export const DROP_REASONS = ['no_endpoints', 'policy', 'source_range', 'nat_ports', 'no_route', 'ttl', 'stale_flow', 'reply_limit', 'rewrite'] as const;
+/** enum xlb_action, by value */
+export const ACTIONS = ['pass', 'dnat', 'snat', 'drop', 'reject'] as const;
+/** enum xlb_via, by value */
+export const VIA = ['none', 'conntrack', 'affinity', 'maglev'] as const;
 
 /** The table bank a frontend names. */
 export const tableBank = (v: Pick<SvcValue, 'flags'>): 0 | 1 => (v.flags & SVC_F_TABLE_B ? 1 : 0);
@@ -235,6 +246,25 @@ export interface RnatValue extends Record<string, unknown> {
   flags: number;
 }
 
+export interface SvcStats extends Record<string, unknown> {
+  packets: bigint;
+  bytes: bigint;
+  sock_calls: bigint;
+}
+export interface Trace extends Record<string, unknown> {
+  action: number;
+  svc_id: number;
+  svc_flags: number;
+  backend_id: number;
+  via: number;
+  hash: number;
+  maglev_size: number;
+  maglev_slot: number;
+  drop_reason: number;
+  expires_ns: bigint;
+  now_ns: bigint;
+}
+
 export const svcKey = new StructCodec<SvcKey>('xlb_svc_key', [
   ['addr', 'ipv4'],
   ['port', 'be16'],
@@ -334,6 +364,29 @@ export const sockValue = new StructCodec<SockValue>('xlb_sock_value', [
   ['backend_id', 'u32'],
 ]);
 
+export const svcStats = new StructCodec<SvcStats>('xlb_svc_stats', [
+  ['packets', 'u64'],
+  ['bytes', 'u64'],
+  ['sock_calls', 'u64'],
+]);
+export const trace = new StructCodec<Trace>('xlb_trace', [
+  ['action', 'u32'],
+  ['svc_id', 'u32'],
+  ['svc_flags', 'u32'],
+  ['backend_id', 'u32'],
+  ['via', 'u32'],
+  ['hash', 'u32'],
+  ['maglev_size', 'u32'],
+  ['maglev_slot', 'u32'],
+  ['drop_reason', 'u32'],
+  ['pad', 'u32'],
+  ['expires_ns', 'u64'],
+  ['now_ns', 'u64'],
+]);
+
+/** A plain u64 counter (xlb_drops' value). */
+export const counter = new StructCodec<{ count: bigint }>('__u64', [['count', 'u64']]);
+
 /** A scalar key or value, with the same interface as a struct's codec. */
 function scalar(size: 1 | 4, write: (b: Buffer, n: number, at: number) => void, read: (b: Buffer) => number) {
   const encodeInto = (n: number, b: Buffer, at: number): Buffer => (write(b, n, at), b);
@@ -358,4 +411,4 @@ export const benchTemplate = new StructCodec<BenchTemplate>('xlb_bench_template'
 ]);
 
 /** The structs of bpf/xlb.h that the datapath programs use, for the BTF layout test. */
-export const ALL_STRUCTS = [svcKey, svcValue, svcName, memberKey, sourceRangeKey, affinityKey, affinityValue, backend, flowKey, ctValue, rnatValue, sockKey, sockValue, natValue, device, replyBudget];
+export const ALL_STRUCTS = [svcKey, svcValue, svcName, memberKey, sourceRangeKey, affinityKey, affinityValue, backend, flowKey, ctValue, rnatValue, sockKey, sockValue, natValue, device, replyBudget, svcStats];

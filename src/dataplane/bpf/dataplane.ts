@@ -7,13 +7,18 @@
 import type { Logger } from 'pino';
 import type { DesiredState } from '../../model/state.js';
 import type { Dataplane } from '../types.js';
+import type { DatapathFacts } from '../../observe/metrics.js';
 import type { BpfApplyStats, BpfReconciler } from './reconciler.js';
+import type { XlbMaps } from './maps.js';
+import { DROP_REASONS } from './codec.js';
 import { namespacesOf } from './cgroup.js';
 import { native } from './native.js';
 
 /** How often ended flows are removed and the SNAT table's fill is looked at, and the share worth a warning. */
 const HOUSEKEEPING_MS = 10_000;
 const NAT_WARN_SHARE = 0.9;
+/** Maps' fill is counted (a key walk each) at most this often for metrics. */
+const FILL_MAX_AGE_MS = 5_000;
 
 export interface FlowTables {
   /** the SNAT table's fd; it is one of `expiring`, whose sweep also counts its fill */
@@ -22,17 +27,30 @@ export interface FlowTables {
   expiring: number[];
 }
 
+/** The flow tables of a set of maps. */
+export function flowTables(m: XlbMaps): FlowTables {
+  return { nat: m.nat.fd, expiring: [m.ct, m.rnat, m.nat, m.affinity].map((t) => t.fd) };
+}
+
 export class BpfDataplane implements Dataplane {
   readonly mode = 'bpf' as const;
   private natNearlyFull = false;
   private readonly timer: NodeJS.Timeout;
+  private fill?: { at: number; maps: DatapathFacts['maps'] };
 
+  /**
+   * `goLive`, when given, attaches the programs after the first full state is
+   * programmed (fresh maps must not be live before that; the programs already
+   * attached keep serving meanwhile).
+   */
   constructor(
     private readonly reconciler: BpfReconciler,
+    private readonly maps: XlbMaps,
     private readonly sweepFd: number,
     private readonly cgroup: string,
     private readonly flows: FlowTables,
     private readonly log: Logger,
+    private goLive?: () => void,
   ) {
     this.timer = setInterval(() => {
       try {
@@ -64,6 +82,28 @@ export class BpfDataplane implements Dataplane {
     else this.log.info(fill, 'SNAT table below its warning level again');
   }
 
+  applied(): void {
+    const live = this.goLive;
+    this.goLive = undefined;
+    live?.();
+  }
+
+  /** What the datapath counted, and the maps' fill. */
+  facts(): DatapathFacts {
+    const m = this.maps;
+    const services = m.svcStats.entries().map(([id, s]) => ({
+      service: m.names.get(id)?.name || `svc_id ${id}`,
+      packets: Number(s.packets),
+      bytes: Number(s.bytes),
+      sockCalls: Number(s.sock_calls),
+    }));
+    const drops: Record<string, number> = {};
+    for (const [reason, { count }] of m.drops.entries()) drops[DROP_REASONS[reason] ?? `reason ${reason}`] = Number(count);
+    const now = Date.now();
+    if (!this.fill || now - this.fill.at > FILL_MAX_AGE_MS) this.fill = { at: now, maps: mapFill(m) };
+    return { services, drops, maps: this.fill.maps };
+  }
+
   apply(state: DesiredState): BpfApplyStats & { socketNamespacesSwept?: number } {
     const stats = this.reconciler.apply(state);
     if (stats.udpMembersRemoved === 0) return stats;
@@ -80,4 +120,13 @@ export class BpfDataplane implements Dataplane {
     }
     return namespaces.length - Object.keys(failed).length;
   }
+}
+
+/** The maps worth watching fill up, with their entries and capacity. */
+export function mapFill(m: XlbMaps): DatapathFacts['maps'] {
+  return [m.services, m.backends, m.members, m.affinity, m.ct, m.rnat, m.nat, m.sockets].map((t) => ({
+    map: t.name,
+    entries: native().mapCount(t.fd),
+    capacity: native().mapInfo(t.fd).maxEntries,
+  }));
 }

@@ -1,4 +1,5 @@
 // Typed views of the pinned maps. Names match bpf/maps.h.
+import fs from 'node:fs';
 import path from 'node:path';
 import { native } from './native.js';
 import * as codec from './codec.js';
@@ -59,10 +60,60 @@ export class TypedMap<K, V> implements MapLike<K, V> {
   }
 }
 
+/**
+ * A per-CPU map read as the sum over CPUs. The kernel hands userspace one value per
+ * possible CPU, each padded to 8 bytes; the codec's integers are all u64 here.
+ */
+export class PerCpuMap<V extends Record<string, unknown>> {
+  private readonly stride: number;
+  private readonly size: number;
+
+  constructor(
+    readonly name: string,
+    readonly fd: number,
+    private readonly value: { size: number; fields: ReadonlyArray<{ name: string; offset: number }> },
+  ) {
+    this.stride = Math.ceil(value.size / 8) * 8;
+    this.size = this.stride * possibleCpus();
+  }
+
+  /** Sums of every key's values. */
+  entries(): Array<[number, V]> {
+    return native()
+      .mapDump(this.fd, 4, this.size)
+      .map(({ key, value }) => [key.readUInt32LE(0), this.sum(value)]);
+  }
+
+  delete(key: number): boolean {
+    return native().mapDelete(this.fd, codec.u32.encode(key));
+  }
+
+  private sum(buf: Buffer): V {
+    const out: Record<string, unknown> = {};
+    for (const f of this.value.fields) {
+      if (f.name.startsWith('pad')) continue;
+      let n = 0n;
+      for (let at = f.offset; at < buf.length; at += this.stride) n += buf.readBigUInt64LE(at);
+      out[f.name] = n;
+    }
+    return out as V;
+  }
+}
+
+let cpus: number | undefined;
+/** How many CPUs the kernel sizes per-CPU values for (/sys/devices/system/cpu/possible, e.g. "0-3"). */
+export function possibleCpus(): number {
+  if (cpus !== undefined) return cpus;
+  const ranges = fs.readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim().split(',');
+  let max = 0;
+  for (const r of ranges) max = Math.max(max, Number(r.split('-').at(-1)));
+  return (cpus = max + 1);
+}
+
 /** The maps the agent reads and writes (a test checks them against the objects' BTF). */
 export const MAP_NAMES = [
   'xlb_services', 'xlb_svc_names', 'xlb_backends', 'xlb_members', 'xlb_source_ranges', 'xlb_maglev', 'xlb_affinity',
-  'xlb_ct', 'xlb_rnat', 'xlb_sockets', 'xlb_nat', 'xlb_devices', 'xlb_reply_budget',
+  'xlb_ct', 'xlb_rnat', 'xlb_sockets', 'xlb_nat', 'xlb_devices', 'xlb_reply_budget', 'xlb_svc_stats', 'xlb_drops',
 ] as const;
 export type MapName = (typeof MAP_NAMES)[number];
 
@@ -85,6 +136,10 @@ export interface XlbMaps {
   devices: TypedMap<number, codec.DeviceValue>;
   /** source address -> its budget of RST/ICMP answers */
   replyBudget: TypedMap<{ addr: string }, codec.ReplyBudget>;
+  /** svc_id -> traffic the datapath sent to its backends */
+  svcStats: PerCpuMap<codec.SvcStats>;
+  /** enum xlb_drop_reason -> packets and socket calls refused for it */
+  drops: PerCpuMap<{ count: bigint }>;
 }
 
 export function typedMaps(fds: Record<MapName, number>): XlbMaps {
@@ -102,6 +157,8 @@ export function typedMaps(fds: Record<MapName, number>): XlbMaps {
     nat: new TypedMap('xlb_nat', fds.xlb_nat, codec.flowKey, codec.natValue),
     devices: new TypedMap('xlb_devices', fds.xlb_devices, codec.u32, codec.device),
     replyBudget: new TypedMap('xlb_reply_budget', fds.xlb_reply_budget, codec.ipv4, codec.replyBudget),
+    svcStats: new PerCpuMap('xlb_svc_stats', fds.xlb_svc_stats, codec.svcStats),
+    drops: new PerCpuMap('xlb_drops', fds.xlb_drops, codec.counter),
   };
 }
 

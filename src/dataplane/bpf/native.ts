@@ -14,8 +14,42 @@ export interface LoadedObject {
   attachTypes: Record<string, number>;
 }
 
+/** A type as the bytes it lays out, from BTF (typedefs looked through): what a map's layout is compared by. */
+export type Layout =
+  | { kind: 'struct' | 'union'; name: string; size: number; members: LayoutMember[] }
+  | { kind: 'array'; size: number; count: number; elem: Layout }
+  | { kind: 'int'; size: number; signed: boolean; bits?: number; bitOffset?: number }
+  | { kind: 'enum'; name: string; size: number }
+  | { kind: 'ptr' | 'float' | 'other'; size: number };
+
+/** offset in bytes; bitOffset and bits for bitfields only */
+export interface LayoutMember {
+  name: string;
+  offset: number;
+  bitOffset?: number;
+  bits?: number;
+  type: Layout;
+}
+
+/** A map's definition: key and value null without BTF; inner null unless a map-in-map (pinned: holding no inner map). */
+export interface MapDefinition {
+  type: number;
+  /** libbpf's name of the type: "hash", "lru_hash", ... */
+  typeName: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  key: Layout | null;
+  value: Layout | null;
+  inner: MapDefinition | null;
+}
+
+/** Bytes [from, from + length) of an old key or value go to [to, to + length) of the new one. */
+export type ByteRange = [from: number, to: number, length: number];
+
 export interface ObjectInfo {
-  maps: Array<{ name: string; maxEntries: number; pinned: boolean }>;
+  maps: Array<MapDefinition & { name: string; pinned: boolean }>;
   progs: string[];
 }
 
@@ -35,6 +69,14 @@ export interface TestRunResult {
   durationNs: number;
 }
 
+export interface ProgInfo {
+  id: number;
+  name: string;
+  tag: string;
+  type: number;
+  jited: boolean;
+}
+
 export type XdpMode = 'native' | 'generic';
 export type TcDirection = 'ingress' | 'egress';
 
@@ -46,6 +88,17 @@ export interface NativeAddon {
   loadObject(objectPath: string, pinDir: string, maxEntries?: Record<string, number>): LoadedObject;
   /** What an object defines (maps, programs), read without loading it. */
   objectInfo(objectPath: string): ObjectInfo;
+  /** Creates one map of an object as loading the object would, with maxEntries, pinned at pinPath. Returns an fd the caller must close. */
+  createObjectMap(objectPath: string, mapName: string, pinPath: string, maxEntries: number): number;
+  /** The definition of the map pinned at pinPath (inner: that of an inner map it holds); null when nothing is pinned there. */
+  pinnedMapInfo(pinPath: string): (MapDefinition & { id: number }) | null;
+  /**
+   * Copies a hash map's entries into another, each key and value made of zeroes and byte
+   * ranges of the old one. Dropped: keys already there (old keys converting to one),
+   * entries that do not fit, and all of them when nothing converts (null key ranges, or
+   * per-CPU values against shared ones).
+   */
+  mapMigrate(fromFd: number, toFd: number, keyRanges: ByteRange[] | null, valueRanges: ByteRange[]): { copied: number; dropped: number };
   /** Create a map (used for Maglev inner maps). Returns an fd the caller must close. */
   mapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags: number, name: string): number;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
@@ -67,6 +120,8 @@ export interface NativeAddon {
   mapInfo(fd: number): MapInfo;
   /** Deletes entries whose value starts with a CLOCK_MONOTONIC expiry (u64 ns) in the past; says how many went and stay. */
   mapDeleteExpired(fd: number): { deleted: number; remaining: number };
+  /** How many entries a map holds. */
+  mapCount(fd: number): number;
   mapFdById(id: number): number;
   objGet(pinPath: string): number;
   closeFd(fd: number): void;
@@ -80,6 +135,14 @@ export interface NativeAddon {
   tcDetach(ifindex: number, direction: TcDirection): void;
   /** The device's driver as ethtool reports it ("veth", "virtio_net", ...); "" if none. */
   ifDriver(name: string): string;
+  /** The program at our place in a device's clsact hook; 0: none. */
+  tcQuery(ifindex: number, direction: TcDirection): number;
+  /** The device's XDP program (id 0, mode "": none). */
+  xdpQuery(ifindex: number): { id: number; mode: XdpMode | '' };
+  /** A loaded program by id (tag as bpftool prints it). */
+  progInfo(id: number): ProgInfo;
+  /** The id of the program a pinned bpf_link runs. */
+  linkProgId(pinPath: string): number;
   /**
    * Attaches a program to a cgroup v2 directory through a bpf_link pinned at pinPath; a
    * link already pinned there for the same cgroup gets the new program atomically.

@@ -3,9 +3,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
 import { native } from './native.js';
 import { MAP_NAMES, typedMaps, type MapName, type XlbMaps } from './maps.js';
 import { DEVICE_F_XDP } from './codec.js';
+import { preparePins, UPGRADING_SUFFIX, type UpgradeReport } from './layout.js';
+import { createLogger } from '../../log.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** build/bpf of the checkout, the same depth from src/ and dist/. */
@@ -37,6 +40,8 @@ export interface LoadedPrograms {
   socket: SocketProgram[];
   /** the UDP socket iterator that destroys sockets whose backend left (socket-sweep.ts) */
   sweepFd: number;
+  /** pinned maps of another layout: migrated ones, and rebuilt ones to write in full before attaching */
+  upgrade: UpgradeReport;
 }
 
 export function objectPath(name: string): string {
@@ -47,10 +52,14 @@ export function objectPath(name: string): string {
 
 /**
  * Loads every program; maps already pinned under `bpffs` are reused, so flows survive
- * restarts. `sizes` overrides maps' capacities (by name) where they are created.
+ * restarts, and pinned by an older build with another layout are migrated or rebuilt
+ * first (layout.ts, which logs each). `sizes` overrides maps' capacities (by name)
+ * where they are created: a pinned map keeps its own.
  */
-export function loadPrograms(bpffs: string, sizes: Partial<Record<MapName, number>> = {}): LoadedPrograms {
-  const loaded = Object.values(OBJECTS).map((o) => native().loadObject(objectPath(o), bpffs, sizes));
+export function loadPrograms(bpffs: string, sizes: Partial<Record<MapName, number>> = {}, log: Logger = createLogger()): LoadedPrograms {
+  const objects = Object.values(OBJECTS).map(objectPath);
+  const pins = preparePins(bpffs, objects, sizes, log);
+  const loaded = objects.map((o) => native().loadObject(o, bpffs, pins.sizes));
   const prog = (name: string) => {
     const obj = loaded.find((o) => o.progs[name] !== undefined);
     if (!obj) throw new Error(`BPF objects lack program ${name}: rebuild with "make bpf"`);
@@ -69,6 +78,7 @@ export function loadPrograms(bpffs: string, sizes: Partial<Record<MapName, numbe
     tcEgressFd: prog(PROGRAMS.tcEgress).fd,
     socket: SOCKET_PROGRAMS.map((name) => ({ name, ...prog(name) })),
     sweepFd: prog(PROGRAMS.sweep).fd,
+    upgrade: pins.report,
   };
 }
 
@@ -172,7 +182,10 @@ export function removePins(bpffs: string, cgroup?: string): string[] {
     removed.push(pin);
   };
   for (const name of SOCKET_PROGRAMS) remove(path.join(bpffs, LINKS_DIR, name));
-  for (const name of pinnedMapNames()) remove(path.join(bpffs, name));
+  for (const name of pinnedMapNames()) {
+    remove(path.join(bpffs, name));
+    remove(path.join(bpffs, `${name}${UPGRADING_SUFFIX}`)); // a migration a crash cut short
+  }
   if (cgroup && fs.existsSync(cgroup)) native().cgroupDetach(cgroup, PROGRAM_PREFIX);
   // The directories too, when nothing else is left in them.
   for (const dir of [path.join(bpffs, LINKS_DIR), bpffs]) {

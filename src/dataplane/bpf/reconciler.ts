@@ -12,6 +12,8 @@ import {
   SVC_F_DROP,
   SVC_F_SOURCE_RANGES,
   SVC_F_TABLE_B,
+  SVC_F_LOCAL,
+  SVC_F_TERMINATING,
   SVC_TYPE,
   tableBank,
   type BackendValue,
@@ -37,6 +39,8 @@ export interface ReconcilerMaps {
   members: MapLike<MemberKey, number>;
   sourceRanges: MapLike<SourceRangeKey, number>;
   names: MapLike<number, SvcName>;
+  /** the datapath's per-service counters: a freed id's go with it, so its next service starts at zero */
+  svcStats: Pick<MapLike<number, unknown>, 'delete'>;
 }
 
 export interface BpfApplyStats extends ApplyStats {
@@ -234,7 +238,9 @@ export class BpfReconciler implements Dataplane {
             flags:
               (backendIds.length === 0 && svc.noEndpoints === 'drop' ? SVC_F_DROP : 0) |
               (f.type === 'LoadBalancer' && svc.sourceRanges.length ? SVC_F_SOURCE_RANGES : 0) |
-              (bank === 1 ? SVC_F_TABLE_B : 0),
+              (bank === 1 ? SVC_F_TABLE_B : 0) |
+              ((f.type === 'ClusterIP' ? svc.internalPolicyLocal : svc.externalPolicyLocal) ? SVC_F_LOCAL : 0) |
+              (svc.terminatingFallback ? SVC_F_TERMINATING : 0),
             affinity_timeout_s: svc.affinitySeconds,
           };
           const prev = this.frontends.get(id);
@@ -326,6 +332,7 @@ export class BpfReconciler implements Dataplane {
     const members = this.members.prune(svcId, []);
     this.ranges.prune(svcId, []);
     this.maps.names.delete(svcId);
+    this.maps.svcStats.delete(svcId);
     this.svcIds.release(svcId);
     return members;
   }
@@ -372,6 +379,8 @@ export class BpfReconciler implements Dataplane {
     // same table (a restarted agent rewrites none).
     const found = cur ? undefined : this.recoveredTables.get(svcId);
     if (found && found.size === size && this.members.holdsExactly(svcId, backendIds)) return { size, bank: found.bank, signature };
+    // No endpoints, and no table or member to take away (a restarted agent's such service).
+    if (size === 0 && !found && cur?.bank === undefined && this.members.holdsExactly(svcId, [])) return { size, signature };
     // New members before the table that uses them (old ones go after it is in).
     this.members.add(svcId, backendIds);
     stats.tablesWritten++;

@@ -2,6 +2,8 @@
 // each through a Reflector. Nothing is delivered until all three lists are synced, so a
 // starting agent never programs a partial view; afterwards every change delivers the
 // full cached state, which the dataplane turns into the difference.
+import fs from 'node:fs';
+import path from 'node:path';
 import { CoreV1Api, DiscoveryV1Api, KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { EndpointSlice, Service } from '../../model/k8s.js';
@@ -14,6 +16,8 @@ const PAGE_SIZE = 500;
 export interface KubeSourceOptions {
   /** kubeconfig file; in-cluster config when absent */
   kubeconfig?: string;
+  /** see KubeConfigOptions.root */
+  inClusterRoot?: string;
   nodeName: string;
   reflector?: Partial<ReflectorOptions>;
 }
@@ -33,23 +37,57 @@ async function listAll<T extends KubernetesObject>(page: Page<T>): Promise<Kuber
   return { ...last, items };
 }
 
-export function loadKubeConfig(file: string | undefined): KubeConfig {
+/** Where a Pod's service account token and CA certificate are mounted. */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+export interface KubeConfigOptions {
+  /** The directory SERVICE_ACCOUNT_DIR is read under instead of / (tests keep a service account in a temp dir). */
+  root?: string;
+}
+
+/**
+ * The API server and credentials: from `file`, else in-cluster (the Pod's service account
+ * and KUBERNETES_SERVICE_HOST/PORT, as client-node reads them), saying what is missing.
+ */
+export function loadKubeConfig(file: string | undefined, { root = '' }: KubeConfigOptions = {}): KubeConfig {
   const kc = new KubeConfig();
-  try {
-    if (file) kc.loadFromFile(file);
-    else kc.loadFromCluster();
-  } catch (err) {
-    throw new Error(`cannot load ${file ? `kubeconfig ${file}` : 'in-cluster config'}: ${(err as Error).message}`);
+  if (file) {
+    try {
+      kc.loadFromFile(file);
+    } catch (err) {
+      throw new Error(`cannot load kubeconfig ${file}: ${(err as Error).message}`);
+    }
+    if (!kc.getCurrentCluster()) throw new Error(`kubeconfig ${file} has no current cluster: set current-context`);
+    return kc;
   }
-  if (!kc.getCurrentCluster()) {
-    throw new Error(file ? `kubeconfig ${file} has no current cluster: set current-context` : 'no in-cluster config: pass --kubeconfig or --manifests');
-  }
+  // client-node would fail later and vaguely (a request to https://undefined:undefined).
+  const dir = path.join(root, SERVICE_ACCOUNT_DIR);
+  const missing = [
+    ...['KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT'].filter((v) => !process.env[v]).map((v) => `${v} unset`),
+    ...[['token', 'service account token'], ['ca.crt', 'CA certificate']]
+      .filter(([name]) => !fs.existsSync(path.join(dir, name!)))
+      .map(([name, what]) => `no ${what} at ${path.join(dir, name!)}`),
+  ];
+  if (missing.length > 0) throw new Error(`no in-cluster config (${missing.join(', ')}): pass --kubeconfig or --manifests`);
+  kc.loadFromCluster(root);
   return kc;
+}
+
+/** The EndpointSlice controller's record of when the change it publishes happened (kube-proxy measures from it too). */
+export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
+/** A burst of changes needs only so many samples of its latency. */
+const MAX_TRIGGERS = 10_000;
+
+function triggerTime(obj: KubernetesObject): number {
+  const annotated = Date.parse(obj.metadata?.annotations?.[TRIGGER_TIME_ANNOTATION] ?? '');
+  return Number.isNaN(annotated) ? Date.now() : annotated;
 }
 
 export class KubeSource implements Source {
   private reflectors: Array<Reflector<KubernetesObject>> = [];
   private pending?: NodeJS.Immediate;
+  /** When the changes not yet delivered were made (see Snapshot.triggers). */
+  private triggers: number[] = [];
   /** Loaded up front, so a bad kubeconfig fails before anything is programmed. */
   private readonly kc: KubeConfig;
 
@@ -57,7 +95,7 @@ export class KubeSource implements Source {
     private readonly opts: KubeSourceOptions,
     private readonly log: Logger,
   ) {
-    this.kc = loadKubeConfig(opts.kubeconfig);
+    this.kc = loadKubeConfig(opts.kubeconfig, { root: opts.inClusterRoot });
   }
 
   async start(onSnapshot: (s: Snapshot) => void): Promise<void> {
@@ -68,11 +106,15 @@ export class KubeSource implements Source {
     // Changes that arrive together (a re-list, the events of one read) become one
     // snapshot, taken once they are all in: no added delay, so a change is programmed
     // as soon as the agent is free.
-    const emit = () => {
-      if (!this.reflectors.every((r) => r.isSynced) || this.pending) return;
+    const emit = (obj: KubernetesObject, live: boolean) => {
+      if (!this.reflectors.every((r) => r.isSynced)) return;
+      if (live && this.triggers.length < MAX_TRIGGERS) this.triggers.push(triggerTime(obj));
+      if (this.pending) return;
       this.pending = setImmediate(() => {
         this.pending = undefined;
-        onSnapshot(this.snapshot());
+        const triggers = this.triggers;
+        this.triggers = [];
+        onSnapshot({ ...this.snapshot(), triggers });
       });
     };
     const nodeField = `metadata.name=${this.opts.nodeName}`;
@@ -86,6 +128,11 @@ export class KubeSource implements Source {
     ];
     for (const r of this.reflectors) r.start();
     this.log.info({ server: kc.getCurrentCluster()?.server, node: this.opts.nodeName }, 'watching the Kubernetes API');
+  }
+
+  unreachableSince(): number | undefined {
+    const since = this.reflectors.map((r) => r.failingSince).filter((t) => t !== undefined);
+    return since.length ? Math.min(...since) : undefined;
   }
 
   stop(): void {

@@ -16,6 +16,40 @@ export interface ReflectorOptions {
 /** Lets the aborted request settle before the new one starts. */
 const IDLE_RESTART_DELAY_MS = 10;
 
+/**
+ * client-node's Watch, asking for bookmarks (a quiet resource still hears from the
+ * server, so its watch is neither taken for dead nor re-listed on a restart) and
+ * saying when a watch request was answered (the API server is reachable again).
+ */
+class BookmarkWatch extends Watch {
+  /**
+   * `onAnswer`: the server answered a watch; `onEvent(deliver)`: wraps the delivery of
+   * each event, so the reflector can tell watched changes from a list's items.
+   */
+  constructor(
+    kc: KubeConfig,
+    private readonly onAnswer: () => void,
+    private readonly onEvent: (deliver: () => void) => void,
+  ) {
+    super(kc);
+  }
+
+  override async watch(path: string, params: Record<string, unknown>, callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void, done: (err: unknown) => void): Promise<AbortController> {
+    let failed = false;
+    const controller = await super.watch(
+      path,
+      { ...params, allowWatchBookmarks: true },
+      (phase, obj, w) => this.onEvent(() => callback(phase, obj, w)),
+      (err) => {
+        if (err) failed = true;
+        done(err);
+      },
+    );
+    if (!failed) this.onAnswer();
+    return controller;
+  }
+}
+
 export const DEFAULT_REFLECTOR_OPTIONS: ReflectorOptions = { idleMs: 5 * 60_000, backoffInitialMs: 200, backoffMaxMs: 30_000 };
 
 export class Reflector<T extends KubernetesObject> {
@@ -28,13 +62,16 @@ export class Reflector<T extends KubernetesObject> {
   private retryTimer?: NodeJS.Timeout;
   /** The problem already logged for the current failure streak (each is logged once). */
   private reported?: string;
+  /** When the current failure streak began (ms, Unix time). */
+  private failing?: number;
 
   constructor(
     private readonly what: string,
     private readonly path: string,
     private readonly kc: KubeConfig,
     private readonly listFn: () => Promise<KubernetesListObject<T>>,
-    private readonly onChange: () => void,
+    /** An object was added, changed or deleted; `live`: seen by the watch (not a list's item). */
+    private readonly onChange: (obj: T, live: boolean) => void,
     private readonly log: Logger,
     private readonly opts: ReflectorOptions,
     private readonly fieldSelector?: string,
@@ -44,6 +81,11 @@ export class Reflector<T extends KubernetesObject> {
 
   get isSynced(): boolean {
     return this.synced;
+  }
+
+  /** Since when the API server has failed this resource's list or watch; undefined while it answers. */
+  get failingSince(): number | undefined {
+    return this.failing;
   }
 
   list(): readonly T[] {
@@ -57,11 +99,23 @@ export class Reflector<T extends KubernetesObject> {
       this.synced = true;
       return list;
     };
-    const lw = new ListWatch<T>(this.path, new Watch(this.kc), listFn, false, undefined, this.fieldSelector);
-    const changed = () => {
-      this.healthy();
-      this.onChange();
-    };
+    let live = false;
+    const watch = new BookmarkWatch(
+      this.kc,
+      () => this.healthy(),
+      (deliver) => {
+        this.healthy();
+        // ListWatch hands a watch event to its handlers synchronously.
+        live = true;
+        try {
+          deliver();
+        } finally {
+          live = false;
+        }
+      },
+    );
+    const lw = new ListWatch<T>(this.path, watch, listFn, false, undefined, this.fieldSelector);
+    const changed = (obj: T) => this.onChange(obj, live);
     lw.on('add', changed);
     lw.on('update', changed);
     lw.on('delete', changed);
@@ -81,6 +135,7 @@ export class Reflector<T extends KubernetesObject> {
   private healthy(): void {
     if (this.reported) this.log.info({ resource: this.what }, 'watch recovered');
     this.reported = undefined;
+    this.failing = undefined;
     this.backoffMs = this.opts.backoffInitialMs;
     this.armIdle();
   }
@@ -92,10 +147,15 @@ export class Reflector<T extends KubernetesObject> {
   }
 
   private failed(err: unknown): void {
-    const e = err as { statusCode?: number; code?: string; message?: string; name?: string };
+    const e = err as { statusCode?: number; code?: string | number; message?: string; name?: string };
     // Our own stop() aborts the request; that is not a failure.
     if (this.stopped || this.restarting || e.name === 'AbortError') return;
-    const why = e.statusCode ? `HTTP ${e.statusCode}` : (e.code ?? e.message ?? String(err));
+    // client-node's ApiException carries the HTTP status as a numeric `code`.
+    const status = e.statusCode ?? (typeof e.code === 'number' ? e.code : undefined);
+    const why = status
+      ? `HTTP ${status}${status === 401 || status === 403 ? ': the API server refuses the credentials; check the service account token and the ClusterRole' : ''}`
+      : String(e.code ?? e.message ?? err);
+    this.failing ??= Date.now();
     this.restart(why, this.backoffMs);
     this.backoffMs = Math.min(this.backoffMs * 2, this.opts.backoffMaxMs);
   }
