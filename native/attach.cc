@@ -90,27 +90,40 @@ Napi::Value TcAttach(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// Our filter's place in the hook named by the arguments (ifindex, direction).
+struct OurFilter {
+  int ifindex;
+  bpf_tc_hook hook;
+  bpf_tc_opts opts;
+};
+
+static OurFilter FilterOf(const Napi::CallbackInfo &info) {
+  OurFilter f = {};
+  f.ifindex = ArgInt(info, 0, "ifindex");
+  f.hook.sz = sizeof(f.hook);
+  f.hook.ifindex = f.ifindex;
+  f.hook.attach_point = TcPoint(info, 1);
+  f.opts.sz = sizeof(f.opts);
+  f.opts.handle = kTcHandle;
+  f.opts.priority = kTcPriority;
+  return f;
+}
+
 Napi::Value TcDetach(const Napi::CallbackInfo &info) {
-  int ifindex = ArgInt(info, 0, "ifindex");
-  bpf_tc_attach_point point = TcPoint(info, 1);
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
-  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-  int rc = bpf_tc_detach(&hook, &opts);
+  OurFilter f = FilterOf(info);
+  int rc = bpf_tc_detach(&f.hook, &f.opts);
   if (rc && rc != -ENOENT && rc != -EINVAL)
-    throw SysError(info.Env(), -rc, "detaching tc program from " + Dev(ifindex));
+    throw SysError(info.Env(), -rc, "detaching tc program from " + Dev(f.ifindex));
   return info.Env().Undefined();
 }
 
 // The id of the program at our place in a clsact hook, 0 when none is there.
 Napi::Value TcQuery(const Napi::CallbackInfo &info) {
-  int ifindex = ArgInt(info, 0, "ifindex");
-  bpf_tc_attach_point point = TcPoint(info, 1);
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = point);
-  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
-  int rc = bpf_tc_query(&hook, &opts);
+  OurFilter f = FilterOf(info);
+  int rc = bpf_tc_query(&f.hook, &f.opts);
   if (rc == -ENOENT || rc == -EINVAL) return Napi::Number::New(info.Env(), 0);
-  if (rc) throw SysError(info.Env(), -rc, "querying tc on " + Dev(ifindex));
-  return Napi::Number::New(info.Env(), opts.prog_id);
+  if (rc) throw SysError(info.Env(), -rc, "querying tc on " + Dev(f.ifindex));
+  return Napi::Number::New(info.Env(), f.opts.prog_id);
 }
 
 // The device's XDP program: { id, mode: "native" | "generic" }, id 0 when none.

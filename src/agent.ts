@@ -71,22 +71,33 @@ export class Agent {
     this.running = false;
   }
 
+  /** A dataplane waiting for its first full state goes live; if that fails, after the next sync. */
+  private goLive(): void {
+    try {
+      this.dataplane.applied?.();
+    } catch (err) {
+      this.log.error({ err }, 'attaching the programs failed; trying again after the next sync');
+      this.observers.status.failed(`attaching the programs: ${(err as Error).message}`);
+    }
+  }
+
   private sync(snap: Snapshot): void {
     const t0 = process.hrtime.bigint();
     try {
       const desired = this.model.build(snap.services, snap.slices, this.nodeContext(snap));
+      for (const n of desired.notices ?? []) this.log[n.level](n.fields, n.message);
       const t1 = process.hrtime.bigint();
       const stats = this.dataplane.apply(desired);
-      this.dataplane.applied?.();
       this.health.sync(desired.healthChecks);
       const ms = (from: bigint, to = process.hrtime.bigint()) => Math.round(Number(to - from) / 1e4) / 100;
       this.syncs++;
       const total = ms(t0);
-      this.observers.status.synced(desired, total, (stats as Partial<{ overCapacity: number }>).overCapacity ?? 0);
+      this.observers.status.synced(desired, total, stats.overCapacity);
       this.observers.metrics.synced(total / 1000);
       for (const t of snap.triggers ?? []) this.observers.metrics.programmed(t);
       // ms: the whole sync; modelMs: of it, computing the desired state.
       this.log.info({ sync: this.syncs, services: desired.services.size, ...stats, modelMs: ms(t0, t1), ms: total }, 'dataplane synced');
+      this.goLive();
     } catch (err) {
       // The dataplane keeps what it had; the next snapshot retries.
       this.log.error({ err }, 'sync failed; keeping the previously programmed state');

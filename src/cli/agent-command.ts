@@ -109,7 +109,7 @@ function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], 
   if (deferred) log.info({ rebuilt: programs.upgrade.rebuilt }, 'new maps: the programs are attached once the first full state is written to them');
   else attach();
   const m = programs.maps;
-  return new BpfDataplane(new BpfReconciler(m, bpfMaglevTables(m.maglev)), m, programs.sweepFd, opts.cgroup, flowTables(m), log, deferred ? attach : undefined);
+  return new BpfDataplane(new BpfReconciler(m, bpfMaglevTables(m.maglev), log), m, programs.sweepFd, opts.cgroup, flowTables(m), log, deferred ? attach : undefined);
 }
 
 /** What the kernel attached to each device, as lbctl status shows it. */

@@ -10,6 +10,11 @@ export interface ApplyStats {
   tablesWritten: number;
   backendsAdded: number;
   backendsRemoved: number;
+  /**
+   * Objects the dataplane holds no room for (a full BPF map; never in iptables): service
+   * ports, frontends and backends of a service left out, as of this apply.
+   */
+  overCapacity: number;
 }
 
 export interface Dataplane extends Observable {

@@ -12,7 +12,7 @@ import {
   type Service,
   type ServicePort,
 } from './k8s.js';
-import { backendId, type Backend, type DesiredState, type Frontend, type HealthCheck, type LbService } from './state.js';
+import { backendId, frontendId, type Backend, type DesiredState, type Frontend, type HealthCheck, type LbService, type ModelNotice } from './state.js';
 import { categorizeEndpoints, type EndpointInfo } from './endpoints.js';
 import { ipv4ToInt } from './ipv4.js';
 
@@ -31,7 +31,8 @@ const SERVED_PROTOCOLS: ReadonlySet<Protocol> = new Set<Protocol>(['TCP', 'UDP']
 
 /**
  * kube-proxy's ShouldSkipService plus its label selector: headless, IP-less and
- * ExternalName Services get no rules, nor do those another proxy owns.
+ * ExternalName Services get no rules, nor do those another proxy owns; and, as
+ * kube-proxy's IPv4 proxier, none without an IPv4 cluster IP (IPv6 single-stack).
  */
 export function isServed(svc: Service, node: Pick<NodeContext, 'proxyName'>): boolean {
   if (svc.spec.type === 'ExternalName') return false;
@@ -39,8 +40,7 @@ export function isServed(svc: Service, node: Pick<NodeContext, 'proxyName'>): bo
   if (HEADLESS_LABEL in labels) return false;
   const owner = labels[SERVICE_PROXY_NAME_LABEL];
   if (owner !== undefined && owner !== node.proxyName) return false;
-  const ip = svc.spec.clusterIP;
-  return ip !== undefined && ip !== '' && ip !== 'None';
+  return clusterIPv4s(svc).length > 0;
 }
 
 export function namespaceOf(obj: { metadata: { namespace?: string } }): string {
@@ -253,10 +253,63 @@ function ownerOf(s: EndpointSlice): string | undefined {
 }
 
 /**
+ * A service port's claim on a frontend. When several claim one, the oldest Service's
+ * (metadata.creationTimestamp; an object without one counts as newest) gets it, then
+ * the first by namespace/name, then the Service's first port: the datapaths hold one
+ * entry per frontend, and a Service that worked must not lose its frontend to a newer one.
+ */
+interface Claim {
+  lb: LbService;
+  /** ms since the epoch; Infinity when unknown */
+  created: number;
+  /** "namespace/name" */
+  service: string;
+  /** the claim's place among its Service's claims */
+  order: number;
+}
+
+function createdMs(svc: Service): number {
+  // A string from manifests and watches, a Date from client-node's typed lists.
+  const t: unknown = (svc.metadata as { creationTimestamp?: unknown }).creationTimestamp;
+  const ms = t instanceof Date ? t.getTime() : typeof t === 'string' ? Date.parse(t) : NaN;
+  return Number.isNaN(ms) ? Infinity : ms;
+}
+
+function before(a: Claim, b: Claim): boolean {
+  if (a.created !== b.created) return a.created < b.created;
+  if (a.service !== b.service) return a.service < b.service;
+  return a.order < b.order;
+}
+
+function winnerOf(claims: readonly Claim[]): Claim {
+  let w = claims[0]!;
+  for (const c of claims) if (before(c, w)) w = c;
+  return w;
+}
+
+function conflictNotice(level: ModelNotice['level'], frontend: string, owner: Claim, loser: Claim): ModelNotice {
+  const fields = { frontend, service: loser.lb.key, owner: owner.lb.key };
+  if (level === 'info') return { level, fields, message: `frontend ${frontend} is no longer claimed by both ${owner.lb.key} and ${loser.lb.key}` };
+  const why = owner.created !== loser.created ? 'the older Service' : owner.service !== loser.service ? 'first by namespace/name' : "the Service's earlier port";
+  return { level, fields, message: `frontend ${frontend} is claimed by ${owner.lb.key} and ${loser.lb.key}: programmed for ${owner.lb.key} (${why}) only` };
+}
+
+/** What is built for one Service: its contribution, its claims, and what of it is in the state. */
+interface Built {
+  contribution: Contribution;
+  /** per LbService of the contribution, its frontends' ids; null for a repeat within it */
+  fids: Array<Array<string | null>>;
+  claims: Array<Claim & { fid: string }>;
+  /** the LbServices in the state: the contribution's, less the frontends other claims won */
+  published: LbService[];
+}
+
+/**
  * The desired state, kept across snapshots: only Services whose object or slices
  * changed since the last build are recomputed, so one endpoint change among 10,000
  * Services costs a comparison of the lists and that Service's work, and unchanged
- * LbServices keep their identity, which lets a dataplane skip them. The returned
+ * LbServices keep their identity, which lets a dataplane skip them. Services that
+ * share a frontend with a changed one are re-filtered too (see Claim). The returned
  * state is updated in place by the next build.
  */
 export class DesiredStateBuilder {
@@ -265,7 +318,11 @@ export class DesiredStateBuilder {
   private nodeKey?: string;
   private readonly services = new Map<string, Service>();
   private readonly slices = new Map<string, EndpointSlice[]>();
-  private readonly contributions = new Map<string, Contribution>();
+  private readonly built = new Map<string, Built>();
+  /** frontend id -> every claim on it */
+  private readonly claims = new Map<string, Claim[]>();
+  /** frontend id -> the claims that lost it, with the winner, as last reported */
+  private readonly conflicts = new Map<string, { owner: Claim; losers: Claim[] }>();
   private readonly state: DesiredState = { services: new Map(), healthChecks: new Map(), generation: 0 };
 
   build(services: readonly Service[], slices: readonly EndpointSlice[], node: NodeContext): DesiredState {
@@ -281,14 +338,20 @@ export class DesiredStateBuilder {
   private update(services: readonly Service[], slices: readonly EndpointSlice[], node: NodeContext): DesiredState {
     const nodeKey = JSON.stringify([node.name, node.ips, node.zone, node.proxyName]);
     const changed = new Set<string>();
+    /** frontends shared before or after this build's changes: their owner may change */
+    const affected = new Set<string>();
+    /** Services whose frontends go to the state claim by claim: those sharing one */
+    const republish = new Set<string>();
     let everything = false;
     if (nodeKey !== this.nodeKey) {
       everything = true;
-      // Frontends and endpoint choices depend on the node: start over.
+      // Frontends and endpoint choices depend on the node: start over (conflicts are
+      // kept, so that only what differs afterwards is reported).
       this.nodeKey = nodeKey;
       this.prevServices = [];
       this.prevSlices = [];
-      for (const m of [this.services, this.slices, this.contributions, this.state.services, this.state.healthChecks]) m.clear();
+      for (const m of [this.services, this.slices, this.built, this.claims, this.state.services, this.state.healthChecks]) m.clear();
+      for (const fid of this.conflicts.keys()) affected.add(fid);
     }
     const dirty = new Set<string>();
     const sl = changes(this.prevSlices, slices);
@@ -324,31 +387,127 @@ export class DesiredStateBuilder {
     this.prevSlices = [...slices];
 
     for (const name of dirty) {
-      const old = this.contributions.get(name);
+      const old = this.built.get(name);
       if (old) {
-        for (const s of old.services) {
-          this.state.services.delete(s.key);
-          changed.add(s.key);
+        this.unpublish(old.published, changed);
+        const hc = old.contribution.healthCheck;
+        if (hc && this.state.healthChecks.get(hc[0]) === hc[1]) this.state.healthChecks.delete(hc[0]);
+        for (const c of old.claims) {
+          const rest = this.claims.get(c.fid)!.filter((x) => x !== c);
+          if (rest.length) {
+            this.claims.set(c.fid, rest);
+            affected.add(c.fid);
+          } else this.claims.delete(c.fid);
         }
-        if (old.healthCheck && this.state.healthChecks.get(old.healthCheck[0]) === old.healthCheck[1]) this.state.healthChecks.delete(old.healthCheck[0]);
-        this.contributions.delete(name);
+        this.built.delete(name);
       }
       const svc = this.services.get(name);
       if (!svc || !isServed(svc, node)) continue;
       // Slices in name order: the same result whatever order they arrived in.
       const own = [...(this.slices.get(name) ?? [])].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
-      const c = contributionOf(svc, own, node);
-      this.contributions.set(name, c);
-      for (const s of c.services) {
-        this.state.services.set(s.key, s);
-        changed.add(s.key);
+      const contribution = contributionOf(svc, own, node);
+      const b: Built = { contribution, fids: [], claims: [], published: [] };
+      const created = createdMs(svc);
+      /** a frontend repeated within it or claimed by another: only what it wins is published */
+      let shared = false;
+      for (const lb of contribution.services) {
+        // Most service ports have one frontend: no set needed to find repeats.
+        const seen = lb.frontends.length > 1 ? new Set<string>() : undefined;
+        b.fids.push(
+          lb.frontends.map((f) => {
+            const fid = frontendId(f);
+            if (seen?.has(fid)) {
+              shared = true;
+              return null;
+            }
+            seen?.add(fid);
+            const c = { lb, created, service: name, order: b.claims.length, fid };
+            b.claims.push(c);
+            const list = this.claims.get(fid);
+            if (list) {
+              list.push(c);
+              affected.add(fid);
+              shared = true;
+            } else this.claims.set(fid, [c]);
+            return fid;
+          }),
+        );
       }
-      if (c.healthCheck) this.state.healthChecks.set(...c.healthCheck);
+      this.built.set(name, b);
+      if (shared) republish.add(name);
+      else this.publishAll(b, changed);
+      if (contribution.healthCheck) this.state.healthChecks.set(...contribution.healthCheck);
     }
+
+    // Everyone whose claims may have won or lost a frontend is published anew.
+    for (const fid of affected) for (const c of this.claims.get(fid) ?? []) republish.add(c.service);
+    for (const name of republish) this.publish(this.built.get(name)!, changed);
+    this.state.notices = this.conflictNotices(affected);
     this.state.generation!++;
     // After starting over, what was there before is not known here: say nothing.
     this.state.changed = everything ? undefined : changed;
     return this.state;
+  }
+
+  private unpublish(published: LbService[], changed: Set<string>): void {
+    for (const lb of published) {
+      this.state.services.delete(lb.key);
+      changed.add(lb.key);
+    }
+  }
+
+  /** Puts a Service's LbServices in the state as they are: none of their frontends is repeated or claimed by another (so far). */
+  private publishAll(b: Built, changed: Set<string>): void {
+    for (const lb of b.contribution.services) {
+      this.state.services.set(lb.key, lb);
+      changed.add(lb.key);
+    }
+    b.published = b.contribution.services;
+  }
+
+  /** Puts a Service's LbServices in the state with the frontends its claims won; unchanged ones keep their identity. */
+  private publish(b: Built, changed: Set<string>): void {
+    // A recomputed Service has nothing published yet: no lookup to prepare.
+    const prev = b.published.length ? new Map(b.published.map((lb) => [lb.key, lb])) : undefined;
+    const next: LbService[] = [];
+    b.contribution.services.forEach((lb, i) => {
+      const fids = b.fids[i]!;
+      const owns = (fid: string | null) => fid !== null && winnerOf(this.claims.get(fid)!).lb === lb;
+      const kept = fids.every(owns) ? lb.frontends : lb.frontends.filter((_, j) => owns(fids[j]!));
+      // A service port left without frontends has nothing to program.
+      if (kept.length === 0) return;
+      const was = prev?.get(lb.key);
+      prev?.delete(lb.key);
+      const same = was !== undefined && was.frontends.length === kept.length && was.frontends.every((f, j) => f === kept[j]);
+      const pub = same ? was : kept === lb.frontends ? lb : { ...lb, frontends: kept };
+      next.push(pub);
+      if (pub === was) return;
+      this.state.services.set(pub.key, pub);
+      changed.add(pub.key);
+    });
+    if (prev) this.unpublish([...prev.values()], changed);
+    b.published = next;
+  }
+
+  /** Conflicts that began or ended on the affected frontends. */
+  private conflictNotices(affected: Set<string>): ModelNotice[] {
+    const out: ModelNotice[] = [];
+    for (const fid of affected) {
+      const claims = this.claims.get(fid) ?? [];
+      const was = this.conflicts.get(fid);
+      if (claims.length < 2 && !was) continue;
+      const owner = claims.length > 1 ? winnerOf(claims) : undefined;
+      const losers = owner ? claims.filter((c) => c !== owner) : [];
+      // The same pair (by service port) reported before is not news.
+      const pair = (o: Claim, l: Claim) => `${o.lb.key} ${l.lb.key}`;
+      const before = new Map((was?.losers ?? []).map((l) => [pair(was!.owner, l), l]));
+      const now = new Set(losers.map((l) => pair(owner!, l)));
+      for (const l of losers) if (!before.has(pair(owner!, l))) out.push(conflictNotice('warn', fid, owner!, l));
+      for (const [p, l] of before) if (!now.has(p)) out.push(conflictNotice('info', fid, was!.owner, l));
+      if (owner) this.conflicts.set(fid, { owner, losers });
+      else this.conflicts.delete(fid);
+    }
+    return out;
   }
 }
 

@@ -68,6 +68,17 @@ export interface DesiredState {
    */
   generation?: number;
   changed?: ReadonlySet<string>;
+  /** What this build found wrong in its input, or found righted: each said once, for the agent to log. */
+  notices?: ModelNotice[];
+}
+
+/** A decision the model made about conflicting input (two services claiming one frontend). */
+export interface ModelNotice {
+  /** 'warn' when a problem starts, 'info' when it ends */
+  level: 'warn' | 'info';
+  message: string;
+  /** the log line's fields: the frontend and the services involved */
+  fields: Record<string, string>;
 }
 
 export function frontendId(f: Pick<Frontend, 'addr' | 'port' | 'protocol'>): string {

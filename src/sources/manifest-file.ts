@@ -1,13 +1,20 @@
-// Parses one manifest file (YAML or JSON, several documents, `kind: List` allowed)
-// into Services and EndpointSlices; any problem names the file, document and field.
+// Parses one manifest file (YAML or JSON, several documents, `kind: List` allowed) into
+// its Service and EndpointSlice objects, each with where it is. A file that does not
+// parse names the file, document and line; objects are checked one by one later
+// (object-gate.ts), so one bad object does not take its file's others down.
 import { parseAllDocuments } from 'yaml';
-import type { Snapshot } from './snapshot.js';
-import { validateEndpointSlice, validateService, ValidationError } from './validate.js';
 
 export class ManifestError extends Error {}
 
-export function parseManifest(file: string, text: string): Snapshot {
-  const out: Snapshot = { services: [], slices: [] };
+export interface ManifestObject {
+  kind: 'Service' | 'EndpointSlice';
+  obj: Record<string, unknown>;
+  /** "FILE: document N", with "items[j]" inside a List */
+  where: string;
+}
+
+export function parseManifest(file: string, text: string): ManifestObject[] {
+  const out: ManifestObject[] = [];
   // JSON is YAML too, but JSON.parse is an order of magnitude faster on big files.
   if (file.toLowerCase().endsWith('.json')) {
     let value: unknown;
@@ -35,22 +42,15 @@ export function parseManifest(file: string, text: string): Snapshot {
   return out;
 }
 
-function collect(value: unknown, where: string, out: Snapshot): void {
+function collect(value: unknown, where: string, out: ManifestObject[]): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ManifestError(`${where}: expected a Kubernetes object, got ${Array.isArray(value) ? 'a list' : typeof value}`);
   }
   const o = value as Record<string, unknown>;
   if (o.kind === 'List' || (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items))) {
-    (o.items as unknown[]).forEach((item, j) => collect(item, `${where} items[${j}]`, out));
+    if (!Array.isArray(o.items)) throw new ManifestError(`${where}: items must be a list`);
+    o.items.forEach((item, j) => collect(item, `${where} items[${j}]`, out));
     return;
   }
-  const name = (o.metadata as { name?: unknown } | undefined)?.name;
-  const label = `${String(o.kind)}${typeof name === 'string' ? ` ${name}` : ''}`;
-  try {
-    if (o.kind === 'Service') out.services.push(validateService(o));
-    else if (o.kind === 'EndpointSlice') out.slices.push(validateEndpointSlice(o));
-  } catch (err) {
-    if (err instanceof ValidationError) throw new ManifestError(`${where} (${label}): ${err.message}`);
-    throw err;
-  }
+  if (o.kind === 'Service' || o.kind === 'EndpointSlice') out.push({ kind: o.kind, obj: o, where });
 }

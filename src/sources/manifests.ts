@@ -1,9 +1,11 @@
-// --manifests DIR: every *.yaml/*.yml/*.json file, re-read on change. A file that
-// fails to parse or validate is reported and its last good content kept.
+// --manifests DIR: every *.yaml/*.yml/*.json file, re-read on change. A file that fails
+// to parse is reported and its last good content kept; its objects then pass the gate
+// one by one (an invalid one is reported and its last good version kept, or skipped).
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { ManifestError, parseManifest } from './manifest-file.js';
+import { ManifestError, parseManifest, type ManifestObject } from './manifest-file.js';
+import { SnapshotGate } from './object-gate.js';
 import type { Snapshot, Source } from './snapshot.js';
 
 const MANIFEST_EXT = /\.(ya?ml|json)$/i;
@@ -11,8 +13,11 @@ const MANIFEST_EXT = /\.(ya?ml|json)$/i;
 const SETTLE_MS = 20;
 
 export class ManifestSource implements Source {
-  private readonly good = new Map<string, { mtimeMs: number; size: number; snap: Snapshot }>();
+  private readonly good = new Map<string, { mtimeMs: number; size: number; objects: ManifestObject[] }>();
   private readonly reported = new Map<string, string>();
+  /** object -> its file and document, for the gate's log lines */
+  private readonly where = new WeakMap<object, string>();
+  private readonly gate: SnapshotGate;
   private watcher?: fs.FSWatcher;
   private timer?: NodeJS.Timeout;
 
@@ -21,6 +26,7 @@ export class ManifestSource implements Source {
     private readonly log: Logger,
   ) {
     if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`--manifests ${dir}: not a directory`);
+    this.gate = new SnapshotGate(log);
   }
 
   async start(onSnapshot: (s: Snapshot) => void): Promise<void> {
@@ -38,7 +44,7 @@ export class ManifestSource implements Source {
     this.watcher?.close();
   }
 
-  /** Re-reads changed files and merges every file's last good objects. */
+  /** Re-reads changed files and merges every file's last good objects, through the gate. */
   read(): Snapshot {
     const files = fs
       .readdirSync(this.dir)
@@ -47,12 +53,12 @@ export class ManifestSource implements Source {
     for (const name of [...this.good.keys()]) if (!files.includes(name)) this.good.delete(name);
     for (const name of [...this.reported.keys()]) if (!files.includes(name)) this.reported.delete(name);
     for (const name of files) this.readFile(name);
-    const out: Snapshot = { services: [], slices: [] };
-    for (const { snap } of this.good.values()) {
-      out.services.push(...snap.services);
-      out.slices.push(...snap.slices);
+    const services: object[] = [];
+    const slices: object[] = [];
+    for (const { objects } of this.good.values()) {
+      for (const o of objects) (o.kind === 'Service' ? services : slices).push(o.obj);
     }
-    return out;
+    return this.gate.admit(services, slices, (o) => this.where.get(o));
   }
 
   private readFile(name: string): void {
@@ -61,8 +67,9 @@ export class ManifestSource implements Source {
       const st = fs.statSync(file);
       const prev = this.good.get(name);
       if (prev && prev.mtimeMs === st.mtimeMs && prev.size === st.size && !this.reported.has(name)) return;
-      const snap = parseManifest(file, fs.readFileSync(file, 'utf8'));
-      this.good.set(name, { mtimeMs: st.mtimeMs, size: st.size, snap });
+      const objects = parseManifest(file, fs.readFileSync(file, 'utf8'));
+      for (const o of objects) this.where.set(o.obj, o.where);
+      this.good.set(name, { mtimeMs: st.mtimeMs, size: st.size, objects });
       if (this.reported.delete(name)) this.log.info({ file }, 'manifest file is valid again');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;

@@ -25,6 +25,10 @@ function obj(v: unknown, field: string): Obj {
   return v;
 }
 
+function optObj(v: unknown, field: string): Obj | undefined {
+  return v === undefined || v === null ? undefined : obj(v, field);
+}
+
 function optArray(v: unknown, field: string): unknown[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) fail(field, 'must be a list', v);
@@ -58,13 +62,31 @@ function cidr(v: unknown, field: string): void {
   if (!addr || !isIP(addr) || extra !== undefined || !Number.isInteger(bits) || bits < 0 || bits > max) fail(field, 'must be a CIDR such as 198.51.100.0/24', v);
 }
 
+/** The API's DNS-1123 rules: names end up in iptables-restore payloads and logs, so nothing else may pass. */
+const NAME_RULES = {
+  label: [/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label (lowercase letters, digits and "-", at most 63)'],
+  subdomain: [/^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS subdomain (lowercase letters, digits, "-" and ".")'],
+} as const;
+
+/** A name as the API accepts it; '' counts as absent. */
+function dnsName(v: unknown, field: string, rule: keyof typeof NAME_RULES, required = false): string | undefined {
+  const s = optString(v, field);
+  if (!s) return required ? fail(field, 'is required') : undefined;
+  const [re, problem] = NAME_RULES[rule];
+  if (!re.test(s)) fail(field, problem, s);
+  return s;
+}
+
+function stringMap(v: unknown, field: string): void {
+  for (const [k, x] of Object.entries(optObj(v, field) ?? {})) optString(x, `${field}.${k}`);
+}
+
 function metadata(o: Obj): void {
   const m = obj(o.metadata, 'metadata');
-  if (typeof m.name !== 'string' || m.name === '') fail('metadata.name', 'is required');
-  optString(m.namespace, 'metadata.namespace');
-  if (m.labels !== undefined && m.labels !== null) {
-    for (const [k, v] of Object.entries(obj(m.labels, 'metadata.labels'))) optString(v, `metadata.labels.${k}`);
-  }
+  dnsName(m.name, 'metadata.name', 'subdomain', true);
+  dnsName(m.namespace, 'metadata.namespace', 'label');
+  stringMap(m.labels, 'metadata.labels');
+  stringMap(m.annotations, 'metadata.annotations');
 }
 
 const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
@@ -84,9 +106,8 @@ export function validateService(o: Obj): Service {
   }
   const affinity = optString(spec.sessionAffinity, 'spec.sessionAffinity');
   if (affinity !== undefined && affinity !== 'None' && affinity !== 'ClientIP') fail('spec.sessionAffinity', 'must be None or ClientIP', affinity);
-  const sac = spec.sessionAffinityConfig === undefined || spec.sessionAffinityConfig === null ? undefined : obj(spec.sessionAffinityConfig, 'spec.sessionAffinityConfig');
-  const cip = sac?.clientIP === undefined || sac.clientIP === null ? undefined : obj(sac.clientIP, 'spec.sessionAffinityConfig.clientIP');
-  const t = cip?.timeoutSeconds;
+  const sac = optObj(spec.sessionAffinityConfig, 'spec.sessionAffinityConfig');
+  const t = optObj(sac?.clientIP, 'spec.sessionAffinityConfig.clientIP')?.timeoutSeconds;
   if (t !== undefined && t !== null && (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 86400)) {
     fail('spec.sessionAffinityConfig.clientIP.timeoutSeconds', 'must be an integer 1-86400', t);
   }
@@ -99,7 +120,7 @@ export function validateService(o: Obj): Service {
   optArray(spec.ports, 'spec.ports').forEach((raw, i) => {
     const f = `spec.ports[${i}]`;
     const p = obj(raw, f);
-    const name = optString(p.name, `${f}.name`) ?? '';
+    const name = dnsName(p.name, `${f}.name`, 'label') ?? '';
     if (names.has(name)) fail(`${f}.name`, 'duplicates another port name', name);
     names.add(name);
     protocol(p.protocol, `${f}.protocol`);
@@ -107,11 +128,10 @@ export function validateService(o: Obj): Service {
     port(p.nodePort, `${f}.nodePort`, true);
     if (p.targetPort !== undefined && typeof p.targetPort !== 'string') port(p.targetPort, `${f}.targetPort`);
   });
-  const status = o.status === undefined || o.status === null ? undefined : obj(o.status, 'status');
-  const lb = status?.loadBalancer === undefined ? undefined : obj(status.loadBalancer, 'status.loadBalancer');
+  const lb = optObj(optObj(o.status, 'status')?.loadBalancer, 'status.loadBalancer');
   optArray(lb?.ingress, 'status.loadBalancer.ingress').forEach((raw, i) => {
     const ing = obj(raw, `status.loadBalancer.ingress[${i}]`);
-    if (ing.ip !== undefined) ip(ing.ip, `status.loadBalancer.ingress[${i}].ip`);
+    if (ing.ip !== undefined && ing.ip !== null) ip(ing.ip, `status.loadBalancer.ingress[${i}].ip`);
   });
   return o as unknown as Service;
 }
@@ -122,7 +142,7 @@ export function validateEndpointSlice(o: Obj): EndpointSlice {
   if (at !== 'IPv4' && at !== 'IPv6' && at !== 'FQDN') fail('addressType', 'must be IPv4, IPv6 or FQDN', at);
   optArray(o.ports, 'ports').forEach((raw, i) => {
     const p = obj(raw, `ports[${i}]`);
-    optString(p.name, `ports[${i}].name`);
+    dnsName(p.name, `ports[${i}].name`, 'label');
     protocol(p.protocol, `ports[${i}].protocol`);
     port(p.port, `ports[${i}].port`, true);
   });
@@ -131,13 +151,16 @@ export function validateEndpointSlice(o: Obj): EndpointSlice {
     const addrs = optArray(e.addresses, `endpoints[${i}].addresses`);
     if (addrs.length === 0) fail(`endpoints[${i}].addresses`, 'must list at least one address');
     if (at === 'IPv4') addrs.forEach((a, j) => isIPv4(String(a)) || fail(`endpoints[${i}].addresses[${j}]`, 'must be an IPv4 address', a));
-    if (e.conditions !== undefined && e.conditions !== null) {
-      const c = obj(e.conditions, `endpoints[${i}].conditions`);
-      for (const k of ['ready', 'serving', 'terminating']) {
-        if (c[k] !== undefined && c[k] !== null && typeof c[k] !== 'boolean') fail(`endpoints[${i}].conditions.${k}`, 'must be true or false', c[k]);
-      }
+    const c = optObj(e.conditions, `endpoints[${i}].conditions`) ?? {};
+    for (const k of ['ready', 'serving', 'terminating']) {
+      if (c[k] !== undefined && c[k] !== null && typeof c[k] !== 'boolean') fail(`endpoints[${i}].conditions.${k}`, 'must be true or false', c[k]);
     }
     optString(e.nodeName, `endpoints[${i}].nodeName`);
+    optString(optObj(e.targetRef, `endpoints[${i}].targetRef`)?.name, `endpoints[${i}].targetRef.name`);
+    optArray(optObj(e.hints, `endpoints[${i}].hints`)?.forZones, `endpoints[${i}].hints.forZones`).forEach((z, j) => {
+      const f = `endpoints[${i}].hints.forZones[${j}]`;
+      if (typeof obj(z, f).name !== 'string') fail(`${f}.name`, 'must be a string', (z as Obj).name);
+    });
   });
   return o as unknown as EndpointSlice;
 }

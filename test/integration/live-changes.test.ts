@@ -77,6 +77,29 @@ describe.each(MODES)('live changes (%s)', (mode) => {
     expect(cluster.probe(`${VIP}:80`, 'tcp', 20).answers).toEqual({ [pods[0]!.name]: 20 });
   });
 
+  it('keeps serving through a typo in a manifest, and gives an externalIP two Services claim to the older one', async () => {
+    const EXT = '198.19.255.20';
+    const http = { name: 'http', port: 80, targetPort: 'http' };
+    const ports = [{ name: 'http', port: 8080, protocol: 'TCP' as const }];
+    const dated = (svc: Service, created: string): Service => ({ ...svc, metadata: { ...svc.metadata, creationTimestamp: created } as Service['metadata'] });
+    const older = dated(service('older', VIP, [http], { externalIPs: [EXT] }), '2024-01-01T00:00:00Z');
+    const newer = dated(service('newer', '198.19.1.11', [http], { externalIPs: [EXT] }), '2025-01-01T00:00:00Z');
+    const write = async (...svcs: Service[]) => {
+      const syncs = agent.syncs();
+      writeFileAtomic(path.join(dir, 'svc.json'), list(...svcs, slice('older', 'a', ports, [pods[0]!]), slice('newer', 'a', ports, [pods[1]!])));
+      await agent.waitForSync(syncs);
+    };
+    await write(newer, older);
+    expect(cluster.probe(`${EXT}:80`, 'tcp', 10).answers).toEqual({ [pods[0]!.name]: 10 });
+    expect(cluster.probe('198.19.1.11:80', 'tcp', 5).answers).toEqual({ [pods[1]!.name]: 5 });
+    // A port out of range in the older one: its last good version goes on serving.
+    await write(newer, { ...older, spec: { ...older.spec, ports: [{ ...http, port: 70000 }] } });
+    expect(cluster.probe(`${EXT}:80`, 'tcp', 10).answers).toEqual({ [pods[0]!.name]: 10 });
+    const said = (text: string) => agent.log.filter((l) => l.includes(text)).length;
+    expect(said('invalid Service it/older: spec.ports[0].port')).toBe(1);
+    expect(said(`frontend ${EXT}:80/TCP is claimed by it/older:http/TCP and it/newer:http/TCP`)).toBe(1);
+  });
+
   it('moves a UDP flow to a live backend at once when its backend goes away', async () => {
     const udp = { name: 'dns', port: 53, targetPort: 'dns', protocol: 'UDP' as const };
     await apply(service('udp', VIP, [udp]), pods);

@@ -259,3 +259,137 @@ describe('DesiredStateBuilder', () => {
     expect(st.get('shop/web:80/TCP')!.backends).toEqual([]);
   });
 });
+
+describe('frontends claimed by more than one Service', () => {
+  const dated = (name: string, created: string | Date | undefined, spec: Service['spec']): Service => ({
+    kind: 'Service',
+    metadata: { name, namespace: 'shop', ...(created === undefined ? {} : { creationTimestamp: created }) } as Service['metadata'],
+    spec,
+  });
+  const withExternal = (name: string, clusterIP: string, created?: string | Date) =>
+    dated(name, created, { clusterIP, externalIPs: ['198.19.9.9'], ports: [{ port: 80 }] });
+  const addrs = (st: ReturnType<typeof buildDesiredState>, key: string) => st.services.get(key)?.frontends.map((f) => `${f.type} ${f.addr}:${f.port}`);
+
+  it('gives the frontend to the older Service only, and says so once, naming both and the frontend', () => {
+    const model = new DesiredStateBuilder();
+    const older = withExternal('old', '198.19.0.1', '2024-01-01T00:00:00Z');
+    const newer = withExternal('new', '198.19.0.2', '2025-01-01T00:00:00Z');
+    // The newer one first: the order objects arrive in decides nothing.
+    const st = model.build([newer, older], [], node);
+    expect(addrs(st, 'shop/old:80/TCP')).toEqual(['ClusterIP 198.19.0.1:80', 'ExternalIP 198.19.9.9:80']);
+    expect(addrs(st, 'shop/new:80/TCP')).toEqual(['ClusterIP 198.19.0.2:80']);
+    expect(st.notices).toEqual([
+      {
+        level: 'warn',
+        fields: { frontend: '198.19.9.9:80/TCP', service: 'shop/new:80/TCP', owner: 'shop/old:80/TCP' },
+        message: 'frontend 198.19.9.9:80/TCP is claimed by shop/old:80/TCP and shop/new:80/TCP: programmed for shop/old:80/TCP (the older Service) only',
+      },
+    ]);
+    // A re-sync says nothing new; a change elsewhere neither.
+    expect(model.build([newer, older], [], node).notices).toEqual([]);
+    expect(model.build([newer, older, web()], [], node).notices).toEqual([]);
+  });
+
+  it('reads creationTimestamp as a string (manifests, watches) or a Date (client-node lists); ties go by namespace/name', () => {
+    const a = withExternal('a', '198.19.0.1', new Date('2025-01-01T00:00:00Z'));
+    const b = withExternal('b', '198.19.0.2', '2024-06-01T00:00:00Z');
+    expect(addrs(buildDesiredState([a, b], [], node), 'shop/b:80/TCP')).toContain('ExternalIP 198.19.9.9:80');
+    const tie = buildDesiredState([withExternal('z', '198.19.0.3'), withExternal('y', '198.19.0.4')], [], node);
+    expect(addrs(tie, 'shop/y:80/TCP')).toContain('ExternalIP 198.19.9.9:80');
+    expect(addrs(tie, 'shop/z:80/TCP')).toEqual(['ClusterIP 198.19.0.3:80']);
+    expect(tie.notices![0]!.message).toContain('(first by namespace/name)');
+  });
+
+  it('incrementally: when the older Service goes, the newer one gets the frontend at the next build', () => {
+    const model = new DesiredStateBuilder();
+    const older = withExternal('old', '198.19.0.1', '2024-01-01T00:00:00Z');
+    const newer = withExternal('new', '198.19.0.2', '2025-01-01T00:00:00Z');
+    model.build([older, newer], [], node);
+    const st = model.build([newer], [], node);
+    expect(addrs(st, 'shop/new:80/TCP')).toEqual(['ClusterIP 198.19.0.2:80', 'ExternalIP 198.19.9.9:80']);
+    expect([...st.changed!].sort()).toEqual(['shop/new:80/TCP', 'shop/old:80/TCP']);
+    expect(st.notices).toEqual([
+      expect.objectContaining({ level: 'info', message: 'frontend 198.19.9.9:80/TCP is no longer claimed by both shop/old:80/TCP and shop/new:80/TCP' }),
+    ]);
+    // And back: the older one returns and takes it again.
+    const again = model.build([older, newer], [], node);
+    expect(addrs(again, 'shop/new:80/TCP')).toEqual(['ClusterIP 198.19.0.2:80']);
+    expect(again.services).toEqual(buildDesiredState([older, newer], [], node).services);
+  });
+
+  it('incrementally: a Service that stops claiming the frontend hands it over; unaffected ones keep their identity', () => {
+    const model = new DesiredStateBuilder();
+    const older = withExternal('old', '198.19.0.1', '2024-01-01T00:00:00Z');
+    const newer = withExternal('new', '198.19.0.2', '2025-01-01T00:00:00Z');
+    const bystander = web();
+    const first = model.build([older, newer, bystander], [], node);
+    const webLb = first.services.get('shop/web:80/TCP');
+    const olderFixed = dated('old', '2024-01-01T00:00:00Z', { clusterIP: '198.19.0.1', ports: [{ port: 80 }] });
+    const st = model.build([olderFixed, newer, bystander], [], node);
+    expect(addrs(st, 'shop/new:80/TCP')).toEqual(['ClusterIP 198.19.0.2:80', 'ExternalIP 198.19.9.9:80']);
+    expect(st.services.get('shop/web:80/TCP')).toBe(webLb);
+    expect(st.changed!.has('shop/web:80/TCP')).toBe(false);
+    expect(st.services).toEqual(buildDesiredState([olderFixed, newer, bystander], [], node).services);
+  });
+
+  it('a Service left with no frontend at all (a duplicate clusterIP from manifests) is not in the state', () => {
+    const st = buildDesiredState(
+      [dated('first', '2024-01-01T00:00:00Z', { clusterIP: '198.19.0.1', ports: [{ port: 80 }] }), dated('copy', '2025-01-01T00:00:00Z', { clusterIP: '198.19.0.1', ports: [{ port: 80 }] })],
+      [],
+      node,
+    );
+    expect([...st.services.keys()]).toEqual(['shop/first:80/TCP']);
+    expect(st.notices!.map((n) => n.fields)).toEqual([{ frontend: '198.19.0.1:80/TCP', service: 'shop/copy:80/TCP', owner: 'shop/first:80/TCP' }]);
+  });
+
+  it('two Services with one NodePort: the older one keeps it on every node IP', () => {
+    const np = (name: string, ip: string, created: string) => dated(name, created, { type: 'NodePort', clusterIP: ip, ports: [{ port: 80, nodePort: 30080 }] });
+    const st = buildDesiredState([np('b', '198.19.0.2', '2024-01-01T00:00:00Z'), np('a', '198.19.0.1', '2025-01-01T00:00:00Z')], [], node);
+    expect(addrs(st, 'shop/b:80/TCP')).toEqual(['ClusterIP 198.19.0.2:80', 'NodePort 198.18.0.1:30080', 'NodePort 198.18.0.5:30080']);
+    expect(addrs(st, 'shop/a:80/TCP')).toEqual(['ClusterIP 198.19.0.1:80']);
+    expect(st.notices).toHaveLength(2);
+  });
+
+  it('within one Service: a repeat is dropped quietly, and its internal port keeps an address its external one repeats', () => {
+    const repeat = dated('r', undefined, { clusterIP: '198.19.0.1', externalIPs: ['198.19.9.9', '198.19.9.9'], ports: [{ port: 80 }] });
+    const st = buildDesiredState([repeat], [], node);
+    expect(addrs(st, 'shop/r:80/TCP')).toEqual(['ClusterIP 198.19.0.1:80', 'ExternalIP 198.19.9.9:80']);
+    expect(st.notices).toEqual([]);
+    // externalTrafficPolicy Local splits the port in two; the external one repeats the cluster IP.
+    const local = dated('l', undefined, { clusterIP: '198.19.0.2', externalIPs: ['198.19.0.2', '198.19.9.8'], externalTrafficPolicy: 'Local', ports: [{ port: 80 }] });
+    const sl = slice('l-a', 'l', [{ port: 80 }], [{ addresses: ['198.18.1.10'], nodeName: 'node-b' }]);
+    const split = buildDesiredState([local], [sl], node);
+    expect(addrs(split, 'shop/l:80/TCP')).toEqual(['ClusterIP 198.19.0.2:80']);
+    expect(addrs(split, 'shop/l:80/TCP/external')).toEqual(['ExternalIP 198.19.9.8:80']);
+    expect(split.notices!.map((n) => n.fields)).toEqual([{ frontend: '198.19.0.2:80/TCP', service: 'shop/l:80/TCP/external', owner: 'shop/l:80/TCP' }]);
+    expect(split.notices![0]!.message).toContain("(the Service's earlier port)");
+  });
+
+  it('a node change rebuilds everything but reports no conflict again', () => {
+    const model = new DesiredStateBuilder();
+    const svcs = [withExternal('old', '198.19.0.1', '2024-01-01T00:00:00Z'), withExternal('new', '198.19.0.2', '2025-01-01T00:00:00Z')];
+    expect(model.build(svcs, [], node).notices).toHaveLength(1);
+    expect(model.build(svcs, [], { ...node, ips: ['198.18.0.9'] }).notices).toEqual([]);
+  });
+
+  function web(): Service {
+    return svc('web', { clusterIP: '198.19.0.10', ports: [{ port: 80 }] });
+  }
+});
+
+describe('inputs the model serves partly or not at all', () => {
+  it('an IPv6 single-stack Service is not served, not even its NodePort on IPv4 node addresses (as kube-proxy\'s IPv4 proxier)', () => {
+    const v6 = svc('v6', { type: 'NodePort', clusterIP: 'fd00::10', clusterIPs: ['fd00::10'], ports: [{ port: 80, nodePort: 30080 }] });
+    expect(buildDesiredState([v6], [], node).services.size).toBe(0);
+  });
+
+  it('a Service with 300 ports gives 300 service ports, each with its endpoints', () => {
+    const ports = Array.from({ length: 300 }, (_, i) => ({ name: `p${i}`, port: 1000 + i, targetPort: 2000 + i }));
+    const s = svc('many', { clusterIP: '198.19.0.77', ports });
+    const sl = slice('many-a', 'many', ports.map((p) => ({ name: p.name, port: p.targetPort })), [ep('198.18.1.10')]);
+    const st = buildDesiredState([s], [sl], node);
+    expect(st.services.size).toBe(300);
+    expect(st.services.get('shop/many:p299/TCP')!.frontends[0]!.port).toBe(1299);
+    expect(st.services.get('shop/many:p299/TCP')!.backends.map((b) => b.port)).toEqual([2299]);
+  });
+});

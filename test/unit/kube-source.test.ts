@@ -132,6 +132,37 @@ describe('KubeSource', () => {
   });
 });
 
+describe('KubeSource with invalid objects', () => {
+  // The API server validates objects, but not as the model reads them; the fake one takes anything.
+  const withSpec = (o: KubeObject, spec: Record<string, unknown>): KubeObject => ({ ...o, spec: { ...(o.spec as object), ...spec } });
+  const problems = () => (logs as Array<Record<string, unknown>>).filter((l) => l.level === 50).map((l) => [l.object, l.field, l.lastGoodKept]);
+
+  it('skips an invalid object, keeps the last good version of one that turns invalid, and reports each problem once', async () => {
+    api.upsert('services', withSpec(svc('bad', '198.19.0.12'), { externalIPs: ['1.2.3'] }));
+    await startSource();
+    await expect.poll(names, { timeout: 5000 }).toEqual(['web']);
+    // An operator's typo in a Service that works, and an IPv6 address in an IPv4 slice.
+    api.upsert('services', withSpec(svc('web', '198.19.0.10'), { ports: [{ name: 'http', port: 70000, protocol: 'TCP' }] }));
+    api.upsert('endpointslices', slice('web-c', 'web', ['fd00::1']));
+    api.upsert('services', svc('api', '198.19.0.11'));
+    await expect.poll(names, { timeout: 5000 }).toEqual(['api', 'web']);
+    const last = snaps.at(-1)!;
+    expect(last.services.find((s) => s.metadata.name === 'web')!.spec.ports![0]!.port).toBe(80);
+    expect(last.slices.map((s) => s.metadata.name).sort()).toEqual(['web-a', 'web-b']);
+    // Later changes re-deliver everything; nothing is reported again.
+    api.upsert('services', svc('late', '198.19.0.13'));
+    await expect.poll(names, { timeout: 5000 }).toEqual(['api', 'late', 'web']);
+    expect(problems()).toEqual([
+      ['shop/bad', 'spec.externalIPs[0]', false],
+      ['shop/web', 'spec.ports[0].port', true],
+      ['shop/web-c', 'endpoints[0].addresses[0]', false],
+    ]);
+    api.upsert('services', withSpec(svc('web', '198.19.0.10'), { ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }));
+    await expect.poll(() => snaps.at(-1)!.services.find((s) => s.metadata.name === 'web')!.spec.ports![0]!.port, { timeout: 5000 }).toBe(8080);
+    expect(logs.some((l) => l.level === 30 && l.msg === 'Service shop/web is valid again')).toBe(true);
+  });
+});
+
 describe('KubeSource with in-cluster config', () => {
   const TOKEN = 'xlb-service-account-token';
   let cert: TlsCert;

@@ -29,23 +29,19 @@ function capture() {
 
 describe('parseManifest', () => {
   it('reads multi-document YAML, JSON, and List kinds; ignores other kinds', () => {
-    const snap = parseManifest('a.yaml', `${SERVICE}---\n${SLICE}---\nkind: ConfigMap\nmetadata: {name: x}\n`);
-    expect(snap.services.map((s) => s.metadata.name)).toEqual(['web']);
-    expect(snap.slices.map((s) => s.metadata.name)).toEqual(['web-abc']);
+    const objs = parseManifest('a.yaml', `${SERVICE}---\n${SLICE}---\nkind: ConfigMap\nmetadata: {name: x}\n`);
+    expect(objs.map((o) => [o.kind, (o.obj.metadata as { name: string }).name, o.where])).toEqual([
+      ['Service', 'web', 'a.yaml: document 1'],
+      ['EndpointSlice', 'web-abc', 'a.yaml: document 2'],
+    ]);
     const list = JSON.stringify({ kind: 'List', items: [{ kind: 'Service', metadata: { name: 'j' }, spec: { clusterIP: '198.19.0.11', ports: [{ port: 81 }] } }] });
-    expect(parseManifest('b.json', list).services[0]!.metadata.name).toBe('j');
+    expect(parseManifest('b.json', list).map((o) => o.where)).toEqual(['b.json: document 1 items[0]']);
   });
 
-  it('names the file, document, object and field that is wrong', () => {
-    const bad = SERVICE.replace('port: 80', 'port: 99999');
-    expect(() => parseManifest('/m/svc.yaml', `${SLICE}---\n${bad}`)).toThrow(
-      '/m/svc.yaml: document 2 (Service web): spec.ports[0].port: must be an integer 1-65535, got 99999',
-    );
-    expect(() => parseManifest('/m/s.yaml', SLICE.replace('198.18.1.10', 'banana'))).toThrow(/endpoints\[0\]\.addresses\[0\]: must be an IPv4 address/);
-    expect(() => parseManifest('/m/p.yaml', SERVICE.replace('spec:', 'spec:\n  externalTrafficPolicy: Nearby'))).toThrow(
-      /spec\.externalTrafficPolicy: must be Cluster or Local, got "Nearby"/,
-    );
-    expect(() => parseManifest('/m/y.yaml', 'kind: Service\nmetadata: {name: [\n')).toThrow(/\/m\/y\.yaml: document 1/);
+  it('names the file, document and line of YAML that does not parse', () => {
+    expect(() => parseManifest('/m/y.yaml', `${SERVICE}---\nkind: Service\nmetadata: {name: [\n`)).toThrow(/\/m\/y\.yaml: document 2 line \d+: /);
+    expect(() => parseManifest('/m/l.yaml', 'kind: List\nitems: 3\n')).toThrow('/m/l.yaml: document 1: items must be a list');
+    expect(() => parseManifest('/m/s.yaml', '42\n')).toThrow('/m/s.yaml: document 1: expected a Kubernetes object, got number');
   });
 });
 
@@ -56,19 +52,61 @@ describe('ManifestSource', () => {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it('keeps the last good content of a file that turns bad, and reports it once', () => {
+  it('keeps the whole last good content of a file whose YAML turns to garbage, and reports it once', () => {
     const { log, lines } = capture();
     const src = new ManifestSource(dir, log);
     fs.writeFileSync(path.join(dir, 'web.yaml'), `${SERVICE}---\n${SLICE}`);
     expect(src.read().services).toHaveLength(1);
-    fs.writeFileSync(path.join(dir, 'web.yaml'), SERVICE.replace('198.19.0.10', '198.19.0.999'));
+    fs.writeFileSync(path.join(dir, 'web.yaml'), `${SERVICE}---\nkind: Service\nmetadata: {name: [\n`);
     const kept = src.read();
     src.read();
-    expect(kept.services[0]!.spec.clusterIP).toBe('198.19.0.10');
+    expect(kept.services.map((s) => s.metadata.name)).toEqual(['web']);
     expect(kept.slices).toHaveLength(1);
     const errors = lines.filter((l) => l.level === 50);
     expect(errors).toHaveLength(1);
-    expect(String(errors[0]!.msg)).toContain('web.yaml: document 1 (Service web): spec.clusterIP: must be an IP address');
+    expect(String(errors[0]!.msg)).toMatch(/^invalid manifest: .*web\.yaml: document 2 line \d+/);
+  });
+
+  it('serves the other objects of a file holding an invalid one, which is skipped and reported once by name and field', () => {
+    const { log, lines } = capture();
+    const src = new ManifestSource(dir, log);
+    const bad = SERVICE.replace('name: web', 'name: bad').replace('198.19.0.10', '198.19.0.11').replace('spec:', 'spec:\n  externalIPs: ["1.2.3"]');
+    fs.writeFileSync(path.join(dir, 'all.yaml'), `${SERVICE}---\n${bad}---\n${SLICE}`);
+    const snap = src.read();
+    src.read();
+    expect(snap.services.map((s) => s.metadata.name)).toEqual(['web']);
+    expect(snap.slices.map((s) => s.metadata.name)).toEqual(['web-abc']);
+    const errors = lines.filter((l) => l.level === 50);
+    expect(errors).toEqual([
+      expect.objectContaining({
+        kind: 'Service',
+        object: 'shop/bad',
+        field: 'spec.externalIPs[0]',
+        from: `${path.join(dir, 'all.yaml')}: document 2`,
+        lastGoodKept: false,
+        msg: 'invalid Service shop/bad: spec.externalIPs[0]: must be an IP address, got "1.2.3"; skipped',
+      }),
+    ]);
+  });
+
+  it('keeps the last good version of an object that turns invalid, and says when it is valid again', () => {
+    const { log, lines } = capture();
+    const src = new ManifestSource(dir, log);
+    const file = path.join(dir, 'web.yaml');
+    fs.writeFileSync(file, `${SERVICE}---\n${SLICE}`);
+    src.read();
+    // An operator's typo in the port: the Service that worked goes on working.
+    fs.writeFileSync(file, `${SERVICE.replace('port: 80', 'port: 70000')}---\n${SLICE}`);
+    const kept = src.read();
+    expect(kept.services[0]!.spec.ports![0]!.port).toBe(80);
+    expect(kept.slices).toHaveLength(1);
+    // Touched again with the same problem: not reported again.
+    fs.writeFileSync(file, `${SERVICE.replace('port: 80', 'port: 70000')}---\n${SLICE}\n`);
+    src.read();
+    expect(lines.filter((l) => l.level === 50).map((l) => [l.object, l.field, l.lastGoodKept])).toEqual([['shop/web', 'spec.ports[0].port', true]]);
+    fs.writeFileSync(file, `${SERVICE.replace('port: 80', 'port: 8080')}---\n${SLICE}`);
+    expect(src.read().services[0]!.spec.ports![0]!.port).toBe(8080);
+    expect(lines.at(-1)).toMatchObject({ level: 30, kind: 'Service', object: 'shop/web', msg: 'Service shop/web is valid again' });
   });
 
   it('drops the objects of a deleted file and ignores other extensions', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
+import { pino } from 'pino';
+import { BpfReconciler, CAPACITY, type Capacity } from '../../src/dataplane/bpf/reconciler.js';
 import type { MapLike } from '../../src/dataplane/bpf/maps.js';
 import type { Bank, MaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
 import { SVC_F_LOCAL, SVC_F_TABLE_B, SVC_F_TERMINATING, tableBank, tableKey, type BackendValue, type MemberKey, type SourceRangeKey, type SvcKey, type SvcName, type SvcValue } from '../../src/dataplane/bpf/codec.js';
@@ -334,5 +335,95 @@ describe('BpfReconciler', () => {
     expect(view(maps)).toEqual(view(fresh.maps));
     expect(maps.backends.entries().map(([, b]) => `${b.addr}:${b.port}`).sort()).toEqual(fresh.maps.backends.entries().map(([, b]) => `${b.addr}:${b.port}`).sort());
     expect(maps.members.entries().length).toBe(fresh.maps.members.entries().length);
+  });
+});
+
+describe('BpfReconciler with full maps', () => {
+  /** A reconciler whose maps hold only so much, and its log lines. */
+  function small(capacity: Partial<Capacity>) {
+    const { maps, tables } = setup();
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
+    return { maps, tables, lines, rec: new BpfReconciler(maps, tables, log, { ...CAPACITY, ...capacity }) };
+  }
+  const errors = (lines: Array<Record<string, unknown>>) => lines.filter((l) => l.level === 50);
+  const programmed = (maps: ReturnType<typeof setup>['maps']) => maps.services.entries().map(([k]) => `${k.addr}:${k.port}`).sort();
+
+  it('leaves out a service port no service id is free for, says so once, programs the rest and counts it', () => {
+    const { maps, lines, rec } = small({ serviceIds: 2 });
+    const model = new DesiredStateBuilder();
+    const svcs = [service('a', '198.19.0.10'), service('b', '198.19.0.11'), service('c', '198.19.0.12')];
+    const slices = svcs.map((s, i) => slice(s.metadata.name, [`198.18.1.${10 + i}`]));
+    let stats = rec.apply(model.build(svcs, slices, node));
+    expect(programmed(maps)).toEqual(['198.19.0.10:80', '198.19.0.11:80']);
+    expect(stats.overCapacity).toBe(1);
+    expect(errors(lines)).toEqual([
+      expect.objectContaining({
+        service: 'default/c:80/TCP',
+        map: 'xlb_maglev',
+        limit: 'XLB_MAX_SERVICES',
+        msg: 'default/c:80/TCP not programmed: all 2 service ids are taken; remove Services or endpoints, or raise XLB_MAX_SERVICES in bpf/xlb.h',
+      }),
+    ]);
+    // Other changes go on being programmed; the problem is not said again.
+    slices[1] = slice('b', ['198.18.1.21']);
+    stats = rec.apply(model.build(svcs, slices, node));
+    expect(stats).toMatchObject({ overCapacity: 1, tablesWritten: 1 });
+    expect(maps.backends.entries().map(([, b]) => b.addr).sort()).toEqual(['198.18.1.10', '198.18.1.21']);
+    expect(errors(lines)).toHaveLength(1);
+    // Deleting a Service frees an id: the one left out gets it in the same apply.
+    stats = rec.apply(model.build(svcs.slice(1), slices.slice(1), node));
+    expect(programmed(maps)).toEqual(['198.19.0.11:80', '198.19.0.12:80']);
+    expect(stats.overCapacity).toBe(0);
+    expect(lines.at(-1)).toMatchObject({ level: 30, service: 'default/c:80/TCP', msg: 'default/c:80/TCP: programmed in full now' });
+  });
+
+  it('a deleted Service and new ones in one apply: the room goes to a new one, the deleted one is removed', () => {
+    const { maps, rec } = small({ serviceIds: 2 });
+    rec.apply(buildDesiredState([service('a', '198.19.0.10'), service('b', '198.19.0.11')], [], node));
+    // As many desired as programmed, yet one programmed is not desired.
+    const stats = rec.apply(buildDesiredState([service('b', '198.19.0.11'), service('c', '198.19.0.12'), service('d', '198.19.0.13')], [], node));
+    expect(programmed(maps)).toEqual(['198.19.0.11:80', '198.19.0.12:80']);
+    expect(maps.names.entries().map(([, n]) => n.name).sort()).toEqual(['default/b:80/TCP', 'default/c:80/TCP']);
+    expect(stats.overCapacity).toBe(1);
+  });
+
+  it('leaves out a frontend when xlb_services is full; its service keeps the frontends it has', () => {
+    const { maps, lines, rec } = small({ frontends: 3 });
+    const model = new DesiredStateBuilder();
+    const svcs = [service('a', '198.19.0.10', 30080), service('b', '198.19.0.11'), service('c', '198.19.0.12', 30082)];
+    let stats = rec.apply(model.build(svcs, [], node));
+    expect(programmed(maps)).toEqual(['198.18.0.1:30080', '198.19.0.10:80', '198.19.0.11:80']);
+    expect(stats.overCapacity).toBe(2);
+    expect(errors(lines).map((l) => [l.service, l.frontend, l.map])).toEqual([
+      ['default/c:80/TCP', '198.19.0.12:80/TCP', 'xlb_services'],
+      ['default/c:80/TCP', '198.18.0.1:30082/TCP', 'xlb_services'],
+    ]);
+    expect(String(errors(lines)[0]!.msg)).toContain('xlb_services is full (3 frontends)');
+    stats = rec.apply(model.build([svcs[0]!, svcs[2]!], [], node));
+    expect(programmed(maps)).toEqual(['198.18.0.1:30080', '198.19.0.10:80', '198.19.0.12:80']);
+    expect(stats.overCapacity).toBe(1);
+  });
+
+  it('leaves out backends no backend id is free for: the service is served by the others', () => {
+    const { maps, tables, lines, rec } = small({ backendIds: 3 });
+    const stats = rec.apply(buildDesiredState([service('a', '198.19.0.10')], [slice('a', ['198.18.1.10', '198.18.1.11', '198.18.1.12', '198.18.1.13'])], node));
+    expect(stats.overCapacity).toBe(1);
+    const [[, v]] = maps.services.entries() as [[SvcKey, SvcValue]];
+    expect(v.backend_count).toBe(3);
+    expect([...new Set(named(maps, tables, v.svc_id))].map((id) => maps.backends.get(id)!.addr).sort()).toEqual(['198.18.1.10', '198.18.1.11', '198.18.1.12']);
+    expect(errors(lines).map((l) => [l.backend, l.map])).toEqual([['198.18.1.13:8080', 'xlb_backends']]);
+  });
+
+  it('serves a Service with 300 ports: one service id and frontend each', () => {
+    const { maps, rec } = setup();
+    const ports = Array.from({ length: 300 }, (_, i) => ({ name: `p${i}`, port: 1000 + i }));
+    const svc: Service = { metadata: { name: 'many', namespace: 'default' }, spec: { clusterIP: '198.19.0.77', ports } };
+    const sl: EndpointSlice = { ...slice('many', ['198.18.1.10']), ports: ports.map((p) => ({ name: p.name, port: 2000 + p.port })) };
+    const stats = rec.apply(buildDesiredState([svc], [sl], node));
+    expect(stats.overCapacity).toBe(0);
+    expect(maps.services.entries()).toHaveLength(300);
+    expect(new Set(maps.services.entries().map(([, v]) => v.svc_id)).size).toBe(300);
+    expect(maps.backends.entries()).toHaveLength(300);
   });
 });

@@ -83,9 +83,9 @@ export class BpfDataplane implements Dataplane {
   }
 
   applied(): void {
-    const live = this.goLive;
+    // Cleared once it succeeded: a failed attach is tried again after the next sync.
+    this.goLive?.();
     this.goLive = undefined;
-    live?.();
   }
 
   /** What the datapath counted, and the maps' fill. */

@@ -1,7 +1,8 @@
 // Programs the BPF maps with the difference between the desired state and what the
 // maps hold. State is recovered from the pinned maps at start, so a restarted agent
 // rewrites nothing that is already right and established flows keep their backends.
-import type { DesiredState, LbService } from '../../model/state.js';
+import type { Logger } from 'pino';
+import type { Backend, DesiredState, LbService } from '../../model/state.js';
 import { backendId, frontendId } from '../../model/state.js';
 import { buildMaglevTable, MAGLEV_MAX_SIZE, maglevSize } from '../../model/maglev.js';
 import type { ApplyStats, Dataplane } from '../types.js';
@@ -28,10 +29,43 @@ import { ipv4ToInt } from '../../model/ipv4.js';
 import { IdPool } from './ids.js';
 import type { MapLike } from './maps.js';
 import type { Bank, MaglevTables } from './maglev-tables.js';
+import { createLogger } from '../../log.js';
 
 /** Below XLB_MAX_SERVICES / XLB_MAX_BACKENDS in bpf/xlb.h; id 0 means "none". */
 export const MAX_SERVICE_ID = 65535;
 export const MAX_BACKEND_ID = 262143;
+
+/** What the maps have room for. */
+export interface Capacity {
+  /** service ids (each names two xlb_maglev tables and an xlb_svc_names entry) */
+  serviceIds: number;
+  /** xlb_services entries */
+  frontends: number;
+  /** backend ids (xlb_backends) */
+  backendIds: number;
+}
+
+/** xlb_services holds XLB_MAX_SERVICES frontends. */
+export const CAPACITY: Capacity = { serviceIds: MAX_SERVICE_ID, frontends: MAX_SERVICE_ID + 1, backendIds: MAX_BACKEND_ID };
+
+/** What runs out, for the log line that says so. */
+const ROOM = {
+  service: { map: 'xlb_maglev', limit: 'XLB_MAX_SERVICES', full: (c: Capacity) => `all ${c.serviceIds} service ids are taken` },
+  frontend: { map: 'xlb_services', limit: 'XLB_MAX_SERVICES', full: (c: Capacity) => `xlb_services is full (${c.frontends} frontends)` },
+  backend: { map: 'xlb_backends', limit: 'XLB_MAX_BACKENDS', full: (c: Capacity) => `all ${c.backendIds} backend ids are taken` },
+} as const;
+type Room = keyof typeof ROOM;
+/** Something of a service the maps have no room for: the whole service, or one frontend or backend ("IP:PORT[/PROTO]"). */
+type Left = { room: Room; what?: string };
+
+/** An id from the pool, or none when every id is in use (the pool throws then). */
+function tryAllocate(pool: IdPool): number | undefined {
+  try {
+    return pool.allocate();
+  } catch {
+    return undefined;
+  }
+}
 
 export interface ReconcilerMaps {
   services: MapLike<SvcKey, SvcValue>;
@@ -89,15 +123,15 @@ function sameValue(a: SvcValue, b: SvcValue): boolean {
 
 export class BpfReconciler implements Dataplane {
   readonly mode = 'bpf' as const;
-  private readonly svcIds = new IdPool(1, MAX_SERVICE_ID, 'service');
-  private readonly backendIds = new IdPool(1, MAX_BACKEND_ID, 'backend');
+  private readonly svcIds: IdPool;
+  private readonly backendIds: IdPool;
   private readonly services = new Map<string, ProgrammedService>();
   /** frontend id -> programmed key/value, as in xlb_services */
   private readonly frontends = new Map<string, ProgrammedFrontend>();
   /** backend key -> id, as in xlb_backends */
   private readonly backends = new Map<number, number>();
   /** backend id -> how many services use it (a typed array: 100,000 backends, no objects) */
-  private readonly refs = new Uint32Array(MAX_BACKEND_ID + 1);
+  private readonly refs: Uint32Array;
   /** Backends that may have lost their last service: checked at the end of apply. */
   private readonly maybeUnused = new Set<number>();
   /** Frontends recovered from the maps that no desired service has claimed yet. */
@@ -115,11 +149,21 @@ export class BpfReconciler implements Dataplane {
   private members!: MapSets<MemberKey, number>;
   /** svc_id -> CIDRs, as in xlb_source_ranges */
   private ranges!: MapSets<SourceRangeKey, string>;
+  /** service key -> what of it the maps have no room for, by "room what", as logged */
+  private readonly short = new Map<string, Map<string, Left>>();
+  /** This apply removed something: services in `short` may fit now. */
+  private freed = false;
 
+  /** `log`: where a full map is reported (pass the agent's); `capacity`: smaller in tests. */
   constructor(
     private readonly maps: ReconcilerMaps,
     private readonly tables: MaglevTables,
+    private readonly log: Logger = createLogger(),
+    private readonly capacity: Capacity = CAPACITY,
   ) {
+    this.svcIds = new IdPool(1, capacity.serviceIds, 'service');
+    this.backendIds = new IdPool(1, capacity.backendIds, 'backend');
+    this.refs = new Uint32Array(capacity.backendIds + 1);
     this.recover();
   }
 
@@ -191,7 +235,25 @@ export class BpfReconciler implements Dataplane {
       tablesWritten: 0,
       backendsAdded: 0,
       backendsRemoved: 0,
+      overCapacity: 0,
     };
+    const desired = (keys: Iterable<string>) => [...keys].flatMap((k) => state.services.get(k) ?? []);
+    this.freed = false;
+    this.pass(state, incremental ? desired(state.changed!) : state.services.values(), incremental ? state.changed : undefined, stats);
+    // Removals come last in a pass: the room they freed goes to what did not fit at
+    // once, rather than at some later change.
+    if (this.freed && this.short.size > 0) this.pass(state, desired(this.short.keys()), new Set(), stats);
+    for (const left of this.short.values()) stats.overCapacity += left.size;
+    this.lastState = state;
+    this.lastGeneration = state.generation ?? -1;
+    return stats;
+  }
+
+  /**
+   * Programs the `looked` services and removes what `state` no longer holds: of the
+   * services `maybeGone` names, or of all when it is absent.
+   */
+  private pass(state: DesiredState, looked: Iterable<LbService>, maybeGone: ReadonlySet<string> | undefined, stats: BpfApplyStats): void {
     /** Work that must wait until the new tables are in (frontends point at them). */
     const afterTables: Array<() => void> = [];
     const afterFrontends: Array<() => void> = [];
@@ -205,18 +267,44 @@ export class BpfReconciler implements Dataplane {
     /** banks the frontends stop naming in this apply */
     const retired: Array<[number, Bank]> = [];
 
-    const looked = incremental ? [...state.changed!].flatMap((k) => state.services.get(k) ?? []) : state.services.values();
+    /** services tried, and what of each found no room */
+    const tried: string[] = [];
+    const shortOf = new Map<string, Map<string, Left>>();
+    const noRoom = (key: string, room: Room, what?: string) => {
+      let left = shortOf.get(key);
+      if (!left) shortOf.set(key, (left = new Map()));
+      left.set(what === undefined ? room : `${room} ${what}`, { room, what });
+    };
     for (const svc of looked) {
       const cur = this.services.get(svc.key);
-      if (cur?.applied === svc) continue;
-      const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
-      const values: BackendValue[] = svc.backends.map((b) => ({ addr: b.addr, port: b.port, proto, flags: b.remote ? BACKEND_F_REMOTE : 0 }));
-      const backendKeys = values.map((b) => beKey(b.addr, b.port, proto, b.flags));
-      const backendIds = values.map((b, i) => this.claimBackend(backendKeys[i]!, b, newBackends));
+      // One left short is tried again: room may have been freed since.
+      if (cur?.applied === svc && !this.short.has(svc.key)) continue;
+      tried.push(svc.key);
       const svcId = this.svcIdFor(svc);
+      if (svcId === undefined) {
+        noRoom(svc.key, 'service');
+        continue;
+      }
+      const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
+      /** the backends that have ids, with their keys and ids */
+      const backends: Backend[] = [];
+      const backendKeys: number[] = [];
+      const backendIds: number[] = [];
+      for (const b of svc.backends) {
+        const value: BackendValue = { addr: b.addr, port: b.port, proto, flags: b.remote ? BACKEND_F_REMOTE : 0 };
+        const k = beKey(b.addr, b.port, proto, value.flags);
+        const id = this.claimBackend(k, value, newBackends);
+        if (id === undefined) {
+          noRoom(svc.key, 'backend', backendId(b));
+          continue;
+        }
+        backends.push(b);
+        backendKeys.push(k);
+        backendIds.push(id);
+      }
       if (cur?.svcId !== svcId) names.push([svcId, { name: svc.key }]);
       const active = cur?.svcId === svcId ? cur.bank : this.recoveredTables.get(svcId)?.bank;
-      const { size, bank, signature } = this.ensureTable(svc, svcId, backendIds, cur, active, stats);
+      const { size, bank, signature } = this.ensureTable(backends, svcId, backendIds, cur, active, stats);
       if (active !== undefined && bank !== active) retired.push([svcId, active]);
       const frontendIds = svc.frontends.map(frontendId);
       if (cur) {
@@ -244,6 +332,8 @@ export class BpfReconciler implements Dataplane {
             affinity_timeout_s: svc.affinitySeconds,
           };
           const prev = this.frontends.get(id);
+          // Entries this pass deletes still count: the map must hold old and new at once.
+          if (!prev && this.frontends.size >= this.capacity.frontends) return noRoom(svc.key, 'frontend', id);
           this.unowned.delete(id);
           if (prev && sameValue(prev.value, value)) {
             prev.owner = svc.key;
@@ -264,20 +354,26 @@ export class BpfReconciler implements Dataplane {
     }
     // Backends before the tables that name them, tables before the frontends.
     this.maps.backends.setMany(newBackends);
-    stats.backendsAdded = newBackends.length;
+    stats.backendsAdded += newBackends.length;
     this.maps.names.setMany(names);
     this.members.flush();
     this.ranges.flush();
     this.tables.commit();
     for (const f of afterTables) f();
     this.maps.services.setMany(frontendWrites);
-    stats.frontendsWritten = frontendWrites.length;
+    stats.frontendsWritten += frontendWrites.length;
     for (const f of afterFrontends) f();
     for (const [svcId, bank] of retired) this.tables.retire(svcId, bank);
+    for (const key of tried) this.reportRoom(key, shortOf.get(key));
+    let unplaced = 0;
+    for (const key of this.short.keys()) {
+      if (!state.services.has(key)) this.short.delete(key);
+      else if (!this.services.has(key)) unplaced++;
+    }
 
     // Every programmed service is desired when the counts match (all desired ones are
-    // programmed by now): then there is nothing to remove and no need to look.
-    const gone = this.services.size === state.services.size ? [] : incremental ? [...state.changed!] : [...this.services.keys()];
+    // programmed by now, but those without an id): then there is nothing to remove.
+    const gone = this.services.size + unplaced === state.services.size ? [] : [...(maybeGone ?? this.services.keys())];
     for (const key of gone) {
       const svc = this.services.get(key);
       if (!svc || state.services.has(key)) continue;
@@ -312,17 +408,31 @@ export class BpfReconciler implements Dataplane {
       this.maps.backends.delete(id);
       this.backends.delete(k);
       this.backendIds.release(id);
+      this.freed = true;
       stats.backendsRemoved++;
     }
     this.maybeUnused.clear();
-    this.lastState = state;
-    this.lastGeneration = state.generation ?? -1;
-    return stats;
+  }
+
+  /** Says once what of a service found no room, and when all of it is in. */
+  private reportRoom(key: string, left: Map<string, Left> | undefined): void {
+    const was = this.short.get(key);
+    for (const [item, { room, what }] of left ?? []) {
+      if (was?.has(item)) continue;
+      const r = ROOM[room];
+      this.log.error(
+        { service: key, ...(what && { [room]: what }), map: r.map, limit: r.limit },
+        `${key}${what ? `: ${room} ${what}` : ''} not programmed: ${r.full(this.capacity)}; remove Services or endpoints, or raise ${r.limit} in bpf/xlb.h`,
+      );
+    }
+    if (left) this.short.set(key, left);
+    else if (this.short.delete(key)) this.log.info({ service: key }, `${key}: programmed in full now`);
   }
 
   private deleteFrontend(id: string, f: ProgrammedFrontend, stats: ApplyStats): void {
     this.maps.services.delete(f.key);
     this.frontends.delete(id);
+    this.freed = true;
     stats.frontendsRemoved++;
   }
 
@@ -334,37 +444,39 @@ export class BpfReconciler implements Dataplane {
     this.maps.names.delete(svcId);
     this.maps.svcStats.delete(svcId);
     this.svcIds.release(svcId);
+    this.freed = true;
     return members;
   }
 
-  /** The backend's id, counting one more service using it; a new one is queued in `added`. */
-  private claimBackend(k: number, value: BackendValue, added: Array<[number, BackendValue]>): number {
+  /** The backend's id, counting one more service using it; a new one is queued in `added`; none when no id is free. */
+  private claimBackend(k: number, value: BackendValue, added: Array<[number, BackendValue]>): number | undefined {
     const known = this.backends.get(k);
     if (known !== undefined) {
       this.refs[known]!++;
       return known;
     }
-    const id = this.backendIds.allocate();
+    const id = tryAllocate(this.backendIds);
+    if (id === undefined) return undefined;
     added.push([id, value]);
     this.backends.set(k, id);
     this.refs[id] = 1;
     return id;
   }
 
-  /** Keeps a service's id across syncs and restarts (recovered from its frontends). */
-  private svcIdFor(svc: LbService): number {
+  /** Keeps a service's id across syncs and restarts (recovered from its frontends); none when no id is free. */
+  private svcIdFor(svc: LbService): number | undefined {
     const known = this.services.get(svc.key)?.svcId;
     if (known !== undefined) return known;
     for (const f of svc.frontends) {
       const id = this.frontends.get(frontendId(f))?.value.svc_id;
       if (id !== undefined && this.unclaimedIds.delete(id)) return id;
     }
-    return this.svcIds.allocate();
+    return tryAllocate(this.svcIds);
   }
 
   /** The service's table: unchanged, written into a bank, or removed (no backends). */
   private ensureTable(
-    svc: LbService,
+    backends: Backend[],
     svcId: number,
     backendIds: number[],
     cur: ProgrammedService | undefined,
@@ -390,8 +502,8 @@ export class BpfReconciler implements Dataplane {
       return { size, signature };
     }
     // Permutations come from the backend's address, so every node builds the same table.
-    const mapId = new Map(svc.backends.map((b, i) => [backendId(b), backendIds[i]!]));
-    const { table, order } = buildMaglevTable(svc.backends.map((b) => ({ id: backendId(b), weight: b.weight })), size);
+    const mapId = new Map(backends.map((b, i) => [backendId(b), backendIds[i]!]));
+    const { table, order } = buildMaglevTable(backends.map((b) => ({ id: backendId(b), weight: b.weight })), size);
     const idOfIndex = Uint32Array.from(order, (b) => mapId.get(b.id)!);
     if (this.slots.length < size) this.slots = new Uint32Array(MAGLEV_MAX_SIZE);
     const slots = this.slots.subarray(0, size);

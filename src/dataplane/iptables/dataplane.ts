@@ -130,6 +130,8 @@ export class IptablesDataplane implements Dataplane {
       tablesWritten: 0,
       backendsAdded: 0,
       backendsRemoved: 0,
+      // iptables has no fixed capacity.
+      overCapacity: 0,
     };
   }
 

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CoreV1Api, DiscoveryV1Api, KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Node } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { EndpointSlice, Service } from '../../model/k8s.js';
+import { SnapshotGate } from '../object-gate.js';
 import type { Snapshot, Source } from '../snapshot.js';
 import { DEFAULT_REFLECTOR_OPTIONS, Reflector, type ReflectorOptions } from './reflector.js';
 
@@ -141,12 +141,15 @@ export class KubeSource implements Source {
     for (const r of this.reflectors) r.stop();
   }
 
+  /** The API server validated these objects, but not as the model reads them (an IPv4 field, a port): they pass the gate too. */
+  private gate?: SnapshotGate;
+
   private snapshot(): Snapshot {
     const [services, slices, nodes] = this.reflectors.map((r) => r.list());
     const node = (nodes as V1Node[] | undefined)?.[0];
     return {
-      services: (services ?? []) as unknown as Service[],
-      slices: (slices ?? []) as unknown as EndpointSlice[],
+      // Unchanged objects keep their identity in the reflectors' caches: only changed ones are checked.
+      ...(this.gate ??= new SnapshotGate(this.log)).admit(services ?? [], slices ?? []),
       node: node
         ? {
             zone: node.metadata?.labels?.[ZONE_LABEL],

@@ -1,0 +1,122 @@
+// Where every source's objects pass before the model sees them: each object is checked
+// (once per object: sources keep the identity of unchanged ones), an invalid one is
+// replaced by its last good version or left out, and each problem is logged once, with
+// a line when it is gone. An operator's typo never takes down a Service that worked.
+import type { Logger } from 'pino';
+import type { EndpointSlice, Service } from '../model/k8s.js';
+import { validateEndpointSlice, validateService, ValidationError } from './validate.js';
+
+type Obj = Record<string, unknown>;
+
+/** An object's check, done once per object. */
+interface Verdict<T> {
+  /** "namespace/name", or where it came from when it has no name */
+  name: string;
+  uid?: unknown;
+  valid?: T;
+  problem?: ValidationError;
+}
+
+/** What is known of one named object across snapshots. */
+interface Entry<T> {
+  good?: T;
+  uid?: unknown;
+  /** the problem logged for it, while it lasts */
+  reported?: string;
+  /** the note logged for it, while it lasts */
+  noted?: string;
+  /** the last admit() that saw it */
+  seen: number;
+}
+
+export class ObjectGate<T extends object> {
+  private readonly verdicts = new WeakMap<object, Verdict<T>>();
+  private readonly entries = new Map<string, Entry<T>>();
+  private round = 0;
+
+  /**
+   * `note`: why a valid object will not be served (logged once at debug: the API holds
+   * such objects legitimately, e.g. IPv6 EndpointSlices).
+   */
+  constructor(
+    private readonly kind: string,
+    private readonly check: (o: Obj) => T,
+    private readonly log: Logger,
+    private readonly note?: (o: T) => string | undefined,
+  ) {}
+
+  /**
+   * The objects to hand the model, in their order: valid ones as they are, an invalid
+   * one as its last good version (same uid) or not at all. `where` says where an object
+   * came from (a manifest file and document), for the log.
+   */
+  admit(objects: readonly object[], where?: (o: object) => string | undefined): T[] {
+    const round = ++this.round;
+    const out: T[] = [];
+    for (const o of objects) {
+      let v = this.verdicts.get(o);
+      if (!v) this.verdicts.set(o, (v = this.verdict(o as Obj, where)));
+      let e = this.entries.get(v.name);
+      if (!e) this.entries.set(v.name, (e = { seen: round }));
+      e.seen = round;
+      if (v.valid) {
+        if (e.reported) this.log.info({ kind: this.kind, object: v.name, from: where?.(o) }, `${this.kind} ${v.name} is valid again`);
+        e.reported = undefined;
+        e.good = v.valid;
+        e.uid = v.uid;
+        this.noteOnce(e, v);
+        out.push(v.valid);
+        continue;
+      }
+      const kept = e.good !== undefined && e.uid === v.uid ? e.good : undefined;
+      const problem = v.problem!.message;
+      if (e.reported !== problem) {
+        e.reported = problem;
+        this.log.error(
+          { kind: this.kind, object: v.name, field: v.problem!.field, from: where?.(o), lastGoodKept: kept !== undefined },
+          `invalid ${this.kind} ${v.name}: ${problem}; ${kept ? 'its last good version is kept' : 'skipped'}`,
+        );
+      }
+      if (kept) out.push(kept);
+    }
+    // Forget the objects that are gone: a new one of the same name starts afresh.
+    for (const [name, e] of this.entries) if (e.seen !== round) this.entries.delete(name);
+    return out;
+  }
+
+  private verdict(o: Obj, where?: (o: object) => string | undefined): Verdict<T> {
+    const meta = (typeof o.metadata === 'object' && o.metadata) || {};
+    const { name, namespace, uid } = meta as Obj;
+    const id = typeof name === 'string' && name ? `${typeof namespace === 'string' && namespace ? namespace : 'default'}/${name}` : (where?.(o) ?? '(unnamed)');
+    try {
+      return { name: id, uid, valid: this.check(o) };
+    } catch (err) {
+      // Whatever the check trips over is this object's problem, never the agent's end.
+      return { name: id, uid, problem: err instanceof ValidationError ? err : new ValidationError('(object)', (err as Error).message) };
+    }
+  }
+
+  private noteOnce(e: Entry<T>, v: Verdict<T>): void {
+    const why = this.note?.(v.valid!);
+    if (why !== undefined && why !== e.noted) this.log.debug({ kind: this.kind, object: v.name }, `${this.kind} ${v.name} not served: ${why}`);
+    e.noted = why;
+  }
+}
+
+/** IPv4 is served; the API holds IPv6 and FQDN slices of dual-stack and other Services too. */
+const unservedSlice = (s: EndpointSlice) => (s.addressType === 'IPv4' ? undefined : `addressType ${s.addressType} (only IPv4 is served)`);
+
+/** The gates of what a source delivers. */
+export class SnapshotGate {
+  private readonly services: ObjectGate<Service>;
+  private readonly slices: ObjectGate<EndpointSlice>;
+
+  constructor(log: Logger) {
+    this.services = new ObjectGate('Service', validateService, log);
+    this.slices = new ObjectGate('EndpointSlice', validateEndpointSlice, log, unservedSlice);
+  }
+
+  admit(services: readonly object[], slices: readonly object[], where?: (o: object) => string | undefined): { services: Service[]; slices: EndpointSlice[] } {
+    return { services: this.services.admit(services, where), slices: this.slices.admit(slices, where) };
+  }
+}
