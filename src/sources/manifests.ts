@@ -20,6 +20,8 @@ export class ManifestSource implements Source {
   private readonly gate: SnapshotGate;
   private watcher?: fs.FSWatcher;
   private timer?: NodeJS.Timeout;
+  /** the first read is the initial state, which carries no change to time */
+  private initial = true;
 
   constructor(
     private readonly dir: string,
@@ -52,33 +54,42 @@ export class ManifestSource implements Source {
       .sort();
     for (const name of [...this.good.keys()]) if (!files.includes(name)) this.good.delete(name);
     for (const name of [...this.reported.keys()]) if (!files.includes(name)) this.reported.delete(name);
-    for (const name of files) this.readFile(name);
+    // A changed file's mtime is when its change was made (the network programming latency).
+    const triggers: number[] = [];
+    for (const name of files) {
+      const changedAt = this.readFile(name);
+      if (changedAt !== undefined && !this.initial) triggers.push(changedAt);
+    }
+    this.initial = false;
     const services: object[] = [];
     const slices: object[] = [];
     for (const { objects } of this.good.values()) {
       for (const o of objects) (o.kind === 'Service' ? services : slices).push(o.obj);
     }
-    return this.gate.admit(services, slices, (o) => this.where.get(o));
+    return { ...this.gate.admit(services, slices, (o) => this.where.get(o)), triggers };
   }
 
-  private readFile(name: string): void {
+  /** Re-reads a file that changed; returns its mtime when it did. */
+  private readFile(name: string): number | undefined {
     const file = path.join(this.dir, name);
     try {
       const st = fs.statSync(file);
       const prev = this.good.get(name);
-      if (prev && prev.mtimeMs === st.mtimeMs && prev.size === st.size && !this.reported.has(name)) return;
+      if (prev && prev.mtimeMs === st.mtimeMs && prev.size === st.size && !this.reported.has(name)) return undefined;
       const objects = parseManifest(file, fs.readFileSync(file, 'utf8'));
       for (const o of objects) this.where.set(o.obj, o.where);
       this.good.set(name, { mtimeMs: st.mtimeMs, size: st.size, objects });
       if (this.reported.delete(name)) this.log.info({ file }, 'manifest file is valid again');
+      return st.mtimeMs;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       const message = err instanceof ManifestError ? err.message : `${file}: ${(err as Error).message}`;
       // Report each distinct problem once; keep the file's last good objects.
       if (this.reported.get(name) !== message) {
         this.reported.set(name, message);
         this.log.error({ file, keptLastGood: this.good.has(name) }, `invalid manifest: ${message}`);
       }
+      return undefined;
     }
   }
 }

@@ -52,6 +52,18 @@ describe('ManifestSource', () => {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+  it('times a change by its file\'s mtime, for the network programming latency; the initial state carries none', () => {
+    const src = new ManifestSource(dir, capture().log);
+    fs.writeFileSync(path.join(dir, 'web.yaml'), `${SERVICE}---\n${SLICE}`);
+    fs.writeFileSync(path.join(dir, 'other.yaml'), SERVICE.replace('name: web', 'name: other').replace('198.19.0.10', '198.19.0.11'));
+    expect(src.read().triggers).toEqual([]);
+    expect(src.read().triggers).toEqual([]);
+    fs.writeFileSync(path.join(dir, 'web.yaml'), SERVICE);
+    const when = new Date('2026-11-23T10:00:00Z');
+    fs.utimesSync(path.join(dir, 'web.yaml'), when, when);
+    expect(src.read().triggers).toEqual([when.getTime()]);
+  });
+
   it('keeps the whole last good content of a file whose YAML turns to garbage, and reports it once', () => {
     const { log, lines } = capture();
     const src = new ManifestSource(dir, log);
