@@ -79,14 +79,11 @@ function removeIptables(log: Logger): void {
 }
 
 /**
- * The eBPF datapath: load programs and maps, attach to the devices and the cgroup
- * (the probe of --mode auto).
- */
-/**
- * Loads the programs and attaches them, the probe of --mode auto. When an upgrade
- * rebuilt the configuration maps, attaching waits for the first full sync: the
- * programs already attached keep serving from the old maps until the new ones hold
- * the whole state (`attached` reports the devices then).
+ * The eBPF datapath: loads the programs and maps and attaches them to the devices and
+ * the cgroup (the probe of --mode auto). When an upgrade rebuilt the configuration
+ * maps, attaching waits for the first full sync: the programs already attached keep
+ * serving from the old maps until the new ones hold the whole state (`attached`
+ * reports the devices then).
  */
 function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], log: Logger, attached: (d: Record<string, DeviceStatus>) => void): Dataplane {
   const forced = process.env[FORCE_BPF_FAILURE];
@@ -186,13 +183,9 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   const metrics = new AgentMetrics(status, () => dataplane);
   // Up before the datapath: liveness holds while the agent loads, readiness waits for the first sync.
   const server = opts.metricsAddr ? serveMetrics(opts.metricsAddr, status, metrics, log) : undefined;
-  let hooked: Record<string, DeviceStatus> = {};
-  dataplane = chooseDataplane(opts, devices, nodeIps, log, (d) => {
-    hooked = d;
-    status.dataplane({ devices: d });
-  });
+  dataplane = chooseDataplane(opts, devices, nodeIps, log, (d) => status.dataplane({ devices: d }));
   const iptables = dataplane instanceof IptablesDataplane ? dataplane.backend.name : undefined;
-  status.dataplane({ mode: dataplane.mode, iptables, devices: hooked, cgroup: dataplane.mode === 'bpf' ? opts.cgroup : undefined });
+  status.dataplane({ mode: dataplane.mode, iptables, cgroup: dataplane.mode === 'bpf' ? opts.cgroup : undefined });
   log.info({ mode: dataplane.mode, ...(iptables ? { iptables } : {}), node }, 'agent starting');
   const agent = new Agent(source, dataplane, new HealthServer(log), node, opts.nodeIp !== undefined, { status, metrics }, log);
   await agent.start();
