@@ -19,10 +19,8 @@
  * device it arrived on. */
 static __always_inline int reply(struct __sk_buff *skb, const struct xlb_pkt *p)
 {
-	if (!xlb_reply_allowed(p->key.saddr)) {
-		xlb_count_drop(XLB_DROP_REPLY_LIMIT);
-		return TC_ACT_SHOT;
-	}
+	if (!xlb_reply_allowed(p->key.saddr))
+		return xlb_drop(XLB_DROP_REPLY_LIMIT);
 	if (p->key.proto == IPPROTO_TCP) {
 		struct xlb_rst_seq r;
 		if (xlb_rst_prepare((void *)(long)skb->data, (void *)(long)skb->data_end, p, &r) ||

@@ -41,15 +41,15 @@ function program(at: string, id: number | undefined): ProgramStatus {
 export function status(bpffs: string): StatusReport {
   const found = readStatus(bpffs);
   const doc = found?.doc;
+  const { devices, ...agent } = doc ?? {};
   const report: StatusReport = {
     bpffs,
-    agent: { ...(doc ?? {}), running: found?.running ?? false, pid: doc?.pid, statusFile: statusFile(bpffs) },
+    agent: { ...agent, running: found?.running ?? false, statusFile: statusFile(bpffs) },
     programs: [],
     maps: [],
   };
-  delete (report.agent as { devices?: unknown }).devices;
-  if (doc?.devices && Object.keys(doc.devices).length) report.devices = doc.devices;
-  for (const [dev, d] of Object.entries(doc?.devices ?? {})) {
+  if (devices && Object.keys(devices).length) report.devices = devices;
+  for (const [dev, d] of Object.entries(devices ?? {})) {
     if (d.hook === 'xdp') report.programs.push(program(`${dev} xdp`, d.xdp));
     report.programs.push(program(`${dev} tc ingress`, d.tcIngress), program(`${dev} tc egress`, d.tcEgress));
   }

@@ -37,6 +37,8 @@ export class BpfDataplane implements Dataplane {
   private natNearlyFull = false;
   private readonly timer: NodeJS.Timeout;
   private fill?: { at: number; maps: DatapathFacts['maps'] };
+  /** flow table fd -> its entries, as housekeeping's sweep last counted them */
+  private readonly flowCounts = new Map<number, number>();
 
   /**
    * `goLive`, when given, attaches the programs after the first full state is
@@ -68,11 +70,8 @@ export class BpfDataplane implements Dataplane {
 
   /** Removes ended flows; says once when the SNAT table nears full (new flows to remote backends then fail), and when it no longer does. */
   housekeeping(): void {
-    let used = 0;
-    for (const fd of this.flows.expiring) {
-      const { remaining } = native().mapDeleteExpired(fd);
-      if (fd === this.flows.nat) used = remaining;
-    }
+    for (const fd of this.flows.expiring) this.flowCounts.set(fd, native().mapDeleteExpired(fd).remaining);
+    const used = this.flowCounts.get(this.flows.nat) ?? 0;
     const capacity = native().mapInfo(this.flows.nat).maxEntries;
     const near = used >= capacity * NAT_WARN_SHARE;
     if (near === this.natNearlyFull) return;
@@ -100,7 +99,7 @@ export class BpfDataplane implements Dataplane {
     const drops: Record<string, number> = {};
     for (const [reason, { count }] of m.drops.entries()) drops[DROP_REASONS[reason] ?? `reason ${reason}`] = Number(count);
     const now = Date.now();
-    if (!this.fill || now - this.fill.at > FILL_MAX_AGE_MS) this.fill = { at: now, maps: mapFill(m) };
+    if (!this.fill || now - this.fill.at > FILL_MAX_AGE_MS) this.fill = { at: now, maps: mapFill(m, this.flowCounts) };
     return { services, drops, maps: this.fill.maps };
   }
 
@@ -122,11 +121,14 @@ export class BpfDataplane implements Dataplane {
   }
 }
 
-/** The maps worth watching fill up, with their entries and capacity. */
-export function mapFill(m: XlbMaps): DatapathFacts['maps'] {
+/**
+ * The maps worth watching fill up, with their entries and capacity. `counted`: entries
+ * already known by fd (the flow tables housekeeping sweeps), not walked again.
+ */
+export function mapFill(m: XlbMaps, counted: ReadonlyMap<number, number> = new Map()): DatapathFacts['maps'] {
   return [m.services, m.backends, m.members, m.affinity, m.ct, m.rnat, m.nat, m.sockets].map((t) => ({
     map: t.name,
-    entries: native().mapCount(t.fd),
+    entries: counted.get(t.fd) ?? native().mapCount(t.fd),
     capacity: native().mapInfo(t.fd).maxEntries,
   }));
 }

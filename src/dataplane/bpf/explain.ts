@@ -42,7 +42,7 @@ export interface Explanation {
   reason?: (typeof codec.DROP_REASONS)[number];
   backend?: string;
   /** how the backend was found */
-  via?: 'conntrack' | 'affinity' | 'maglev';
+  via?: Exclude<(typeof codec.VIA)[number], 'none'>;
   maglev?: { hash: number; slot: number; size: number };
   policy?: {
     /** a Local traffic policy chose this frontend's endpoints (this node's only) */
@@ -122,7 +122,8 @@ export function explain(bpffs: string, flow: Flow): Explanation {
   };
   if (out.verdict === 'dnat' || out.verdict === 'snat') {
     out.backend = addrOf(t.backend_id);
-    out.via = (['conntrack', 'affinity', 'maglev'] as const)[t.via - 1];
+    const via = codec.VIA[t.via];
+    if (via && via !== 'none') out.via = via;
     if (out.via === 'maglev') out.maglev = { hash: t.hash, slot: t.maglev_slot, size: t.maglev_size };
   }
   if (svc) {
