@@ -8,7 +8,7 @@ DEB_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool i
 # (ldd native/build/Release/*.node), iptables and conntrack for the fallback, iproute2.
 RUNTIME_DEB_PACKAGES := libbpf1 libelf1 zlib1g iptables conntrack iproute2
 
-.PHONY: all deps runtime-deps bpf native build runtime-tree test demo bench clean
+.PHONY: all deps runtime-deps bpf native build testbed runtime-tree test demo bench clean
 
 all: bpf native build
 
@@ -37,34 +37,41 @@ include Makefile.bpf
 include Makefile.native
 
 # What the agent runs, assembled into an empty DEST (the image's /opt/xlb) from what
-# "make bpf native build" made (never rebuilt here): dist/ without the test bed and the
-# benchmarks, the BPF objects but the benchmark's and the tests', the addon, production
-# node_modules.
-RUNTIME_BPF_OBJS := $(filter-out build/bpf/bench.bpf.o build/bpf/testing/%,$(BPF_OBJS))
+# "make bpf native build" made (never rebuilt here): the npm package, whose "files" in
+# package.json name the product (bin/lbctl, dist/, the agent's BPF objects, the addon),
+# with its production node_modules.
+RUNTIME_BPF_OBJS := $(filter-out build/bpf/testing/%,$(BPF_OBJS))
 RUNTIME_FILES := package.json package-lock.json bin/lbctl dist/cli/index.js $(RUNTIME_BPF_OBJS) $(NATIVE_ADDON)
 
 runtime-tree:
 	@[ -n "$(DEST)" ] || { echo "usage: make runtime-tree DEST=DIR" >&2; exit 2; }
 	@for f in $(RUNTIME_FILES); do [ -e "$$f" ] || { echo "$$f is missing: run make bpf native build first" >&2; exit 1; }; done
 	@mkdir -p "$(DEST)" && [ -z "$$(ls -A "$(DEST)")" ] || { echo "$(DEST) is not empty" >&2; exit 1; }
-	cp --parents package.json package-lock.json bin/lbctl $(RUNTIME_BPF_OBJS) $(NATIVE_ADDON) "$(DEST)"
-	set -o pipefail; mkdir -p "$(DEST)/dist" && tar -C dist --exclude=./testbed --exclude=./bench --exclude='*.map' -cf - . | tar -C "$(DEST)/dist" -xf -
+	set -o pipefail; npm pack --silent --pack-destination "$(DEST)" | while read -r tgz; do \
+		tar -xzf "$(DEST)/$$tgz" -C "$(DEST)" --strip-components=1 && rm "$(DEST)/$$tgz"; done
+	cp package-lock.json "$(DEST)"
 	cd "$(DEST)" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund
 
+# The product (src/ -> dist/).
 build: deps
 	npx tsc -p tsconfig.json
 
-test: deps bpf native build
+# The test bed and the benchmarks (test/testbed/, bench/ -> build/js/), for the
+# processes tests, the demo and the benchmarks spawn.
+testbed: deps
+	npx tsc -p tsconfig.testbed.json
+
+test: deps bpf native build testbed
 	npx tsc -p tsconfig.test.json
 	npx vitest run
 
-demo: deps bpf native build
-	node dist/testbed/demo.js
+demo: deps bpf native build testbed
+	node build/js/test/testbed/demo.js
 
 clean:
 	rm -rf build dist native/build
 
 # Benchmarks taken in one run (about 15 minutes): bench/results/<timestamp>.json, .md
 # and .svg, and the README's results section. XLB_BENCH_QUICK=1 for a short run.
-bench: deps bpf native build
-	node dist/bench/run.js
+bench: deps bpf native build testbed
+	node build/js/bench/run.js

@@ -263,13 +263,4 @@ struct xlb_trace {
 	__u64 now_ns;
 };
 
-/* The benchmark's template packet (bench.bpf.c): restored before every repetition
- * so each one takes the full path; vary_sport gives every repetition a new flow. */
-#define XLB_BENCH_LEN 54 /* Ethernet + IPv4 + TCP, no options */
-struct xlb_bench_template {
-	__u32 vary_sport;
-	__u8 data[XLB_BENCH_LEN];
-	__u8 pad[2];
-};
-
 #endif

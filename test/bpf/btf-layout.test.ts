@@ -1,9 +1,10 @@
 // The TypeScript struct layouts must match the BTF of the compiled programs.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ALL_STRUCTS, benchTemplate, trace } from '../../src/dataplane/bpf/codec.js';
+import { ALL_STRUCTS, trace } from '../../src/dataplane/bpf/codec.js';
 import { EXPLAIN_OBJECT } from '../../src/dataplane/bpf/explain.js';
-import { BENCH_OBJECT, BPF_OBJECT_DIR, OBJECTS } from '../../src/dataplane/bpf/programs.js';
+import { BPF_OBJECT_DIR, OBJECTS } from '../../src/dataplane/bpf/programs.js';
+import { BENCH_OBJECT, benchTemplate } from '../../bench/datapath.js';
 
 interface BtfType {
   id: number;
@@ -29,13 +30,13 @@ function sizeOf(types: Map<number, BtfType>, id: number): number {
 }
 
 const cases = [
-  ...Object.values(OBJECTS).map((o) => [o, ALL_STRUCTS] as const),
-  [BENCH_OBJECT, [...ALL_STRUCTS, benchTemplate]] as const,
-  [EXPLAIN_OBJECT, [...ALL_STRUCTS, trace]] as const,
+  ...Object.values(OBJECTS).map((o) => [`${BPF_OBJECT_DIR}/${o}`, ALL_STRUCTS] as const),
+  [`${BPF_OBJECT_DIR}/${EXPLAIN_OBJECT}`, [...ALL_STRUCTS, trace]] as const,
+  [BENCH_OBJECT, [benchTemplate]] as const,
 ];
 
 describe.each(cases)('%s BTF', (obj, structs) => {
-  const types = btfTypes(`${BPF_OBJECT_DIR}/${obj}`);
+  const types = btfTypes(obj);
   it.each(structs.map((c) => [c.cName, c] as const))('struct %s matches its TypeScript codec', (name, codec) => {
     const st = [...types.values()].find((t) => t.kind === 'STRUCT' && t.name === name);
     expect(st, `struct ${name} in ${obj}`).toBeDefined();

@@ -23,8 +23,8 @@ import {
   VIA,
 } from '../../src/dataplane/bpf/codec.js';
 import { EXPLAIN_OBJECT } from '../../src/dataplane/bpf/explain.js';
-import { MAX_BACKEND_ID, MAX_SERVICE_ID } from '../../src/dataplane/bpf/reconciler.js';
-import { REPO } from '../../src/testbed/topology.js';
+import { MAX_BACKEND_ID, MAX_SERVICE_ID } from '../../src/dataplane/bpf/capacity.js';
+import { REPO } from '../testbed/topology.js';
 
 const HEADER = path.join(REPO, 'bpf/xlb.h');
 

@@ -7,7 +7,7 @@ import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
 import { bpfMaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
 import { buildDesiredState } from '../../src/model/desired.js';
 import { spawn } from 'node:child_process';
-import { sh, waitForLine } from '../../src/testbed/netns.js';
+import { sh, waitForLine } from '../testbed/netns.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 import { buildIcmpError, buildPacket, parseIcmpError, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
 import { testBpffs } from '../helpers/bpffs.js';

@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { Cluster, type ClusterOptions, type Pod } from '../../src/testbed/topology.js';
-import { AgentProcess } from '../../src/testbed/agent-process.js';
+import { Cluster, type ClusterOptions, type Pod } from '../testbed/topology.js';
+import { AgentProcess } from '../testbed/agent-process.js';
 
 export interface AgentCluster {
   cluster: Cluster;

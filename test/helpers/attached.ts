@@ -1,7 +1,7 @@
 // What of ours the kernel has attached on a node: XDP and tc programs on its device,
 // socket programs on its cgroup.
-import { inNs, sh } from '../../src/testbed/netns.js';
-import { NODE_DEVICE, type ClusterNode } from '../../src/testbed/topology.js';
+import { inNs, sh } from '../testbed/netns.js';
+import { NODE_DEVICE, type ClusterNode } from '../testbed/topology.js';
 import { SOCKET_PROGRAMS } from '../../src/dataplane/bpf/programs.js';
 
 export function attachedPrograms(node: ClusterNode): string[] {

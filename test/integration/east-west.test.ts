@@ -3,9 +3,9 @@
 // connections once, at connect()/sendmsg(): no packet of theirs is translated.
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { NODE_B_IP, NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../../src/testbed/topology.js';
-import { inNs } from '../../src/testbed/netns.js';
-import type { AgentProcess } from '../../src/testbed/agent-process.js';
+import { NODE_B_IP, NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../testbed/topology.js';
+import { inNs } from '../testbed/netns.js';
+import type { AgentProcess } from '../testbed/agent-process.js';
 import { MODES, useAgentCluster } from '../helpers/agent-cluster.js';
 import { SOCKET_PROGRAMS } from '../../src/dataplane/bpf/programs.js';
 import { list, service, slice } from '../helpers/manifests.js';

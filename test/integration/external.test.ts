@@ -4,8 +4,8 @@
 // externalTrafficPolicy Local cases, which never SNAT.
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_IP, NODE_B_IP, NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../../src/testbed/topology.js';
-import type { AgentProcess } from '../../src/testbed/agent-process.js';
+import { CLIENT_IP, NODE_B_IP, NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../testbed/topology.js';
+import type { AgentProcess } from '../testbed/agent-process.js';
 import { MODES, useAgentCluster } from '../helpers/agent-cluster.js';
 import { list, service, slice } from '../helpers/manifests.js';
 

@@ -5,10 +5,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, NODE_DEVICE, NODE_IP, type Pod } from '../../src/testbed/topology.js';
-import { inNs } from '../../src/testbed/netns.js';
-import { AgentProcess } from '../../src/testbed/agent-process.js';
-import { FakeApiProcess } from '../../src/testbed/fake-api-process.js';
+import { Cluster, NODE_DEVICE, NODE_IP, type Pod } from '../testbed/topology.js';
+import { inNs } from '../testbed/netns.js';
+import { AgentProcess } from '../testbed/agent-process.js';
+import { FakeApiProcess } from '../testbed/fake-api-process.js';
 import { service, slice } from '../helpers/manifests.js';
 import type { EndpointSlice } from '../../src/model/k8s.js';
 

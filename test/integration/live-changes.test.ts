@@ -1,8 +1,8 @@
 // Services changing shape under the running agent, and UDP flows losing their backend.
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../../src/testbed/topology.js';
-import type { AgentProcess } from '../../src/testbed/agent-process.js';
+import { NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../testbed/topology.js';
+import type { AgentProcess } from '../testbed/agent-process.js';
 import { MODES, useAgentCluster } from '../helpers/agent-cluster.js';
 import { list, service, slice } from '../helpers/manifests.js';
 import type { Service } from '../../src/model/k8s.js';

@@ -4,8 +4,8 @@
 // traffic loses no request, and the restarted agent rewrites nothing.
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_IP, NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../../src/testbed/topology.js';
-import type { AgentProcess } from '../../src/testbed/agent-process.js';
+import { CLIENT_IP, NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../testbed/topology.js';
+import type { AgentProcess } from '../testbed/agent-process.js';
 import type { StatusReport } from '../../src/cli/status.js';
 import type { Explanation } from '../../src/dataplane/bpf/explain.js';
 import { useAgentCluster } from '../helpers/agent-cluster.js';

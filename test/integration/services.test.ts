@@ -2,9 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../../src/testbed/topology.js';
-import { inNs } from '../../src/testbed/netns.js';
-import type { AgentProcess } from '../../src/testbed/agent-process.js';
+import { NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../testbed/topology.js';
+import { inNs } from '../testbed/netns.js';
+import type { AgentProcess } from '../testbed/agent-process.js';
 import { MODES, useAgentCluster } from '../helpers/agent-cluster.js';
 import { attachedPrograms, BPF_ATTACHED } from '../helpers/attached.js';
 import { list, service, slice } from '../helpers/manifests.js';

@@ -5,8 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../../src/testbed/topology.js';
-import type { AgentProcess } from '../../src/testbed/agent-process.js';
+import { NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../testbed/topology.js';
+import type { AgentProcess } from '../testbed/agent-process.js';
 import { native } from '../../src/dataplane/bpf/native.js';
 import { BPF_OBJECT_DIR } from '../../src/dataplane/bpf/programs.js';
 import { useAgentCluster } from '../helpers/agent-cluster.js';

@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { targets, updateReadme, type BenchResults } from '../../src/bench/report.js';
-import { e2eChart } from '../../src/bench/chart.js';
-import type { RateResult } from '../../src/bench/e2e.js';
-import { summarize } from '../../src/bench/stats.js';
+import { targets, updateReadme, type BenchResults } from '../../bench/report.js';
+import { e2eChart } from '../../bench/chart.js';
+import type { RateResult } from '../../bench/e2e.js';
+import { summarize } from '../../bench/stats.js';
 
 const s = (...xs: number[]) => summarize(xs);
 const rate = (services: number, mode: RateResult['mode'], p: RateResult['path'], conn: RateResult['conn'], rps: number, vs?: number): RateResult => ({

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
-import { FakeApiServer, selfSignedCert, type KubeObject, type TlsCert } from '../../src/testbed/fake-apiserver.js';
+import { FakeApiServer, selfSignedCert, type KubeObject, type TlsCert } from '../testbed/fake-apiserver.js';
 import { KubeSource, SERVICE_ACCOUNT_DIR } from '../../src/sources/kube/kube-source.js';
 import type { Snapshot } from '../../src/sources/snapshot.js';
 

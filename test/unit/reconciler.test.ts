@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { BpfReconciler, CAPACITY, type Capacity } from '../../src/dataplane/bpf/reconciler.js';
+import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
+import { CAPACITY, type Capacity } from '../../src/dataplane/bpf/capacity.js';
 import type { MapLike } from '../../src/dataplane/bpf/maps.js';
 import type { Bank, MaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
 import { SVC_F_LOCAL, SVC_F_TABLE_B, SVC_F_TERMINATING, tableBank, tableKey, type BackendValue, type MemberKey, type SourceRangeKey, type SvcKey, type SvcName, type SvcValue } from '../../src/dataplane/bpf/codec.js';

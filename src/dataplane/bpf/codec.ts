@@ -399,16 +399,5 @@ export const u32 = scalar(4, (b, n, at) => b.writeUInt32LE(n, at), (b) => b.read
 /** An IPv4 address key (network order). */
 export const ipv4 = new StructCodec<{ addr: string }>('__be32', [['addr', 'ipv4']]);
 
-export interface BenchTemplate extends Record<string, unknown> {
-  vary_sport: number;
-  data: string;
-}
-/** Layout only: the packet bytes are copied in at the `data` field's offset. */
-export const benchTemplate = new StructCodec<BenchTemplate>('xlb_bench_template', [
-  ['vary_sport', 'u32'],
-  ['data', 'char', 54],
-  ['pad', 'u8', 2],
-]);
-
 /** The structs of bpf/xlb.h that the datapath programs use, for the BTF layout test. */
 export const ALL_STRUCTS = [svcKey, svcValue, svcName, memberKey, sourceRangeKey, affinityKey, affinityValue, backend, flowKey, ctValue, rnatValue, sockKey, sockValue, natValue, device, replyBudget, svcStats];

@@ -1,9 +1,9 @@
-// Typed binding to the native addon (native/xlb_addon.cc, built by `make native`).
+// Typed binding to the native addon (native/*.cc, built by `make native`).
 // Every failure is thrown as a NativeError carrying the errno and a hint.
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import fs from 'node:fs';
+import path from 'node:path';
+import { INSTALL_ROOT } from '../../install-root.js';
 
 export interface LoadedObject {
   /** map name -> fd; maps declared with LIBBPF_PIN_BY_NAME are pinned/reused under pinDir */
@@ -168,9 +168,7 @@ let cached: NativeAddon | undefined;
 /** The addon, loaded on first use so commands that do not touch BPF work without it. */
 export function native(): NativeAddon {
   if (cached) return cached;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  // Same depth from src/ (tests) and dist/ (built CLI).
-  const found = path.resolve(here, '../../../native/build/Release/xlb_addon.node');
+  const found = path.join(INSTALL_ROOT, 'native/build/Release/xlb_addon.node');
   if (!fs.existsSync(found)) {
     throw new Error(`native addon not found at ${found}: run "make native"`);
   }

@@ -2,21 +2,17 @@
 // to the cgroup, and removes all of it again.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { native } from './native.js';
 import { MAP_NAMES, typedMaps, type MapName, type XlbMaps } from './maps.js';
 import { DEVICE_F_XDP } from './codec.js';
 import { preparePins, UPGRADING_SUFFIX, type UpgradeReport } from './layout.js';
 import { createLogger } from '../../log.js';
+import { INSTALL_ROOT } from '../../install-root.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-/** build/bpf of the checkout, the same depth from src/ and dist/. */
-export const BPF_OBJECT_DIR = path.resolve(here, '../../../build/bpf');
+export const BPF_OBJECT_DIR = path.join(INSTALL_ROOT, 'build/bpf');
 
 export const OBJECTS = { xdp: 'xdp_lb.bpf.o', tc: 'tc_lb.bpf.o', sock: 'sock_lb.bpf.o' } as const;
-/** The benchmark wrappers (make bench), not part of the datapath. */
-export const BENCH_OBJECT = 'bench.bpf.o';
 export const PROGRAMS = { xdp: 'xlb_xdp', tcIngress: 'xlb_tc_ingress', tcEgress: 'xlb_tc_egress', sweep: 'xlb_sock_sweep' } as const;
 /** Attached at --cgroup, each through a link pinned under <bpffs>/links/<name>. */
 export const SOCKET_PROGRAMS = [

@@ -30,23 +30,7 @@ import { IdPool } from './ids.js';
 import type { MapLike } from './maps.js';
 import type { Bank, MaglevTables } from './maglev-tables.js';
 import { createLogger } from '../../log.js';
-
-/** Below XLB_MAX_SERVICES / XLB_MAX_BACKENDS in bpf/xlb.h; id 0 means "none". */
-export const MAX_SERVICE_ID = 65535;
-export const MAX_BACKEND_ID = 262143;
-
-/** What the maps have room for. */
-export interface Capacity {
-  /** service ids (each names two xlb_maglev tables and an xlb_svc_names entry) */
-  serviceIds: number;
-  /** xlb_services entries */
-  frontends: number;
-  /** backend ids (xlb_backends) */
-  backendIds: number;
-}
-
-/** xlb_services holds XLB_MAX_SERVICES frontends. */
-export const CAPACITY: Capacity = { serviceIds: MAX_SERVICE_ID, frontends: MAX_SERVICE_ID + 1, backendIds: MAX_BACKEND_ID };
+import { CAPACITY, type Capacity } from './capacity.js';
 
 /** What runs out, for the log line that says so. */
 const ROOM = {

@@ -11,13 +11,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Cluster, NODE_IP, REPO, writeFileAtomic } from '../testbed/topology.js';
-import { AgentProcess } from '../testbed/agent-process.js';
-import { inNs, waitForLine } from '../testbed/netns.js';
+import { Cluster, NODE_IP, compiled, writeFileAtomic } from '../test/testbed/topology.js';
+import { AgentProcess } from '../test/testbed/agent-process.js';
+import { inNs, waitForLine } from '../test/testbed/netns.js';
 import { clusterManifest, ENDPOINTS, REMOTE_TARGET, TARGET } from './workload.js';
 import { summarize, type Summary } from './stats.js';
 import { startAgent, stopAgent, teardown, type AgentStart } from './agent-stats.js';
-import type { Pod } from '../testbed/topology.js';
+import type { Pod } from '../test/testbed/topology.js';
 import { useLegacyIptables } from './legacy-iptables.js';
 
 /** 'direct': nothing of ours installed; 'bpf-xdp': eBPF with --acceleration xdp. */
@@ -80,7 +80,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
     const ips = { a: ipsOf(podA, 1), b: ipsOf(podB, 2) };
     for (const [pod, list] of [[podA, ips.a], [podB, ips.b]] as const) {
       for (const ip of list.slice(1)) cluster.addPodAddress(pod, ip);
-      const server = cluster.spawn(pod.ns, process.execPath, [path.join(REPO, 'dist/bench/http-server.js'), '--port', String(TARGET.targetPort)], pod.cgroup);
+      const server = cluster.spawn(pod.ns, process.execPath, [compiled('bench/http-server.ts'), '--port', String(TARGET.targetPort)], pod.cgroup);
       await waitForLine(server, /^ready/, 10_000);
     }
     // A load generator's usual tuning: thousands of closed connections a second

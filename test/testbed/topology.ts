@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { cgroup2Mount } from '../dataplane/bpf/cgroup.js';
+import { cgroup2Mount } from '../../src/dataplane/bpf/cgroup.js';
 import { inNs, nsArgs, sh, waitForLine } from './netns.js';
 import type { ProbeResult } from './probe.js';
 
@@ -29,9 +29,17 @@ export const NODE_B_IP = '198.18.0.3';
 export const CLIENT_IP = '198.18.0.2';
 export const NODE_DEVICE = 'eth0';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-/** The compiled pod server and probe (tests load this module from src/, not dist/). */
-const DIST = path.join(REPO, 'dist/testbed');
+/** The checkout: the nearest directory above with a package.json (this module runs
+ * from test/testbed/ under vitest and from build/js/test/testbed/ compiled). */
+export const REPO = (() => {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return dir;
+})();
+/** A test bed or bench entry point as compiled by tsconfig.testbed.json (child processes
+ * run the compiled file; vitest loads the sources). */
+export const compiled = (file: string) => path.join(REPO, 'build/js', file.replace(/\.ts$/, '.js'));
+const DIST = path.join(REPO, 'build/js/test/testbed');
 
 /** Where a client process runs: a network namespace and the cgroup it joins. */
 export interface Origin {

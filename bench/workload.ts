@@ -1,7 +1,7 @@
 // The benchmark's cluster: `count` Services of ENDPOINTS endpoints each, shaped like a
 // real cluster's (ClusterIP, one port, one EndpointSlice), plus the one Service the
 // end-to-end runs send traffic to. Addresses stay inside 198.18.0.0/15.
-import type { EndpointSlice, Service } from '../model/k8s.js';
+import type { EndpointSlice, Service } from '../src/model/k8s.js';
 
 export const ENDPOINTS = 10;
 export const BENCH_NAMESPACE = 'bench';

@@ -5,9 +5,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Cluster } from '../testbed/topology.js';
-import { AgentProcess } from '../testbed/agent-process.js';
-import { FakeApiProcess } from '../testbed/fake-api-process.js';
+import { Cluster } from '../test/testbed/topology.js';
+import { AgentProcess } from '../test/testbed/agent-process.js';
+import { FakeApiProcess } from '../test/testbed/fake-api-process.js';
 import { BENCH_NAMESPACE, ENDPOINTS, slice, syntheticCluster } from './workload.js';
 import { summarize, type Summary } from './stats.js';
 import { agentMemory, startAgent, stopAgent, teardown, type AgentStart } from './agent-stats.js';

@@ -3,7 +3,7 @@
 // Services x 10 endpoints, legacy about 12 s. One legacy rule in the node makes the
 // agent pick legacy, as kube-proxy's iptables-wrapper does on a host whose rules
 // live there.
-import { inNs } from '../testbed/netns.js';
+import { inNs } from '../test/testbed/netns.js';
 
 export function useLegacyIptables(nodeNs: string): void {
   inNs(nodeNs, 'iptables-legacy', ['-A', 'INPUT', '-m', 'comment', '--comment', 'xlb bench: a legacy host', '-j', 'ACCEPT']);

@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Cluster, REPO, writeFileAtomic, type Pod } from '../testbed/topology.js';
-import { AgentProcess } from '../testbed/agent-process.js';
-import { inNs, waitForLine } from '../testbed/netns.js';
+import { Cluster, compiled, writeFileAtomic, type Pod } from '../test/testbed/topology.js';
+import { AgentProcess } from '../test/testbed/agent-process.js';
+import { inNs, waitForLine } from '../test/testbed/netns.js';
 import { clusterManifest, ENDPOINTS, TARGET } from './workload.js';
 import { summarize, type Summary } from './stats.js';
 import { stopAgent, teardown } from './agent-stats.js';
@@ -66,7 +66,7 @@ export async function runEastWestBench(opts: EastWestOptions): Promise<EastWestR
     const [server, client] = cluster.pods as [Pod, Pod];
     const podIps = [server.ip, ...Array.from({ length: ENDPOINTS - 1 }, (_, i) => `198.18.1.${100 + i}`)];
     for (const ip of podIps.slice(1)) cluster.addPodAddress(server, ip);
-    const proc = cluster.spawn(server.ns, process.execPath, [path.join(REPO, 'dist/bench/http-server.js'), '--port', String(TARGET.targetPort)], server.cgroup);
+    const proc = cluster.spawn(server.ns, process.execPath, [compiled('bench/http-server.ts'), '--port', String(TARGET.targetPort)], server.cgroup);
     await waitForLine(proc, /^ready/, 10_000);
     // The client's closed connections must not run it out of ports (see e2e.ts).
     inNs(client.ns, 'sysctl', ['-qw', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=1024 65535']);
@@ -77,7 +77,7 @@ export async function runEastWestBench(opts: EastWestOptions): Promise<EastWestR
       inNs(cluster.node, 'conntrack', ['-F']);
       const rps = {} as Round['rps'];
       for (const conn of ['keep-alive', 'close'] as const) rps[conn] = wrk(run, `http://${target}/`, conn, opts);
-      const connect = JSON.parse(run(process.execPath, [path.join(REPO, 'dist/bench/connect-latency.js'), '--target', target, '--count', String(opts.connects)])) as Round['connect'];
+      const connect = JSON.parse(run(process.execPath, [compiled('bench/connect-latency.ts'), '--target', target, '--count', String(opts.connects)])) as Round['connect'];
       return { rps, connect };
     };
 

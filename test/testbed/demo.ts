@@ -8,9 +8,9 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { CLIENT_IP, Cluster, REPO, type Origin } from './topology.js';
 import { AgentProcess } from './agent-process.js';
-import { ManifestSource } from '../sources/manifests.js';
-import { buildDesiredState } from '../model/desired.js';
-import { renderTable } from '../cli/table.js';
+import { ManifestSource } from '../../src/sources/manifests.js';
+import { buildDesiredState } from '../../src/model/desired.js';
+import { renderTable } from '../../src/cli/table.js';
 import type { ProbeResult } from './probe.js';
 
 const MANIFESTS = path.join(REPO, 'examples/demo');

@@ -1,9 +1,8 @@
 // Runs fake-apiserver-main in a namespace and drives it, for tests and benchmarks.
 import fs from 'node:fs';
-import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { waitForLine } from './netns.js';
-import { REPO, type Cluster } from './topology.js';
+import { compiled, type Cluster } from './topology.js';
 import type { ApiCommand } from './fake-apiserver-main.js';
 
 export class FakeApiProcess {
@@ -17,7 +16,7 @@ export class FakeApiProcess {
   ) {}
 
   async start(): Promise<void> {
-    this.proc = this.cluster.spawn(this.ns, process.execPath, [path.join(REPO, 'dist/testbed/fake-apiserver-main.js'), '--port', String(this.port)]);
+    this.proc = this.cluster.spawn(this.ns, process.execPath, [compiled('test/testbed/fake-apiserver-main.ts'), '--port', String(this.port)]);
     await waitForLine(this.proc, /^ready/, 10_000);
   }
 

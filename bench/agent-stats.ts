@@ -1,7 +1,7 @@
 // What an agent start costs: time until everything is programmed, and memory.
 import fs from 'node:fs';
-import type { AgentProcess } from '../testbed/agent-process.js';
-import type { Cluster } from '../testbed/topology.js';
+import type { AgentProcess } from '../test/testbed/agent-process.js';
+import type { Cluster } from '../test/testbed/topology.js';
 
 export interface AgentStart {
   services: number;

@@ -1,15 +1,18 @@
-// Per-packet cost of the XDP load balancer with BPF_PROG_TEST_RUN: the bench wrapper
-// restores a template packet and runs the balancer; a twin only restores. Their
-// difference, measured in the same run, is the balancer's cost per packet.
+// Per-packet cost of the shipped XDP program with BPF_PROG_TEST_RUN: the bench
+// wrapper (bpf/testing/bench.bpf.c) restores a template packet and tail-calls
+// xlb_xdp; a twin restores and tail-calls an empty program. Their difference,
+// measured in the same run, is the balancer's cost per packet.
 import fs from 'node:fs';
-import { native } from '../dataplane/bpf/native.js';
-import { ensureBpffs } from '../dataplane/bpf/bpffs.js';
-import { BENCH_OBJECT, objectPath, removePins } from '../dataplane/bpf/programs.js';
-import { MAP_NAMES, typedMaps, type MapName } from '../dataplane/bpf/maps.js';
-import { benchTemplate } from '../dataplane/bpf/codec.js';
-import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
-import { bpfMaglevTables } from '../dataplane/bpf/maglev-tables.js';
-import { buildDesiredState } from '../model/desired.js';
+import path from 'node:path';
+import { native } from '../src/dataplane/bpf/native.js';
+import { ensureBpffs } from '../src/dataplane/bpf/bpffs.js';
+import { BPF_OBJECT_DIR, OBJECTS, PROGRAMS, objectPath, removePins } from '../src/dataplane/bpf/programs.js';
+import { MAP_NAMES, typedMaps, type MapName } from '../src/dataplane/bpf/maps.js';
+import { StructCodec, u32 } from '../src/dataplane/bpf/codec.js';
+import { buildPacket } from '../src/dataplane/bpf/packet.js';
+import { BpfReconciler } from '../src/dataplane/bpf/reconciler.js';
+import { bpfMaglevTables } from '../src/dataplane/bpf/maglev-tables.js';
+import { buildDesiredState } from '../src/model/desired.js';
 import { syntheticCluster, vip } from './workload.js';
 import { summarize, type Summary } from './stats.js';
 
@@ -25,30 +28,32 @@ export interface DatapathResult {
   programMs: number;
 }
 
+/** The bench wrappers' object, built from bpf/testing/ (never shipped). */
+export const BENCH_OBJECT = path.join(BPF_OBJECT_DIR, 'testing/bench.bpf.o');
+/** XLB_BENCH_LEN of bench.bpf.c: Ethernet + IPv4 + TCP without options or payload. */
+const BENCH_LEN = 54;
+/** Layout only: the packet bytes are copied in at the `data` field's offset. */
+export const benchTemplate = new StructCodec<{ vary_sport: number; data: string }>('xlb_bench_template', [
+  ['vary_sport', 'u32'],
+  ['data', 'char', BENCH_LEN],
+  ['pad', 'u8', 2],
+]);
+/** enum xlb_bench_slot: where xlb_bench_lb and xlb_bench_restore tail-call. */
+const SLOT = { lb: 0, empty: 1 } as const;
+
 const CLIENT = '198.18.0.2';
 
-function tcpSyn(daddr: string, sport: number): Buffer {
-  const b = Buffer.alloc(54);
-  b.writeUInt16BE(0x0800, 12);
-  b[14] = 0x45;
-  b.writeUInt16BE(40, 16);
-  b[22] = 64;
-  b[23] = 6;
-  Buffer.from(CLIENT.split('.').map(Number)).copy(b, 26);
-  Buffer.from(daddr.split('.').map(Number)).copy(b, 30);
-  b.writeUInt16BE(sport, 34);
-  b.writeUInt16BE(80, 36);
-  b[46] = 5 << 4;
-  b[47] = 0x02;
-  return b;
-}
+const tcpSyn = (daddr: string, sport: number) => buildPacket({ proto: 'TCP', saddr: CLIENT, daddr, sport, dport: 80, payload: Buffer.alloc(0) });
 
 export function runDatapathBench(counts: number[], repeat: number, rounds: number): DatapathResult[] {
   const pins = `/sys/fs/bpf/xlb-bench-${process.pid}`;
   ensureBpffs(pins);
   try {
-    const obj = native().loadObject(objectPath(BENCH_OBJECT), pins);
-    const fds = Object.fromEntries(MAP_NAMES.map((n) => [n, obj.maps[n]!])) as Record<MapName, number>;
+    const xdp = native().loadObject(objectPath(OBJECTS.xdp), pins);
+    const obj = native().loadObject(BENCH_OBJECT, pins);
+    native().mapUpdate(obj.maps.xlb_bench_next!, u32.encode(SLOT.lb), u32.encode(xdp.progs[PROGRAMS.xdp]!), 0);
+    native().mapUpdate(obj.maps.xlb_bench_next!, u32.encode(SLOT.empty), u32.encode(obj.progs.xlb_bench_empty!), 0);
+    const fds = Object.fromEntries(MAP_NAMES.map((n) => [n, xdp.maps[n]!])) as Record<MapName, number>;
     const maps = typedMaps(fds);
     const rec = new BpfReconciler(maps, bpfMaglevTables(maps.maglev));
     const dataOffset = benchTemplate.fields.find((f) => f.name === 'data')!.offset;
