@@ -1,11 +1,12 @@
 // What an agent start costs: time until everything is programmed, and memory.
+import type { DataplaneMode } from '../src/dataplane/types.js';
 import fs from 'node:fs';
 import type { AgentProcess } from '../test/testbed/agent-process.js';
 import type { Cluster } from '../test/testbed/topology.js';
 
 export interface AgentStart {
   services: number;
-  mode: 'bpf' | 'iptables';
+  mode: DataplaneMode;
   source: 'manifests' | 'api';
   /** from spawning the agent to the end of its first sync (everything programmed) */
   startToProgrammedMs: number;

@@ -2,6 +2,7 @@
 // protocol): start to everything programmed, memory, and the latency of one
 // endpoint change among `count` Services, from the API write to the end of the sync
 // that programmed it, in eBPF and in iptables mode.
+import type { DataplaneMode } from '../src/dataplane/types.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +16,7 @@ import { useLegacyIptables } from './legacy-iptables.js';
 
 export interface ChangeResult {
   services: number;
-  mode: 'bpf' | 'iptables';
+  mode: DataplaneMode;
   changes: number;
   /** API write -> sync done, ms (the agent logs times in whole ms) */
   endToEndMs: Summary;
@@ -27,7 +28,7 @@ export interface ChangeResult {
 export interface ControlPlaneOptions {
   count: number;
   /** the modes to measure, and how many changes in each */
-  changes: Partial<Record<'bpf' | 'iptables', number>>;
+  changes: Partial<Record<DataplaneMode, number>>;
   log: (line: string) => void;
 }
 

@@ -3,6 +3,7 @@
 // the backend pod directly with nothing of ours installed (agent stopped, programs
 // detached, chains removed). Every round measures the baseline and each mode seconds
 // apart, so ratios are taken per round; the node's conntrack is flushed between paths.
+import type { DataplaneMode } from '../src/dataplane/types.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +16,7 @@ import { stopAgent, teardown } from './agent-stats.js';
 import { useLegacyIptables } from './legacy-iptables.js';
 import { wrk, type Conn, type E2eOptions } from './e2e.js';
 
-export type EastWestMode = 'none' | 'bpf' | 'iptables';
+export type EastWestMode = 'none' | DataplaneMode;
 
 export interface EastWestRate {
   services: number;

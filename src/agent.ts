@@ -84,10 +84,11 @@ export class Agent {
   private sync(snap: Snapshot): void {
     const t0 = process.hrtime.bigint();
     try {
-      const desired = this.model.build(snap.services, snap.slices, this.nodeContext(snap));
-      for (const n of desired.notices ?? []) this.log[n.level](n.fields, n.message);
+      const update = this.model.build(snap.services, snap.slices, this.nodeContext(snap));
+      for (const n of update.notices) this.log[n.level](n.fields, n.message);
+      const desired = update.state;
       const t1 = process.hrtime.bigint();
-      const stats = this.dataplane.apply(desired);
+      const stats = this.dataplane.apply(update);
       this.health.sync(desired.healthChecks);
       const ms = (from: bigint, to = process.hrtime.bigint()) => Math.round(Number(to - from) / 1e4) / 100;
       this.syncs++;

@@ -12,6 +12,7 @@ import { bpfMaglevTables } from '../dataplane/bpf/maglev-tables.js';
 import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
 import { IptablesDataplane, iptablesCleanup } from '../dataplane/iptables/dataplane.js';
 import type { Dataplane } from '../dataplane/types.js';
+import { chooseDataplane, MODE_FLAGS, type ModeFlag } from '../dataplane/choose.js';
 import { ManifestSource } from '../sources/manifests.js';
 import { KubeSource } from '../sources/kube/kube-source.js';
 import { HealthServer } from '../health/health-server.js';
@@ -86,8 +87,6 @@ function removeIptables(log: Logger): void {
  * reports the devices then).
  */
 function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], log: Logger, attached: (d: Record<string, DeviceStatus>) => void): Dataplane {
-  const forced = process.env[FORCE_BPF_FAILURE];
-  if (forced) throw new Error(`${forced} (forced by ${FORCE_BPF_FAILURE})`);
   checkCgroup(opts.cgroup);
   ensureBpffs(opts.bpffs);
   const programs = loadPrograms(opts.bpffs, opts.natTableSize ? { xlb_nat: Number(opts.natTableSize) } : {}, log);
@@ -120,27 +119,6 @@ function deviceStatus(hooks: Record<string, DeviceHook>): Record<string, DeviceS
   return out;
 }
 
-/** Tests make the eBPF probe fail with this variable set to a reason. */
-export const FORCE_BPF_FAILURE = 'XLB_FORCE_BPF_FAILURE';
-
-/** --mode: bpf, iptables, or auto (bpf when the probe succeeds). Leaves nothing of the other mode behind. */
-function chooseDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], log: Logger, attached: (d: Record<string, DeviceStatus>) => void): Dataplane {
-  if (opts.mode === 'iptables') {
-    removeBpf(devices, opts.bpffs, opts.cgroup, log);
-    return new IptablesDataplane(log);
-  }
-  try {
-    const dp = bpfDataplane(opts, devices, nodeIps, log, attached);
-    removeIptables(log);
-    return dp;
-  } catch (err) {
-    if (opts.mode === 'bpf') throw err;
-    log.warn(`eBPF unavailable, falling back to iptables: ${(err as Error).message}`);
-    removeBpf(devices, opts.bpffs, opts.cgroup, log);
-    return new IptablesDataplane(log);
-  }
-}
-
 /** Interfaces of this network namespace (/proc/self/net follows the netns; sysfs may not). */
 function interfaces(): Set<string> {
   const lines = fs.readFileSync('/proc/self/net/dev', 'utf8').split('\n').slice(2);
@@ -151,7 +129,7 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   const devices = parseList(opts.devices);
   if (devices.length === 0) throw new UsageError('--devices is required: the interfaces external traffic arrives on (e.g. --devices eth0)');
   if (opts.cleanup) return cleanup(opts, log);
-  if (!['auto', 'bpf', 'iptables'].includes(opts.mode)) throw new UsageError(`--mode ${opts.mode}: must be auto, bpf or iptables`);
+  if (!MODE_FLAGS.includes(opts.mode as ModeFlag)) throw new UsageError(`--mode ${opts.mode}: must be ${MODE_FLAGS.join(', ')}`);
   if (!ACCELERATIONS.includes(opts.acceleration as Acceleration)) throw new UsageError(`--acceleration ${opts.acceleration}: must be ${ACCELERATIONS.join(', ')}`);
   if (opts.natTableSize !== undefined) {
     const n = Number(opts.natTableSize);
@@ -183,8 +161,17 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   const metrics = new AgentMetrics(status, () => dataplane);
   // Up before the datapath: liveness holds while the agent loads, readiness waits for the first sync.
   const server = opts.metricsAddr ? serveMetrics(opts.metricsAddr, status, metrics, log) : undefined;
-  dataplane = chooseDataplane(opts, devices, nodeIps, log, (d) => status.dataplane({ devices: d }));
-  const iptables = dataplane instanceof IptablesDataplane ? dataplane.backend.name : undefined;
+  dataplane = chooseDataplane(
+    opts.mode as ModeFlag,
+    {
+      bpf: () => bpfDataplane(opts, devices, nodeIps, log, (d) => status.dataplane({ devices: d })),
+      iptables: () => new IptablesDataplane(log),
+      removeBpf: () => removeBpf(devices, opts.bpffs, opts.cgroup, log),
+      removeIptables: () => removeIptables(log),
+    },
+    log,
+  );
+  const iptables = dataplane instanceof IptablesDataplane ? dataplane.variant.name : undefined;
   status.dataplane({ mode: dataplane.mode, iptables, cgroup: dataplane.mode === 'bpf' ? opts.cgroup : undefined });
   log.info({ mode: dataplane.mode, ...(iptables ? { iptables } : {}), node }, 'agent starting');
   const agent = new Agent(source, dataplane, new HealthServer(log), node, opts.nodeIp !== undefined, { status, metrics }, log);

@@ -5,6 +5,7 @@ import { cleanup, runAgent, UsageError, type AgentOptions } from './agent-comman
 import { DUMP_SECTIONS, mapsDump, type DumpSection } from './maps-dump.js';
 import { cgroup2Mount } from '../dataplane/bpf/cgroup.js';
 import { ACCELERATIONS } from '../dataplane/bpf/programs.js';
+import { MODE_FLAGS } from '../dataplane/choose.js';
 import { renderStatus, status } from './status.js';
 import { parseFlow, renderExplanation } from './explain.js';
 import { explain } from '../dataplane/bpf/explain.js';
@@ -22,7 +23,7 @@ program
   .option('--node-ip <ips>', 'IPv4 addresses NodePorts are served on, comma-separated (default: the Node object\'s, else the devices\' addresses)')
   .option('--proxy-name <name>', 'also serve Services labelled service.kubernetes.io/service-proxy-name=NAME')
   .requiredOption('--devices <ifs>', 'interfaces external traffic arrives on, comma-separated')
-  .addOption(new Option('--mode <mode>', 'datapath').choices(['auto', 'bpf', 'iptables']).default('auto'))
+  .addOption(new Option('--mode <mode>', 'datapath').choices(MODE_FLAGS).default('auto'))
   .option('--bpffs <dir>', 'where maps are pinned (a bpf filesystem is mounted there if needed)', DEFAULT_BPFFS)
   .option('--cgroup <dir>', 'cgroup v2 directory whose processes (pods, host) get socket-level load balancing (default: the cgroup2 mount)', cgroup2Mount() ?? '')
   .option('--nat-table-size <entries>', 'SNAT table capacity: flows from outside to backends on other nodes (default: XLB_MAX_NAT of bpf/xlb.h; a pinned table keeps its size until cleanup)')

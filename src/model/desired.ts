@@ -12,7 +12,7 @@ import {
   type Service,
   type ServicePort,
 } from './k8s.js';
-import { backendId, frontendId, type Backend, type DesiredState, type Frontend, type HealthCheck, type LbService, type ModelNotice } from './state.js';
+import { backendId, frontendId, type Backend, type DesiredState, type Frontend, type HealthCheck, type LbService, type ModelNotice, type StateUpdate } from './state.js';
 import { categorizeEndpoints, type EndpointInfo } from './endpoints.js';
 import { ipv4ToInt } from './ipv4.js';
 
@@ -307,10 +307,10 @@ interface Built {
 /**
  * The desired state, kept across snapshots: only Services whose object or slices
  * changed since the last build are recomputed, so one endpoint change among 10,000
- * Services costs a comparison of the lists and that Service's work, and unchanged
- * LbServices keep their identity, which lets a dataplane skip them. Services that
- * share a frontend with a changed one are re-filtered too (see Claim). The returned
- * state is updated in place by the next build.
+ * Services costs a comparison of the lists and that Service's work. Each build says
+ * which service keys it upserted and removed, so a dataplane looks at those alone.
+ * Services that share a frontend with a changed one are re-filtered too (see Claim).
+ * The returned state is updated in place by the next build.
  */
 export class DesiredStateBuilder {
   private prevServices: readonly Service[] = [];
@@ -323,9 +323,9 @@ export class DesiredStateBuilder {
   private readonly claims = new Map<string, Claim[]>();
   /** frontend id -> the claims that lost it, with the winner, as last reported */
   private readonly conflicts = new Map<string, { owner: Claim; losers: Claim[] }>();
-  private readonly state: DesiredState = { services: new Map(), healthChecks: new Map(), generation: 0 };
+  private readonly state: DesiredState = { services: new Map(), healthChecks: new Map() };
 
-  build(services: readonly Service[], slices: readonly EndpointSlice[], node: NodeContext): DesiredState {
+  build(services: readonly Service[], slices: readonly EndpointSlice[], node: NodeContext): StateUpdate {
     try {
       return this.update(services, slices, node);
     } catch (err) {
@@ -335,7 +335,7 @@ export class DesiredStateBuilder {
     }
   }
 
-  private update(services: readonly Service[], slices: readonly EndpointSlice[], node: NodeContext): DesiredState {
+  private update(services: readonly Service[], slices: readonly EndpointSlice[], node: NodeContext): StateUpdate {
     const nodeKey = JSON.stringify([node.name, node.ips, node.zone, node.proxyName]);
     const changed = new Set<string>();
     /** frontends shared before or after this build's changes: their owner may change */
@@ -442,11 +442,12 @@ export class DesiredStateBuilder {
     // Everyone whose claims may have won or lost a frontend is published anew.
     for (const fid of affected) for (const c of this.claims.get(fid) ?? []) republish.add(c.service);
     for (const name of republish) this.publish(this.built.get(name)!, changed);
-    this.state.notices = this.conflictNotices(affected);
-    this.state.generation!++;
-    // After starting over, what was there before is not known here: say nothing.
-    this.state.changed = everything ? undefined : changed;
-    return this.state;
+    const notices = this.conflictNotices(affected);
+    if (everything) return { state: this.state, delta: { upserted: new Set(this.state.services.keys()), removed: new Set(), full: true }, notices };
+    const upserted = new Set<string>();
+    const removed = new Set<string>();
+    for (const key of changed) (this.state.services.has(key) ? upserted : removed).add(key);
+    return { state: this.state, delta: { upserted, removed, full: false }, notices };
   }
 
   private unpublish(published: LbService[], changed: Set<string>): void {
@@ -511,7 +512,7 @@ export class DesiredStateBuilder {
   }
 }
 
-/** The desired state of one snapshot, computed from scratch. */
-export function buildDesiredState(services: readonly Service[], slices: readonly EndpointSlice[], node: NodeContext): DesiredState {
+/** The desired state of one snapshot, computed from scratch (a full update). */
+export function buildDesiredState(services: readonly Service[], slices: readonly EndpointSlice[], node: NodeContext): StateUpdate {
   return new DesiredStateBuilder().build(services, slices, node);
 }

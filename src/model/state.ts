@@ -60,16 +60,28 @@ export interface DesiredState {
   services: Map<string, LbService>;
   /** by healthCheckNodePort */
   healthChecks: Map<number, HealthCheck>;
+}
+
+/** What one build changed since the one before, by service key (changes as data). */
+export interface StateDelta {
+  /** services added or replaced */
+  upserted: ReadonlySet<string>;
+  /** services gone */
+  removed: ReadonlySet<string>;
   /**
-   * Set by a builder that updates one state in place: each build increments
-   * `generation` and lists in `changed` the keys of services it added, replaced or
-   * removed. A dataplane that applied generation n - 1 of this same state need only
-   * look at those; absent, every service must be looked at.
+   * The build started over (the first, or the node changed): every service is
+   * upserted, and what went before is not known, so a dataplane compares all it holds.
    */
-  generation?: number;
-  changed?: ReadonlySet<string>;
+  full: boolean;
+}
+
+/** A build's result: the whole desired state and how it differs from the last one. */
+export interface StateUpdate {
+  /** the builder's state, updated in place by its next build */
+  state: DesiredState;
+  delta: StateDelta;
   /** What this build found wrong in its input, or found righted: each said once, for the agent to log. */
-  notices?: ModelNotice[];
+  notices: ModelNotice[];
 }
 
 /** A decision the model made about conflicting input (two services claiming one frontend). */

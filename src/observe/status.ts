@@ -77,7 +77,8 @@ export class AgentStatus {
   private readonly now: () => number;
   /** The last programmed state, counted when the status is read (not on every sync). */
   private state?: DesiredState;
-  private counted?: { state: DesiredState; generation?: number };
+  /** lastSync's counts are not taken yet */
+  private uncounted = false;
   private saveTimer?: NodeJS.Timeout;
   private lastSave = 0;
   private saveFailed = false;
@@ -112,6 +113,7 @@ export class AgentStatus {
   synced(state: DesiredState, durationMs: number, overCapacity: number): void {
     this.doc.syncs++;
     this.state = state;
+    this.uncounted = true;
     this.doc.lastSync = { at: new Date(this.now()).toISOString(), durationMs, services: 0, frontends: 0, backends: 0, overCapacity };
     this.save(this.doc.syncs === 1);
   }
@@ -132,7 +134,7 @@ export class AgentStatus {
   private refresh(): void {
     const st = this.state;
     const last = this.doc.lastSync;
-    if (st && last && (this.counted?.state !== st || this.counted.generation !== st.generation || st.generation === undefined)) {
+    if (st && last && this.uncounted) {
       const backends = new Set<string>();
       let frontends = 0;
       for (const svc of st.services.values()) {
@@ -140,7 +142,7 @@ export class AgentStatus {
         for (const b of svc.backends) backends.add(`${b.addr}:${b.port}`);
       }
       Object.assign(last, { services: st.services.size, frontends, backends: backends.size });
-      this.counted = { state: st, generation: st.generation };
+      this.uncounted = false;
     }
     const down = this.unreachableSince;
     this.doc.sourceUnreachableSince = down === undefined ? undefined : new Date(down).toISOString();

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import type { DataplaneMode } from '../../src/dataplane/types.js';
 import { Cluster, type ClusterOptions, type Pod } from '../testbed/topology.js';
 import { AgentProcess } from '../testbed/agent-process.js';
 
@@ -18,12 +19,11 @@ export interface AgentCluster {
   pods: Pod[];
 }
 
-export type Mode = 'bpf' | 'iptables';
 /** The behaviour suites run once per datapath. */
-export const MODES: readonly Mode[] = ['bpf', 'iptables'];
+export { DATAPLANE_MODES as MODES } from '../../src/dataplane/types.js';
 
 /** `before` writes the first manifests, before the agents start (in `mode`), one per node. */
-export function useAgentCluster(tag: string, opts: ClusterOptions, mode: Mode, before?: (ctx: AgentCluster) => void): AgentCluster {
+export function useAgentCluster(tag: string, opts: ClusterOptions, mode: DataplaneMode, before?: (ctx: AgentCluster) => void): AgentCluster {
   const ctx = {} as AgentCluster;
   beforeAll(async () => {
     ctx.dir = fs.mkdtempSync(path.join(os.tmpdir(), `xlb-${tag}-`));

@@ -40,12 +40,17 @@ export class AgentProcess {
 
   private extra: string[] = [];
 
-  /** Starts the agent; a restart without arguments reuses the last ones. */
-  start(extra: string[] = this.extra): void {
+  /**
+   * Starts the agent; a restart without arguments reuses the last ones. `wrap`: a
+   * command that runs the agent (e.g. setpriv dropping capabilities), for this start only.
+   */
+  start(extra: string[] = this.extra, wrap: string[] = []): void {
     this.extra = extra;
     // Last resort if the caller dies before cleanup(): pins must not outlive the test.
     pinDirs.add(this.bpffs);
-    const proc = this.cluster.spawn(this.node.ns, process.execPath, [
+    const [cmd, ...pre] = [...wrap, process.execPath];
+    const proc = this.cluster.spawn(this.node.ns, cmd!, [
+      ...pre,
       LBCTL, 'agent', ...this.source, '--node-name', this.node.name, ...(this.nodeIp ? ['--node-ip', this.nodeIp] : []),
       '--devices', NODE_DEVICE, '--bpffs', this.bpffs, '--cgroup', this.node.cgroup, ...extra,
     ]);

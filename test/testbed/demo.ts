@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     const headers = ['FROM', 'TO', ...pods, 'FAILED'];
 
     const snap = new ManifestSource(MANIFESTS, pino({ level: 'silent' })).read();
-    const desired = buildDesiredState(snap.services, snap.slices, { name: 'node-a', ips: [cluster.nodes[0].ip] });
+    const desired = buildDesiredState(snap.services, snap.slices, { name: 'node-a', ips: [cluster.nodes[0].ip] }).state;
     step(`from a client outside the cluster, ${REQUESTS} requests to every frontend, through node-a (translated per packet at tc; SNATed when the backend runs on node-b)`);
     const outside: Array<Array<string | number>> = [];
     for (const svc of desired.services.values()) {

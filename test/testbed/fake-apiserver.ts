@@ -1,6 +1,6 @@
 // A fake Kubernetes API server for tests, speaking the real list/watch protocol for
 // Services, EndpointSlices and Nodes: paginated lists carrying a resourceVersion,
-// chunked watch streams of JSON events, BOOKMARKs, 410 Gone for a compacted
+// chunked watch streams of JSON events, 410 Gone for a compacted
 // resourceVersion, and faults on demand (dropped connections, silent watches,
 // server errors, restarts), and optionally HTTPS with bearer-token authentication, as a
 // Pod's in-cluster config reaches the real one.
@@ -44,7 +44,6 @@ interface Event {
 interface Watcher {
   kind: Kind;
   nameSelector?: string;
-  bookmarks: boolean;
   res: http.ServerResponse;
 }
 
@@ -149,12 +148,6 @@ export class FakeApiServer {
     this.watchers.clear();
   }
 
-  bookmark(): void {
-    for (const w of this.watchers) {
-      if (w.bookmarks) this.send(w, 'BOOKMARK', { kind: ROUTE_OF[w.kind].objKind, apiVersion: ROUTE_OF[w.kind].apiVersion, metadata: { name: '', resourceVersion: String(this.rv) } });
-    }
-  }
-
   private emit(ev: Event): void {
     this.history.push(ev);
     if (this.silenced) return;
@@ -213,7 +206,7 @@ export class FakeApiServer {
       );
       return;
     }
-    const w: Watcher = { kind, nameSelector, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true', res };
+    const w: Watcher = { kind, nameSelector, res };
     for (const ev of this.history) if (ev.kind === kind && ev.rv > from && this.matches(w, ev.object)) this.send(w, ev.type, ev.object);
     this.watchers.add(w);
     // kube-apiserver sends the headers as the watch starts: a quiet watch is still an answered one.
@@ -228,5 +221,3 @@ export class FakeApiServer {
     res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, code, message }));
   }
 }
-
-const ROUTE_OF = Object.fromEntries(Object.values(ROUTES).map((r) => [r.kind, r])) as Record<Kind, (typeof ROUTES)[string]>;

@@ -20,8 +20,6 @@ export interface ProbeResult {
   peers: Record<string, number>;
   /** TCP: the client address the pod saw (x-client header), per answer */
   seenAs: Record<string, number>;
-  p50Ms: number;
-  p99Ms: number;
   /** slowest request, answered or failed */
   maxMs: number;
 }
@@ -101,8 +99,7 @@ function udpAsk(): Promise<string> {
 }
 
 async function batch(count: number): Promise<ProbeResult> {
-  const result: ProbeResult = { target: values.target!, proto: values.proto!, sent: 0, answers: {}, ports: {}, errors: {}, peers: {}, seenAs: {}, p50Ms: 0, p99Ms: 0, maxMs: 0 };
-  const lat: number[] = [];
+  const result: ProbeResult = { target: values.target!, proto: values.proto!, sent: 0, answers: {}, ports: {}, errors: {}, peers: {}, seenAs: {}, maxMs: 0 };
   for (let i = 0; i < count; i++) {
     const t0 = performance.now();
     result.sent++;
@@ -112,16 +109,12 @@ async function batch(count: number): Promise<ProbeResult> {
       if (lastPort) result.ports[lastPort] = (result.ports[lastPort] ?? 0) + 1;
       result.peers[lastPeer] = (result.peers[lastPeer] ?? 0) + 1;
       if (lastSeenAs) result.seenAs[lastSeenAs] = (result.seenAs[lastSeenAs] ?? 0) + 1;
-      lat.push(performance.now() - t0);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       result.errors[code] = (result.errors[code] ?? 0) + 1;
     }
     result.maxMs = Math.max(result.maxMs, Math.round((performance.now() - t0) * 100) / 100);
   }
-  lat.sort((a, b) => a - b);
-  result.p50Ms = Math.round((lat[Math.floor(lat.length * 0.5)] ?? 0) * 100) / 100;
-  result.p99Ms = Math.round((lat[Math.floor(lat.length * 0.99)] ?? 0) * 100) / 100;
   return result;
 }
 

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
-import { buildRuleset, chainName } from '../../src/dataplane/iptables/rules.js';
+import { buildRuleset, RulesetBuilder, chainName } from '../../src/dataplane/iptables/rules.js';
 import { buildPayload, ownChains, type Programmed } from '../../src/dataplane/iptables/restore.js';
 import { trace, type Outcome } from '../helpers/iptables-tracer.js';
 
@@ -112,12 +112,16 @@ describe('iptables rules', () => {
 });
 
 describe('rules across syncs', () => {
-  it('reuses the rules of unchanged services and equals a build from scratch', () => {
+  it('recomputes only what the delta names, reuses the rules of the rest and equals a build from scratch', () => {
     const model = new DesiredStateBuilder();
-    const first = buildRuleset(model.build(services, slices, node));
+    const rules = new RulesetBuilder();
+    const first = rules.build(model.build(services, slices, node)).ruleset;
     const changed = slices.map((s) => (s.metadata.name === 'np-a' ? slice('np', [['198.18.1.13']]) : s));
-    const second = buildRuleset(model.build(services.filter((s) => s.metadata.name !== 'sticky'), changed, node));
+    const update = model.build(services.filter((s) => s.metadata.name !== 'sticky'), changed, node);
+    const { ruleset: second, written, removed } = rules.build(update);
     expect(second).toEqual(buildRuleset(buildDesiredState(services.filter((s) => s.metadata.name !== 'sticky'), changed, node)));
+    expect(written.map((s) => s.key)).toEqual(['shop/np:http/TCP']);
+    expect(removed.map((s) => s.key).sort()).toEqual(['shop/np:http/TCP', 'shop/sticky:http/TCP']);
     // An unchanged service's own chain is the same array: restore.ts renders it once.
     const web = chainName('SVC', 'shop/web:http/TCP');
     expect(second.nat.get(web)).toBe(first.nat.get(web));

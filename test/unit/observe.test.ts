@@ -15,7 +15,7 @@ const state = () =>
     [service('web', '198.19.0.10', HTTP, { type: 'NodePort', ports: [{ ...HTTP[0]!, nodePort: 30080 }] })],
     [slice('web', 'a', [{ name: 'http', port: 8080 }], [{ name: 'p1', ip: '198.18.1.10' }, { name: 'p2', ip: '198.18.1.11' }])],
     { name: 'node-a', ips: ['198.18.0.1'] },
-  );
+  ).state;
 
 function clock() {
   let t = 1_000_000;

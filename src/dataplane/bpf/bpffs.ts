@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { BpfUnsupported } from './support.js';
 
 const BPF_FS_MAGIC = 0xcafe4a11;
 
@@ -18,7 +19,7 @@ function mountBpffs(dir: string): void {
     execFileSync('mount', ['-t', 'bpf', 'bpf', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (err) {
     const detail = (err as { stderr?: Buffer }).stderr?.toString().trim() || String(err);
-    throw new Error(`cannot mount a bpf filesystem at ${dir}: ${detail} (run as root, or pass --bpffs on a mounted bpffs)`);
+    throw new BpfUnsupported(`cannot mount a bpf filesystem at ${dir}: ${detail} (run as root, or pass --bpffs on a mounted bpffs)`);
   }
 }
 

@@ -2,6 +2,7 @@
 // the processes in it.
 import fs from 'node:fs';
 import path from 'node:path';
+import { BpfUnsupported } from './support.js';
 
 /** The host's cgroup v2 mount (e.g. /sys/fs/cgroup or /sys/fs/cgroup/unified), from mountinfo. */
 export function cgroup2Mount(mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8')): string | undefined {
@@ -15,7 +16,7 @@ export function cgroup2Mount(mountinfo = fs.readFileSync('/proc/self/mountinfo',
 
 /** Checks that `dir` is a cgroup v2 directory, with a message saying what to pass instead. */
 export function checkCgroup(dir: string): void {
-  if (!dir) throw new Error('no cgroup v2 filesystem is mounted: socket-level load balancing needs one (mount -t cgroup2 none /sys/fs/cgroup), or pass --cgroup');
+  if (!dir) throw new BpfUnsupported('no cgroup v2 filesystem is mounted: socket-level load balancing needs one (mount -t cgroup2 none /sys/fs/cgroup), or pass --cgroup');
   if (!fs.existsSync(path.join(dir, 'cgroup.procs')) || !fs.existsSync(path.join(dir, 'cgroup.subtree_control'))) {
     throw new Error(`--cgroup ${dir} is not a cgroup v2 directory: pass the cgroup2 mount (${cgroup2Mount() ?? 'none mounted'}) or a directory below it`);
   }

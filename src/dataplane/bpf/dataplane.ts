@@ -5,7 +5,7 @@
 // entries whose flows ended, and watches the SNAT table's fill level, which only
 // traffic drives.
 import type { Logger } from 'pino';
-import type { DesiredState } from '../../model/state.js';
+import type { StateUpdate } from '../../model/state.js';
 import type { Dataplane } from '../types.js';
 import type { DatapathFacts } from '../../observe/metrics.js';
 import type { BpfApplyStats, BpfReconciler } from './reconciler.js';
@@ -103,8 +103,8 @@ export class BpfDataplane implements Dataplane {
     return { services, drops, maps: this.fill.maps };
   }
 
-  apply(state: DesiredState): BpfApplyStats & { socketNamespacesSwept?: number } {
-    const stats = this.reconciler.apply(state);
+  apply(update: StateUpdate): BpfApplyStats & { socketNamespacesSwept?: number } {
+    const stats = this.reconciler.apply(update);
     if (stats.udpMembersRemoved === 0) return stats;
     return { ...stats, socketNamespacesSwept: this.sweep() };
   }

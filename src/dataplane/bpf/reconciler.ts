@@ -2,10 +2,10 @@
 // maps hold. State is recovered from the pinned maps at start, so a restarted agent
 // rewrites nothing that is already right and established flows keep their backends.
 import type { Logger } from 'pino';
-import type { Backend, DesiredState, LbService } from '../../model/state.js';
+import type { Backend, DesiredState, LbService, StateUpdate } from '../../model/state.js';
 import { backendId, frontendId } from '../../model/state.js';
 import { buildMaglevTable, MAGLEV_MAX_SIZE, maglevSize } from '../../model/maglev.js';
-import type { ApplyStats, Dataplane } from '../types.js';
+import { NO_CHANGE, type ApplyStats, type Dataplane } from '../types.js';
 import {
   BACKEND_F_REMOTE,
   IPPROTO,
@@ -42,6 +42,43 @@ type Room = keyof typeof ROOM;
 /** Something of a service the maps have no room for: the whole service, or one frontend or backend ("IP:PORT[/PROTO]"). */
 type Left = { room: Room; what?: string };
 
+/** What one pass does, planned before anything is written (see BpfReconciler.pass). */
+interface Plan {
+  /** the services looked at that have an id, in the order looked at */
+  services: PlannedService[];
+  newBackends: Array<[number, BackendValue]>;
+  names: Array<[number, SvcName]>;
+  /** frontends a changed or removed service had, with that service: deleted unless claimed */
+  staleFrontends: Array<[id: string, owner: string]>;
+  /** backend keys changed or removed services used: released once the tables are in */
+  released: number[];
+  /** banks the frontends stop naming */
+  retired: Array<[number, Bank]>;
+  /** services looked at, and what of each found no room */
+  tried: string[];
+  shortOf: Map<string, Map<string, Left>>;
+}
+
+interface PlannedService {
+  svc: LbService;
+  svcId: number;
+  proto: number;
+  /** its table as the frontends will name it */
+  size: number;
+  bank?: Bank;
+  /** the backends that got ids */
+  backendIds: number[];
+  frontendIds: string[];
+  /** its table or members were written in this pass */
+  written: boolean;
+}
+
+function noRoom(plan: Plan, key: string, room: Room, what?: string): void {
+  let left = plan.shortOf.get(key);
+  if (!left) plan.shortOf.set(key, (left = new Map()));
+  left.set(what === undefined ? room : `${room} ${what}`, { room, what });
+}
+
 /** An id from the pool, or none when every id is in use (the pool throws then). */
 function tryAllocate(pool: IdPool): number | undefined {
   try {
@@ -70,7 +107,7 @@ interface ProgrammedService {
   svcId: number;
   /** size and backend ids in slot order of the table that is in the map */
   tableSignature: string;
-  /** the desired service last applied: the same object next time means nothing changed */
+  /** the desired service last applied */
   applied: LbService;
   frontendIds: string[];
   backendKeys: number[];
@@ -124,9 +161,8 @@ export class BpfReconciler implements Dataplane {
   private readonly recoveredTables = new Map<number, { bank: Bank; size: number }>();
   /** Service ids found in the maps at start and not yet matched to a desired service. */
   private readonly unclaimedIds = new Set<number>();
-  /** The state last applied in full, and its generation (see DesiredState.changed). */
-  private lastState?: DesiredState;
-  private lastGeneration = -1;
+  /** The next apply compares every service with the maps: at start and after a failed apply. */
+  private resync = true;
   /** Slots of the table being written, reused (tables.write copies them). */
   private slots = new Uint32Array(0);
   /** svc_id -> backend ids, as in xlb_members */
@@ -157,7 +193,7 @@ export class BpfReconciler implements Dataplane {
    * the next apply then compares against instead of what it meant to write.
    */
   private recover(): void {
-    this.lastState = undefined;
+    this.resync = true;
     for (const c of [this.services, this.frontends, this.backends, this.maybeUnused, this.unowned, this.unclaimedIds, this.recoveredTables]) c.clear();
     this.svcIds.clear();
     this.backendIds.clear();
@@ -192,9 +228,9 @@ export class BpfReconciler implements Dataplane {
     }
   }
 
-  apply(state: DesiredState): BpfApplyStats {
+  apply(update: StateUpdate): BpfApplyStats {
     try {
-      return this.applyDifference(state);
+      return this.sync(update);
     } catch (err) {
       this.recover();
       throw err;
@@ -202,71 +238,53 @@ export class BpfReconciler implements Dataplane {
   }
 
   /**
-   * Only services whose desired object is not the one applied last time are written
-   * (the model keeps unchanged ones identical); when the state says which services its
-   * last build changed and this reconciler applied the build before, only those are
-   * looked at, so a change among 10,000 services costs that service's work alone.
+   * Writes the services the delta names and removes those it says are gone; after a
+   * start, a failed apply or a builder that started over, every service is compared
+   * with what the maps hold instead, so a change among 10,000 services costs that
+   * service's work alone and a resync rewrites nothing that is right.
    */
-  private applyDifference(state: DesiredState): BpfApplyStats {
-    const incremental = state === this.lastState && state.changed !== undefined && state.generation === this.lastGeneration + 1;
-    this.lastState = undefined; // until this apply has succeeded
-    const stats: BpfApplyStats = {
-      udpMembersRemoved: 0,
-      servicesWritten: 0,
-      servicesRemoved: 0,
-      frontendsWritten: 0,
-      frontendsRemoved: 0,
-      tablesWritten: 0,
-      backendsAdded: 0,
-      backendsRemoved: 0,
-      overCapacity: 0,
-    };
+  private sync({ state, delta }: StateUpdate): BpfApplyStats {
+    const full = delta.full || this.resync;
+    this.resync = true; // until this apply has succeeded
+    const stats: BpfApplyStats = { ...NO_CHANGE, udpMembersRemoved: 0 };
     const desired = (keys: Iterable<string>) => [...keys].flatMap((k) => state.services.get(k) ?? []);
     this.freed = false;
-    this.pass(state, incremental ? desired(state.changed!) : state.services.values(), incremental ? state.changed : undefined, stats);
+    this.pass(state, full ? state.services.values() : desired(delta.upserted), full ? undefined : delta.removed, stats);
     // Removals come last in a pass: the room they freed goes to what did not fit at
     // once, rather than at some later change.
     if (this.freed && this.short.size > 0) this.pass(state, desired(this.short.keys()), new Set(), stats);
     for (const left of this.short.values()) stats.overCapacity += left.size;
-    this.lastState = state;
-    this.lastGeneration = state.generation ?? -1;
+    this.resync = false;
     return stats;
   }
 
   /**
-   * Programs the `looked` services and removes what `state` no longer holds: of the
-   * services `maybeGone` names, or of all when it is absent.
+   * One pass, in the order the datapath needs: new backends and tables are in before
+   * frontends name them, and what frontends stop naming goes after they moved.
+   * `maybeGone`: the services that may have left the state (all when absent).
    */
   private pass(state: DesiredState, looked: Iterable<LbService>, maybeGone: ReadonlySet<string> | undefined, stats: BpfApplyStats): void {
-    /** Work that must wait until the new tables are in (frontends point at them). */
-    const afterTables: Array<() => void> = [];
-    const afterFrontends: Array<() => void> = [];
-    const newBackends: Array<[number, BackendValue]> = [];
-    const names: Array<[number, SvcName]> = [];
-    const frontendWrites: Array<[SvcKey, SvcValue]> = [];
-    /** frontends a changed or removed service had, with that service: deleted unless claimed */
-    const staleFrontends: Array<[id: string, owner: string]> = [];
-    /** backend keys changed or removed services used: released once the tables are in */
-    const released: number[] = [];
-    /** banks the frontends stop naming in this apply */
-    const retired: Array<[number, Bank]> = [];
+    const plan = this.plan(looked, stats);
+    this.writeBackendsAndTables(plan, stats);
+    this.flipFrontends(plan, stats);
+    this.pruneMembers(plan, stats);
+    for (const key of plan.tried) this.reportRoom(key, plan.shortOf.get(key));
+    this.removeGone(state, maybeGone, plan, stats);
+    this.releaseBackends(plan, stats);
+  }
 
-    /** services tried, and what of each found no room */
-    const tried: string[] = [];
-    const shortOf = new Map<string, Map<string, Left>>();
-    const noRoom = (key: string, room: Room, what?: string) => {
-      let left = shortOf.get(key);
-      if (!left) shortOf.set(key, (left = new Map()));
-      left.set(what === undefined ? room : `${room} ${what}`, { room, what });
-    };
+  /**
+   * Gives each looked-at service its id and backend ids and stages its table (written
+   * into the bank no frontend names); records what it leaves behind.
+   */
+  private plan(looked: Iterable<LbService>, stats: BpfApplyStats): Plan {
+    const plan: Plan = { services: [], newBackends: [], names: [], staleFrontends: [], released: [], retired: [], tried: [], shortOf: new Map() };
     for (const svc of looked) {
       const cur = this.services.get(svc.key);
-      // One left short is tried again: room may have been freed since.
-      if (cur?.applied === svc && !this.short.has(svc.key)) continue;
-      tried.push(svc.key);
+      plan.tried.push(svc.key);
       const svcId = this.svcIdFor(svc);
       if (svcId === undefined) {
-        noRoom(svc.key, 'service');
+        noRoom(plan, svc.key, 'service');
         continue;
       }
       const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
@@ -277,113 +295,138 @@ export class BpfReconciler implements Dataplane {
       for (const b of svc.backends) {
         const value: BackendValue = { addr: b.addr, port: b.port, proto, flags: b.remote ? BACKEND_F_REMOTE : 0 };
         const k = beKey(b.addr, b.port, proto, value.flags);
-        const id = this.claimBackend(k, value, newBackends);
+        const id = this.claimBackend(k, value, plan.newBackends);
         if (id === undefined) {
-          noRoom(svc.key, 'backend', backendId(b));
+          noRoom(plan, svc.key, 'backend', backendId(b));
           continue;
         }
         backends.push(b);
         backendKeys.push(k);
         backendIds.push(id);
       }
-      if (cur?.svcId !== svcId) names.push([svcId, { name: svc.key }]);
+      if (cur?.svcId !== svcId) plan.names.push([svcId, { name: svc.key }]);
       const active = cur?.svcId === svcId ? cur.bank : this.recoveredTables.get(svcId)?.bank;
-      const { size, bank, signature } = this.ensureTable(backends, svcId, backendIds, cur, active, stats);
-      if (active !== undefined && bank !== active) retired.push([svcId, active]);
+      const table = this.ensureTable(backends, svcId, backendIds, cur, active, stats);
+      if (table.written) stats.servicesWritten++;
+      if (active !== undefined && table.bank !== active) plan.retired.push([svcId, active]);
       const frontendIds = svc.frontends.map(frontendId);
       if (cur) {
-        released.push(...cur.backendKeys);
+        plan.released.push(...cur.backendKeys);
         const keep = new Set(frontendIds);
-        for (const id of cur.frontendIds) if (!keep.has(id)) staleFrontends.push([id, svc.key]);
+        for (const id of cur.frontendIds) if (!keep.has(id)) plan.staleFrontends.push([id, svc.key]);
       }
-      this.services.set(svc.key, { svcId, tableSignature: signature, applied: svc, frontendIds, backendKeys, bank });
+      this.services.set(svc.key, { svcId, tableSignature: table.signature, applied: svc, frontendIds, backendKeys, bank: table.bank });
       // Ranges are in the trie before a frontend is flagged to check them.
       this.ranges.add(svcId, svc.sourceRanges);
-      afterTables.push(() => {
-        svc.frontends.forEach((f, i) => {
-          const id = frontendIds[i]!;
-          const value: SvcValue = {
-            svc_id: svcId,
-            maglev_size: size,
-            backend_count: backendIds.length,
-            type: SVC_TYPE[f.type],
-            flags:
-              (backendIds.length === 0 && svc.noEndpoints === 'drop' ? SVC_F_DROP : 0) |
-              (f.type === 'LoadBalancer' && svc.sourceRanges.length ? SVC_F_SOURCE_RANGES : 0) |
-              (bank === 1 ? SVC_F_TABLE_B : 0) |
-              ((f.type === 'ClusterIP' ? svc.internalPolicyLocal : svc.externalPolicyLocal) ? SVC_F_LOCAL : 0) |
-              (svc.terminatingFallback ? SVC_F_TERMINATING : 0),
-            affinity_timeout_s: svc.affinitySeconds,
-          };
-          const prev = this.frontends.get(id);
-          // Entries this pass deletes still count: the map must hold old and new at once.
-          if (!prev && this.frontends.size >= this.capacity.frontends) return noRoom(svc.key, 'frontend', id);
-          this.unowned.delete(id);
-          if (prev && sameValue(prev.value, value)) {
-            prev.owner = svc.key;
-            return;
-          }
-          const key: SvcKey = { addr: f.addr, port: f.port, proto };
-          frontendWrites.push([key, value]);
-          this.frontends.set(id, { key, value, owner: svc.key });
-        });
-      });
-      // Old members and ranges go once no frontend can reach them (and members then
-      // match the table the frontends name, which a restart relies on).
-      afterFrontends.push(() => {
-        const left = this.members.prune(svcId, backendIds);
-        if (proto === IPPROTO.UDP) stats.udpMembersRemoved += left;
-        this.ranges.prune(svcId, svc.sourceRanges);
-      });
+      plan.services.push({ svc, svcId, proto, size: table.size, bank: table.bank, backendIds, frontendIds, written: table.written });
     }
-    // Backends before the tables that name them, tables before the frontends.
-    this.maps.backends.setMany(newBackends);
-    stats.backendsAdded += newBackends.length;
-    this.maps.names.setMany(names);
+    return plan;
+  }
+
+  /** Backends before the tables that name them; names, members and ranges with them. */
+  private writeBackendsAndTables(plan: Plan, stats: BpfApplyStats): void {
+    this.maps.backends.setMany(plan.newBackends);
+    stats.backendsAdded += plan.newBackends.length;
+    this.maps.names.setMany(plan.names);
     this.members.flush();
     this.ranges.flush();
     this.tables.commit();
-    for (const f of afterTables) f();
-    this.maps.services.setMany(frontendWrites);
-    stats.frontendsWritten += frontendWrites.length;
-    for (const f of afterFrontends) f();
-    for (const [svcId, bank] of retired) this.tables.retire(svcId, bank);
-    for (const key of tried) this.reportRoom(key, shortOf.get(key));
+  }
+
+  /** Points each frontend at its service's new table, writing only the values that changed. */
+  private flipFrontends(plan: Plan, stats: BpfApplyStats): void {
+    const writes: Array<[SvcKey, SvcValue]> = [];
+    for (const p of plan.services) {
+      const { svc, svcId, size, bank, backendIds } = p;
+      let wrote = false;
+      svc.frontends.forEach((f, i) => {
+        const id = p.frontendIds[i]!;
+        const value: SvcValue = {
+          svc_id: svcId,
+          maglev_size: size,
+          backend_count: backendIds.length,
+          type: SVC_TYPE[f.type],
+          flags:
+            (backendIds.length === 0 && svc.noEndpoints === 'drop' ? SVC_F_DROP : 0) |
+            (f.type === 'LoadBalancer' && svc.sourceRanges.length ? SVC_F_SOURCE_RANGES : 0) |
+            (bank === 1 ? SVC_F_TABLE_B : 0) |
+            ((f.type === 'ClusterIP' ? svc.internalPolicyLocal : svc.externalPolicyLocal) ? SVC_F_LOCAL : 0) |
+            (svc.terminatingFallback ? SVC_F_TERMINATING : 0),
+          affinity_timeout_s: svc.affinitySeconds,
+        };
+        const prev = this.frontends.get(id);
+        // Entries this pass deletes still count: the map must hold old and new at once.
+        if (!prev && this.frontends.size >= this.capacity.frontends) return noRoom(plan, svc.key, 'frontend', id);
+        this.unowned.delete(id);
+        if (prev && sameValue(prev.value, value)) {
+          prev.owner = svc.key;
+          return;
+        }
+        const key: SvcKey = { addr: f.addr, port: f.port, proto: p.proto };
+        writes.push([key, value]);
+        this.frontends.set(id, { key, value, owner: svc.key });
+        wrote = true;
+      });
+      if (wrote && !p.written) stats.servicesWritten++;
+    }
+    this.maps.services.setMany(writes);
+    stats.frontendsWritten += writes.length;
+  }
+
+  /**
+   * Old members and ranges go once no frontend can reach them (members then match the
+   * table the frontends name, which a restart relies on); so do the banks left behind.
+   */
+  private pruneMembers(plan: Plan, stats: BpfApplyStats): void {
+    for (const { svc, svcId, proto, backendIds } of plan.services) {
+      const left = this.members.prune(svcId, backendIds);
+      if (proto === IPPROTO.UDP) stats.udpMembersRemoved += left;
+      this.ranges.prune(svcId, svc.sourceRanges);
+    }
+    for (const [svcId, bank] of plan.retired) this.tables.retire(svcId, bank);
+  }
+
+  /**
+   * Removes the services `state` no longer holds (of `maybeGone`, or of all), the
+   * frontends no service claimed in this pass, and ids recovered at start that no
+   * desired service took.
+   */
+  private removeGone(state: DesiredState, maybeGone: ReadonlySet<string> | undefined, plan: Plan, stats: BpfApplyStats): void {
     let unplaced = 0;
     for (const key of this.short.keys()) {
       if (!state.services.has(key)) this.short.delete(key);
       else if (!this.services.has(key)) unplaced++;
     }
-
     // Every programmed service is desired when the counts match (all desired ones are
     // programmed by now, but those without an id): then there is nothing to remove.
     const gone = this.services.size + unplaced === state.services.size ? [] : [...(maybeGone ?? this.services.keys())];
     for (const key of gone) {
       const svc = this.services.get(key);
       if (!svc || state.services.has(key)) continue;
-      for (const id of svc.frontendIds) staleFrontends.push([id, key]);
-      released.push(...svc.backendKeys);
+      for (const id of svc.frontendIds) plan.staleFrontends.push([id, key]);
+      plan.released.push(...svc.backendKeys);
       const left = this.removeTableAndId(svc.svcId);
       if (svc.applied.protocol === 'UDP') stats.udpMembersRemoved += left;
       this.services.delete(key);
       stats.servicesRemoved++;
     }
-    // A frontend goes unless a service claimed it in this apply (it may have moved).
-    for (const [id, owner] of staleFrontends) {
+    // A frontend goes unless a service claimed it in this pass (it may have moved).
+    for (const [id, owner] of plan.staleFrontends) {
       const f = this.frontends.get(id);
       if (f && f.owner === owner) this.deleteFrontend(id, f, stats);
     }
     for (const id of this.unowned) this.deleteFrontend(id, this.frontends.get(id)!, stats);
     this.unowned.clear();
-    // Ids recovered from the maps that no desired service claimed: their frontends
-    // are gone now, so their tables and ids go too.
-    // (Their protocol is not known here: count their members as UDP ones.)
+    // Their frontends are gone now, so their tables and ids go too. (Their protocol is
+    // not known here: count their members as UDP ones.)
     for (const id of this.unclaimedIds) stats.udpMembersRemoved += this.removeTableAndId(id);
     this.unclaimedIds.clear();
     this.tables.commit();
+  }
 
-    // Backends go last: no table references them any more.
-    for (const k of released) {
+  /** Backends go last: no table references them any more. */
+  private releaseBackends(plan: Plan, stats: BpfApplyStats): void {
+    for (const k of plan.released) {
       if (--this.refs[this.backends.get(k)!]! === 0) this.maybeUnused.add(k);
     }
     for (const k of this.maybeUnused) {
@@ -466,24 +509,23 @@ export class BpfReconciler implements Dataplane {
     cur: ProgrammedService | undefined,
     active: Bank | undefined,
     stats: ApplyStats,
-  ): { size: number; bank?: Bank; signature: string } {
+  ): { size: number; bank?: Bank; signature: string; written: boolean } {
     const size = maglevSize(backendIds.length);
     const signature = `${size}:${backendIds.join(',')}`;
-    if (cur && cur.svcId === svcId && cur.tableSignature === signature) return { size, bank: cur.bank, signature };
+    if (cur && cur.svcId === svcId && cur.tableSignature === signature) return { size, bank: cur.bank, signature, written: false };
     // Found in the maps at start: a table is a function of its backends, and members
     // match the table once a sync completes, so the same size and members mean the
     // same table (a restarted agent rewrites none).
     const found = cur ? undefined : this.recoveredTables.get(svcId);
-    if (found && found.size === size && this.members.holdsExactly(svcId, backendIds)) return { size, bank: found.bank, signature };
+    if (found && found.size === size && this.members.holdsExactly(svcId, backendIds)) return { size, bank: found.bank, signature, written: false };
     // No endpoints, and no table or member to take away (a restarted agent's such service).
-    if (size === 0 && !found && cur?.bank === undefined && this.members.holdsExactly(svcId, [])) return { size, signature };
+    if (size === 0 && !found && cur?.bank === undefined && this.members.holdsExactly(svcId, [])) return { size, signature, written: false };
     // New members before the table that uses them (old ones go after it is in).
     this.members.add(svcId, backendIds);
     stats.tablesWritten++;
-    stats.servicesWritten++;
     if (size === 0) {
       this.tables.remove(svcId);
-      return { size, signature };
+      return { size, signature, written: true };
     }
     // Permutations come from the backend's address, so every node builds the same table.
     const mapId = new Map(backends.map((b, i) => [backendId(b), backendIds[i]!]));
@@ -492,7 +534,7 @@ export class BpfReconciler implements Dataplane {
     if (this.slots.length < size) this.slots = new Uint32Array(MAGLEV_MAX_SIZE);
     const slots = this.slots.subarray(0, size);
     for (let i = 0; i < size; i++) slots[i] = idOfIndex[table[i]!]!;
-    return { size, bank: this.tables.write(svcId, slots, active), signature };
+    return { size, bank: this.tables.write(svcId, slots, active), signature, written: true };
   }
 
 }

@@ -2,11 +2,18 @@
 // with one iptables-restore --noflush per sync that rewrites only changed chains.
 import { execFileSync } from 'node:child_process';
 import type { Logger } from 'pino';
-import type { DesiredState } from '../../model/state.js';
-import { backendId } from '../../model/state.js';
-import type { ApplyStats, Dataplane } from '../types.js';
-import { buildRuleset, JUMPS, PREFIX, type Table } from './rules.js';
-import { buildPayload, cleanupPayload, ownChains, TABLES, type Programmed } from './restore.js';
+import type { DesiredState, LbService, StateUpdate } from '../../model/state.js';
+import { backendId, frontendId } from '../../model/state.js';
+import { NO_CHANGE, type ApplyStats, type Dataplane } from '../types.js';
+import { JUMPS, PREFIX, RulesetBuilder, type Table } from './rules.js';
+import { buildPayload, cleanupPayload, ownChains, TABLES, type Programmed, type RenderCache } from './restore.js';
+
+export interface IptablesApplyStats extends ApplyStats {
+  /** chains declared (flushed) and refilled */
+  chainsWritten: number;
+  /** our chains deleted */
+  chainsDeleted: number;
+}
 
 /**
  * Room for the output of iptables-save on a node with tens of thousands of Services
@@ -33,15 +40,15 @@ function succeeds(cmd: string, args: string[]): boolean {
   }
 }
 
-/** The iptables commands of one backend. */
-export interface Backend {
+/** The iptables commands of one variant (the kernel interface they program). */
+export interface IptablesVariant {
   name: 'nft' | 'legacy';
   iptables: string;
   save: string;
   restore: string;
 }
 
-const BACKENDS: Record<Backend['name'], Backend> = {
+const VARIANTS: Record<IptablesVariant['name'], IptablesVariant> = {
   nft: { name: 'nft', iptables: 'iptables-nft', save: 'iptables-nft-save', restore: 'iptables-nft-restore' },
   legacy: { name: 'legacy', iptables: 'iptables-legacy', save: 'iptables-legacy-save', restore: 'iptables-legacy-restore' },
 };
@@ -52,36 +59,36 @@ function ruleCount(cmd: string): number {
       .split('\n')
       .filter((l) => l.startsWith('-A ')).length;
   } catch {
-    return -1; // this backend is not installed or not usable
+    return -1; // this variant is not installed or not usable
   }
 }
 
 /**
- * The backend the host already uses, as kube-proxy's iptables-wrapper decides: the one
+ * The variant the host already uses, as kube-proxy's iptables-wrapper decides: the one
  * holding rules (legacy only when it has rules and nft has none); nft otherwise.
  */
-export function detectBackend(): Backend {
-  const nft = ruleCount(BACKENDS.nft.save);
-  const legacy = ruleCount(BACKENDS.legacy.save);
+export function detectIptables(): IptablesVariant {
+  const nft = ruleCount(VARIANTS.nft.save);
+  const legacy = ruleCount(VARIANTS.legacy.save);
   if (nft < 0 && legacy < 0) throw new Error('neither iptables-nft nor iptables-legacy works here: install iptables (make deps)');
-  return legacy > 0 && nft <= 0 ? BACKENDS.legacy : nft >= 0 ? BACKENDS.nft : BACKENDS.legacy;
+  return legacy > 0 && nft <= 0 ? VARIANTS.legacy : nft >= 0 ? VARIANTS.nft : VARIANTS.legacy;
 }
 
-function ownChainsNow(b: Backend): Record<Table, Set<string>> {
+function ownChainsNow(b: IptablesVariant): Record<Table, Set<string>> {
   return { nat: ownChains(run(b.save, ['-t', 'nat'])), filter: ownChains(run(b.save, ['-t', 'filter'])) };
 }
 
 /** Hooks our chains into the built-in ones, once each. */
-function ensureJumps(b: Backend): void {
+function ensureJumps(b: IptablesVariant): void {
   for (const [table, chain, spec] of JUMPS) {
     if (!succeeds(b.iptables, ['-w', '-t', table, '-C', chain, ...spec])) run(b.iptables, ['-w', '-t', table, '-I', chain, '1', ...spec]);
   }
 }
 
-/** Removes our jumps and chains from every backend; true when there was anything to remove. */
+/** Removes our jumps and chains from every variant; true when there was anything to remove. */
 export function iptablesCleanup(): boolean {
   let found = false;
-  for (const b of Object.values(BACKENDS)) {
+  for (const b of Object.values(VARIANTS)) {
     if (ruleCount(b.save) < 0) continue;
     for (const [table, chain, spec] of JUMPS) {
       while (succeeds(b.iptables, ['-w', '-t', table, '-D', chain, ...spec])) found = true;
@@ -100,39 +107,80 @@ export class IptablesDataplane implements Dataplane {
   private programmed: Programmed = { nat: new Map(), filter: new Map() };
   private existing?: Record<Table, Set<string>>;
   private jumped = false;
+  private rules = new RulesetBuilder();
+  private readonly rendered: RenderCache = new WeakMap();
+  /** backend id -> how many programmed services use it */
+  private backendRefs = new Map<string, number>();
   /** UDP frontend -> its backends, to flush conntrack entries of removed ones */
   private udp = new Map<string, Set<string>>();
   private conntrackMissing = false;
 
   constructor(
     private readonly log: Logger,
-    readonly backend: Backend = detectBackend(),
+    readonly variant: IptablesVariant = detectIptables(),
   ) {}
 
-  apply(state: DesiredState): ApplyStats {
-    const existing = this.existing ?? ownChainsNow(this.backend);
-    const rules = buildRuleset(state);
-    const payload = buildPayload(rules, this.programmed, existing);
-    run(this.backend.restore, ['-w', '--noflush'], payload.text);
+  apply(update: StateUpdate): IptablesApplyStats {
+    try {
+      return this.write(update);
+    } catch (err) {
+      // What the kernel holds is not known now: the next apply starts over from iptables-save.
+      this.existing = undefined;
+      this.rules = new RulesetBuilder();
+      this.backendRefs = new Map();
+      throw err;
+    }
+  }
+
+  private write(update: StateUpdate): IptablesApplyStats {
+    const existing = this.existing ?? ownChainsNow(this.variant);
+    const full = update.delta.full || this.existing === undefined;
+    const { ruleset, written, removed } = this.rules.build(full ? { ...update, delta: { ...update.delta, full } } : update);
+    const payload = buildPayload(ruleset, this.programmed, existing, this.rendered);
+    run(this.variant.restore, ['-w', '--noflush'], payload.text);
     if (!this.jumped) {
-      ensureJumps(this.backend);
+      ensureJumps(this.variant);
       this.jumped = true;
     }
     this.programmed = payload.next;
-    this.existing = { nat: new Set([...rules.nat.keys()].filter((c) => c.startsWith(PREFIX))), filter: new Set([...rules.filter.keys()].filter((c) => c.startsWith(PREFIX))) };
-    this.flushStaleUdp(state);
-    // Counted in chains: what one sync rewrote and deleted.
+    this.existing = { nat: new Set([...ruleset.nat.keys()].filter((c) => c.startsWith(PREFIX))), filter: new Set([...ruleset.filter.keys()].filter((c) => c.startsWith(PREFIX))) };
+    this.flushStaleUdp(update.state);
+    const writtenKeys = new Set(written.map((s) => s.key));
+    const frontends = (svcs: LbService[]) => new Set(svcs.flatMap((s) => s.frontends.map(frontendId)));
+    const after = frontends(written);
     return {
-      servicesWritten: payload.written,
-      servicesRemoved: payload.deleted,
-      frontendsWritten: 0,
-      frontendsRemoved: 0,
-      tablesWritten: 0,
-      backendsAdded: 0,
-      backendsRemoved: 0,
-      // iptables has no fixed capacity.
-      overCapacity: 0,
+      ...NO_CHANGE,
+      servicesWritten: written.length,
+      servicesRemoved: removed.filter((s) => !writtenKeys.has(s.key)).length,
+      frontendsWritten: after.size,
+      // A frontend that moves between services changes both: it is among `after`.
+      frontendsRemoved: [...frontends(removed)].filter((f) => !after.has(f)).length,
+      ...this.countBackends(written, removed),
+      chainsWritten: payload.written,
+      chainsDeleted: payload.deleted,
     };
+  }
+
+  /** Keeps how many services use each backend: one no longer used is removed, a new one added. */
+  private countBackends(written: LbService[], removed: LbService[]): Pick<ApplyStats, 'backendsAdded' | 'backendsRemoved'> {
+    let added = 0;
+    let gone = 0;
+    const ids = (svc: LbService) => svc.backends.map((b) => `${backendId(b)}/${svc.protocol}`);
+    for (const svc of removed) {
+      for (const id of ids(svc)) {
+        const n = this.backendRefs.get(id)! - 1;
+        if (n > 0) this.backendRefs.set(id, n);
+        else if (this.backendRefs.delete(id)) gone++;
+      }
+    }
+    for (const svc of written) {
+      for (const id of ids(svc)) {
+        const n = this.backendRefs.get(id) ?? 0;
+        if (n === 0) added++;
+        this.backendRefs.set(id, n + 1);
+      }
+    }
+    return { backendsAdded: added, backendsRemoved: gone };
   }
 
   /**

@@ -2,7 +2,7 @@
 // flushes it) and refilled only when its rules differ from what was last programmed;
 // our chains that are no longer wanted are flushed and deleted. Chains we do not own
 // are never named.
-import { CHAINS, PREFIX, type Ruleset, type Table } from './rules.js';
+import { CHAINS, PREFIX, type Rule, type Ruleset, type Table } from './rules.js';
 
 export const TABLES: readonly Table[] = ['nat', 'filter'];
 
@@ -22,14 +22,11 @@ export function renderRules(chain: string, rules: string[][]): string {
   return rules.map((r) => `-A ${chain} ${r.map(arg).join(' ')}`).join('\n');
 }
 
-/** A service's own chain keeps its rules array while the service is unchanged: render it once. */
-const rendered = new WeakMap<string[][], string>();
-
-function renderCached(chain: string, rules: string[][]): string {
-  let text = rendered.get(rules);
-  if (text === undefined) rendered.set(rules, (text = renderRules(chain, rules)));
-  return text;
-}
+/**
+ * A service's own chain keeps its rules array while the service is unchanged
+ * (RulesetBuilder): each array is rendered once. Owned by the dataplane that writes.
+ */
+export type RenderCache = WeakMap<Rule[], string>;
 
 export interface Payload {
   text: string;
@@ -39,7 +36,12 @@ export interface Payload {
 }
 
 /** `existing`: our chains present in the kernel now (from iptables-save); `programmed`: what we wrote last. */
-export function buildPayload(desired: Ruleset, programmed: Programmed, existing: Record<Table, Set<string>>): Payload {
+export function buildPayload(desired: Ruleset, programmed: Programmed, existing: Record<Table, Set<string>>, cache: RenderCache = new WeakMap()): Payload {
+  const renderCached = (chain: string, rules: Rule[]) => {
+    let text = cache.get(rules);
+    if (text === undefined) cache.set(rules, (text = renderRules(chain, rules)));
+    return text;
+  };
   const next: Programmed = { nat: new Map(), filter: new Map() };
   let written = 0;
   let deleted = 0;

@@ -8,7 +8,7 @@
 //  filter INPUT/FORWARD/OUTPUT -> XLB-SERVICES (REJECT/DROP without endpoints)
 //                              -> XLB-FIREWALL -> XLB-FW-x (loadBalancerSourceRanges)
 import { createHash } from 'node:crypto';
-import type { DesiredState, Frontend, LbService } from '../../model/state.js';
+import type { DesiredState, Frontend, LbService, StateUpdate } from '../../model/state.js';
 import { backendId } from '../../model/state.js';
 
 export const PREFIX = 'XLB-';
@@ -137,24 +137,60 @@ function addService(rs: Ruleset, svc: LbService): void {
 /** Chains many services add rules to; every other chain belongs to one service. */
 const SHARED: Record<Table, readonly string[]> = { nat: [CHAINS.services, CHAINS.nodePorts], filter: [CHAINS.services, CHAINS.firewall] };
 
-/**
- * What one service adds to each chain, computed once per LbService: the model keeps
- * unchanged services identical, so a sync among 10,000 services builds the rules of
- * the changed ones only (and its own chains keep their identity for restore.ts).
- */
-const contributions = new WeakMap<LbService, Ruleset>();
-
+/** What one service adds to each chain: the shared chains' rules and its own chains. */
 function contributionOf(svc: LbService): Ruleset {
-  let c = contributions.get(svc);
-  if (!c) {
-    c = { nat: new Map(SHARED.nat.map((ch) => [ch, []])), filter: new Map(SHARED.filter.map((ch) => [ch, []])) };
-    addService(c, svc);
-    contributions.set(svc, c);
-  }
+  const c: Ruleset = { nat: new Map(SHARED.nat.map((ch) => [ch, []])), filter: new Map(SHARED.filter.map((ch) => [ch, []])) };
+  addService(c, svc);
   return c;
 }
 
-export function buildRuleset(state: DesiredState): Ruleset {
+/**
+ * The ruleset, kept across updates: each service's contribution is computed when the
+ * update upserts it and dropped when it removes it, so a sync among 10,000 services
+ * builds the rules of the changed ones only (and the others' own chains keep their
+ * rules arrays, which restore.ts renders once).
+ */
+export class RulesetBuilder {
+  /** service key -> the service and what it adds to each chain */
+  private readonly contributions = new Map<string, { svc: LbService; rules: Ruleset }>();
+
+  /** Service keys whose contribution this update computed anew, and those it dropped. */
+  build({ state, delta }: StateUpdate): { ruleset: Ruleset; written: LbService[]; removed: LbService[] } {
+    const written: LbService[] = [];
+    const removed: LbService[] = [];
+    const drop = (key: string) => {
+      const was = this.contributions.get(key);
+      if (was && this.contributions.delete(key)) removed.push(was.svc);
+    };
+    if (delta.full) for (const key of [...this.contributions.keys()]) if (!state.services.has(key)) drop(key);
+    for (const key of delta.removed) drop(key);
+    for (const key of delta.full ? state.services.keys() : delta.upserted) {
+      const svc = state.services.get(key);
+      if (!svc) continue;
+      const was = this.contributions.get(key);
+      const rules = contributionOf(svc);
+      // A full update recomputes every service; one whose rules came out the same keeps the old arrays.
+      if (was && sameRules(was.rules, rules)) continue;
+      if (was) removed.push(was.svc);
+      this.contributions.set(key, { svc, rules });
+      written.push(svc);
+    }
+    return { ruleset: assemble(state, (key) => this.contributions.get(key)!.rules), written, removed };
+  }
+}
+
+function sameRules(a: Ruleset, b: Ruleset): boolean {
+  const same = (x: Map<string, Rule[]>, y: Map<string, Rule[]>) =>
+    x.size === y.size && [...x].every(([chain, rules]) => JSON.stringify(rules) === JSON.stringify(y.get(chain)));
+  return same(a.nat, b.nat) && same(a.filter, b.filter);
+}
+
+/** The ruleset of one update, from scratch. */
+export function buildRuleset(update: StateUpdate): Ruleset {
+  return new RulesetBuilder().build(update).ruleset;
+}
+
+function assemble(state: DesiredState, contribution: (key: string) => Ruleset): Ruleset {
   const rs: Ruleset = {
     nat: new Map<string, Rule[]>([
       [CHAINS.services, []],
@@ -176,7 +212,7 @@ export function buildRuleset(state: DesiredState): Ruleset {
   };
   const services = [...state.services.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   for (const svc of services) {
-    const c = contributionOf(svc);
+    const c = contribution(svc.key);
     for (const table of ['nat', 'filter'] as const) {
       for (const [chain, rules] of c[table]) {
         if (SHARED[table].includes(chain)) rs[table].get(chain)!.push(...rules);
