@@ -8,7 +8,7 @@ DEB_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool i
 # (ldd native/build/Release/*.node), iptables and conntrack for the fallback, iproute2.
 RUNTIME_DEB_PACKAGES := libbpf1 libelf1 zlib1g iptables conntrack iproute2
 
-.PHONY: all deps runtime-deps bpf native build testbed runtime-tree test demo bench clean
+.PHONY: all deps node-deps runtime-deps bpf native build testbed runtime-tree test test-unit test-bpf test-integration demo bench clean
 
 all: bpf native build
 
@@ -20,6 +20,10 @@ deps:
 		echo "installing Debian packages:" $$missing; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@$(MAKE) -s node-deps
+
+# node_modules alone: all the unit tests need.
+node-deps:
 	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
 
 # The runtime Debian packages only, for the image's runtime stage; the package lists go
@@ -61,9 +65,21 @@ build: deps
 testbed: deps
 	npx tsc -p tsconfig.testbed.json
 
+# The layers of DESIGN.md "Test conventions"; each runs alone. Unit tests need no root,
+# no Debian package and nothing built; the BPF program tests need root, the objects
+# and the addon; integration tests need root and all of it, test bed included.
 test: deps bpf native build testbed
 	npx tsc -p tsconfig.test.json
 	npx vitest run
+
+test-unit: node-deps
+	npx vitest run --project unit
+
+test-bpf: deps bpf native
+	npx vitest run --project bpf
+
+test-integration: deps bpf native build testbed
+	npx vitest run --project integration
 
 demo: deps bpf native build testbed
 	node build/js/test/testbed/demo.js

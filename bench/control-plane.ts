@@ -2,7 +2,7 @@
 // protocol): start to everything programmed, memory, and the latency of one
 // endpoint change among `count` Services, from the API write to the end of the sync
 // that programmed it, in eBPF and in iptables mode.
-import type { DataplaneMode } from '../src/dataplane/types.js';
+import { DATAPLANE_MODES, type DataplaneMode } from '../src/dataplane/types.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,7 +53,7 @@ export async function runControlPlaneBench(opts: ControlPlaneOptions): Promise<{
     const kubeconfig = path.join(dir, 'kubeconfig');
     api.writeKubeconfig(kubeconfig);
 
-    for (const mode of (['bpf', 'iptables'] as const).filter((m) => opts.changes[m] !== undefined)) {
+    for (const mode of DATAPLANE_MODES.filter((m) => opts.changes[m] !== undefined)) {
       agent = new AgentProcess(cluster, ['--kubeconfig', kubeconfig], BPFFS);
       starts.push(await startAgent(agent, mode, opts.count, 'api', opts.log));
 

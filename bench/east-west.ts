@@ -3,7 +3,7 @@
 // the backend pod directly with nothing of ours installed (agent stopped, programs
 // detached, chains removed). Every round measures the baseline and each mode seconds
 // apart, so ratios are taken per round; the node's conntrack is flushed between paths.
-import type { DataplaneMode } from '../src/dataplane/types.js';
+import { DATAPLANE_MODES, type DataplaneMode } from '../src/dataplane/types.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,7 +50,7 @@ export interface EastWestOptions extends E2eOptions {
 }
 
 const BPFFS = '/sys/fs/bpf/xlb-bench-ew';
-const MODES: EastWestMode[] = ['none', 'bpf', 'iptables'];
+const MODES: EastWestMode[] = ['none', ...DATAPLANE_MODES];
 
 interface Round {
   rps: Record<Conn, { rps: number; errors: number }>;
@@ -88,7 +88,7 @@ export async function runEastWestBench(opts: EastWestOptions): Promise<EastWestR
       const rounds: Record<EastWestMode, Round[]> = { none: [], bpf: [], iptables: [] };
       for (let r = 0; r < opts.rounds; r++) {
         rounds.none.push(measure(`${server.ip}:${TARGET.targetPort}`));
-        for (const mode of ['bpf', 'iptables'] as const) {
+        for (const mode of DATAPLANE_MODES) {
           agent = new AgentProcess(cluster, ['--manifests', dir], BPFFS);
           agent.start(['--mode', mode]);
           await agent.waitForSync(0, 15 * 60_000);

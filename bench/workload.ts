@@ -2,6 +2,7 @@
 // real cluster's (ClusterIP, one port, one EndpointSlice), plus the one Service the
 // end-to-end runs send traffic to. Addresses stay inside 198.18.0.0/15.
 import type { EndpointSlice, Service } from '../src/model/k8s.js';
+import { makeEndpoint, makeService, makeSlice } from '../test/fixtures/k8s.js';
 
 export const ENDPOINTS = 10;
 export const BENCH_NAMESPACE = 'bench';
@@ -16,14 +17,12 @@ export const vip = (i: number) => ip(((198 << 24) | (19 << 16) | (192 << 8)) + i
 const backendIp = (n: number) => ip(((198 << 24) | (18 << 16) | (4 << 8)) + n);
 
 export function slice(svc: string, ips: string[], port: number, version = 1, nodeName?: string): EndpointSlice {
-  return {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { name: `${svc}-a`, namespace: BENCH_NAMESPACE, labels: { 'kubernetes.io/service-name': svc }, resourceVersion: String(version) },
-    addressType: 'IPv4',
+  const s = makeSlice(BENCH_NAMESPACE, `${svc}-a`, svc, {
     ports: [{ name: 'http', port, protocol: 'TCP' }],
-    endpoints: ips.map((addr) => ({ addresses: [addr], conditions: { ready: true }, ...(nodeName ? { nodeName } : {}) })),
-  };
+    endpoints: ips.map((addr) => makeEndpoint(addr, nodeName ? { nodeName } : undefined)),
+  });
+  s.metadata.resourceVersion = String(version);
+  return s;
 }
 
 /** `count` filler ClusterIP Services of ENDPOINTS endpoints each. */
@@ -31,12 +30,7 @@ export function syntheticCluster(count: number): { services: Service[]; slices: 
   const services: Service[] = [];
   const slices: EndpointSlice[] = [];
   for (let i = 0; i < count; i++) {
-    services.push({
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: `svc-${i}`, namespace: BENCH_NAMESPACE },
-      spec: { type: 'ClusterIP', clusterIP: vip(i), ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
-    });
+    services.push(makeService(BENCH_NAMESPACE, `svc-${i}`, { clusterIP: vip(i), ports: [{ name: 'http', port: 80, protocol: 'TCP' }] }));
     slices.push(slice(`svc-${i}`, Array.from({ length: ENDPOINTS }, (_, e) => backendIp(i * ENDPOINTS + e)), 8080));
   }
   return { services, slices };
@@ -45,16 +39,7 @@ export function syntheticCluster(count: number): { services: Service[]; slices: 
 /** A target Service (ClusterIP and NodePort) with `podIps`, on `nodeName`, as its endpoints. */
 export function targetService(t: typeof TARGET, podIps: string[], nodeName?: string): { service: Service; slice: EndpointSlice } {
   return {
-    service: {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: t.name, namespace: BENCH_NAMESPACE },
-      spec: {
-        type: 'NodePort',
-        clusterIP: t.clusterIP,
-        ports: [{ name: 'http', port: t.port, nodePort: t.nodePort, protocol: 'TCP' }],
-      },
-    },
+    service: makeService(BENCH_NAMESPACE, t.name, { type: 'NodePort', clusterIP: t.clusterIP, ports: [{ name: 'http', port: t.port, nodePort: t.nodePort, protocol: 'TCP' }] }),
     slice: slice(t.name, podIps, t.targetPort, 1, nodeName),
   };
 }
@@ -66,5 +51,6 @@ export function targetService(t: typeof TARGET, podIps: string[], nodeName?: str
 export function clusterManifest(total: number, podIps: string[], remoteIps?: string[]): string {
   const targets = [targetService(TARGET, podIps, 'node-a'), ...(remoteIps ? [targetService(REMOTE_TARGET, remoteIps, 'node-b')] : [])];
   const { services, slices } = syntheticCluster(total - targets.length);
+  // Compact, unlike the kit's list(): at 10,000 Services the agent's start reads it.
   return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...targets.flatMap((t) => [t.service, t.slice]), ...services, ...slices] });
 }

@@ -1,19 +1,25 @@
-/* Structs and limits shared by every xlb program and, through BTF, checked
- * against the TypeScript encoders (test/bpf/btf-layout.test.ts). Addresses and
- * ports are stored in network byte order, exactly as they appear in packets. */
+/* Structs and constants shared by every xlb program and the agent. What the agent
+ * needs are enums, so they reach BTF: make bpf generates src/dataplane/bpf/contract.ts
+ * from it (contract.c, gen-contract.mjs), and a test checks the TypeScript encoders'
+ * layouts against the structs (test/bpf/btf-layout.test.ts). Addresses and ports are
+ * stored in network byte order, exactly as they appear in packets. */
 #ifndef XLB_H
 #define XLB_H
 
-#define XLB_MAX_SERVICES 65536
-#define XLB_MAX_BACKENDS 262144
-#define XLB_MAX_FLOWS 262144
-#define XLB_MAX_MEMBERS (1 << 20) /* (service, backend) pairs */
-#define XLB_MAX_AFFINITY 262144
-#define XLB_MAX_SOURCE_RANGES 65536
-#define XLB_MAX_SOCKETS 262144 /* balanced sockets remembered for recvmsg/getpeername */
-#define XLB_MAX_NAT 262144 /* SNATed flows; the agent's --nat-table-size overrides it */
-#define XLB_MAX_DEVICES 64
-#define XLB_MAX_REPLY_SOURCES 65536
+/* Map sizes (the agent's ids and capacity checks follow them). */
+enum xlb_limits {
+	XLB_MAX_SERVICES = 65536,
+	XLB_MAX_BACKENDS = 262144,
+	XLB_MAX_FLOWS = 262144,
+	XLB_MAX_MEMBERS = 1 << 20, /* (service, backend) pairs */
+	XLB_MAX_AFFINITY = 262144,
+	XLB_MAX_SOURCE_RANGES = 65536,
+	XLB_MAX_SOCKETS = 262144, /* balanced sockets remembered for recvmsg/getpeername */
+	XLB_MAX_NAT = 262144,     /* SNATed flows; the agent's --nat-table-size overrides it */
+	XLB_MAX_DEVICES = 64,
+	XLB_MAX_REPLY_SOURCES = 65536,
+	XLB_SVC_NAME_LEN = 128,
+};
 
 /* SNAT source ports: a client's own port is kept when free; otherwise one is drawn
  * from [XLB_NAT_PORT_MIN, XLB_NAT_PORT_MAX]. Never one of Kubernetes' default NodePort
@@ -32,7 +38,6 @@
  * XLB_REPLY_BURST answers refilled at XLB_REPLY_RATE a second. */
 #define XLB_REPLY_RATE 100
 #define XLB_REPLY_BURST 100
-#define XLB_SVC_NAME_LEN 128
 
 /* linux/socket.h's AF_INET (that header drags in libc's). */
 #define XLB_AF_INET 2
@@ -46,15 +51,19 @@ enum xlb_svc_type {
 };
 
 /* Frontend flags. */
-#define XLB_SVC_F_DROP 0x1 /* no endpoints here but elsewhere (Local policy): drop, don't reject */
-#define XLB_SVC_F_SOURCE_RANGES 0x2 /* loadBalancerSourceRanges: only listed clients */
-#define XLB_SVC_F_TABLE_B 0x4 /* the service's Maglev table is in its bank 1 (see maps.h) */
-/* For lbctl explain and dumps only (the agent already chose the table's endpoints): */
-#define XLB_SVC_F_LOCAL 0x8 /* a Local traffic policy: the table holds this node's endpoints */
-#define XLB_SVC_F_TERMINATING 0x10 /* no endpoint is ready: the table holds serving terminating ones */
+enum xlb_svc_flags {
+	XLB_SVC_F_DROP = 0x1,          /* no endpoints here but elsewhere (Local policy): drop, don't reject */
+	XLB_SVC_F_SOURCE_RANGES = 0x2, /* loadBalancerSourceRanges: only listed clients */
+	XLB_SVC_F_TABLE_B = 0x4,       /* the service's Maglev table is in its bank 1 (see maps.h) */
+	/* For lbctl explain and dumps only (the agent already chose the table's endpoints): */
+	XLB_SVC_F_LOCAL = 0x8,         /* a Local traffic policy: the table holds this node's endpoints */
+	XLB_SVC_F_TERMINATING = 0x10,  /* no endpoint is ready: the table holds serving terminating ones */
+};
 
 /* Conntrack entry flags. */
-#define XLB_CT_CLOSING 0x1 /* FIN or RST seen: short lifetime */
+enum xlb_ct_flags {
+	XLB_CT_CLOSING = 0x1, /* FIN or RST seen: short lifetime */
+};
 
 /* Lifetimes in nanoseconds (bpf_ktime_get_ns, CLOCK_MONOTONIC). */
 #define XLB_CT_TCP_SYN_NS (60ULL * 1000000000ULL)
@@ -81,7 +90,9 @@ struct xlb_svc_value {
 };
 
 /* Backend flags. */
-#define XLB_BACKEND_F_REMOTE 0x1 /* runs on another node: external traffic to it is SNATed */
+enum xlb_backend_flags {
+	XLB_BACKEND_F_REMOTE = 0x1, /* runs on another node: external traffic to it is SNATed */
+};
 
 struct xlb_backend {
 	__be32 addr;
@@ -164,7 +175,9 @@ struct xlb_nat_value {
 };
 
 /* Device flags. */
-#define XLB_DEVICE_F_XDP 0x1 /* XDP balances its packets; tc ingress behind it only completes */
+enum xlb_device_flags {
+	XLB_DEVICE_F_XDP = 0x1, /* XDP balances its packets; tc ingress behind it only completes */
+};
 
 /* A --devices device (by ifindex): the address SNATed flows leave it with. */
 struct xlb_device {

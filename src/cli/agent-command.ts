@@ -7,6 +7,7 @@ import { Agent } from '../agent.js';
 import { ensureBpffs } from '../dataplane/bpf/bpffs.js';
 import { ACCELERATIONS, attachDevices, attachSockets, detachDevices, loadPrograms, removePins, type Acceleration } from '../dataplane/bpf/programs.js';
 import { checkCgroup } from '../dataplane/bpf/cgroup.js';
+import { checkKernelBtf } from '../dataplane/bpf/support.js';
 import { BpfDataplane, flowTables } from '../dataplane/bpf/dataplane.js';
 import { bpfMaglevTables } from '../dataplane/bpf/maglev-tables.js';
 import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
@@ -88,6 +89,7 @@ function removeIptables(log: Logger): void {
  */
 function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], log: Logger, attached: (d: Record<string, DeviceStatus>) => void): Dataplane {
   checkCgroup(opts.cgroup);
+  checkKernelBtf();
   ensureBpffs(opts.bpffs);
   const programs = loadPrograms(opts.bpffs, opts.natTableSize ? { xlb_nat: Number(opts.natTableSize) } : {}, log);
   // SNATed flows leave a device with its node IP, else its first address.

@@ -1,5 +1,7 @@
 // The addon's error contract: errno, code and a hint; misuse is a TypeError, not a crash.
 import { describe, expect, it } from 'vitest';
+import { bpf_map_type } from '../../src/dataplane/bpf/contract.js';
+import { BPF_F_MMAPABLE } from '../../src/dataplane/bpf/kernel.js';
 import { native, type NativeError } from '../../src/dataplane/bpf/native.js';
 
 function thrown(f: () => unknown): NativeError {
@@ -72,7 +74,7 @@ describe('native addon', () => {
   });
 
   it('writes a whole mmapable array through memory, element by element as the kernel lays them out', () => {
-    const fd = native().mapCreate(2 /* ARRAY */, 4, 4, 5, 1 << 10 /* BPF_F_MMAPABLE */, 'xlb_test_mmap');
+    const fd = native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, 4, 5, BPF_F_MMAPABLE, 'xlb_test_mmap');
     try {
       native().mapWriteMmap(fd, Buffer.from(new Uint32Array([9, 8, 7, 6, 5]).buffer));
       expect(native().mapDump(fd, 4, 4).map(({ value }) => value.readUInt32LE(0))).toEqual([9, 8, 7, 6, 5]);

@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { bpf_map_type } from '../../src/dataplane/bpf/contract.js';
+import { BPF_F_INNER_MAP } from '../../src/dataplane/bpf/kernel.js';
 import * as codec from '../../src/dataplane/bpf/codec.js';
 import { conversion } from '../../src/dataplane/bpf/layout.js';
 import { native, type Layout } from '../../src/dataplane/bpf/native.js';
@@ -12,10 +14,6 @@ import { BPF_OBJECT_DIR, loadPrograms } from '../../src/dataplane/bpf/programs.j
 import { testBpffs } from '../helpers/bpffs.js';
 
 const OLD_OBJECT = path.join(BPF_OBJECT_DIR, 'testing/old_layout.bpf.o');
-const BPF_MAP_TYPE_HASH = 1;
-const BPF_MAP_TYPE_ARRAY = 2;
-const BPF_MAP_TYPE_LRU_HASH = 9;
-const BPF_F_INNER_MAP = 1 << 12;
 
 /** The old build's structs where they differ from bpf/xlb.h (see old_layout.bpf.c). */
 const oldCtValue = new codec.StructCodec<Omit<codec.CtValue, 'nat_addr' | 'nat_port'>>('xlb_ct_value', [
@@ -72,7 +70,7 @@ describe('loadPrograms over maps of an older layout', () => {
     native().mapUpdate(old.xlb_services!, codec.svcKey.encode(frontend), oldSvcValue.encode({ svc_id: 7, maglev_size: 101, backend_count: 3, type: 1, flags: 0 }), 0);
     // A table in the old Maglev map (as the agent makes them: no BTF): what the old
     // template was is known only from one.
-    const table = native().mapCreate(BPF_MAP_TYPE_ARRAY, 4, 8, 102, BPF_F_INNER_MAP, 'xlb_mg_7');
+    const table = native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, 8, 102, BPF_F_INNER_MAP, 'xlb_mg_7');
     try {
       native().mapUpdate(old.xlb_maglev!, u32(codec.tableKey(7, 0)), u32(table), 0);
     } finally {
@@ -87,7 +85,7 @@ describe('loadPrograms over maps of an older layout', () => {
     // Conntrack: every old member as it was, the SNAT members zero; its pinned size kept.
     const byPort = (a: [codec.FlowKey, unknown], b: [codec.FlowKey, unknown]) => a[0].sport - b[0].sport;
     expect(p.maps.ct.entries().sort(byPort)).toEqual(flows.map((f) => [f.key, { ...f.value, nat_addr: '0.0.0.0', nat_port: 0 }]));
-    expect(native().mapInfo(p.maps.ct.fd)).toMatchObject({ type: BPF_MAP_TYPE_LRU_HASH, maxEntries: 1024 });
+    expect(native().mapInfo(p.maps.ct.fd)).toMatchObject({ type: bpf_map_type.BPF_MAP_TYPE_LRU_HASH, maxEntries: 1024 });
     // The old programs' map is another one, still whole until they are replaced.
     expect(native().mapInfo(old.xlb_ct!).id).not.toBe(native().mapInfo(p.maps.ct.fd).id);
     expect(native().mapDump(old.xlb_ct!, 16, 24)).toHaveLength(3);
@@ -131,10 +129,10 @@ describe('loadPrograms over maps of an older layout', () => {
     const p = loadPrograms(pins!.dir, {}, log);
 
     expect(p.upgrade.migrated.xlb_nat).toEqual({ entries: 1, dropped: 0 });
-    expect(native().mapInfo(p.maps.nat.fd)).toMatchObject({ type: BPF_MAP_TYPE_LRU_HASH, maxEntries: 1024 });
+    expect(native().mapInfo(p.maps.nat.fd)).toMatchObject({ type: bpf_map_type.BPF_MAP_TYPE_LRU_HASH, maxEntries: 1024 });
     expect(p.maps.nat.entries()).toEqual([[reply, nat]]);
     expect(p.upgrade.rebuilt).toContain('xlb_backends');
-    expect(native().mapInfo(p.maps.backends.fd).type).toBe(BPF_MAP_TYPE_HASH);
+    expect(native().mapInfo(p.maps.backends.fd).type).toBe(bpf_map_type.BPF_MAP_TYPE_HASH);
     expect(p.maps.backends.entries()).toEqual([]);
     expect(about('xlb_nat')[0]).toMatchObject({ level: 40, msg: 'xlb_nat: type hash → lru_hash: migrated 1 entry' });
     expect(about('xlb_backends')).toEqual([expect.objectContaining({ level: 40, msg: 'xlb_backends: type lru_hash → hash: rebuilt: the agent reprograms it from the API state' })]);
@@ -174,8 +172,8 @@ describe('loadPrograms over maps of an older layout', () => {
       renamed: ['in → in2'],
     });
 
-    const from = native().mapCreate(BPF_MAP_TYPE_HASH, 4, 8, 16, 0, 'xlb_test_old');
-    const to = native().mapCreate(BPF_MAP_TYPE_HASH, 8, 8, 16, 0, 'xlb_test_new');
+    const from = native().mapCreate(bpf_map_type.BPF_MAP_TYPE_HASH, 4, 8, 16, 0, 'xlb_test_old');
+    const to = native().mapCreate(bpf_map_type.BPF_MAP_TYPE_HASH, 8, 8, 16, 0, 'xlb_test_new');
     try {
       for (let i = 0; i < 5; i++) native().mapUpdate(from, u32(i), Buffer.alloc(8, i), 0);
       expect(native().mapMigrate(from, to, null, [[0, 0, 8]])).toEqual({ copied: 0, dropped: 5 });

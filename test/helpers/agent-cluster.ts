@@ -7,6 +7,14 @@ import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { DataplaneMode } from '../../src/dataplane/types.js';
 import { Cluster, type ClusterOptions, type Pod } from '../testbed/topology.js';
 import { AgentProcess } from '../testbed/agent-process.js';
+import { podEndpoint } from '../fixtures/k8s.js';
+import type { Endpoint } from '../../src/model/k8s.js';
+
+/** The namespace of the objects the agents are given. */
+export const NS = 'it';
+
+/** The test bed's pods as the endpoints of a slice, each on its node. */
+export const endpointsOf = (pods: Array<Pick<Pod, 'name' | 'ip' | 'nodeName'>>): Endpoint[] => pods.map((p) => podEndpoint(NS, p));
 
 export interface AgentCluster {
   cluster: Cluster;

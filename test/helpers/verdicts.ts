@@ -1,4 +1,6 @@
-// The programs' return codes (linux/bpf.h xdp_action, linux/pkt_cls.h TC_ACT_*), for
-// the BPF program tests.
-export const XDP = { DROP: 1, PASS: 2, TX: 3 } as const;
-export const TC = { OK: 0, SHOT: 2, REDIRECT: 7 } as const;
+// The programs' return codes, for the BPF program tests: xdp_action from the objects'
+// BTF (contract.ts), TC_ACT_* from linux/pkt_cls.h (kernel.ts).
+import { xdp_action } from '../../src/dataplane/bpf/contract.js';
+
+export { TC_ACT as TC } from '../../src/dataplane/bpf/kernel.js';
+export const XDP = { DROP: xdp_action.XDP_DROP, PASS: xdp_action.XDP_PASS, TX: xdp_action.XDP_TX } as const;

@@ -26,6 +26,8 @@ beforeAll(() => void ({ cluster, agent } = ctx));
 const bpfAttached = () => attachedPrograms(cluster.nodes[0]);
 const chains = (save = 'iptables-nft-save') => inNs(cluster.node, save, []).split('\n').filter((l) => l.includes('XLB-')).length;
 const served = () => cluster.probe(`${VIP}:80`, 'tcp', 10).errors;
+/** What the last agent that failed to start said (lbctl's "lbctl: MESSAGE" line). */
+const lastError = () => agent.log.filter((l) => l.startsWith('lbctl: ')).at(-1);
 
 async function restart(mode: string, wrap: string[] = []): Promise<void> {
   expect(await agent.stop()).toBe(0);
@@ -67,6 +69,26 @@ describe('datapath modes', () => {
     expect(served()).toEqual({});
     expect(bpfAttached()).toEqual([]);
     expect(chains()).toBeGreaterThan(0);
+  });
+
+  it('bpf mode on such a node stops the agent, saying why', async () => {
+    expect(await agent.stop()).toBe(0);
+    agent.start(['--mode', 'bpf'], WITHOUT_BPF);
+    await expect(agent.waitForSync(agent.syncs())).rejects.toThrow('agent exited (1)');
+    expect(lastError()).toContain('Operation not permitted');
+    agent.start(['--mode', 'iptables']);
+    await agent.waitForSync(agent.syncs());
+  });
+
+  it('auto does not hide a failure that is not the node lacking eBPF: the agent stops, saying why', async () => {
+    expect(await agent.stop()).toBe(0);
+    // A wrong flag, not a kernel without eBPF: a directory that is no cgroup v2 one.
+    agent.start(['--mode', 'auto', '--cgroup', os.tmpdir()]);
+    await expect(agent.waitForSync(agent.syncs())).rejects.toThrow('agent exited (1)');
+    expect(lastError()).toContain(`--cgroup ${os.tmpdir()} is not a cgroup v2 directory`);
+    expect(agent.log.filter((l) => l.includes('falling back')).length).toBe(1); // only the earlier run's
+    agent.start(['--mode', 'iptables']);
+    await agent.waitForSync(agent.syncs());
   });
 
   it('auto uses eBPF when it works', async () => {

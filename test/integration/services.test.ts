@@ -5,9 +5,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../testbed/topology.js';
 import { inNs } from '../testbed/netns.js';
 import type { AgentProcess } from '../testbed/agent-process.js';
-import { MODES, useAgentCluster } from '../helpers/agent-cluster.js';
+import { endpointsOf, MODES, NS, useAgentCluster } from '../helpers/agent-cluster.js';
 import { attachedPrograms, BPF_ATTACHED } from '../helpers/attached.js';
-import { list, service, slice } from '../helpers/manifests.js';
+import { list, makeService, makeSlice, withIngress } from '../fixtures/k8s.js';
 
 const WEB_VIP = '198.19.0.10';
 const LB_IP = '198.19.255.1';
@@ -24,13 +24,16 @@ function writeManifests(webPods: Pod[]): void {
   writeFileAtomic(
     path.join(dir, 'web.json'),
     list(
-      service('web', WEB_VIP, [
-        { name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' },
-        { name: 'dns', port: 53, targetPort: 'dns', protocol: 'UDP' },
-      ]),
+      makeService(NS, 'web', {
+        clusterIP: WEB_VIP,
+        ports: [
+          { name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' },
+          { name: 'dns', port: 53, targetPort: 'dns', protocol: 'UDP' },
+        ],
+      }),
       // Split over two slices, as the EndpointSlice controller does.
-      slice('web', 'a', [...HTTP, ...DNS], webPods.slice(0, 2)),
-      slice('web', 'b', [...HTTP, ...DNS], webPods.slice(2)),
+      makeSlice(NS, 'web-a', 'web', { ports: [...HTTP, ...DNS], endpoints: endpointsOf(webPods.slice(0, 2)) }),
+      makeSlice(NS, 'web-b', 'web', { ports: [...HTTP, ...DNS], endpoints: endpointsOf(webPods.slice(2)) }),
     ),
   );
 }
@@ -39,37 +42,63 @@ function writeStatic(stickiness = 1, allowed = '198.18.0.0/24'): void {
   writeFileAtomic(
     path.join(dir, 'shop.json'),
     list(
-      service('shop', '198.19.0.20', [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }], { type: 'LoadBalancer' }, LB_IP),
-      service(
-        'guarded',
-        '198.19.0.80',
-        [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30081 }],
-        { type: 'LoadBalancer', loadBalancerSourceRanges: [allowed] },
+      withIngress(makeService(NS, 'shop', { type: 'LoadBalancer', clusterIP: '198.19.0.20', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080 }] }), LB_IP),
+      withIngress(
+        makeService(NS, 'guarded', {
+          type: 'LoadBalancer',
+          clusterIP: '198.19.0.80',
+          ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30081 }],
+          loadBalancerSourceRanges: [allowed],
+        }),
         '198.19.255.2',
       ),
-      slice('guarded', 'a', HTTP, pods.slice(0, 3)),
-      slice('shop', 'a', HTTP, pods.slice(0, 3)),
-      service('multi', '198.19.0.30', [
-        { name: 'web', port: 80, targetPort: 'web' },
-        { name: 'admin', port: 81, targetPort: 'admin' },
-      ]),
-      slice('multi', 'a', [{ name: 'web', port: 8080 }, { name: 'admin', port: 8443 }], pods.slice(0, 3)),
-      service('local', '198.19.0.40', [{ port: 80, targetPort: 8080, nodePort: 30040 }], { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32040 }),
+      makeSlice(NS, 'guarded-a', 'guarded', { ports: HTTP, endpoints: endpointsOf(pods.slice(0, 3)) }),
+      makeSlice(NS, 'shop-a', 'shop', { ports: HTTP, endpoints: endpointsOf(pods.slice(0, 3)) }),
+      makeService(NS, 'multi', {
+        clusterIP: '198.19.0.30',
+        ports: [
+          { name: 'web', port: 80, targetPort: 'web' },
+          { name: 'admin', port: 81, targetPort: 'admin' },
+        ],
+      }),
+      makeSlice(NS, 'multi-a', 'multi', { ports: [{ name: 'web', port: 8080 }, { name: 'admin', port: 8443 }], endpoints: endpointsOf(pods.slice(0, 3)) }),
+      makeService(NS, 'local', {
+        type: 'LoadBalancer',
+        clusterIP: '198.19.0.40',
+        ports: [{ port: 80, targetPort: 8080, nodePort: 30040 }],
+        externalTrafficPolicy: 'Local',
+        healthCheckNodePort: 32040,
+      }),
       // pod-1 runs on another node: NodePort traffic must stay on this node's pod-0.
-      slice('local', 'a', [{ port: 8080 }], [pods[0]!, { ...pods[1]!, nodeName: 'node-b' }]),
-      service('sticky', '198.19.0.70', [{ name: 'http', port: 80, targetPort: 8080 }], {
+      makeSlice(NS, 'local-a', 'local', { ports: [{ port: 8080 }], endpoints: endpointsOf([pods[0]!, { ...pods[1]!, nodeName: 'node-b' }]) }),
+      makeService(NS, 'sticky', {
+        clusterIP: '198.19.0.70',
+        ports: [{ name: 'http', port: 80, targetPort: 8080 }],
         sessionAffinity: stickiness > 0 ? 'ClientIP' : 'None',
         ...(stickiness > 0 ? { sessionAffinityConfig: { clientIP: { timeoutSeconds: stickiness } } } : {}),
       }),
-      slice('sticky', 'a', HTTP, pods.slice(0, 3)),
-      service('empty', '198.19.0.50', [{ name: 'tcp', port: 80 }, { name: 'udp', port: 53, protocol: 'UDP' }]),
-      service('remote', '198.19.0.60', [{ port: 80, targetPort: 8080, nodePort: 30060 }], { type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: 32060 }),
-      slice('remote', 'a', [{ port: 8080 }], [{ ...pods[1]!, nodeName: 'node-b' }]),
+      makeSlice(NS, 'sticky-a', 'sticky', { ports: HTTP, endpoints: endpointsOf(pods.slice(0, 3)) }),
+      makeService(NS, 'empty', { clusterIP: '198.19.0.50', ports: [{ name: 'tcp', port: 80 }, { name: 'udp', port: 53, protocol: 'UDP' }] }),
+      makeService(NS, 'remote', {
+        type: 'LoadBalancer',
+        clusterIP: '198.19.0.60',
+        ports: [{ port: 80, targetPort: 8080, nodePort: 30060 }],
+        externalTrafficPolicy: 'Local',
+        healthCheckNodePort: 32060,
+      }),
+      makeSlice(NS, 'remote-a', 'remote', { ports: [{ port: 8080 }], endpoints: endpointsOf([{ ...pods[1]!, nodeName: 'node-b' }]) }),
     ),
   );
 }
 
 const names = (ps: Pod[]) => ps.map((p) => p.name).sort();
+
+/** Makes a change to the manifests and waits for the agent's sync that follows it. */
+async function change(write: () => void): Promise<void> {
+  const syncs = agent.syncs();
+  write();
+  await agent.waitForSync(syncs);
+}
 
 describe.each(MODES)('%s datapath with the real agent', (mode) => {
   const ctx = useAgentCluster(`it${mode[0]}`, { pods: 4, tcpPorts: [8080, 8443], udpPorts: [5353] }, mode, (c) => {
@@ -133,27 +162,20 @@ describe.each(MODES)('%s datapath with the real agent', (mode) => {
       seen.add(Object.keys(cluster.probe('198.19.0.70:80', 'tcp', 1).answers)[0]!);
     }
     expect(seen.size).toBeGreaterThan(1);
-    let syncs = agent.syncs();
-    writeStatic(0);
-    await agent.waitForSync(syncs);
+    await change(() => writeStatic(0));
     expect(sticky().length).toBeGreaterThan(1);
-    syncs = agent.syncs();
-    writeStatic(30);
-    await agent.waitForSync(syncs);
+    await change(() => writeStatic(30));
     expect(sticky()).toHaveLength(1);
   });
 
   it('loadBalancerSourceRanges: the LB IP admits only listed clients; changes apply live', async () => {
     expect(cluster.probe('198.19.255.2:80', 'tcp', 5).errors).toEqual({});
-    const syncs = agent.syncs();
-    writeStatic(1, '198.18.200.0/24');
-    await agent.waitForSync(syncs);
+    await change(() => writeStatic(1, '198.18.200.0/24'));
     expect(cluster.probe('198.19.255.2:80', 'tcp', 1, ['--timeout-ms', '300']).errors).toEqual({ timeout: 1 });
     // The same Service's ClusterIP and NodePort stay open.
     expect(cluster.probe('198.19.0.80:80', 'tcp', 3).errors).toEqual({});
     expect(cluster.probe(`${NODE_IP}:30081`, 'tcp', 3).errors).toEqual({});
-    writeStatic();
-    await agent.waitForSync(syncs + 1);
+    await change(() => writeStatic());
     expect(cluster.probe('198.19.255.2:80', 'tcp', 5).errors).toEqual({});
   });
 

@@ -3,11 +3,12 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { chooseDataplane, type Datapaths, type ModeFlag } from '../../src/dataplane/choose.js';
-import { BpfUnsupported, unsupportedReason } from '../../src/dataplane/bpf/support.js';
+import { BpfUnsupported } from '../../src/dataplane/bpf/support.js';
+import type { NativeError } from '../../src/dataplane/bpf/native.js';
 import type { Dataplane } from '../../src/dataplane/types.js';
 
 /** An error as the addon throws it (errors.cc): errno and its name. */
-const nativeError = (errno: number, code: string) => Object.assign(new Error(`bpf_obj_get: ${code}`), { errno, code });
+const nativeError = (errno: number, code: string): NativeError => Object.assign(new Error(`bpf_obj_get: ${code}`), { errno, code });
 
 function paths(bpf: () => void) {
   const calls: string[] = [];
@@ -28,31 +29,6 @@ function choose(mode: ModeFlag, bpf: () => void) {
   return { run: () => chooseDataplane(mode, p, log), calls, lines };
 }
 
-describe('unsupportedReason', () => {
-  it.each([
-    [1, 'EPERM'],
-    [38, 'ENOSYS'],
-    [95, 'EOPNOTSUPP'],
-    [524, 'ENOTSUPP'],
-  ])('errno %i (%s) from the kernel: unsupported', (errno, code) => {
-    expect(unsupportedReason(nativeError(errno, code))).toBe(`bpf_obj_get: ${code}`);
-  });
-
-  it.each([
-    ['EINVAL (the verifier, a bad attribute)', nativeError(22, 'EINVAL')],
-    ['EACCES (the verifier)', nativeError(13, 'EACCES')],
-    ['ENOENT (a missing object file)', nativeError(2, 'ENOENT')],
-    ['a plain Error (a bug)', new TypeError("Cannot read properties of undefined (reading 'fd')")],
-    ['not an Error', 'EPERM'],
-  ])('%s: an error, not "unsupported"', (_, err) => {
-    expect(unsupportedReason(err)).toBeUndefined();
-  });
-
-  it('a missing capability of the node (no cgroup v2) is unsupported', () => {
-    expect(unsupportedReason(new BpfUnsupported('no cgroup v2 filesystem is mounted'))).toBe('no cgroup v2 filesystem is mounted');
-  });
-});
-
 describe('chooseDataplane', () => {
   it('auto: eBPF when it loads, and our iptables chains go', () => {
     const c = choose('auto', () => {});
@@ -69,6 +45,14 @@ describe('chooseDataplane', () => {
     const warns = c.lines.filter((l) => l.level === 40);
     expect(warns).toHaveLength(1);
     expect(warns[0]).toMatchObject({ reason: 'bpf_obj_get: EPERM', msg: 'eBPF unavailable, falling back to iptables: bpf_obj_get: EPERM' });
+  });
+
+  it('auto: iptables when the node lacks what eBPF needs (no cgroup v2)', () => {
+    const c = choose('auto', () => {
+      throw new BpfUnsupported('no cgroup v2 filesystem is mounted');
+    });
+    expect(c.run().mode).toBe('iptables');
+    expect(c.lines.find((l) => l.level === 40)).toMatchObject({ reason: 'no cgroup v2 filesystem is mounted' });
   });
 
   it('auto: a bug or a broken installation is thrown, not hidden by the fallback', () => {

@@ -2,24 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
 import type { StateUpdate } from '../../src/model/state.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
+import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
 
 const node = { name: 'node-a', ips: ['198.18.0.1', '198.18.0.5'] };
 
-function svc(name: string, spec: Service['spec'], status?: Service['status']): Service {
-  return { kind: 'Service', metadata: { name, namespace: 'shop' }, spec, status };
-}
+const svc = (name: string, spec: Service['spec'], status?: Service['status']): Service => ({ ...makeService('shop', name, spec), status });
 
-function slice(name: string, svcName: string, ports: EndpointSlice['ports'], endpoints: EndpointSlice['endpoints']): EndpointSlice {
-  return {
-    kind: 'EndpointSlice',
-    metadata: { name, namespace: 'shop', labels: { 'kubernetes.io/service-name': svcName } },
-    addressType: 'IPv4',
-    ports,
-    endpoints,
-  };
-}
+const slice = (name: string, svcName: string, ports: EndpointSlice['ports'], endpoints: EndpointSlice['endpoints']) =>
+  makeSlice('shop', name, svcName, { ports, endpoints });
 
-const ep = (ip: string, ready?: boolean) => ({ addresses: [ip], conditions: ready === undefined ? {} : { ready } });
+const ep = (ip: string, ready?: boolean) => makeEndpoint(ip, ready === undefined ? undefined : { conditions: { ready } });
 
 /** The state of a build from scratch. */
 const stateOf = (...args: Parameters<typeof buildDesiredState>) => buildDesiredState(...args).state;
@@ -71,7 +63,7 @@ describe('buildDesiredState', () => {
     const s = svc('web', { clusterIP: '198.19.0.10', ports: [{ port: 80 }] });
     const state = stateOf(
       [s],
-      [slice('w', 'web', [{ port: 80 }], [ep('198.18.1.10', true), ep('198.18.1.11', false), ep('198.18.1.12')])],
+      [slice('w', 'web', [{ port: 80 }], [ep('198.18.1.10', true), ep('198.18.1.11', false), makeEndpoint('198.18.1.12', { conditions: {} })])],
       node,
     );
     expect(state.services.get('shop/web:80/TCP')!.backends.map((b) => b.addr)).toEqual(['198.18.1.10', '198.18.1.12']);
@@ -80,8 +72,8 @@ describe('buildDesiredState', () => {
   it('ignores slices of other services, other namespaces and non-IPv4 address types', () => {
     const s = svc('web', { clusterIP: '198.19.0.10', ports: [{ port: 80 }] });
     const other = slice('o', 'api', [{ port: 80 }], [ep('198.18.1.30')]);
-    const otherNs = { ...slice('n', 'web', [{ port: 80 }], [ep('198.18.1.31')]), metadata: { name: 'n', namespace: 'dev', labels: { 'kubernetes.io/service-name': 'web' } } };
-    const v6: EndpointSlice = { ...slice('v6', 'web', [{ port: 80 }], [{ addresses: ['fd00::1'] }]), addressType: 'IPv6' };
+    const otherNs = makeSlice('dev', 'n', 'web', { ports: [{ port: 80 }], endpoints: [ep('198.18.1.31')] });
+    const v6 = makeSlice('shop', 'v6', 'web', { addressType: 'IPv6', ports: [{ port: 80 }], endpoints: [ep('fd00::1')] });
     const state = stateOf([s], [other, otherNs, v6], node);
     expect(state.services.get('shop/web:80/TCP')!.backends).toEqual([]);
   });
@@ -138,10 +130,11 @@ describe('buildDesiredState', () => {
   });
 
   it('skips Services owned by another proxy or labelled headless, serves ours', () => {
-    const labelled = (name: string, labels: Record<string, string>): Service => ({
-      metadata: { name, namespace: 'shop', labels },
-      spec: { clusterIP: '198.19.0.50', ports: [{ port: 80 }] },
-    });
+    const labelled = (name: string, labels: Record<string, string>) =>
+      makeService('shop', name, (s) => {
+        s.metadata.labels = labels;
+        Object.assign(s.spec, { clusterIP: '198.19.0.50', ports: [{ port: 80 }] });
+      });
     const svcs = [
       labelled('other', { 'service.kubernetes.io/service-proxy-name': 'cilium' }),
       labelled('mine', { 'service.kubernetes.io/service-proxy-name': 'xlb' }),
@@ -154,8 +147,8 @@ describe('buildDesiredState', () => {
   it('externalTrafficPolicy Local: external frontends get only this node\'s endpoints, ClusterIP all', () => {
     const s = svc('lb', { type: 'NodePort', clusterIP: '198.19.0.60', externalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30060 }] });
     const sl = slice('lb-a', 'lb', [{ port: 8080 }], [
-      { addresses: ['198.18.1.10'], nodeName: 'node-a' },
-      { addresses: ['198.18.1.11'], nodeName: 'node-b' },
+      makeEndpoint('198.18.1.10', { nodeName: 'node-a' }),
+      makeEndpoint('198.18.1.11', { nodeName: 'node-b' }),
     ]);
     const st = stateOf([s], [sl], node).services;
     expect(st.get('shop/lb:80/TCP')!.frontends.map((f) => f.type)).toEqual(['ClusterIP']);
@@ -167,8 +160,8 @@ describe('buildDesiredState', () => {
   it('internalTrafficPolicy Local: ClusterIP gets only this node\'s endpoints', () => {
     const s = svc('itp', { clusterIP: '198.19.0.61', internalTrafficPolicy: 'Local', ports: [{ port: 80 }] });
     const sl = slice('itp-a', 'itp', [{ port: 80 }], [
-      { addresses: ['198.18.1.10'], nodeName: 'node-b' },
-      { addresses: ['198.18.1.11'], nodeName: 'node-a' },
+      makeEndpoint('198.18.1.10', { nodeName: 'node-b' }),
+      makeEndpoint('198.18.1.11', { nodeName: 'node-a' }),
     ]);
     const st = stateOf([s], [sl], node).services;
     expect([...st.keys()]).toEqual(['shop/itp:80/TCP']);
@@ -178,8 +171,8 @@ describe('buildDesiredState', () => {
   it('serves serving-terminating endpoints when no endpoint is ready', () => {
     const s = svc('t', { clusterIP: '198.19.0.62', ports: [{ port: 80 }] });
     const sl = slice('t-a', 't', [{ port: 80 }], [
-      { addresses: ['198.18.1.10'], conditions: { ready: false, serving: true, terminating: true } },
-      { addresses: ['198.18.1.11'], conditions: { ready: false, serving: false, terminating: true } },
+      makeEndpoint('198.18.1.10', { conditions: { ready: false, serving: true, terminating: true } }),
+      makeEndpoint('198.18.1.11', { conditions: { ready: false, serving: false, terminating: true } }),
     ]);
     expect(stateOf([s], [sl], node).services.get('shop/t:80/TCP')!.backends.map((b) => b.addr)).toEqual(['198.18.1.10']);
   });
@@ -192,9 +185,9 @@ describe('buildDesiredState', () => {
   it('counts this node\'s ready endpoints for the healthCheckNodePort of an ETP=Local LoadBalancer', () => {
     const s = svc('hc', { type: 'LoadBalancer', clusterIP: '198.19.0.64', externalTrafficPolicy: 'Local', healthCheckNodePort: 32000, ports: [{ port: 80 }] });
     const sl = slice('hc-a', 'hc', [{ port: 80 }], [
-      { addresses: ['198.18.1.10'], nodeName: 'node-a' },
-      { addresses: ['198.18.1.11'], nodeName: 'node-a', conditions: { ready: false } },
-      { addresses: ['198.18.1.12'], nodeName: 'node-b' },
+      makeEndpoint('198.18.1.10', { nodeName: 'node-a' }),
+      makeEndpoint('198.18.1.11', { nodeName: 'node-a', conditions: { ready: false } }),
+      makeEndpoint('198.18.1.12', { nodeName: 'node-b' }),
     ]);
     expect(stateOf([s], [sl], node).healthChecks.get(32000)).toEqual({ namespace: 'shop', name: 'hc', localEndpoints: 1 });
     const cluster = svc('hc2', { type: 'LoadBalancer', clusterIP: '198.19.0.65', healthCheckNodePort: 32001, ports: [{ port: 80 }] });
@@ -203,7 +196,7 @@ describe('buildDesiredState', () => {
 
   it('publishNotReadyAddresses serves endpoints that are not ready', () => {
     const s = svc('p', { clusterIP: '198.19.0.66', publishNotReadyAddresses: true, ports: [{ port: 80 }] });
-    const sl = slice('p-a', 'p', [{ port: 80 }], [{ addresses: ['198.18.1.10'], conditions: { ready: false, serving: false } }]);
+    const sl = slice('p-a', 'p', [{ port: 80 }], [makeEndpoint('198.18.1.10', { conditions: { ready: false, serving: false } })]);
     expect(stateOf([s], [sl], node).services.get('shop/p:80/TCP')!.backends.map((b) => b.addr)).toEqual(['198.18.1.10']);
   });
 });
@@ -270,11 +263,12 @@ describe('DesiredStateBuilder', () => {
 });
 
 describe('frontends claimed by more than one Service', () => {
-  const dated = (name: string, created: string | Date | undefined, spec: Service['spec']): Service => ({
-    kind: 'Service',
-    metadata: { name, namespace: 'shop', ...(created === undefined ? {} : { creationTimestamp: created }) } as Service['metadata'],
-    spec,
-  });
+  const dated = (name: string, created: string | Date | undefined, spec: Service['spec']): Service => {
+    const s = makeService('shop', name, spec);
+    // Not in our ObjectMeta: the model reads it untyped (a string, or a Date from client-node).
+    if (created !== undefined) Object.assign(s.metadata, { creationTimestamp: created });
+    return s;
+  };
   const withExternal = (name: string, clusterIP: string, created?: string | Date) =>
     dated(name, created, { clusterIP, externalIPs: ['198.19.9.9'], ports: [{ port: 80 }] });
   const addrs = (u: StateUpdate, key: string) => u.state.services.get(key)?.frontends.map((f) => `${f.type} ${f.addr}:${f.port}`);
@@ -367,7 +361,7 @@ describe('frontends claimed by more than one Service', () => {
     expect(st.notices).toEqual([]);
     // externalTrafficPolicy Local splits the port in two; the external one repeats the cluster IP.
     const local = dated('l', undefined, { clusterIP: '198.19.0.2', externalIPs: ['198.19.0.2', '198.19.9.8'], externalTrafficPolicy: 'Local', ports: [{ port: 80 }] });
-    const sl = slice('l-a', 'l', [{ port: 80 }], [{ addresses: ['198.18.1.10'], nodeName: 'node-b' }]);
+    const sl = slice('l-a', 'l', [{ port: 80 }], [makeEndpoint('198.18.1.10', { nodeName: 'node-b' })]);
     const split = buildDesiredState([local], [sl], node);
     expect(addrs(split, 'shop/l:80/TCP')).toEqual(['ClusterIP 198.19.0.2:80']);
     expect(addrs(split, 'shop/l:80/TCP/external')).toEqual(['ExternalIP 198.19.9.8:80']);

@@ -2,22 +2,22 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
-import type { EndpointSlice, Service } from '../../src/model/k8s.js';
+import type { Service } from '../../src/model/k8s.js';
 import { buildRuleset, RulesetBuilder, chainName } from '../../src/dataplane/iptables/rules.js';
 import { buildPayload, ownChains, type Programmed } from '../../src/dataplane/iptables/restore.js';
 import { trace, type Outcome } from '../helpers/iptables-tracer.js';
+import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
 
 const node = { name: 'node-a', ips: ['198.18.0.1'] };
 const CLIENT = '198.18.0.2';
 const GOLDEN = new URL('../golden/iptables-restore.txt', import.meta.url);
 
-const svc = (name: string, spec: Service['spec'], status?: Service['status']): Service => ({ metadata: { name, namespace: 'shop' }, spec, status });
-const slice = (svcName: string, eps: Array<[string, string?]>, port = 8080): EndpointSlice => ({
-  metadata: { name: `${svcName}-a`, namespace: 'shop', labels: { 'kubernetes.io/service-name': svcName } },
-  addressType: 'IPv4',
-  ports: [{ name: 'http', port }],
-  endpoints: eps.map(([ip, nodeName]) => ({ addresses: [ip], nodeName: nodeName ?? 'node-a' })),
-});
+const svc = (name: string, spec: Service['spec'], status?: Service['status']): Service => ({ ...makeService('shop', name, spec), status });
+const slice = (svcName: string, eps: Array<[string, string?]>) =>
+  makeSlice('shop', `${svcName}-a`, svcName, {
+    ports: [{ name: 'http', port: 8080 }],
+    endpoints: eps.map(([ip, nodeName]) => makeEndpoint(ip, { nodeName: nodeName ?? 'node-a' })),
+  });
 const http = [{ name: 'http', port: 80, nodePort: 30080 }];
 
 const services: Service[] = [

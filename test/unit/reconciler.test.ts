@@ -6,7 +6,7 @@ import type { MapLike } from '../../src/dataplane/bpf/maps.js';
 import type { Bank, MaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
 import { SVC_F_LOCAL, SVC_F_TABLE_B, SVC_F_TERMINATING, tableBank, tableKey, type BackendValue, type MemberKey, type SourceRangeKey, type SvcKey, type SvcName, type SvcValue } from '../../src/dataplane/bpf/codec.js';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
-import type { EndpointSlice, Service } from '../../src/model/k8s.js';
+import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
 
 /** An in-memory map that counts writes, standing in for a BPF map. */
 class MemMap<K, V> implements MapLike<K, V> {
@@ -61,16 +61,9 @@ class MemTables implements MaglevTables {
 }
 
 const node = { name: 'n', ips: ['198.18.0.1'] };
-const service = (name: string, ip: string, nodePort?: number): Service => ({
-  metadata: { name, namespace: 'default' },
-  spec: { type: nodePort ? 'NodePort' : 'ClusterIP', clusterIP: ip, ports: [{ port: 80, nodePort }] },
-});
-const slice = (svc: string, ips: string[]): EndpointSlice => ({
-  metadata: { name: `${svc}-1`, namespace: 'default', labels: { 'kubernetes.io/service-name': svc } },
-  addressType: 'IPv4',
-  ports: [{ port: 8080 }],
-  endpoints: ips.map((ip) => ({ addresses: [ip] })),
-});
+const service = (name: string, ip: string, nodePort?: number) =>
+  makeService('default', name, { type: nodePort ? 'NodePort' : 'ClusterIP', clusterIP: ip, ports: [{ port: 80, nodePort }] });
+const slice = (svc: string, ips: string[]) => makeSlice('default', `${svc}-1`, svc, { ports: [{ port: 8080 }], endpoints: ips.map((ip) => makeEndpoint(ip)) });
 
 /** The table of a service in the bank its frontends name, as the datapath reads it. */
 function named(maps: ReturnType<typeof setup>['maps'], tables: MemTables, svcId: number): Uint32Array | undefined {
@@ -110,8 +103,7 @@ describe('BpfReconciler', () => {
 
   it('sets the explain-only flags: a Local policy per frontend type, and terminating endpoints serving', () => {
     const { maps, rec } = setup();
-    const svc: Service = { ...service('a', '198.19.0.10', 30080) };
-    svc.spec.externalTrafficPolicy = 'Local';
+    const svc = makeService('default', 'a', { type: 'NodePort', clusterIP: '198.19.0.10', externalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30080 }] });
     const s = slice('a', ['198.18.1.10']);
     s.endpoints![0] = { ...s.endpoints![0]!, nodeName: node.name, conditions: { ready: false, serving: true, terminating: true } };
     rec.apply(buildDesiredState([svc], [s], node));
@@ -132,9 +124,8 @@ describe('BpfReconciler', () => {
 
   it('programs source ranges for LoadBalancer frontends only, and removes them with the service', () => {
     const { maps, rec } = setup();
-    const lb: Service = {
-      metadata: { name: 'lb', namespace: 'default' },
-      spec: { type: 'LoadBalancer', clusterIP: '198.19.0.10', loadBalancerSourceRanges: ['198.18.0.7/24'], ports: [{ port: 80, nodePort: 30080 }] },
+    const lb = {
+      ...makeService('default', 'lb', { type: 'LoadBalancer', clusterIP: '198.19.0.10', loadBalancerSourceRanges: ['198.18.0.7/24'], ports: [{ port: 80, nodePort: 30080 }] }),
       status: { loadBalancer: { ingress: [{ ip: '198.19.255.1' }] } },
     };
     rec.apply(buildDesiredState([lb], [slice('lb', ['198.18.1.10'])], node));
@@ -419,8 +410,8 @@ describe('BpfReconciler with full maps', () => {
   it('serves a Service with 300 ports: one service id and frontend each', () => {
     const { maps, rec } = setup();
     const ports = Array.from({ length: 300 }, (_, i) => ({ name: `p${i}`, port: 1000 + i }));
-    const svc: Service = { metadata: { name: 'many', namespace: 'default' }, spec: { clusterIP: '198.19.0.77', ports } };
-    const sl: EndpointSlice = { ...slice('many', ['198.18.1.10']), ports: ports.map((p) => ({ name: p.name, port: 2000 + p.port })) };
+    const svc = makeService('default', 'many', { clusterIP: '198.19.0.77', ports });
+    const sl = { ...slice('many', ['198.18.1.10']), ports: ports.map((p) => ({ name: p.name, port: 2000 + p.port })) };
     const stats = rec.apply(buildDesiredState([svc], [sl], node));
     expect(stats.overCapacity).toBe(0);
     expect(maps.services.entries()).toHaveLength(300);

@@ -1,9 +1,10 @@
 // What the maps have room for: the ids the reconciler hands out and the frontends
 // xlb_services holds.
+import { MAPS } from './contract.js';
 
-/** Below XLB_MAX_SERVICES / XLB_MAX_BACKENDS in bpf/xlb.h; id 0 means "none". */
-export const MAX_SERVICE_ID = 65535;
-export const MAX_BACKEND_ID = 262143;
+/** Below the maps' sizes (XLB_MAX_SERVICES, XLB_MAX_BACKENDS); id 0 means "none". */
+export const MAX_SERVICE_ID = MAPS.xlb_services.maxEntries - 1;
+export const MAX_BACKEND_ID = MAPS.xlb_backends.maxEntries - 1;
 
 /** What the maps have room for. */
 export interface Capacity {
@@ -15,5 +16,4 @@ export interface Capacity {
   backendIds: number;
 }
 
-/** xlb_services holds XLB_MAX_SERVICES frontends. */
-export const CAPACITY: Capacity = { serviceIds: MAX_SERVICE_ID, frontends: MAX_SERVICE_ID + 1, backendIds: MAX_BACKEND_ID };
+export const CAPACITY: Capacity = { serviceIds: MAX_SERVICE_ID, frontends: MAPS.xlb_services.maxEntries, backendIds: MAX_BACKEND_ID };

@@ -5,6 +5,7 @@
 // addresses and ports are network order, as in packets.
 
 import { ipv4ToInt } from '../../model/ipv4.js';
+import { xlb_action, xlb_backend_flags, xlb_ct_flags, xlb_device_flags, xlb_drop_reason, xlb_limits, xlb_svc_flags, xlb_svc_type, xlb_via } from './contract.js';
 
 type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'ipv4' | 'be16' | 'char';
 type Field = readonly [name: string, kind: FieldKind, count?: number];
@@ -110,44 +111,39 @@ function readField(buf: Buffer, f: FieldLayout): Value<FieldKind> {
 export const IPPROTO = { TCP: 6, UDP: 17 } as const;
 export const PROTO_NAME: Record<number, 'TCP' | 'UDP'> = { 6: 'TCP', 17: 'UDP' };
 
-/** enum xlb_svc_type */
-export const SVC_TYPE = { ClusterIP: 1, NodePort: 2, ExternalIP: 3, LoadBalancer: 4 } as const;
-export const SVC_TYPE_NAME: Record<number, keyof typeof SVC_TYPE> = {
-  1: 'ClusterIP',
-  2: 'NodePort',
-  3: 'ExternalIP',
-  4: 'LoadBalancer',
-};
+/** enum xlb_svc_type, by the model's frontend type */
+export const SVC_TYPE = {
+  ClusterIP: xlb_svc_type.XLB_SVC_CLUSTER_IP,
+  NodePort: xlb_svc_type.XLB_SVC_NODE_PORT,
+  ExternalIP: xlb_svc_type.XLB_SVC_EXTERNAL_IP,
+  LoadBalancer: xlb_svc_type.XLB_SVC_LOAD_BALANCER,
+} as const;
+export const SVC_TYPE_NAME = Object.fromEntries(Object.entries(SVC_TYPE).map(([k, v]) => [v, k])) as Record<number, keyof typeof SVC_TYPE>;
 
-/** XLB_SVC_F_DROP */
-export const SVC_F_DROP = 0x1;
-/** XLB_SVC_F_SOURCE_RANGES */
-export const SVC_F_SOURCE_RANGES = 0x2;
-/** XLB_SVC_F_TABLE_B: the service's Maglev table is in bank 1 */
-export const SVC_F_TABLE_B = 0x4;
-/** XLB_SVC_F_LOCAL: a Local traffic policy chose the table's endpoints (explain, dumps) */
-export const SVC_F_LOCAL = 0x8;
-/** XLB_SVC_F_TERMINATING: no endpoint is ready, the table holds serving terminating ones */
-export const SVC_F_TERMINATING = 0x10;
+export const { XLB_SVC_F_DROP: SVC_F_DROP, XLB_SVC_F_SOURCE_RANGES: SVC_F_SOURCE_RANGES, XLB_SVC_F_TABLE_B: SVC_F_TABLE_B, XLB_SVC_F_LOCAL: SVC_F_LOCAL, XLB_SVC_F_TERMINATING: SVC_F_TERMINATING } =
+  xlb_svc_flags;
+export const { XLB_CT_CLOSING: CT_CLOSING } = xlb_ct_flags;
+export const { XLB_BACKEND_F_REMOTE: BACKEND_F_REMOTE } = xlb_backend_flags;
+export const { XLB_DEVICE_F_XDP: DEVICE_F_XDP } = xlb_device_flags;
+
+/** An enum's member names by value, without `prefix`, in lower case (XLB_DROP_NO_ENDPOINTS: 'no_endpoints'). */
+function namesByValue(e: Record<string, number>, prefix: string, except: string[] = []): string[] {
+  const out: string[] = [];
+  for (const [name, v] of Object.entries(e)) if (!except.includes(name)) out[v] = name.slice(prefix.length).toLowerCase();
+  return out;
+}
 
 /** enum xlb_drop_reason, by value: the `reason` label of xlb_drops_total. */
-export const DROP_REASONS = ['no_endpoints', 'policy', 'source_range', 'nat_ports', 'no_route', 'ttl', 'stale_flow', 'reply_limit', 'rewrite'] as const;
+export const DROP_REASONS: readonly string[] = namesByValue(xlb_drop_reason, 'XLB_DROP_', ['XLB_DROP_REASONS']);
 /** enum xlb_action, by value */
-export const ACTIONS = ['pass', 'dnat', 'snat', 'drop', 'reject'] as const;
+export const ACTIONS: readonly string[] = namesByValue(xlb_action, 'XLB_ACT_');
 /** enum xlb_via, by value */
-export const VIA = ['none', 'conntrack', 'affinity', 'maglev'] as const;
+export const VIA: readonly string[] = namesByValue(xlb_via, 'XLB_VIA_');
 
 /** The table bank a frontend names. */
 export const tableBank = (v: Pick<SvcValue, 'flags'>): 0 | 1 => (v.flags & SVC_F_TABLE_B ? 1 : 0);
 /** The xlb_maglev key of a service's bank (bpf/maps.h). */
 export const tableKey = (svcId: number, bank: 0 | 1) => svcId * 2 + bank;
-
-/** XLB_CT_CLOSING */
-export const CT_CLOSING = 0x1;
-/** XLB_BACKEND_F_REMOTE: the backend runs on another node */
-export const BACKEND_F_REMOTE = 0x1;
-/** XLB_DEVICE_F_XDP: XDP balances the device's packets, tc ingress only completes */
-export const DEVICE_F_XDP = 0x1;
 
 export interface SvcKey extends Record<string, unknown> {
   addr: string;
@@ -279,7 +275,7 @@ export const svcValue = new StructCodec<SvcValue>('xlb_svc_value', [
   ['flags', 'u8'],
   ['affinity_timeout_s', 'u32'],
 ]);
-export const svcName = new StructCodec<SvcName>('xlb_svc_name', [['name', 'char', 128]]);
+export const svcName = new StructCodec<SvcName>('xlb_svc_name', [['name', 'char', xlb_limits.XLB_SVC_NAME_LEN]]);
 export const memberKey = new StructCodec<MemberKey>('xlb_member_key', [
   ['svc_id', 'u32'],
   ['backend_id', 'u32'],

@@ -10,13 +10,15 @@ import { openPinnedMaps } from './maps.js';
 import { objectPath } from './programs.js';
 import { buildPacket, TCP_FLAGS } from './packet.js';
 import * as codec from './codec.js';
+import { OBJECTS } from './contract.js';
+import { MAP_NAMES } from './maps.js';
+import { TC_ACT } from './kernel.js';
 
-export const EXPLAIN_OBJECT = 'explain.bpf.o';
-const EXPLAIN_PROGRAM = 'xlb_explain';
-const TRACE_MAP = 'xlb_trace_out';
+export const EXPLAIN_OBJECT = 'explain.bpf.o' satisfies keyof typeof OBJECTS;
+const EXPLAIN_PROGRAM = 'xlb_explain' satisfies (typeof OBJECTS)[typeof EXPLAIN_OBJECT]['programs'][number];
+const TRACE_MAP = 'xlb_trace_out' satisfies (typeof OBJECTS)[typeof EXPLAIN_OBJECT]['maps'][number];
 /** The source port assumed when none is given (the decision hashes it, unless affinity holds). */
 export const DEFAULT_SOURCE_PORT = 40000;
-const TC_ACT_SHOT = 2;
 
 export interface Flow {
   proto: 'TCP' | 'UDP';
@@ -64,18 +66,11 @@ export interface Explanation {
  * The pinned maps' sizes as created: a table the agent sized (--nat-table-size)
  * must be reused with its size, or libbpf refuses it.
  */
-function pinnedSizes(objectFile: string, bpffs: string): Record<string, number> {
+function pinnedSizes(bpffs: string): Record<string, number> {
   const sizes: Record<string, number> = {};
-  for (const m of native().objectInfo(objectFile).maps) {
-    if (!m.pinned) continue;
-    const pin = path.join(bpffs, m.name);
-    if (!fs.existsSync(pin)) continue;
-    const fd = native().objGet(pin);
-    try {
-      sizes[m.name] = native().mapInfo(fd).maxEntries;
-    } finally {
-      native().closeFd(fd);
-    }
+  for (const name of MAP_NAMES) {
+    const pinned = native().pinnedMapInfo(path.join(bpffs, name));
+    if (pinned) sizes[name] = pinned.maxEntries;
   }
   return sizes;
 }
@@ -83,10 +78,10 @@ function pinnedSizes(objectFile: string, bpffs: string): Record<string, number> 
 /** Runs the decision once on the flow's first packet; returns the trace. */
 function trace(bpffs: string, pkt: Buffer): codec.Trace {
   const file = objectPath(EXPLAIN_OBJECT);
-  const obj = native().loadObject(file, bpffs, pinnedSizes(file, bpffs));
+  const obj = native().loadObject(file, bpffs, pinnedSizes(bpffs));
   try {
     const r = native().progTestRun(obj.progs[EXPLAIN_PROGRAM]!, pkt, 1);
-    if (r.retval === TC_ACT_SHOT) throw new Error('the explain program could not parse its packet: rebuild with "make bpf"');
+    if (r.retval === TC_ACT.SHOT) throw new Error('the explain program could not parse its packet: rebuild with "make bpf"');
     const out = native().mapLookup(obj.maps[TRACE_MAP]!, codec.u32.encode(0), codec.trace.size);
     if (!out) throw new Error('the explain program left no trace: rebuild with "make bpf"');
     return codec.trace.decode(out);

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { native, type ByteRange, type Layout, type MapDefinition } from './native.js';
+import { BPF_F_INNER_MAP } from './kernel.js';
 
 export interface UpgradeReport {
   /** flow maps copied into maps of the new layout: entries copied, and dropped (not convertible, or colliding) */
@@ -15,9 +16,6 @@ export interface UpgradeReport {
   /** configuration maps replaced by empty ones: the agent writes them in full before the new programs attach */
   rebuilt: string[];
 }
-
-/** Inner maps of one outer map may differ in size (kernel >= 5.10). */
-const BPF_F_INNER_MAP = 1 << 12;
 
 /**
  * Whose entries a map holds decides what an upgrade does with it. What the programs

@@ -7,16 +7,13 @@
 // place only after a grace period has passed (waited for on a worker thread).
 import { native } from './native.js';
 import { tableKey as key } from './codec.js';
+import { bpf_map_type } from './contract.js';
+import { BPF_F_INNER_MAP, BPF_F_MMAPABLE } from './kernel.js';
 import type { TypedMap } from './maps.js';
 import { MAGLEV_MAX_SIZE } from '../../model/maglev.js';
 
 export type Bank = 0 | 1;
 
-const BPF_MAP_TYPE_ARRAY = 2;
-/** Lets inner arrays of one outer map differ in size (kernel >= 5.10). */
-const BPF_F_INNER_MAP = 1 << 12;
-/** Lets userspace write a table through mmap (as bpf/maps.h declares the template). */
-const BPF_F_MMAPABLE = 1 << 10;
 /** New inner maps held open at most before they go in (file descriptors run out). */
 const MAX_STAGED = 4096;
 /** Outer key of no service (ids start at 1): rewritten to wait for a grace period. */
@@ -67,7 +64,9 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
   let scratch = new Uint32Array(0);
 
   const create = (capacity: number, svcId: number) =>
-    native().mapCreate(BPF_MAP_TYPE_ARRAY, 4, 4, capacity, BPF_F_INNER_MAP | BPF_F_MMAPABLE, `xlb_mg_${svcId}`);
+    // BPF_F_INNER_MAP: inner arrays of one outer map may differ in size (kernel >= 5.10);
+    // BPF_F_MMAPABLE: written through mmap, as bpf/maps.h declares the template.
+    native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, 4, capacity, BPF_F_INNER_MAP | BPF_F_MMAPABLE, `xlb_mg_${svcId}`);
   const empty = () => (emptyFd ??= create(1, 0));
 
   /** Element 0 holds the size, so the datapath never pairs a table with a stale size. */

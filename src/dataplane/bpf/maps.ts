@@ -1,4 +1,5 @@
 // Typed views of the pinned maps. Names match bpf/maps.h.
+import { MAPS } from './contract.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { native } from './native.js';
@@ -110,12 +111,9 @@ export function possibleCpus(): number {
   return (cpus = max + 1);
 }
 
-/** The maps the agent reads and writes (a test checks them against the objects' BTF). */
-export const MAP_NAMES = [
-  'xlb_services', 'xlb_svc_names', 'xlb_backends', 'xlb_members', 'xlb_source_ranges', 'xlb_maglev', 'xlb_affinity',
-  'xlb_ct', 'xlb_rnat', 'xlb_sockets', 'xlb_nat', 'xlb_devices', 'xlb_reply_budget', 'xlb_svc_stats', 'xlb_drops',
-] as const;
-export type MapName = (typeof MAP_NAMES)[number];
+/** A map the objects pin by name under --bpffs: one the agent reads or writes, and cleanup removes. */
+export type MapName = { [K in keyof typeof MAPS]: (typeof MAPS)[K]['pinned'] extends true ? K : never }[keyof typeof MAPS];
+export const MAP_NAMES = (Object.keys(MAPS) as Array<keyof typeof MAPS>).filter((n): n is MapName => MAPS[n].pinned);
 
 export interface XlbMaps {
   services: TypedMap<codec.SvcKey, codec.SvcValue>;

@@ -9,15 +9,22 @@ import { DEVICE_F_XDP } from './codec.js';
 import { preparePins, UPGRADING_SUFFIX, type UpgradeReport } from './layout.js';
 import { createLogger } from '../../log.js';
 import { INSTALL_ROOT } from '../../install-root.js';
+import { OBJECTS as CONTRACT_OBJECTS } from './contract.js';
 
 export const BPF_OBJECT_DIR = path.join(INSTALL_ROOT, 'build/bpf');
 
-export const OBJECTS = { xdp: 'xdp_lb.bpf.o', tc: 'tc_lb.bpf.o', sock: 'sock_lb.bpf.o' } as const;
-export const PROGRAMS = { xdp: 'xlb_xdp', tcIngress: 'xlb_tc_ingress', tcEgress: 'xlb_tc_egress', sweep: 'xlb_sock_sweep' } as const;
-/** Attached at --cgroup, each through a link pinned under <bpffs>/links/<name>. */
-export const SOCKET_PROGRAMS = [
-  'xlb_connect4', 'xlb_connect6', 'xlb_sendmsg4', 'xlb_sendmsg6', 'xlb_recvmsg4', 'xlb_recvmsg6', 'xlb_getpeername4', 'xlb_getpeername6', 'xlb_sock_release',
-] as const;
+type ProgramOf<O extends keyof typeof CONTRACT_OBJECTS> = (typeof CONTRACT_OBJECTS)[O]['programs'][number];
+
+/** The objects the agent loads, by role (each one the contract names). */
+export const OBJECTS = { xdp: 'xdp_lb.bpf.o', tc: 'tc_lb.bpf.o', sock: 'sock_lb.bpf.o' } as const satisfies Record<string, keyof typeof CONTRACT_OBJECTS>;
+export const PROGRAMS = {
+  xdp: 'xlb_xdp' satisfies ProgramOf<typeof OBJECTS.xdp>,
+  tcIngress: 'xlb_tc_ingress' satisfies ProgramOf<typeof OBJECTS.tc>,
+  tcEgress: 'xlb_tc_egress' satisfies ProgramOf<typeof OBJECTS.tc>,
+  sweep: 'xlb_sock_sweep' satisfies ProgramOf<typeof OBJECTS.sock>,
+} as const;
+/** Attached at --cgroup, each through a link pinned under <bpffs>/links/<name>: every program of the socket object but the sweep iterator. */
+export const SOCKET_PROGRAMS = CONTRACT_OBJECTS[OBJECTS.sock].programs.filter((p): p is Exclude<ProgramOf<typeof OBJECTS.sock>, typeof PROGRAMS.sweep> => p !== PROGRAMS.sweep);
 /** Every program's name starts so (how cleanup knows ours on a cgroup). */
 export const PROGRAM_PREFIX = 'xlb_';
 const LINKS_DIR = 'links';
@@ -34,7 +41,7 @@ export interface LoadedPrograms {
   tcIngressFd: number;
   tcEgressFd: number;
   socket: SocketProgram[];
-  /** the UDP socket iterator that destroys sockets whose backend left (socket-sweep.ts) */
+  /** the UDP socket iterator that destroys sockets whose backend left (sock_lb.bpf.c's xlb_sock_sweep) */
   sweepFd: number;
   /** pinned maps of another layout: migrated ones, and rebuilt ones to write in full before attaching */
   upgrade: UpgradeReport;
@@ -154,17 +161,6 @@ export function attachSockets(p: LoadedPrograms, cgroup: string, bpffs: string):
   for (const prog of p.socket) native().cgroupAttach(prog.fd, prog.attachType, cgroup, path.join(bpffs, LINKS_DIR, prog.name));
 }
 
-/** Our pinned maps, whatever version pinned them: every map the objects define. */
-function pinnedMapNames(): Set<string> {
-  const names = new Set<string>(MAP_NAMES);
-  for (const o of Object.values(OBJECTS)) {
-    const file = path.join(BPF_OBJECT_DIR, o);
-    if (!fs.existsSync(file)) continue;
-    for (const m of native().objectInfo(file).maps) if (m.pinned) names.add(m.name);
-  }
-  return names;
-}
-
 /**
  * Removes our pins (maps and the socket programs' links, which detaches them) and
  * their directory if empty; the kernel frees the maps once no program uses them.
@@ -178,7 +174,7 @@ export function removePins(bpffs: string, cgroup?: string): string[] {
     removed.push(pin);
   };
   for (const name of SOCKET_PROGRAMS) remove(path.join(bpffs, LINKS_DIR, name));
-  for (const name of pinnedMapNames()) {
+  for (const name of MAP_NAMES) {
     remove(path.join(bpffs, name));
     remove(path.join(bpffs, `${name}${UPGRADING_SUFFIX}`)); // a migration a crash cut short
   }

@@ -1,6 +1,7 @@
 // No Docker engine runs in CI, so the image is proven through the Makefile: every RUN of
 // the Dockerfile is a make target CI can run, and the runtime tree the image is made of
-// is assembled here and run.
+// is assembled here and run, with the arguments deploy/ gives it. Needs what
+// `make bpf native build` made, make, ldd and dpkg: an integration test of the build.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OBJECTS } from '../../src/dataplane/bpf/programs.js';
 import { EXPLAIN_OBJECT } from '../../src/dataplane/bpf/explain.js';
+import { daemonSetFlags } from '../helpers/deploy.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -178,5 +180,15 @@ describe('make runtime-tree', () => {
       console.log(JSON.stringify(Object.values(OBJECTS).map(objectPath)));`;
     const found = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, encoding: 'utf8' })) as string[];
     for (const f of found) expect(f.startsWith(`${tree}/build/bpf/`), f).toBe(true);
+  });
+
+  it('has lbctl agent take every flag the DaemonSet passes it', () => {
+    const help = execFileSync(process.execPath, [path.join(tree, 'bin/lbctl'), 'agent', '--help'], { cwd: dir, encoding: 'utf8' });
+    // Option lines are indented by two; their wrapped descriptions by more.
+    const known = new Set([...help.matchAll(/^ {2}(?:-\w, )?(--[a-z-]+)/gm)].map((m) => m[1]!));
+    expect(known).toContain('--metrics-addr');
+    const passed = daemonSetFlags();
+    expect(passed).toContain('--devices');
+    for (const f of passed) expect(known, f).toContain(f);
   });
 });
