@@ -1,5 +1,5 @@
 # xlb agent image. Every RUN step is a Makefile target that CI runs too (no Docker engine
-# runs in CI; test/unit/dockerfile.test.ts checks this file against the Makefile and
+# runs in CI; test/integration/image.test.ts checks this file against the Makefile and
 # assembles the runtime tree), so the image builds the way CI does. Needs BuildKit (the
 # default builder since Docker 23) for RUN --mount.
 

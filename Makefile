@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 
 DEB_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool iptables conntrack iproute2 \
-	iputils-ping ethtool curl socat wrk make g++ python3 openssl
+	iputils-ping ethtool curl socat wrk make g++ python3
 # What the agent runs on besides node (the image's runtime stage): the addon's libraries
 # (ldd native/build/Release/*.node), iptables and conntrack for the fallback, iproute2.
 RUNTIME_DEB_PACKAGES := libbpf1 libelf1 zlib1g iptables conntrack iproute2
@@ -65,7 +65,7 @@ build: deps
 testbed: deps
 	npx tsc -p tsconfig.testbed.json
 
-# The layers of DESIGN.md "Test conventions"; each runs alone. Unit tests need no root,
+# The three test layers, each run alone by its target. Unit tests need no root,
 # no Debian package and nothing built; the BPF program tests need root, the objects
 # and the addon; integration tests need root and all of it, test bed included.
 test: deps bpf native build testbed

@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// The three test layers of DESIGN.md, each runnable alone (vitest --project NAME):
+// The three test layers, each runnable alone (vitest --project NAME):
 // unit needs node_modules only; bpf needs root and the built objects and addon;
 // integration needs root, namespaces and the built product and test bed. Under
 // `vitest run` the layers run one after another (groupOrder): bpf and integration

@@ -16,13 +16,11 @@ const ip = (n: number) => `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) &
 export const vip = (i: number) => ip(((198 << 24) | (19 << 16) | (192 << 8)) + i);
 const backendIp = (n: number) => ip(((198 << 24) | (18 << 16) | (4 << 8)) + n);
 
-export function slice(svc: string, ips: string[], port: number, version = 1, nodeName?: string): EndpointSlice {
-  const s = makeSlice(BENCH_NAMESPACE, `${svc}-a`, svc, {
+export function slice(svc: string, ips: string[], port: number, nodeName?: string): EndpointSlice {
+  return makeSlice(BENCH_NAMESPACE, `${svc}-a`, svc, {
     ports: [{ name: 'http', port, protocol: 'TCP' }],
     endpoints: ips.map((addr) => makeEndpoint(addr, nodeName ? { nodeName } : undefined)),
   });
-  s.metadata.resourceVersion = String(version);
-  return s;
 }
 
 /** `count` filler ClusterIP Services of ENDPOINTS endpoints each. */
@@ -40,7 +38,7 @@ export function syntheticCluster(count: number): { services: Service[]; slices: 
 export function targetService(t: typeof TARGET, podIps: string[], nodeName?: string): { service: Service; slice: EndpointSlice } {
   return {
     service: makeService(BENCH_NAMESPACE, t.name, { type: 'NodePort', clusterIP: t.clusterIP, ports: [{ name: 'http', port: t.port, nodePort: t.nodePort, protocol: 'TCP' }] }),
-    slice: slice(t.name, podIps, t.targetPort, 1, nodeName),
+    slice: slice(t.name, podIps, t.targetPort, nodeName),
   };
 }
 

@@ -7,26 +7,8 @@ import { native } from '../dataplane/bpf/native.js';
 import { openPinnedMaps } from '../dataplane/bpf/maps.js';
 import { mapFill } from '../dataplane/bpf/dataplane.js';
 import { SOCKET_PROGRAMS } from '../dataplane/bpf/programs.js';
-import { readStatus, statusFile, type AgentStatusDoc } from '../observe/status.js';
+import { readStatus, statusFile, type ProgramStatus, type StatusReport } from '../observe/status.js';
 import { renderTable } from './table.js';
-
-interface ProgramStatus {
-  /** where it is attached: "eth0 xdp", "eth0 tc ingress", "cgroup connect4" */
-  at: string;
-  id: number;
-  name?: string;
-  tag?: string;
-  /** "attached"; "unloaded" when the kernel no longer has it; "missing" when nothing is attached there */
-  state: 'attached' | 'unloaded' | 'missing';
-}
-
-export interface StatusReport {
-  bpffs: string;
-  agent: { running: boolean; pid?: number; statusFile: string } & Partial<Omit<AgentStatusDoc, 'pid' | 'devices'>>;
-  devices?: AgentStatusDoc['devices'];
-  programs: ProgramStatus[];
-  maps: Array<{ map: string; entries: number; capacity: number; percent: number }>;
-}
 
 function program(at: string, id: number | undefined): ProgramStatus {
   if (!id) return { at, id: 0, state: 'missing' };

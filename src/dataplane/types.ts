@@ -13,7 +13,11 @@ export interface ApplyStats {
   servicesWritten: number;
   /** service ports removed */
   servicesRemoved: number;
-  /** frontends (IP:port/protocol) added or changed */
+  /**
+   * frontends (IP:port/protocol) added or changed: eBPF counts the xlb_services values it
+   * wrote (a new table flips each of its frontends), iptables every frontend of a service
+   * port written
+   */
   frontendsWritten: number;
   /** frontends removed */
   frontendsRemoved: number;

@@ -57,6 +57,26 @@ export interface AgentStatusDoc {
   sourceUnreachableSince?: string;
 }
 
+/** A program `lbctl status` looked up where the agent attached one. */
+export interface ProgramStatus {
+  /** where it is attached: "eth0 xdp", "eth0 tc ingress", "cgroup connect4" */
+  at: string;
+  id: number;
+  name?: string;
+  tag?: string;
+  /** "attached"; "unloaded" when the kernel no longer has it; "missing" when nothing is attached there */
+  state: 'attached' | 'unloaded' | 'missing';
+}
+
+/** `lbctl status --json`: this agent's account (its status file) beside what the kernel holds. */
+export interface StatusReport {
+  bpffs: string;
+  agent: { running: boolean; pid?: number; statusFile: string } & Partial<Omit<AgentStatusDoc, 'pid' | 'devices'>>;
+  devices?: AgentStatusDoc['devices'];
+  programs: ProgramStatus[];
+  maps: Array<{ map: string; entries: number; capacity: number; percent: number }>;
+}
+
 /** At most one file write a second: a busy agent syncs far more often. */
 const SAVE_INTERVAL_MS = 1000;
 

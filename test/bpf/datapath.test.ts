@@ -1,6 +1,6 @@
 // The per-packet programs (XDP, tc ingress and egress), run on packet bytes with
 // BPF_PROG_TEST_RUN.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { native } from '../../src/dataplane/bpf/native.js';
 import { loadPrograms, type LoadedPrograms } from '../../src/dataplane/bpf/programs.js';
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
@@ -9,9 +9,11 @@ import { buildDesiredState } from '../../src/model/desired.js';
 import { tableBank, tableKey } from '../../src/dataplane/bpf/codec.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 import { buildPacket, ethHeader, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
-import { testBpffs } from '../helpers/bpffs.js';
+import { clearTraffic, testBpffs } from '../helpers/bpffs.js';
+import { makeEndpoint, makeService, makeSlice, withIngress } from '../fixtures/k8s.js';
 import { TC, XDP } from '../helpers/verdicts.js';
 
+const NS = 'default';
 const CLIENT = '198.18.0.2';
 const VIP = '198.19.0.10';
 const NODE_IP = '198.18.0.1';
@@ -25,49 +27,33 @@ let progs: LoadedPrograms;
 let rec: BpfReconciler;
 
 const services: Service[] = [
-  {
-    metadata: { name: 'web', namespace: 'default' },
-    spec: { type: 'NodePort', clusterIP: VIP, ports: [{ name: 'http', port: 80, nodePort: 30080 }, { name: 'dns', port: 53, protocol: 'UDP' }] },
-  },
-  { metadata: { name: 'one', namespace: 'default' }, spec: { clusterIP: '198.19.0.11', ports: [{ port: 80 }] } },
-  {
-    metadata: { name: 'guarded', namespace: 'default' },
-    spec: { type: 'LoadBalancer', clusterIP: '198.19.0.15', loadBalancerSourceRanges: ['198.18.0.0/30'], ports: [{ port: 80, nodePort: 30015 }] },
-    status: { loadBalancer: { ingress: [{ ip: GUARDED_LB }] } },
-  },
-  {
-    metadata: { name: 'sticky', namespace: 'default' },
-    spec: { clusterIP: STICKY_VIP, sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 1 } }, ports: [{ port: 80 }] },
-  },
-  {
-    metadata: { name: 'empty', namespace: 'default' },
-    spec: { clusterIP: EMPTY_VIP, ports: [{ name: 'tcp', port: 80 }, { name: 'udp', port: 53, protocol: 'UDP' }] },
-  },
-  {
-    metadata: { name: 'elsewhere', namespace: 'default' },
-    spec: { type: 'NodePort', clusterIP: '198.19.0.13', externalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30013 }] },
-  },
+  makeService(NS, 'web', { type: 'NodePort', clusterIP: VIP, ports: [{ name: 'http', port: 80, nodePort: 30080 }, { name: 'dns', port: 53, protocol: 'UDP' }] }),
+  makeService(NS, 'one', { clusterIP: '198.19.0.11', ports: [{ port: 80 }] }),
+  withIngress(
+    makeService(NS, 'guarded', { type: 'LoadBalancer', clusterIP: '198.19.0.15', loadBalancerSourceRanges: ['198.18.0.0/30'], ports: [{ port: 80, nodePort: 30015 }] }),
+    GUARDED_LB,
+  ),
+  makeService(NS, 'sticky', { clusterIP: STICKY_VIP, sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 1 } }, ports: [{ port: 80 }] }),
+  makeService(NS, 'empty', { clusterIP: EMPTY_VIP, ports: [{ name: 'tcp', port: 80 }, { name: 'udp', port: 53, protocol: 'UDP' }] }),
+  makeService(NS, 'elsewhere', { type: 'NodePort', clusterIP: '198.19.0.13', externalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30013 }] }),
 ];
 
+/** A slice of `svc` with one endpoint per address. */
+const sliceOf = (svc: string, ports: EndpointSlice['ports'], ips: string[]) => makeSlice(NS, `${svc}-x`, svc, { ports, endpoints: ips.map((ip) => makeEndpoint(ip)) });
+
 function slices(webPods: string[]): EndpointSlice[] {
-  const mk = (svc: string, ports: EndpointSlice['ports'], ips: string[]): EndpointSlice => ({
-    metadata: { name: `${svc}-x`, namespace: 'default', labels: { 'kubernetes.io/service-name': svc } },
-    addressType: 'IPv4',
-    ports,
-    endpoints: ips.map((ip) => ({ addresses: [ip] })),
-  });
   return [
-    mk('web', [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], webPods),
-    mk('one', [{ port: 9090 }], [PODS[3]!]),
-    mk('sticky', [{ port: 8080 }], webPods),
-    mk('guarded', [{ port: 8080 }], webPods),
+    sliceOf('web', [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], webPods),
+    sliceOf('one', [{ port: 9090 }], [PODS[3]!]),
+    sliceOf('sticky', [{ port: 8080 }], webPods),
+    sliceOf('guarded', [{ port: 8080 }], webPods),
     // Its only endpoint runs on another node.
-    { ...mk('elsewhere', [{ port: 8080 }], []), endpoints: [{ addresses: [PODS[0]!], nodeName: 'node-b' }] },
+    makeSlice(NS, 'elsewhere-x', 'elsewhere', { ports: [{ port: 8080 }], endpoints: [makeEndpoint(PODS[0]!, { nodeName: 'node-b' })] }),
   ];
 }
 
-function program(webPods: string[]): void {
-  rec.apply(buildDesiredState(services, slices(webPods), { name: 'n', ips: [NODE_IP] }));
+function program(webPods: string[], svcs = services): void {
+  rec.apply(buildDesiredState(svcs, slices(webPods), { name: 'n', ips: [NODE_IP] }));
 }
 
 function xdp(pkt: Buffer) {
@@ -104,16 +90,35 @@ const HOOKS: Hook[] = [
 const syn = (sport: number, over: Partial<PacketSpec> = {}): Buffer =>
   buildPacket({ proto: 'TCP', saddr: CLIENT, daddr: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN, ...over });
 
+/** The grace periods the Maglev tables waited for (each frees the banks retired before it). */
+let graces: Array<Promise<void>> = [];
+/** Resolves once every grace period started so far has passed and freed its banks. */
+async function gracePeriods(): Promise<void> {
+  await Promise.allSettled(graces);
+  graces = [];
+}
+
 beforeAll(() => {
   pins = testBpffs('datapath');
   progs = loadPrograms(pins.dir);
   rec = new BpfReconciler(progs.maps, bpfMaglevTables(progs.maps.maglev));
+  // The tables wait for grace periods on a worker thread; the tests wait for the same ones.
+  const addon = native();
+  const mapUpdateAsync = addon.mapUpdateAsync.bind(addon);
+  vi.spyOn(addon, 'mapUpdateAsync').mockImplementation((...args) => {
+    const p = mapUpdateAsync(...args);
+    graces.push(p);
+    return p;
+  });
 });
-afterAll(() => pins?.remove());
+afterAll(() => {
+  vi.restoreAllMocks();
+  pins?.remove();
+});
+// Each test's setup: three web backends, no flow, affinity or answer budget left by another.
 beforeEach(() => {
   program(PODS.slice(0, 3));
-  for (const [k] of progs.maps.ct.entries()) progs.maps.ct.delete(k);
-  for (const [k] of progs.maps.rnat.entries()) progs.maps.rnat.delete(k);
+  clearTraffic(progs.maps);
 });
 
 describe.each(HOOKS)('$name load balancer', (hook) => {
@@ -173,16 +178,8 @@ describe.each(HOOKS)('$name load balancer', (hook) => {
     // The backend stays programmed (same address and port) through another Service.
     rec.apply(
       buildDesiredState(
-        [...services, { metadata: { name: 'keeper', namespace: 'default' }, spec: { clusterIP: '198.19.0.16', ports: [{ port: 53, protocol: 'UDP' }] } }],
-        [
-          ...slices(rest),
-          {
-            metadata: { name: 'keeper-x', namespace: 'default', labels: { 'kubernetes.io/service-name': 'keeper' } },
-            addressType: 'IPv4',
-            ports: [{ port: 5353, protocol: 'UDP' }],
-            endpoints: [{ addresses: [first] }],
-          },
-        ],
+        [...services, makeService(NS, 'keeper', { clusterIP: '198.19.0.16', ports: [{ port: 53, protocol: 'UDP' }] })],
+        [...slices(rest), sliceOf('keeper', [{ port: 5353, protocol: 'UDP' }], [first])],
         { name: 'n', ips: [NODE_IP] },
       ),
     );
@@ -309,7 +306,6 @@ describe.each(HOOKS)('$name: sessionAffinity ClientIP', (hook) => {
       progs.maps.ct.delete(flow);
       return pick(CLIENT, 49100);
     };
-    for (const [k] of progs.maps.affinity.entries()) progs.maps.affinity.delete(k);
     const maglevChoice = fresh();
     const [key, remembered] = progs.maps.affinity.entries().find(([k]) => k.client === CLIENT)!;
     const left = Number(remembered.expires_ns - native().monotonicNs()) / 1e9;
@@ -384,28 +380,33 @@ describe('Maglev table banks', () => {
   const web = () => progs.maps.services.get({ addr: VIP, port: 80, proto: 6 })!;
   const bank = () => tableBank(web());
   const innerIds = () => [progs.maps.maglev.get(tableKey(web().svc_id, 0)), progs.maps.maglev.get(tableKey(web().svc_id, 1))];
-  const gracePeriod = () => new Promise((r) => setTimeout(r, 300));
   let nextPort = 47000;
   /** Backends that new flows (fresh source ports) go to. */
   const backendsSeen = () => new Set(Array.from({ length: 40 }, () => parsePacket(xdp(syn(nextPort++)).data).daddr));
 
+  // Setup: web made anew with three backends (both banks fresh, sized for them), and
+  // no grace period of an earlier change still to come.
+  beforeEach(async () => {
+    program(PODS.slice(0, 3), services.filter((s) => s.metadata.name !== 'web'));
+    program(PODS.slice(0, 3));
+    await gracePeriods();
+  });
+
   it('writes an endpoint change in place into the bank packets do not read, then flips the frontends to it', async () => {
-    await gracePeriod(); // earlier tests changed this table
     const [b0, ids0] = [bank(), innerIds()];
     program(PODS.slice(0, 2));
     expect(bank()).toBe(1 - b0);
     expect(innerIds()).toEqual(ids0); // no new inner map, no outer-map update
     expect([...backendsSeen()].sort()).toEqual(PODS.slice(0, 2));
     // The bank left behind is written in place again once a grace period has passed.
-    await gracePeriod();
+    await gracePeriods();
     program(PODS.slice(0, 3));
     expect(bank()).toBe(b0);
     expect(innerIds()).toEqual(ids0);
     expect([...backendsSeen()].sort()).toEqual(PODS.slice(0, 3));
   });
 
-  it('puts a new inner map in when a table outgrows its bank', async () => {
-    await gracePeriod();
+  it('puts a new inner map in when a table outgrows its bank', () => {
     const [b0, ids0] = [bank(), innerIds()];
     program(PODS); // 4 backends: 401 slots, more than a bank made for 307 holds
     expect(bank()).toBe(1 - b0);

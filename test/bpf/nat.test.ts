@@ -8,9 +8,9 @@ import { bpfMaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
 import { buildDesiredState } from '../../src/model/desired.js';
 import { spawn } from 'node:child_process';
 import { sh, waitForLine } from '../testbed/netns.js';
-import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 import { buildIcmpError, buildPacket, parseIcmpError, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
-import { testBpffs } from '../helpers/bpffs.js';
+import { clearTraffic, testBpffs } from '../helpers/bpffs.js';
+import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
 import { TC, XDP } from '../helpers/verdicts.js';
 
 const NODE_IP = '198.18.0.1';
@@ -23,17 +23,15 @@ const NS = `xlb${process.pid}nat`;
 
 let pins: ReturnType<typeof testBpffs>;
 let progs: LoadedPrograms;
+let rec: BpfReconciler;
 
-const services: Service[] = [
-  { metadata: { name: 'far', namespace: 'default' }, spec: { type: 'NodePort', clusterIP: '198.19.0.17', ports: [{ port: 80, nodePort: 30090 }, { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30091 }] } },
-  { metadata: { name: 'near', namespace: 'default' }, spec: { type: 'NodePort', clusterIP: '198.19.0.18', ports: [{ port: 80, nodePort: 30092 }, { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30093 }] } },
-];
-const slice = (svc: string, ip: string, node: string): EndpointSlice => ({
-  metadata: { name: `${svc}-x`, namespace: 'default', labels: { 'kubernetes.io/service-name': svc } },
-  addressType: 'IPv4',
-  ports: [{ port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }],
-  endpoints: [{ addresses: [ip], nodeName: node }],
-});
+/** far: its backend on node-b (SNATed); near: on this node. */
+const nodePort = (name: string, clusterIP: string, port: number, ip: string, nodeName: string) => [
+  makeService('default', name, { type: 'NodePort', clusterIP, ports: [{ port: 80, nodePort: port }, { name: 'dns', port: 53, protocol: 'UDP', nodePort: port + 1 }] }),
+  makeSlice('default', `${name}-x`, name, { ports: [{ port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], endpoints: [makeEndpoint(ip, { nodeName })] }),
+] as const;
+const [far, farSlice] = nodePort('far', '198.19.0.17', 30090, FAR, 'node-b');
+const [near, nearSlice] = nodePort('near', '198.19.0.18', 30092, NEAR, 'n');
 
 const tcIn = (pkt: Buffer) => native().progTestRun(progs.tcIngressFd, pkt, 1, `/run/netns/${NS}`);
 const tcOut = (pkt: Buffer) => native().progTestRun(progs.tcEgressFd, pkt, 1, `/run/netns/${NS}`);
@@ -56,16 +54,16 @@ beforeAll(() => {
   pins = testBpffs('nat');
   progs = loadPrograms(pins.dir);
   progs.maps.devices.set(ifindex, { snat_addr: NODE_IP, flags: 0 });
-  new BpfReconciler(progs.maps, bpfMaglevTables(progs.maps.maglev)).apply(
-    buildDesiredState(services, [slice('far', FAR, 'node-b'), slice('near', NEAR, 'n')], { name: 'n', ips: [NODE_IP] }),
-  );
+  rec = new BpfReconciler(progs.maps, bpfMaglevTables(progs.maps.maglev));
 });
 afterAll(() => {
   pins?.remove();
   sh('ip', ['netns', 'del', NS]);
 });
+// Each test's setup: the two services programmed, no flow or NAT entry left by another.
 beforeEach(() => {
-  for (const m of [progs.maps.ct, progs.maps.rnat, progs.maps.nat]) for (const [k] of m.entries()) m.delete(k as never);
+  rec.apply(buildDesiredState([far, near], [farSlice, nearSlice], { name: 'n', ips: [NODE_IP] }));
+  clearTraffic(progs.maps);
 });
 
 describe('SNAT to a backend on another node (tc)', () => {

@@ -10,10 +10,11 @@ import { BpfDataplane, flowTables, mapFill } from '../../src/dataplane/bpf/datap
 import { explain } from '../../src/dataplane/bpf/explain.js';
 import { buildDesiredState } from '../../src/model/desired.js';
 import { buildPacket, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
-import { NS, service, slice } from '../helpers/manifests.js';
-import { testBpffs } from '../helpers/bpffs.js';
+import { makeEndpoint, makeService, makeSlice, withIngress } from '../fixtures/k8s.js';
+import { clearTraffic, testBpffs } from '../helpers/bpffs.js';
 import { TC } from '../helpers/verdicts.js';
 
+const NS = 'default';
 const CLIENT = '198.18.0.2';
 const NODE_IP = '198.18.0.1';
 const WEB = '198.19.0.10';
@@ -27,34 +28,43 @@ const PODS = ['198.18.1.10', '198.18.1.11', '198.18.1.12'];
 
 let pins: ReturnType<typeof testBpffs>;
 let progs: LoadedPrograms;
+let rec: BpfReconciler;
 let dp: BpfDataplane;
 
 const http = [{ name: 'http', port: 80, protocol: 'TCP' as const }];
-const pods = (ips: string[], over: { ready?: boolean; nodeName?: string } = {}) => ips.map((ip, i) => ({ name: `pod-${ip}-${i}`, ip, ...over }));
+const podPorts = [{ name: 'http', port: 8080 }];
+/** A slice of `svc` with an endpoint per address, on `nodeName`. */
+const endpoints = (svc: string, ips: string[], nodeName = 'node-a') =>
+  makeSlice(NS, `${svc}-a`, svc, { ports: podPorts, endpoints: ips.map((ip) => makeEndpoint(ip, { nodeName })) });
 
+/** The state every test reads: it changes none of it. */
 function program(): void {
-  const draining = slice('draining', 'a', [{ name: 'http', port: 8080 }], pods([PODS[0]!]));
-  draining.endpoints![0]!.conditions = { ready: false, serving: true, terminating: true };
   const state = buildDesiredState(
     [
-      service('web', WEB, http, { type: 'NodePort', ports: [{ ...http[0]!, nodePort: 30080 }] }),
-      service('empty', EMPTY, http),
-      service('sticky', STICKY, http, { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } }),
-      service('local', LOCAL, http, { type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ ...http[0]!, nodePort: 30013 }] }),
-      service('draining', DRAINING, http),
-      service('guarded', GUARDED, http, { type: 'LoadBalancer', loadBalancerSourceRanges: ['203.0.113.0/24'], ports: [{ ...http[0]!, nodePort: 30015 }] }, GUARDED_LB),
+      makeService(NS, 'web', { type: 'NodePort', clusterIP: WEB, ports: [{ ...http[0]!, nodePort: 30080 }] }),
+      makeService(NS, 'empty', { clusterIP: EMPTY, ports: http }),
+      makeService(NS, 'sticky', { clusterIP: STICKY, ports: http, sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } } }),
+      makeService(NS, 'local', { type: 'NodePort', clusterIP: LOCAL, externalTrafficPolicy: 'Local', ports: [{ ...http[0]!, nodePort: 30013 }] }),
+      makeService(NS, 'draining', { clusterIP: DRAINING, ports: http }),
+      withIngress(
+        makeService(NS, 'guarded', { type: 'LoadBalancer', clusterIP: GUARDED, loadBalancerSourceRanges: ['203.0.113.0/24'], ports: [{ ...http[0]!, nodePort: 30015 }] }),
+        GUARDED_LB,
+      ),
     ],
     [
-      slice('web', 'a', [{ name: 'http', port: 8080 }], pods(PODS)),
-      slice('sticky', 'a', [{ name: 'http', port: 8080 }], pods(PODS)),
+      endpoints('web', PODS),
+      endpoints('sticky', PODS),
       // Its only endpoint runs on node-b: this node (node-a) has none for external traffic.
-      slice('local', 'a', [{ name: 'http', port: 8080 }], pods([PODS[0]!], { nodeName: 'node-b' })),
-      draining,
-      slice('guarded', 'a', [{ name: 'http', port: 8080 }], pods(PODS)),
+      endpoints('local', [PODS[0]!], 'node-b'),
+      makeSlice(NS, 'draining-a', 'draining', {
+        ports: podPorts,
+        endpoints: [makeEndpoint(PODS[0]!, { nodeName: 'node-a', conditions: { ready: false, serving: true, terminating: true } })],
+      }),
+      endpoints('guarded', PODS),
     ],
     { name: 'node-a', ips: [NODE_IP] },
   );
-  new BpfReconciler(progs.maps, bpfMaglevTables(progs.maps.maglev)).apply(state);
+  rec.apply(state);
 }
 
 const tcIngress = (spec: Partial<PacketSpec>) => native().progTestRun(progs.tcIngressFd, packet(spec), 1);
@@ -64,16 +74,17 @@ const flowsIn = () => progs.maps.ct.entries().length;
 beforeAll(() => {
   pins = testBpffs('observe');
   progs = loadPrograms(pins.dir);
-  dp = new BpfDataplane(new BpfReconciler(progs.maps, bpfMaglevTables(progs.maps.maglev)), progs.maps, -1, '/nonexistent', flowTables(progs.maps), pino({ level: 'silent' }));
-  program();
+  rec = new BpfReconciler(progs.maps, bpfMaglevTables(progs.maps.maglev));
+  dp = new BpfDataplane(rec, progs.maps, -1, '/nonexistent', flowTables(progs.maps), pino({ level: 'silent' }));
 });
 afterAll(() => {
   dp?.close();
   pins?.remove();
 });
+// Each test's setup: the services programmed, no flow nor affinity left by another.
 beforeEach(() => {
-  for (const [k] of progs.maps.ct.entries()) progs.maps.ct.delete(k);
-  for (const [k] of progs.maps.affinity.entries()) progs.maps.affinity.delete(k);
+  program();
+  clearTraffic(progs.maps);
 });
 
 describe('datapath counters', () => {

@@ -6,9 +6,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { NODE_B_IP, NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../testbed/topology.js';
 import { inNs } from '../testbed/netns.js';
 import type { AgentProcess } from '../testbed/agent-process.js';
-import { MODES, useAgentCluster } from '../helpers/agent-cluster.js';
+import { endpointsOf, MODES, NS, useAgentCluster } from '../helpers/agent-cluster.js';
 import { SOCKET_PROGRAMS } from '../../src/dataplane/bpf/programs.js';
-import { list, service, slice } from '../helpers/manifests.js';
+import { list, makeService, makeSlice, withIngress } from '../fixtures/k8s.js';
 
 const WEB = '198.19.2.10';
 const LB_IP = '198.19.254.1';
@@ -37,29 +37,33 @@ function writeManifests(webPods: Pod[]): void {
   writeFileAtomic(
     path.join(dir, 'ew.json'),
     list(
-      service(
-        'web',
-        WEB,
-        [
-          { name: 'http', port: 80, targetPort: 'http', nodePort: 30200 },
-          { name: 'dns', port: 53, targetPort: 'dns', protocol: 'UDP', nodePort: 30201 },
-        ],
-        { type: 'LoadBalancer', externalIPs: [EXTERNAL_IP] },
+      withIngress(
+        makeService(NS, 'web', {
+          type: 'LoadBalancer',
+          clusterIP: WEB,
+          ports: [
+            { name: 'http', port: 80, targetPort: 'http', nodePort: 30200 },
+            { name: 'dns', port: 53, targetPort: 'dns', protocol: 'UDP', nodePort: 30201 },
+          ],
+          externalIPs: [EXTERNAL_IP],
+        }),
         LB_IP,
       ),
-      slice('web', 'a', [...HTTP, ...DNS], webPods),
-      service('self', '198.19.2.11', [{ name: 'http', port: 80, targetPort: 8080 }]),
-      slice('self', 'a', HTTP, [pods[0]!]),
-      service('only-a', '198.19.2.12', [{ name: 'http', port: 80, targetPort: 8080 }]),
-      slice('only-a', 'a', HTTP, [onA[1]!]),
-      service('only-b', '198.19.2.13', [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30213 }], { type: 'NodePort' }),
-      slice('only-b', 'a', HTTP, onB),
-      service('empty', '198.19.2.14', [{ name: 'tcp', port: 80 }, { name: 'udp', port: 53, protocol: 'UDP' }]),
-      service('sticky', '198.19.2.15', [{ name: 'http', port: 80, targetPort: 8080 }], {
+      makeSlice(NS, 'web-a', 'web', { ports: [...HTTP, ...DNS], endpoints: endpointsOf(webPods) }),
+      makeService(NS, 'self', { clusterIP: '198.19.2.11', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+      makeSlice(NS, 'self-a', 'self', { ports: HTTP, endpoints: endpointsOf([pods[0]!]) }),
+      makeService(NS, 'only-a', { clusterIP: '198.19.2.12', ports: [{ name: 'http', port: 80, targetPort: 8080 }] }),
+      makeSlice(NS, 'only-a-a', 'only-a', { ports: HTTP, endpoints: endpointsOf([onA[1]!]) }),
+      makeService(NS, 'only-b', { type: 'NodePort', clusterIP: '198.19.2.13', ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30213 }] }),
+      makeSlice(NS, 'only-b-a', 'only-b', { ports: HTTP, endpoints: endpointsOf(onB) }),
+      makeService(NS, 'empty', { clusterIP: '198.19.2.14', ports: [{ name: 'tcp', port: 80 }, { name: 'udp', port: 53, protocol: 'UDP' }] }),
+      makeService(NS, 'sticky', {
+        clusterIP: '198.19.2.15',
+        ports: [{ name: 'http', port: 80, targetPort: 8080 }],
         sessionAffinity: 'ClientIP',
         sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } },
       }),
-      slice('sticky', 'a', HTTP, pods),
+      makeSlice(NS, 'sticky-a', 'sticky', { ports: HTTP, endpoints: endpointsOf(pods) }),
     ),
   );
 }

@@ -6,8 +6,9 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_IP, NODE_B_IP, NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../testbed/topology.js';
 import type { AgentProcess } from '../testbed/agent-process.js';
-import { MODES, useAgentCluster } from '../helpers/agent-cluster.js';
-import { list, service, slice } from '../helpers/manifests.js';
+import { endpointsOf, MODES, NS, useAgentCluster } from '../helpers/agent-cluster.js';
+import { list, makeService, makeSlice, withIngress } from '../fixtures/k8s.js';
+import type { Service } from '../../src/model/k8s.js';
 
 const HTTP = [{ name: 'http', port: 8080, protocol: 'TCP' as const }];
 const DNS = [{ name: 'dns', port: 5353, protocol: 'UDP' as const }];
@@ -24,7 +25,7 @@ const names = (ps: Pod[]) => ps.map((p) => p.name).sort();
 const answered = (r: { answers: Record<string, number> }) => Object.keys(r.answers).sort();
 
 /** far: backends on node-b only; near: on node-a only; both: on both, also a LoadBalancer; local: ETP Local on node-b. */
-function writeManifests(extra: ReturnType<typeof service>[] = []): void {
+function writeManifests(extra: Service[] = []): void {
   const ports = (n: number) => [
     { name: 'http', port: 80, targetPort: 'http', nodePort: n },
     { name: 'dns', port: 53, targetPort: 'dns', protocol: 'UDP' as const, nodePort: n + 1 },
@@ -32,14 +33,14 @@ function writeManifests(extra: ReturnType<typeof service>[] = []): void {
   writeFileAtomic(
     path.join(dir, 'ext.json'),
     list(
-      service('far', '198.19.3.10', ports(30300), { type: 'NodePort' }),
-      slice('far', 'a', [...HTTP, ...DNS], onB),
-      service('near', '198.19.3.11', ports(30310), { type: 'NodePort' }),
-      slice('near', 'a', [...HTTP, ...DNS], [onA[0]!]),
-      service('both', '198.19.3.12', ports(30320), { type: 'LoadBalancer' }, LB_IP),
-      slice('both', 'a', [...HTTP, ...DNS], pods),
-      service('local', '198.19.3.13', ports(30330), { type: 'NodePort', externalTrafficPolicy: 'Local' }),
-      slice('local', 'a', [...HTTP, ...DNS], [onB[0]!]),
+      makeService(NS, 'far', { type: 'NodePort', clusterIP: '198.19.3.10', ports: ports(30300) }),
+      makeSlice(NS, 'far-a', 'far', { ports: [...HTTP, ...DNS], endpoints: endpointsOf(onB) }),
+      makeService(NS, 'near', { type: 'NodePort', clusterIP: '198.19.3.11', ports: ports(30310) }),
+      makeSlice(NS, 'near-a', 'near', { ports: [...HTTP, ...DNS], endpoints: endpointsOf([onA[0]!]) }),
+      withIngress(makeService(NS, 'both', { type: 'LoadBalancer', clusterIP: '198.19.3.12', ports: ports(30320) }), LB_IP),
+      makeSlice(NS, 'both-a', 'both', { ports: [...HTTP, ...DNS], endpoints: endpointsOf(pods) }),
+      makeService(NS, 'local', { type: 'NodePort', clusterIP: '198.19.3.13', ports: ports(30330), externalTrafficPolicy: 'Local' }),
+      makeSlice(NS, 'local-a', 'local', { ports: [...HTTP, ...DNS], endpoints: endpointsOf([onB[0]!]) }),
       ...extra,
     ),
   );
@@ -98,7 +99,7 @@ describe.each(MODES)('external traffic (%s)', (mode) => {
       expect(names(onB)).toContain(first);
       for (let i = 0; i < 3; i++) {
         const syncs = agent.syncs();
-        writeManifests([service(`other-${i}`, `198.19.3.${20 + i}`, [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30340 + i }], { type: 'NodePort' })]);
+        writeManifests([makeService(NS, `other-${i}`, { type: 'NodePort', clusterIP: `198.19.3.${20 + i}`, ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30340 + i }] })]);
         await agent.waitForSync(syncs);
         expect(await conn.ask()).toBe(first);
       }

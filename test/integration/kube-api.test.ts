@@ -9,8 +9,8 @@ import { Cluster, NODE_DEVICE, NODE_IP, type Pod } from '../testbed/topology.js'
 import { inNs } from '../testbed/netns.js';
 import { AgentProcess } from '../testbed/agent-process.js';
 import { FakeApiProcess } from '../testbed/fake-api-process.js';
-import { service, slice } from '../helpers/manifests.js';
-import type { EndpointSlice } from '../../src/model/k8s.js';
+import { endpointsOf, NS } from '../helpers/agent-cluster.js';
+import { makeService, makeSlice } from '../fixtures/k8s.js';
 
 const VIP = '198.19.2.10';
 const ZONED_VIP = '198.19.2.20';
@@ -22,7 +22,7 @@ let dir: string;
 let pods: Pod[];
 
 const HTTP = [{ name: 'http', port: 8080, protocol: 'TCP' as const }];
-const webSlice = (ps: Pod[]) => slice('web', 'a', HTTP, ps) as unknown as Record<string, unknown>;
+const webSlice = (ps: Pod[]) => makeSlice(NS, 'web-a', 'web', { ports: HTTP, endpoints: endpointsOf(ps) });
 const asObject = (o: unknown) => o as { metadata: { name: string } };
 
 beforeAll(async () => {
@@ -45,12 +45,18 @@ beforeAll(async () => {
   await api.send({
     op: 'upsert',
     kind: 'services',
-    object: asObject(service('web', VIP, [{ name: 'http', port: 80, targetPort: 'http', nodePort: 30200 }], { type: 'NodePort' })),
+    object: asObject(makeService(NS, 'web', { type: 'NodePort', clusterIP: VIP, ports: [{ name: 'http', port: 80, targetPort: 'http', nodePort: 30200 }] })),
   });
   await api.send({ op: 'upsert', kind: 'endpointslices', object: asObject(webSlice(pods)) });
-  const zoned: EndpointSlice = slice('zoned', 'a', HTTP, pods);
-  zoned.endpoints!.forEach((e, i) => (e.hints = { forZones: [{ name: i === 0 ? 'zone-a' : 'zone-b' }] }));
-  await api.send({ op: 'upsert', kind: 'services', object: asObject(service('zoned', ZONED_VIP, [{ name: 'http', port: 80, targetPort: 'http' }], { trafficDistribution: 'PreferClose' })) });
+  const zoned = makeSlice(NS, 'zoned-a', 'zoned', {
+    ports: HTTP,
+    endpoints: endpointsOf(pods).map((e, i) => ({ ...e, hints: { forZones: [{ name: i === 0 ? 'zone-a' : 'zone-b' }] } })),
+  });
+  await api.send({
+    op: 'upsert',
+    kind: 'services',
+    object: asObject(makeService(NS, 'zoned', { clusterIP: ZONED_VIP, ports: [{ name: 'http', port: 80, targetPort: 'http' }], trafficDistribution: 'PreferClose' })),
+  });
   await api.send({ op: 'upsert', kind: 'endpointslices', object: asObject(zoned) });
   const kubeconfig = path.join(dir, 'kubeconfig');
   api.writeKubeconfig(kubeconfig);

@@ -7,9 +7,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { writeFileAtomic, type Cluster } from '../testbed/topology.js';
 import { inNs } from '../testbed/netns.js';
 import type { AgentProcess } from '../testbed/agent-process.js';
-import { useAgentCluster } from '../helpers/agent-cluster.js';
+import { endpointsOf, NS, useAgentCluster } from '../helpers/agent-cluster.js';
 import { attachedPrograms, BPF_ATTACHED } from '../helpers/attached.js';
-import { list, service, slice } from '../helpers/manifests.js';
+import { list, makeService, makeSlice } from '../fixtures/k8s.js';
 
 const VIP = '198.19.3.10';
 let cluster: Cluster;
@@ -18,7 +18,10 @@ let agent: AgentProcess;
 const ctx = useAgentCluster('md', { pods: 2 }, 'iptables', (c) =>
   writeFileAtomic(
     path.join(c.dir, 'web.json'),
-    list(service('web', VIP, [{ name: 'http', port: 80, targetPort: 'http' }]), slice('web', 'a', [{ name: 'http', port: 8080 }], c.pods)),
+    list(
+      makeService(NS, 'web', { clusterIP: VIP, ports: [{ name: 'http', port: 80, targetPort: 'http' }] }),
+      makeSlice(NS, 'web-a', 'web', { ports: [{ name: 'http', port: 8080 }], endpoints: endpointsOf(c.pods) }),
+    ),
   ),
 );
 beforeAll(() => void ({ cluster, agent } = ctx));

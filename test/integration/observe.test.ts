@@ -6,10 +6,10 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_IP, NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../testbed/topology.js';
 import type { AgentProcess } from '../testbed/agent-process.js';
-import type { StatusReport } from '../../src/cli/status.js';
+import type { StatusReport } from '../../src/observe/status.js';
 import type { Explanation } from '../../src/dataplane/bpf/explain.js';
-import { useAgentCluster } from '../helpers/agent-cluster.js';
-import { list, NS, service, slice } from '../helpers/manifests.js';
+import { endpointsOf, NS, useAgentCluster } from '../helpers/agent-cluster.js';
+import { list, makeService, makeSlice } from '../fixtures/k8s.js';
 
 const HTTP = [{ name: 'http', port: 8080, protocol: 'TCP' as const }];
 const VIP = '198.19.5.10';
@@ -30,9 +30,9 @@ describe('observing the agent', () => {
     writeFileAtomic(
       path.join(c.dir, 'svc.json'),
       list(
-        service('web', VIP, [{ name: 'http', port: 80, targetPort: 'http', nodePort: 30500 }], { type: 'NodePort' }),
-        slice('web', 'a', HTTP, c.pods),
-        service('empty', EMPTY_VIP, [{ name: 'http', port: 80, targetPort: 'http' }]),
+        makeService(NS, 'web', { type: 'NodePort', clusterIP: VIP, ports: [{ name: 'http', port: 80, targetPort: 'http', nodePort: 30500 }] }),
+        makeSlice(NS, 'web-a', 'web', { ports: HTTP, endpoints: endpointsOf(c.pods) }),
+        makeService(NS, 'empty', { clusterIP: EMPTY_VIP, ports: [{ name: 'http', port: 80, targetPort: 'http' }] }),
       ),
     );
   });

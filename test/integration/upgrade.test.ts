@@ -9,9 +9,9 @@ import { NODE_IP, writeFileAtomic, type Cluster, type Pod } from '../testbed/top
 import type { AgentProcess } from '../testbed/agent-process.js';
 import { native } from '../../src/dataplane/bpf/native.js';
 import { BPF_OBJECT_DIR } from '../../src/dataplane/bpf/programs.js';
-import { useAgentCluster } from '../helpers/agent-cluster.js';
+import { endpointsOf, NS, useAgentCluster } from '../helpers/agent-cluster.js';
 import { testBpffs } from '../helpers/bpffs.js';
-import { list, service, slice } from '../helpers/manifests.js';
+import { list, makeService, makeSlice } from '../fixtures/k8s.js';
 
 const OLD_OBJECT = path.join(BPF_OBJECT_DIR, 'testing/old_layout.bpf.o');
 const HTTP = [{ name: 'http', port: 8080, protocol: 'TCP' as const }];
@@ -36,7 +36,13 @@ function pinOldServicesMap(bpffs: string): void {
 
 describe('upgrading over an older build', () => {
   const ctx = useAgentCluster('upg', { pods: 3, tcpPorts: [8080] }, 'bpf', (c) =>
-    writeFileAtomic(path.join(c.dir, 'svc.json'), list(service('web', '198.19.6.10', [{ name: 'http', port: 80, targetPort: 'http', nodePort: 30600 }], { type: 'NodePort' }), slice('web', 'a', HTTP, c.pods))),
+    writeFileAtomic(
+      path.join(c.dir, 'svc.json'),
+      list(
+        makeService(NS, 'web', { type: 'NodePort', clusterIP: '198.19.6.10', ports: [{ name: 'http', port: 80, targetPort: 'http', nodePort: 30600 }] }),
+        makeSlice(NS, 'web-a', 'web', { ports: HTTP, endpoints: endpointsOf(c.pods) }),
+      ),
+    ),
   );
   beforeAll(() => void ({ cluster, agent, pods } = ctx));
 

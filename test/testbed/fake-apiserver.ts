@@ -4,13 +4,9 @@
 // resourceVersion, and faults on demand (dropped connections, silent watches,
 // server errors, restarts), and optionally HTTPS with bearer-token authentication, as a
 // Pod's in-cluster config reaches the real one.
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 
 export type Kind = 'services' | 'endpointslices' | 'nodes';
 
@@ -54,23 +50,6 @@ export interface TlsCert {
   key: string;
   /** PEM; self-signed, so it is its own CA (a client's ca.crt) */
   cert: string;
-}
-
-/** A self-signed certificate for `ip` (an IP SAN: clients verify the address they dial), via the openssl CLI. */
-export function selfSignedCert(ip: string): TlsCert {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-cert-'));
-  try {
-    const key = path.join(dir, 'key.pem');
-    const cert = path.join(dir, 'cert.pem');
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=fake-apiserver', '-addext', `subjectAltName=IP:${ip}`, '-keyout', key, '-out', cert],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    return { key: fs.readFileSync(key, 'utf8'), cert: fs.readFileSync(cert, 'utf8') };
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 export class FakeApiServer {

@@ -4,22 +4,27 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
-import { FakeApiServer, selfSignedCert, type KubeObject, type TlsCert } from '../testbed/fake-apiserver.js';
+import { FakeApiServer, type KubeObject, type TlsCert } from '../testbed/fake-apiserver.js';
 import { KubeSource, SERVICE_ACCOUNT_DIR } from '../../src/sources/kube/kube-source.js';
+import type { Service } from '../../src/model/k8s.js';
 import type { Snapshot } from '../../src/sources/snapshot.js';
+import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
 
-const svc = (name: string, ip: string): KubeObject => ({
-  metadata: { name, namespace: 'shop' },
-  spec: { type: 'ClusterIP', clusterIP: ip, ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 'http' }] },
-});
-const slice = (name: string, svcName: string, ips: string[]): KubeObject => ({
-  metadata: { name, namespace: 'shop', labels: { 'kubernetes.io/service-name': svcName } },
-  addressType: 'IPv4',
-  ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-  endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true }, nodeName: 'node-a' })),
-});
+/** The fake server stores any object; the kit's are typed as the model reads them. */
+const asObject = (o: object) => o as KubeObject;
+const svc = (name: string, ip: string, spec: Partial<Service['spec']> = {}) =>
+  asObject(makeService('shop', name, { clusterIP: ip, ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 'http' }], ...spec }));
+const slice = (name: string, svcName: string, ips: string[]) =>
+  asObject(makeSlice('shop', name, svcName, { ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: ips.map((ip) => makeEndpoint(ip, { nodeName: 'node-a' })) }));
+
+/** Self-signed certificates for 127.0.0.1 (an IP SAN: clients verify the address they dial),
+ * made once with `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes
+ * -days 36500 -subj /CN=fake-apiserver -addext subjectAltName=IP:127.0.0.1`. */
+const TLS_DIR = fileURLToPath(new URL('../fixtures/tls/', import.meta.url));
+const readTls = (name: string) => fs.readFileSync(path.join(TLS_DIR, name), 'utf8');
 const node: KubeObject = {
   metadata: { name: 'node-a', labels: { 'topology.kubernetes.io/zone': 'zone-a' } },
   status: { addresses: [{ type: 'InternalIP', address: '198.18.0.1' }, { type: 'Hostname', address: 'node-a' }] },
@@ -134,15 +139,14 @@ describe('KubeSource', () => {
 
 describe('KubeSource with invalid objects', () => {
   // The API server validates objects, but not as the model reads them; the fake one takes anything.
-  const withSpec = (o: KubeObject, spec: Record<string, unknown>): KubeObject => ({ ...o, spec: { ...(o.spec as object), ...spec } });
   const problems = () => (logs as Array<Record<string, unknown>>).filter((l) => l.level === 50).map((l) => [l.object, l.field, l.lastGoodKept]);
 
   it('skips an invalid object, keeps the last good version of one that turns invalid, and reports each problem once', async () => {
-    api.upsert('services', withSpec(svc('bad', '198.19.0.12'), { externalIPs: ['1.2.3'] }));
+    api.upsert('services', svc('bad', '198.19.0.12', { externalIPs: ['1.2.3'] }));
     await startSource();
     await expect.poll(names, { timeout: 5000 }).toEqual(['web']);
     // An operator's typo in a Service that works, and an IPv6 address in an IPv4 slice.
-    api.upsert('services', withSpec(svc('web', '198.19.0.10'), { ports: [{ name: 'http', port: 70000, protocol: 'TCP' }] }));
+    api.upsert('services', svc('web', '198.19.0.10', { ports: [{ name: 'http', port: 70000, protocol: 'TCP' }] }));
     api.upsert('endpointslices', slice('web-c', 'web', ['fd00::1']));
     api.upsert('services', svc('api', '198.19.0.11'));
     await expect.poll(names, { timeout: 5000 }).toEqual(['api', 'web']);
@@ -157,7 +161,7 @@ describe('KubeSource with invalid objects', () => {
       ['shop/web', 'spec.ports[0].port', true],
       ['shop/web-c', 'endpoints[0].addresses[0]', false],
     ]);
-    api.upsert('services', withSpec(svc('web', '198.19.0.10'), { ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }));
+    api.upsert('services', svc('web', '198.19.0.10', { ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }));
     await expect.poll(() => snaps.at(-1)!.services.find((s) => s.metadata.name === 'web')!.spec.ports![0]!.port, { timeout: 5000 }).toBe(8080);
     expect(logs.some((l) => l.level === 30 && l.msg === 'Service shop/web is valid again')).toBe(true);
   });
@@ -165,14 +169,10 @@ describe('KubeSource with invalid objects', () => {
 
 describe('KubeSource with in-cluster config', () => {
   const TOKEN = 'xlb-service-account-token';
-  let cert: TlsCert;
+  const cert: TlsCert = { key: readTls('apiserver.key'), cert: readTls('apiserver.crt') };
   /** Stands for /: the service account lives at <root>/var/run/secrets/... */
   let root: string;
   let saDir: string;
-
-  beforeAll(() => {
-    cert = selfSignedCert('127.0.0.1');
-  });
 
   beforeEach(async () => {
     // The cluster's API server: HTTPS with a certificate for the address the Pod dials, tokens checked.
@@ -236,7 +236,7 @@ describe('KubeSource with in-cluster config', () => {
   });
 
   it('refuses a server its CA did not sign', async () => {
-    serviceAccount(TOKEN, selfSignedCert('127.0.0.1').cert);
+    serviceAccount(TOKEN, readTls('other.crt'));
     await startInCluster();
     // Node's verdict (DEPTH_ZERO_SELF_SIGNED_CERT) names the problem.
     await expect.poll(() => logs.some((l) => l.level === 40 && l.resource === 'services' && /CERT/.test(l.msg)), { timeout: 5000 }).toBe(true);

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { ObjectGate, SnapshotGate } from '../../src/sources/object-gate.js';
 import { validateService } from '../../src/sources/validate.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
-import { service, slice } from '../helpers/manifests.js';
+import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
 
 function capture(level = 'info') {
   const lines: Array<Record<string, unknown>> = [];
@@ -13,8 +13,8 @@ function capture(level = 'info') {
   return { log, lines };
 }
 
-const web = () => service('web', '198.19.0.10', [{ name: 'http', port: 80, targetPort: 8080 }]);
-const webSlice = () => slice('web', 'a', [{ name: 'http', port: 8080, protocol: 'TCP' }], [{ name: 'web-0', ip: '198.18.1.10' }]);
+const web = () => makeService('it', 'web', { clusterIP: '198.19.0.10', ports: [{ name: 'http', port: 80, targetPort: 8080 }] });
+const webSlice = () => makeSlice('it', 'web-a', 'web', { ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: [makeEndpoint('198.18.1.10')] });
 
 /** A copy of `o` with `change` applied: bad input of one kind. */
 function bad<T>(o: T, change: (c: T) => void): T {
@@ -43,7 +43,7 @@ describe('SnapshotGate', () => {
     const { log, lines } = capture();
     const gate = new SnapshotGate(log);
     const { svc, sl } = make();
-    const other = service('api', '198.19.0.11', [{ port: 80 }]);
+    const other = makeService('it', 'api', { clusterIP: '198.19.0.11', ports: [{ port: 80 }] });
     const services = [other, ...(svc ? [svc] : [])];
     const slices = sl ? [sl] : [];
     for (let i = 0; i < 3; i++) {
@@ -98,10 +98,10 @@ describe('ObjectGate', () => {
   it('checks each object once: unchanged objects (the same identity) are not checked again', () => {
     const check = vi.fn(validateService);
     const gate = new ObjectGate('Service', check, pino({ level: 'silent' }));
-    const svcs = Array.from({ length: 100 }, (_, i) => service(`s${i}`, `198.19.1.${i}`, [{ port: 80 }]));
+    const svcs = Array.from({ length: 100 }, (_, i) => makeService('it', `s${i}`, { clusterIP: `198.19.1.${i}`, ports: [{ port: 80 }] }));
     gate.admit(svcs);
     const next = [...svcs];
-    next[7] = service('s7', '198.19.2.7', [{ port: 80 }]);
+    next[7] = makeService('it', 's7', { clusterIP: '198.19.2.7', ports: [{ port: 80 }] });
     expect(gate.admit(next)).toEqual(next);
     expect(check).toHaveBeenCalledTimes(101);
   });

@@ -6,14 +6,14 @@ import { AgentStatus } from '../../src/observe/status.js';
 import { AgentMetrics, type DatapathFacts } from '../../src/observe/metrics.js';
 import { parseAddr, serveMetrics } from '../../src/observe/http.js';
 import { buildDesiredState } from '../../src/model/desired.js';
-import { service, slice } from '../helpers/manifests.js';
+import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
 
 const log = pino({ level: 'silent' });
 const HTTP = [{ name: 'http', port: 80, protocol: 'TCP' as const }];
 const state = () =>
   buildDesiredState(
-    [service('web', '198.19.0.10', HTTP, { type: 'NodePort', ports: [{ ...HTTP[0]!, nodePort: 30080 }] })],
-    [slice('web', 'a', [{ name: 'http', port: 8080 }], [{ name: 'p1', ip: '198.18.1.10' }, { name: 'p2', ip: '198.18.1.11' }])],
+    [makeService('it', 'web', { type: 'NodePort', clusterIP: '198.19.0.10', ports: [{ ...HTTP[0]!, nodePort: 30080 }] })],
+    [makeSlice('it', 'web-a', 'web', { ports: [{ name: 'http', port: 8080 }], endpoints: ['198.18.1.10', '198.18.1.11'].map((ip) => makeEndpoint(ip, { nodeName: 'node-a' })) })],
     { name: 'node-a', ips: ['198.18.0.1'] },
   ).state;
 

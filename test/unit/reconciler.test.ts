@@ -6,7 +6,7 @@ import type { MapLike } from '../../src/dataplane/bpf/maps.js';
 import type { Bank, MaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
 import { SVC_F_LOCAL, SVC_F_TABLE_B, SVC_F_TERMINATING, tableBank, tableKey, type BackendValue, type MemberKey, type SourceRangeKey, type SvcKey, type SvcName, type SvcValue } from '../../src/dataplane/bpf/codec.js';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
-import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
+import { makeEndpoint, makeService, makeSlice, withIngress } from '../fixtures/k8s.js';
 
 /** An in-memory map that counts writes, standing in for a BPF map. */
 class MemMap<K, V> implements MapLike<K, V> {
@@ -124,13 +124,15 @@ describe('BpfReconciler', () => {
 
   it('programs source ranges for LoadBalancer frontends only, and removes them with the service', () => {
     const { maps, rec } = setup();
-    const lb = {
-      ...makeService('default', 'lb', { type: 'LoadBalancer', clusterIP: '198.19.0.10', loadBalancerSourceRanges: ['198.18.0.7/24'], ports: [{ port: 80, nodePort: 30080 }] }),
-      status: { loadBalancer: { ingress: [{ ip: '198.19.255.1' }] } },
-    };
-    rec.apply(buildDesiredState([lb], [slice('lb', ['198.18.1.10'])], node));
+    const lb = (ranges: string[]) =>
+      withIngress(makeService('default', 'lb', { type: 'LoadBalancer', clusterIP: '198.19.0.10', loadBalancerSourceRanges: ranges, ports: [{ port: 80, nodePort: 30080 }] }), '198.19.255.1');
+    rec.apply(buildDesiredState([lb(['198.18.0.7/24'])], [slice('lb', ['198.18.1.10'])], node));
     expect(maps.sourceRanges.entries().map(([k]) => `${k.addr}/${k.prefixlen}`)).toEqual(['198.18.0.0/56']);
     expect(maps.services.entries().map(([k, v]) => `${k.addr}:${v.flags}`)).toEqual(['198.19.0.10:0', '198.18.0.1:0', '198.19.255.1:2']);
+    // Other ranges alone: the service is written (its ranges), no frontend or table.
+    const stats = rec.apply(buildDesiredState([lb(['198.18.2.0/24'])], [slice('lb', ['198.18.1.10'])], node));
+    expect(maps.sourceRanges.entries().map(([k]) => `${k.addr}/${k.prefixlen}`)).toEqual(['198.18.2.0/56']);
+    expect(stats).toMatchObject({ servicesWritten: 1, frontendsWritten: 0, tablesWritten: 0 });
     rec.apply(buildDesiredState([], [], node));
     expect(maps.sourceRanges.entries()).toEqual([]);
   });

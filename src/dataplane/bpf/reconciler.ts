@@ -69,7 +69,7 @@ interface PlannedService {
   /** the backends that got ids */
   backendIds: number[];
   frontendIds: string[];
-  /** its table or members were written in this pass */
+  /** its table, members or source ranges were written in this pass */
   written: boolean;
 }
 
@@ -307,7 +307,6 @@ export class BpfReconciler implements Dataplane {
       if (cur?.svcId !== svcId) plan.names.push([svcId, { name: svc.key }]);
       const active = cur?.svcId === svcId ? cur.bank : this.recoveredTables.get(svcId)?.bank;
       const table = this.ensureTable(backends, svcId, backendIds, cur, active, stats);
-      if (table.written) stats.servicesWritten++;
       if (active !== undefined && table.bank !== active) plan.retired.push([svcId, active]);
       const frontendIds = svc.frontends.map(frontendId);
       if (cur) {
@@ -316,9 +315,11 @@ export class BpfReconciler implements Dataplane {
         for (const id of cur.frontendIds) if (!keep.has(id)) plan.staleFrontends.push([id, svc.key]);
       }
       this.services.set(svc.key, { svcId, tableSignature: table.signature, applied: svc, frontendIds, backendKeys, bank: table.bank });
-      // Ranges are in the trie before a frontend is flagged to check them.
+      // Ranges are in the trie before a frontend is flagged to check them (surplus ones go in pruneMembers).
+      const written = table.written || !this.ranges.holdsExactly(svcId, svc.sourceRanges);
+      if (written) stats.servicesWritten++;
       this.ranges.add(svcId, svc.sourceRanges);
-      plan.services.push({ svc, svcId, proto, size: table.size, bank: table.bank, backendIds, frontendIds, written: table.written });
+      plan.services.push({ svc, svcId, proto, size: table.size, bank: table.bank, backendIds, frontendIds, written });
     }
     return plan;
   }

@@ -3,6 +3,7 @@
 // says so), with cilium/ebpf's features/ semantics: only what the kernel or the node
 // lacks is "unsupported"; a bug or a broken installation is never hidden by a fallback.
 import fs from 'node:fs';
+import os from 'node:os';
 
 /** Thrown where the node lacks something the eBPF datapath needs (e.g. no cgroup v2). */
 export class BpfUnsupported extends Error {}
@@ -16,7 +17,10 @@ export class BpfUnsupported extends Error {}
  * too old for our program and attach types (where it would say EINVAL) is found by
  * checkKernelBtf before anything loads.
  */
-const UNSUPPORTED_ERRNOS: ReadonlySet<number> = new Set([1 /* EPERM */, 38 /* ENOSYS */, 95 /* EOPNOTSUPP */, 524 /* ENOTSUPP */]);
+const { EPERM, ENOSYS, EOPNOTSUPP } = os.constants.errno;
+/** Kernel-internal (include/linux/errno.h), so in no libc table, yet bpf() returns it. */
+const ENOTSUPP = 524;
+const UNSUPPORTED_ERRNOS: ReadonlySet<number> = new Set([EPERM, ENOSYS, EOPNOTSUPP, ENOTSUPP]);
 
 /** Why the eBPF datapath cannot run on this node, or undefined when `err` is not that kind of failure. */
 export function unsupportedReason(err: unknown): string | undefined {
