@@ -93,7 +93,7 @@ export function markdownReport(r: BenchResults, chartFile: string): string {
     `# xlb benchmarks (${m.date}, ${m.cpus} CPUs, kernel ${m.kernel}, Node ${m.node})`,
     '',
     'Every figure is the median of rounds taken in this run, with (min–max). Ratios compare runs taken',
-    'seconds apart in the same run. iptables mode runs on the legacy backend (see src/bench/legacy-iptables.ts).',
+    'seconds apart in the same run. iptables mode runs on the legacy backend (see bench/legacy-iptables.ts).',
     '',
     '## Targets',
     '',

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildMaglevTable, MAGLEV_MAX_SIZE } from '../src/model/maglev.js';
-import { renderTable } from '../src/cli/table.js';
+import { renderTable } from '../src/observe/table.js';
 import { REPO } from '../test/testbed/topology.js';
 import { runDatapathBench } from './datapath.js';
 import { runE2eBench } from './e2e.js';

@@ -2,7 +2,7 @@
 // people (the decision itself: dataplane/bpf/explain.ts).
 import { isIPv4 } from 'node:net';
 import { DEFAULT_SOURCE_PORT, type Explanation, type Flow } from '../dataplane/bpf/explain.js';
-import { renderTable } from './table.js';
+import { renderTable } from '../observe/table.js';
 import { UsageError } from './agent-command.js';
 
 

@@ -1,4 +1,4 @@
-// lbctl: the xlb command line. See DESIGN.md "CLI contract".
+// lbctl: the xlb command line; its contract is the README's CLI section.
 import { Command, Option } from 'commander';
 import { createLogger } from '../log.js';
 import { cleanup, runAgent, UsageError, type AgentOptions } from './agent-command.js';

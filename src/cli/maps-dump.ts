@@ -2,71 +2,10 @@
 import { native } from '../dataplane/bpf/native.js';
 import { openPinnedMaps, readMaglevTable, type XlbMaps } from '../dataplane/bpf/maps.js';
 import { CT_CLOSING, PROTO_NAME, SVC_TYPE_NAME, tableBank } from '../dataplane/bpf/codec.js';
-import { renderTable } from './table.js';
+import { renderTable } from '../observe/table.js';
+import { DUMP_SECTIONS, type Dump, type DumpSection } from '../observe/dump.js';
 
-export const DUMP_SECTIONS = ['services', 'backends', 'maglev', 'conntrack', 'nat', 'sockets'] as const;
-export type DumpSection = (typeof DUMP_SECTIONS)[number];
-
-export interface ServiceDump {
-  /** "namespace/name:port/PROTO" */
-  service: string;
-  frontend: string;
-  type: string;
-  svcId: number;
-  maglevSize: number;
-  /** sessionAffinity ClientIP timeout in seconds, 0 for none */
-  affinitySeconds: number;
-  backends: string[];
-}
-export interface BackendDump {
-  id: number;
-  backend: string;
-  protocol: string;
-}
-export interface MaglevDump {
-  svcId: number;
-  size: number;
-  /** backend -> slots it owns */
-  slots: Record<string, number>;
-}
-export interface FlowDump {
-  protocol: string;
-  client: string;
-  frontend: string;
-  backend: string;
-  expiresInS: number;
-  closing: boolean;
-  /** "IP:PORT" the flow leaves with towards a backend on another node (SNAT), if any */
-  snat?: string;
-}
-/** A SNATed flow as its replies arrive: backend -> snat; sent back to client, from frontend. */
-export interface NatDump {
-  protocol: string;
-  backend: string;
-  snat: string;
-  client: string;
-  frontend: string;
-  expiresInS: number;
-  closing: boolean;
-}
-/** A socket the socket programs balanced: it talks to `backend`, its application sees `frontend`. */
-export interface SocketDump {
-  cookie: string;
-  protocol: string;
-  service: string;
-  frontend: string;
-  backend: string;
-}
-export interface Dump {
-  services?: ServiceDump[];
-  backends?: BackendDump[];
-  maglev?: MaglevDump[];
-  conntrack?: FlowDump[];
-  nat?: NatDump[];
-  /** the SNAT table's capacity, beside `nat` */
-  natCapacity?: number;
-  sockets?: SocketDump[];
-}
+export { DUMP_SECTIONS, type Dump, type DumpSection } from '../observe/dump.js';
 
 function collect(maps: XlbMaps, sections: readonly DumpSection[]): Dump {
   const backendAddr = new Map(maps.backends.entries().map(([id, b]) => [id, `${b.addr}:${b.port}`]));

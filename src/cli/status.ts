@@ -8,7 +8,7 @@ import { openPinnedMaps } from '../dataplane/bpf/maps.js';
 import { mapFill } from '../dataplane/bpf/dataplane.js';
 import { SOCKET_PROGRAMS } from '../dataplane/bpf/programs.js';
 import { readStatus, statusFile, type ProgramStatus, type StatusReport } from '../observe/status.js';
-import { renderTable } from './table.js';
+import { renderTable } from '../observe/table.js';
 
 function program(at: string, id: number | undefined): ProgramStatus {
   if (!id) return { at, id: 0, state: 'missing' };

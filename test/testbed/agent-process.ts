@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { sh } from './netns.js';
 import { NODE_DEVICE, REPO, type Cluster, type ClusterNode } from './topology.js';
-import type { Dump } from '../../src/cli/maps-dump.js';
+import type { Dump } from '../../src/observe/dump.js';
 
 const LBCTL = path.join(REPO, 'bin/lbctl');
 

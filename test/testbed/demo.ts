@@ -10,7 +10,7 @@ import { CLIENT_IP, Cluster, REPO, type Origin } from './topology.js';
 import { AgentProcess } from './agent-process.js';
 import { ManifestSource } from '../../src/sources/manifests.js';
 import { buildDesiredState } from '../../src/model/desired.js';
-import { renderTable } from '../../src/cli/table.js';
+import { renderTable } from '../../src/observe/table.js';
 import type { ProbeResult } from './probe.js';
 
 const MANIFESTS = path.join(REPO, 'examples/demo');

@@ -1,4 +1,4 @@
-// The bpf filesystem our maps are pinned on: mounted on demand, as DESIGN.md asks.
+// The bpf filesystem our maps are pinned on: mounted on demand, so a bare node works.
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
