@@ -68,6 +68,13 @@ function writeManifests(webPods: Pod[]): void {
   );
 }
 
+/** Rewrites the manifests and waits for the sync that follows on each node (both agents watch them). */
+async function change(webPods: Pod[]): Promise<void> {
+  const syncs = [agent.syncs(), agentB.syncs()] as const;
+  writeManifests(webPods);
+  await Promise.all([agent.waitForSync(syncs[0]), agentB.waitForSync(syncs[1])]);
+}
+
 describe.each(MODES)('east-west (%s)', (mode) => {
   const ctx = useAgentCluster(`ew${mode[0]}`, { pods: 2, podsB: 2, tcpPorts: [8080], udpPorts: [5353] }, mode, (c) => {
     ({ dir, pods } = c);
@@ -164,9 +171,7 @@ describe.each(MODES)('east-west (%s)', (mode) => {
     try {
       const first = await conn.ask();
       expect(names(pods)).toContain(first);
-      const syncs = agent.syncs();
-      writeManifests(pods.filter((p) => p.name !== first));
-      await agent.waitForSync(syncs);
+      await change(pods.filter((p) => p.name !== first));
       // eBPF: the socket balanced to it is destroyed and the application told so;
       // iptables: its conntrack entry is flushed and the flow moves.
       const next = await conn.ask();
@@ -177,8 +182,7 @@ describe.each(MODES)('east-west (%s)', (mode) => {
       expect(answered(fresh)).not.toContain(first);
     } finally {
       conn.close();
-      writeManifests(pods);
-      await agent.waitForSync(agent.syncs() - 1);
+      await change(pods);
     }
   });
 

@@ -57,6 +57,8 @@ describe('upgrading over an older build', () => {
       const from = agent.log.length;
       agent.start();
       await agent.waitForSync(agent.syncs());
+      // The attach is logged after the sync line, maybe in a later read of the agent's stderr.
+      await expect.poll(() => agent.log.slice(from).some((l) => l.includes('"eBPF datapath attached"')), { timeout: 5000 }).toBe(true);
       const log = agent.log.slice(from);
       const at = (re: RegExp) => log.findIndex((l) => re.test(l));
       expect(at(/"xlb_services: .*rebuilt/)).toBeGreaterThanOrEqual(0);

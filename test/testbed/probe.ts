@@ -9,8 +9,6 @@ import readline from 'node:readline';
 import { parseArgs } from 'node:util';
 
 export interface ProbeResult {
-  target: string;
-  proto: string;
   sent: number;
   answers: Record<string, number>;
   /** TCP: answers per pod port (x-port header), to check target ports */
@@ -99,7 +97,7 @@ function udpAsk(): Promise<string> {
 }
 
 async function batch(count: number): Promise<ProbeResult> {
-  const result: ProbeResult = { target: values.target!, proto: values.proto!, sent: 0, answers: {}, ports: {}, errors: {}, peers: {}, seenAs: {}, maxMs: 0 };
+  const result: ProbeResult = { sent: 0, answers: {}, ports: {}, errors: {}, peers: {}, seenAs: {}, maxMs: 0 };
   for (let i = 0; i < count; i++) {
     const t0 = performance.now();
     result.sent++;

@@ -209,7 +209,7 @@ export class Cluster {
     }
   }
 
-  nodeOf(p: Pod): ClusterNode {
+  private nodeOf(p: Pod): ClusterNode {
     return this.nodes.find((n) => n.name === p.nodeName)!;
   }
 

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { ManifestSource } from '../../src/sources/manifests.js';
 import { parseManifest } from '../../src/sources/manifest-file.js';
+import { list, makeService } from '../fixtures/k8s.js';
 
 const SERVICE = `apiVersion: v1
 kind: Service
@@ -34,8 +35,8 @@ describe('parseManifest', () => {
       ['Service', 'web', 'a.yaml: document 1'],
       ['EndpointSlice', 'web-abc', 'a.yaml: document 2'],
     ]);
-    const list = JSON.stringify({ kind: 'List', items: [{ kind: 'Service', metadata: { name: 'j' }, spec: { clusterIP: '198.19.0.11', ports: [{ port: 81 }] } }] });
-    expect(parseManifest('b.json', list).map((o) => o.where)).toEqual(['b.json: document 1 items[0]']);
+    const json = list(makeService('shop', 'j', { clusterIP: '198.19.0.11', ports: [{ port: 81 }] }));
+    expect(parseManifest('b.json', json).map((o) => o.where)).toEqual(['b.json: document 1 items[0]']);
   });
 
   it('names the file, document and line of YAML that does not parse', () => {
