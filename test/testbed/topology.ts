@@ -19,8 +19,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { cgroup2Mount } from '../../src/dataplane/bpf/cgroup.js';
+import { INSTALL_ROOT } from '../../src/install-root.js';
 import { inNs, nsArgs, sh, waitForLine } from './netns.js';
 import type { ProbeResult } from './probe.js';
 
@@ -29,17 +29,11 @@ export const NODE_B_IP = '198.18.0.3';
 export const CLIENT_IP = '198.18.0.2';
 export const NODE_DEVICE = 'eth0';
 
-/** The checkout: the nearest directory above with a package.json (this module runs
- * from test/testbed/ under vitest and from build/js/test/testbed/ compiled). */
-export const REPO = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
-  return dir;
-})();
+/** The checkout: where the product finds its artifacts, from the sources and compiled alike. */
+export const REPO = INSTALL_ROOT;
 /** A test bed or bench entry point as compiled by tsconfig.testbed.json (child processes
  * run the compiled file; vitest loads the sources). */
 export const compiled = (file: string) => path.join(REPO, 'build/js', file.replace(/\.ts$/, '.js'));
-const DIST = path.join(REPO, 'build/js/test/testbed');
 
 /** Where a client process runs: a network namespace and the cgroup it joins. */
 export interface Origin {
@@ -98,7 +92,7 @@ function installExitHook(): void {
 }
 
 function probeArgs(target: string, proto: string, count: number, extra: string[]): string[] {
-  return [path.join(DIST, 'probe.js'), '--target', target, '--proto', proto, '--count', String(count), ...extra];
+  return [compiled('test/testbed/probe.ts'), '--target', target, '--proto', proto, '--count', String(count), ...extra];
 }
 
 /** argv that enters `cgroup` (when given) and the namespace's network, then runs cmd. */
@@ -219,7 +213,7 @@ export class Cluster {
   }
 
   private async startPod(p: Pod, tcp: number[], udp: number[]): Promise<void> {
-    const proc = this.spawn(p.ns, process.execPath, [path.join(DIST, 'podserver.js'), '--name', p.name, '--tcp', tcp.join(','), '--udp', udp.join(',')], p.cgroup);
+    const proc = this.spawn(p.ns, process.execPath, [compiled('test/testbed/podserver.ts'), '--name', p.name, '--tcp', tcp.join(','), '--udp', udp.join(',')], p.cgroup);
     await waitForReady(proc);
   }
 
@@ -280,7 +274,7 @@ export class Cluster {
    * `ask()` sends a request on it. From the client namespace, or from a pod or node.
    */
   async keepAliveClient(target: string, { from, proto = 'tcp' }: { from?: Origin; proto?: 'tcp' | 'udp' } = {}): Promise<KeepAliveClient> {
-    const args = [path.join(DIST, 'probe.js'), '--target', target, '--proto', proto, '--interactive', '--timeout-ms', '2000'];
+    const args = [compiled('test/testbed/probe.ts'), '--target', target, '--proto', proto, '--interactive', '--timeout-ms', '2000'];
     const proc = from ? this.spawn(from.ns, process.execPath, args, from.cgroup) : this.spawn(this.client, process.execPath, args);
     await waitForReady(proc);
     return {
