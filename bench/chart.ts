@@ -67,3 +67,42 @@ export function e2eChart(rates: RateResult[], title: string): string {
     '',
   ].join('\n');
 }
+
+export interface CurvePoint {
+  services: number;
+  startToProgrammedMs: number;
+  syncMs: number;
+  changeP99Ms: number;
+  peakRssMb: number;
+}
+
+const CURVES = [
+  { key: 'startToProgrammedMs', label: 'start → programmed (s)', scale: 1 / 1000, color: '#1f77b4' },
+  { key: 'syncMs', label: 'first sync (s)', scale: 1 / 1000, color: '#6baed6' },
+  { key: 'changeP99Ms', label: 'one change p99 (ms ÷ 10)', scale: 1 / 10, color: '#2ca02c' },
+  { key: 'peakRssMb', label: 'peak RSS (GB ÷ 0.1)', scale: 1 / 100, color: '#d62728' },
+] as const;
+
+/** The eBPF control plane's cost by number of Services (log scale), one line per figure. */
+export function curveChart(points: CurvePoint[], title: string): string {
+  const w = 560;
+  const h = 300;
+  const m = { top: 40, right: 190, bottom: 40, left: 44 };
+  const pts = [...points].sort((a, b) => a.services - b.services);
+  if (pts.length === 0) return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="40"><text x="10" y="24">${esc(title)}: no points</text></svg>`;
+  const lx = (n: number) => Math.log10(n);
+  const [x0, x1] = [lx(pts[0]!.services), lx(pts.at(-1)!.services)];
+  const yMax = Math.max(1, ...pts.flatMap((p) => CURVES.map((c) => p[c.key] * c.scale)));
+  const x = (n: number) => m.left + ((lx(n) - x0) / Math.max(x1 - x0, 1e-9)) * (w - m.left - m.right);
+  const y = (v: number) => m.top + (h - m.top - m.bottom) * (1 - v / yMax);
+  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif" font-size="11">`, `<text x="${m.left}" y="20" font-size="13">${esc(title)}</text>`];
+  out.push(`<line x1="${m.left}" y1="${y(0)}" x2="${w - m.right}" y2="${y(0)}" stroke="#999"/>`);
+  for (const p of pts) out.push(`<text x="${x(p.services)}" y="${h - m.bottom + 16}" text-anchor="middle">${p.services >= 1000 ? `${p.services / 1000}k` : p.services}</text>`);
+  for (let v = 0; v <= yMax; v += Math.max(1, Math.ceil(yMax / 5))) out.push(`<text x="${m.left - 6}" y="${y(v) + 4}" text-anchor="end">${v}</text>`);
+  CURVES.forEach((c, i) => {
+    out.push(`<polyline fill="none" stroke="${c.color}" stroke-width="2" points="${pts.map((p) => `${x(p.services).toFixed(1)},${y(p[c.key] * c.scale).toFixed(1)}`).join(' ')}"/>`);
+    out.push(`<rect x="${w - m.right + 12}" y="${m.top + i * 18}" width="10" height="10" fill="${c.color}"/><text x="${w - m.right + 26}" y="${m.top + i * 18 + 9}">${esc(c.label)}</text>`);
+  });
+  out.push(`<text x="${(m.left + w - m.right) / 2}" y="${h - 6}" text-anchor="middle">Services × 10 endpoints (log scale)</text>`, '</svg>');
+  return out.join('\n');
+}

@@ -11,7 +11,7 @@ import { MAP_NAMES, typedMaps, type MapName } from '../src/dataplane/bpf/maps.js
 import { StructCodec, u32 } from '../src/dataplane/bpf/codec.js';
 import { buildPacket } from '../src/dataplane/bpf/packet.js';
 import { BpfReconciler } from '../src/dataplane/bpf/reconciler.js';
-import { bpfMaglevTables } from '../src/dataplane/bpf/maglev-tables.js';
+import { bpfMaglevTables } from '../src/dataplane/bpf/maglev-pool.js';
 import { buildDesiredState } from '../src/model/desired.js';
 import { syntheticCluster, vip } from './workload.js';
 import { summarize, type Summary } from './stats.js';

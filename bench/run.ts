@@ -13,7 +13,7 @@ import { runDatapathBench } from './datapath.js';
 import { runE2eBench } from './e2e.js';
 import { runControlPlaneBench } from './control-plane.js';
 import { runEastWestBench } from './east-west.js';
-import { e2eChart } from './chart.js';
+import { curveChart, e2eChart, type CurvePoint } from './chart.js';
 import { mark, markdownReport, targets, updateReadme, type BenchResults, type MaglevResult } from './report.js';
 import { summarize } from './stats.js';
 
@@ -54,7 +54,15 @@ async function measure(): Promise<BenchResults> {
   const top = counts.at(-1)!;
   log(`== control plane: ${top} services from the fake API server`);
   const cp = await runControlPlaneBench({ count: top, changes: { bpf: quick ? 40 : 200, iptables: quick ? 4 : 10 }, log });
-  return { meta, datapath, maglev, rates: e2e.rates, starts: [...e2e.starts, ...cp.starts], changes: cp.changes, eastWest };
+  const curveCounts = quick ? [1000, 10_000] : [1000, 10_000, 30_000, 100_000];
+  log(`== cost curves: the eBPF agent at ${curveCounts.join(' / ')} services`);
+  const curve: CurvePoint[] = [];
+  for (const count of curveCounts) {
+    const run = await runControlPlaneBench({ count, changes: { bpf: quick ? 20 : 100 }, log });
+    const [start, change] = [run.starts[0]!, run.changes[0]!];
+    curve.push({ services: count, startToProgrammedMs: start.startToProgrammedMs, syncMs: start.syncMs, changeP99Ms: change.endToEndMs.p99, peakRssMb: Math.max(start.peakRssMb, change.peakRssMb) });
+  }
+  return { meta, datapath, maglev, rates: e2e.rates, starts: [...e2e.starts, ...cp.starts], changes: cp.changes, eastWest, curve };
 }
 
 // XLB_BENCH_REPORT=FILE.json: only render the report of an earlier run again.
@@ -67,6 +75,7 @@ const stamp = meta.date.replace(/[:.]/g, '-') + (meta.quick ? '-quick' : '');
 const file = (ext: string) => path.join(RESULTS, `${stamp}.${ext}`);
 fs.writeFileSync(file('json'), JSON.stringify(results, null, 2));
 fs.writeFileSync(file('svg'), e2eChart(results.rates, `xlb end to end, ${meta.date.slice(0, 10)}, ${meta.cpus} CPUs`));
+if (results.curve) fs.writeFileSync(path.join(RESULTS, `${stamp}-curve.svg`), curveChart(results.curve, `xlb eBPF control plane by number of Services, ${meta.date.slice(0, 10)}`));
 fs.writeFileSync(file('md'), markdownReport(results, `${stamp}.svg`));
 if (!meta.quick) updateReadme(path.join(REPO, 'README.md'), results, `bench/results/${stamp}.md`, `bench/results/${stamp}.svg`);
 

@@ -13,6 +13,9 @@ struct {
 	__type(key, struct xlb_svc_key);
 	__type(value, struct xlb_svc_value);
 	__uint(max_entries, XLB_MAX_SERVICES);
+	/* Allocated as used; and an element replaced by an update is freed only after a
+	 * grace period, so a program never reads a value being rewritten. */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_services SEC(".maps");
 
@@ -21,6 +24,7 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xlb_backend);
 	__uint(max_entries, XLB_MAX_BACKENDS);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* sized for 100k services, filled as used */
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_backends SEC(".maps");
 
@@ -60,28 +64,27 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_source_ranges SEC(".maps");
 
-/* Inner template: [0] = table size M, [1..M] = backend id of each Maglev slot
- * (the map may be longer than M + 1). BPF_F_INNER_MAP lets each service's table
- * have its own size. Each service has two banks, keys 2 x svc_id and 2 x svc_id + 1:
- * userspace writes a complete new table into the bank its frontends do not name,
- * then flips XLB_SVC_F_TABLE_B in them, so a packet never sees a half-written table
- * and a change costs no outer-map update (each of which waits for an RCU grace
- * period). Keys 0 and 1 are never a service's. */
-struct xlb_maglev_inner {
+/* The Maglev pool: every service's table is a region of M slots (backend ids) in one
+ * chunk, named by its frontends' xlb_svc_value.table. Chunks are added as tables need
+ * room (memory grows with backends, not with a worst case), each an mmap-able array of
+ * rows the agent writes with plain memory copies; a row is one 4 KiB element, so the
+ * slots lie densely. A changed table is written into a free region and the frontends
+ * then name it; the old region is reused only after an RCU grace period. BPF_F_INNER_MAP:
+ * chunks differ in size (kernel >= 5.10). */
+struct xlb_maglev_chunk {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, __u32[XLB_MAGLEV_ROW_SLOTS]); /* a row of slots */
 	__uint(max_entries, 1);
-	/* BPF_F_MMAPABLE: userspace fills a new table with one memcpy. */
 	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__type(key, __u32);
-	__uint(max_entries, 2 * XLB_MAX_SERVICES);
+	__uint(max_entries, XLB_MAGLEV_CHUNKS);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct xlb_maglev_inner); /* clang 14: keep last */
+	__array(values, struct xlb_maglev_chunk); /* clang 14: keep last */
 } xlb_maglev SEC(".maps");
 
 struct {

@@ -23,30 +23,30 @@ static __always_inline int xlb_source_allowed(const struct xlb_svc_value *svc, _
 	return bpf_map_lookup_elem(&xlb_source_ranges, &k) != NULL;
 }
 
-/* The backend of a Maglev slot, in the bank the frontend names. The table carries
- * its own size in element 0, so a table with a new size is never read with the old. */
+/* The backend of the flow's Maglev slot, in the table the frontend names. */
 static __always_inline struct xlb_backend *xlb_maglev_pick(const struct xlb_svc_value *svc, __u32 hash, __u32 *id,
 							   struct xlb_trace *t)
 {
-	__u32 bank_key = svc->svc_id * 2 + ((svc->flags & XLB_SVC_F_TABLE_B) ? 1 : 0);
-	void *table = bpf_map_lookup_elem(&xlb_maglev, &bank_key);
-	if (!table)
+	__u32 size = svc->maglev_size;
+	if (size == 0)
 		return NULL;
-	__u32 zero = 0;
-	__u32 *size = bpf_map_lookup_elem(table, &zero);
-	if (!size || *size == 0)
+	__u32 chunk_key = svc->table / XLB_MAGLEV_CHUNK_SLOTS;
+	void *chunk = bpf_map_lookup_elem(&xlb_maglev, &chunk_key);
+	if (!chunk)
 		return NULL;
-	__u32 slot = 1 + hash % *size;
-	__u32 *backend_id = bpf_map_lookup_elem(table, &slot);
-	if (!backend_id)
+	__u32 slot = hash % size;
+	__u32 at = svc->table % XLB_MAGLEV_CHUNK_SLOTS + slot;
+	__u32 row_key = at / XLB_MAGLEV_ROW_SLOTS;
+	__u32 *row = bpf_map_lookup_elem(chunk, &row_key);
+	if (!row)
 		return NULL;
 	if (t) {
 		t->via = XLB_VIA_MAGLEV;
 		t->hash = hash;
-		t->maglev_size = *size;
+		t->maglev_size = size;
 		t->maglev_slot = slot;
 	}
-	*id = *backend_id;
+	*id = row[at % XLB_MAGLEV_ROW_SLOTS];
 	return bpf_map_lookup_elem(&xlb_backends, id);
 }
 

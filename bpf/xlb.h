@@ -8,10 +8,10 @@
 
 /* Map sizes (the agent's ids and capacity checks follow them). */
 enum xlb_limits {
-	XLB_MAX_SERVICES = 65536,
-	XLB_MAX_BACKENDS = 262144,
+	XLB_MAX_SERVICES = 262144, /* frontends, and service ids */
+	XLB_MAX_BACKENDS = 1 << 20,
 	XLB_MAX_FLOWS = 262144,
-	XLB_MAX_MEMBERS = 1 << 20, /* (service, backend) pairs */
+	XLB_MAX_MEMBERS = 1 << 21, /* (service, backend) pairs */
 	XLB_MAX_AFFINITY = 262144,
 	XLB_MAX_SOURCE_RANGES = 65536,
 	XLB_MAX_SOCKETS = 262144, /* balanced sockets remembered for recvmsg/getpeername */
@@ -19,6 +19,10 @@ enum xlb_limits {
 	XLB_MAX_DEVICES = 64,
 	XLB_MAX_REPLY_SOURCES = 65536,
 	XLB_SVC_NAME_LEN = 128,
+	/* The Maglev pool (maps.h): chunks of rows of slots, each table a region of one chunk. */
+	XLB_MAGLEV_ROW_SLOTS = 1024,          /* a row is one 4 KiB array element */
+	XLB_MAGLEV_CHUNK_SLOTS = 1 << 22,     /* a chunk's address range (16 MiB at most) */
+	XLB_MAGLEV_CHUNKS = 64,               /* chunk 0 is no table's: the agent waits for grace periods on it */
 };
 
 /* SNAT source ports: a client's own port is kept when free; otherwise one is drawn
@@ -54,7 +58,6 @@ enum xlb_svc_type {
 enum xlb_svc_flags {
 	XLB_SVC_F_DROP = 0x1,          /* no endpoints here but elsewhere (Local policy): drop, don't reject */
 	XLB_SVC_F_SOURCE_RANGES = 0x2, /* loadBalancerSourceRanges: only listed clients */
-	XLB_SVC_F_TABLE_B = 0x4,       /* the service's Maglev table is in its bank 1 (see maps.h) */
 	/* For lbctl explain and dumps only (the agent already chose the table's endpoints): */
 	XLB_SVC_F_LOCAL = 0x8,         /* a Local traffic policy: the table holds this node's endpoints */
 	XLB_SVC_F_TERMINATING = 0x10,  /* no endpoint is ready: the table holds serving terminating ones */
@@ -82,11 +85,15 @@ struct xlb_svc_key {
 /* One Service port; all of its frontends share svc_id and so one Maglev table. */
 struct xlb_svc_value {
 	__u32 svc_id;
-	__u32 maglev_size; /* for dumps: the datapath reads M from the table itself; 0 = no backends */
+	__u32 maglev_size; /* M, the slots of its table; 0 = no backends */
 	__u16 backend_count;
 	__u8 type; /* enum xlb_svc_type */
 	__u8 flags;
 	__u32 affinity_timeout_s; /* sessionAffinity ClientIP: its timeout; 0 = none */
+	/* Its table's first slot in the Maglev pool: chunk * XLB_MAGLEV_CHUNK_SLOTS + offset.
+	 * A new table goes to a new region and the value names it in one update, so the
+	 * datapath never pairs a size with another table, nor reads a half-written one. */
+	__u32 table;
 };
 
 /* Backend flags. */
@@ -269,7 +276,7 @@ struct xlb_trace {
 	__u32 via; /* enum xlb_via */
 	__u32 hash;
 	__u32 maglev_size;
-	__u32 maglev_slot; /* 1..maglev_size */
+	__u32 maglev_slot; /* 0..maglev_size - 1 */
 	__u32 drop_reason; /* enum xlb_drop_reason, when refused */
 	__u32 pad;
 	__u64 expires_ns; /* of the conntrack or affinity entry used */

@@ -18,7 +18,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"mapUpdate", MapUpdate},
       {"mapUpdateBatch", MapUpdateBatch},
       {"mapUpdateAsync", MapUpdateAsync},
-      {"mapWriteMmap", MapWriteMmap},
+      {"mapMmap", MapMmap},
       {"mapLookup", MapLookup},
       {"mapDelete", MapDelete},
       {"mapDump", MapDump},

@@ -18,7 +18,7 @@ Napi::Value MapCreate(const Napi::CallbackInfo &info);
 Napi::Value MapUpdate(const Napi::CallbackInfo &info);
 Napi::Value MapUpdateBatch(const Napi::CallbackInfo &info);
 Napi::Value MapUpdateAsync(const Napi::CallbackInfo &info);
-Napi::Value MapWriteMmap(const Napi::CallbackInfo &info);
+Napi::Value MapMmap(const Napi::CallbackInfo &info);
 Napi::Value MapLookup(const Napi::CallbackInfo &info);
 Napi::Value MapDelete(const Napi::CallbackInfo &info);
 Napi::Value MapDump(const Napi::CallbackInfo &info);

@@ -68,30 +68,19 @@ Napi::Value MapUpdateBatch(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-// Writes a whole BPF_F_MMAPABLE array map through a shared mapping: plain memory
-// copies instead of one kernel update per element.
-Napi::Value MapWriteMmap(const Napi::CallbackInfo &info) {
+// Maps a whole BPF_F_MMAPABLE array map into memory, shared with the kernel, as an
+// ArrayBuffer: the agent then writes elements with plain memory copies, no syscall.
+// Unmapped when the buffer is collected. Elements are value_size bytes, laid out
+// 8-byte aligned, so values of a multiple of 8 bytes lie densely.
+Napi::Value MapMmap(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int fd = ArgInt(info, 0, "fd");
-  auto data = ArgBuffer(info, 1, "data");
   bpf_map_info mi = InfoOf(env, fd);
-  size_t size = (size_t)mi.max_entries * mi.value_size;
-  if (data.Length() != size)
-    throw Napi::RangeError::New(env, "data is " + std::to_string(data.Length()) + " bytes, map " + mi.name + " holds " + std::to_string(size));
-  // The kernel lays array elements out 8-byte aligned.
   size_t stride = (mi.value_size + 7) / 8 * 8;
-  long page = sysconf(_SC_PAGESIZE);
-  size_t len = ((size_t)mi.max_entries * stride + page - 1) / page * page;
+  size_t len = (size_t)mi.max_entries * stride;
   void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) throw SysError(env, errno, "mapping map " + std::string(mi.name), "was it created with BPF_F_MMAPABLE?");
-  auto *dst = static_cast<uint8_t *>(p);
-  if (stride == mi.value_size) {
-    memcpy(dst, data.Data(), size);
-  } else {
-    for (__u32 i = 0; i < mi.max_entries; i++) memcpy(dst + (size_t)i * stride, data.Data() + (size_t)i * mi.value_size, mi.value_size);
-  }
-  munmap(p, len);
-  return env.Undefined();
+  return Napi::ArrayBuffer::New(env, p, len, [len](Napi::Env, void *data) { munmap(data, len); });
 }
 
 Napi::Value MapLookup(const Napi::CallbackInfo &info) {

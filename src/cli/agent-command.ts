@@ -9,7 +9,7 @@ import { ACCELERATIONS, attachDevices, attachSockets, detachDevices, loadProgram
 import { checkCgroup } from '../dataplane/bpf/cgroup.js';
 import { checkKernelBtf } from '../dataplane/bpf/support.js';
 import { BpfDataplane, flowTables } from '../dataplane/bpf/dataplane.js';
-import { bpfMaglevTables } from '../dataplane/bpf/maglev-tables.js';
+import { bpfMaglevTables } from '../dataplane/bpf/maglev-pool.js';
 import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
 import { IptablesDataplane, iptablesCleanup } from '../dataplane/iptables/dataplane.js';
 import type { Dataplane } from '../dataplane/types.js';

@@ -1,7 +1,7 @@
 // `lbctl maps dump`: what the kernel holds, decoded from the pinned maps.
 import { native } from '../dataplane/bpf/native.js';
-import { openPinnedMaps, readMaglevTable, type XlbMaps } from '../dataplane/bpf/maps.js';
-import { CT_CLOSING, PROTO_NAME, SVC_TYPE_NAME, tableBank } from '../dataplane/bpf/codec.js';
+import { maglevReader, openPinnedMaps, type XlbMaps } from '../dataplane/bpf/maps.js';
+import { CT_CLOSING, PROTO_NAME, SVC_TYPE_NAME } from '../dataplane/bpf/codec.js';
 import { renderTable } from '../observe/table.js';
 import { DUMP_SECTIONS, type Dump, type DumpSection } from '../observe/dump.js';
 
@@ -11,11 +11,13 @@ function collect(maps: XlbMaps, sections: readonly DumpSection[]): Dump {
   const backendAddr = new Map(maps.backends.entries().map(([id, b]) => [id, `${b.addr}:${b.port}`]));
   const tables = new Map<number, number[]>();
   const services = maps.services.entries();
-  // The bank a service's frontends name holds its table.
-  const bankOf = new Map(services.map(([, v]) => [v.svc_id, tableBank(v)] as const));
+  // The table a service's frontends name.
+  const valueOf = new Map(services.map(([, v]) => [v.svc_id, v] as const));
+  const read = maglevReader(maps);
   const tableOf = (svcId: number) => {
     let t = tables.get(svcId);
-    if (!t) tables.set(svcId, (t = readMaglevTable(maps, svcId, bankOf.get(svcId) ?? 0)));
+    const v = valueOf.get(svcId);
+    if (!t) tables.set(svcId, (t = v ? read(v) : []));
     return t;
   };
   const out: Dump = {};

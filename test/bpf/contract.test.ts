@@ -57,7 +57,7 @@ describe('the contract between bpf/ and the agent', () => {
   it('hands out ids the maps can hold, sized as xlb.h says', () => {
     expect(MAX_SERVICE_ID).toBe(xlb_limits.XLB_MAX_SERVICES - 1);
     expect(MAX_BACKEND_ID).toBe(xlb_limits.XLB_MAX_BACKENDS - 1);
-    expect(MAPS.xlb_maglev.maxEntries).toBe(2 * xlb_limits.XLB_MAX_SERVICES);
+    expect(MAPS.xlb_maglev.maxEntries).toBe(xlb_limits.XLB_MAGLEV_CHUNKS);
     expect(MAPS.xlb_sockets.maxEntries).toBe(xlb_limits.XLB_MAX_SOCKETS);
     expect(MAPS.xlb_nat.maxEntries).toBe(xlb_limits.XLB_MAX_NAT);
     // One counter per drop reason, and one label per counter.

@@ -4,9 +4,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { native } from '../../src/dataplane/bpf/native.js';
 import { loadPrograms, type LoadedPrograms } from '../../src/dataplane/bpf/programs.js';
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
-import { bpfMaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
+import { bpfMaglevTables } from '../../src/dataplane/bpf/maglev-pool.js';
 import { buildDesiredState } from '../../src/model/desired.js';
-import { tableBank, tableKey } from '../../src/dataplane/bpf/codec.js';
+import { xlb_limits } from '../../src/dataplane/bpf/contract.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 import { buildPacket, ethHeader, parsePacket, TCP_FLAGS, type PacketSpec } from '../helpers/packets.js';
 import { clearTraffic, testBpffs } from '../helpers/bpffs.js';
@@ -20,6 +20,7 @@ const NODE_IP = '198.18.0.1';
 const EMPTY_VIP = '198.19.0.12';
 const STICKY_VIP = '198.19.0.14';
 const GUARDED_LB = '198.19.255.15';
+const MAGLEV_CHUNK_SLOTS = xlb_limits.XLB_MAGLEV_CHUNK_SLOTS;
 const PODS = ['198.18.1.10', '198.18.1.11', '198.18.1.12', '198.18.1.13'];
 
 let pins: ReturnType<typeof testBpffs>;
@@ -90,9 +91,9 @@ const HOOKS: Hook[] = [
 const syn = (sport: number, over: Partial<PacketSpec> = {}): Buffer =>
   buildPacket({ proto: 'TCP', saddr: CLIENT, daddr: VIP, sport, dport: 80, flags: TCP_FLAGS.SYN, ...over });
 
-/** The grace periods the Maglev tables waited for (each frees the banks retired before it). */
+/** The grace periods the Maglev pool waited for (each frees the regions retired before it). */
 let graces: Array<Promise<void>> = [];
-/** Resolves once every grace period started so far has passed and freed its banks. */
+/** Resolves once every grace period started so far has passed and freed its regions. */
 async function gracePeriods(): Promise<void> {
   await Promise.allSettled(graces);
   graces = [];
@@ -102,7 +103,7 @@ beforeAll(() => {
   pins = testBpffs('datapath');
   progs = loadPrograms(pins.dir);
   rec = new BpfReconciler(progs.maps, bpfMaglevTables(progs.maps.maglev));
-  // The tables wait for grace periods on a worker thread; the tests wait for the same ones.
+  // The pool waits for grace periods on a worker thread; the tests wait for the same ones.
   const addon = native();
   const mapUpdateAsync = addon.mapUpdateAsync.bind(addon);
   vi.spyOn(addon, 'mapUpdateAsync').mockImplementation((...args) => {
@@ -376,42 +377,57 @@ describe('tc reverse NAT', () => {
   });
 });
 
-describe('Maglev table banks', () => {
+describe('Maglev pool', () => {
   const web = () => progs.maps.services.get({ addr: VIP, port: 80, proto: 6 })!;
-  const bank = () => tableBank(web());
-  const innerIds = () => [progs.maps.maglev.get(tableKey(web().svc_id, 0)), progs.maps.maglev.get(tableKey(web().svc_id, 1))];
+  const chunkIds = () => progs.maps.maglev.entries().filter(([k]) => k > 0);
   let nextPort = 47000;
-  /** Backends that new flows (fresh source ports) go to. */
-  const backendsSeen = () => new Set(Array.from({ length: 40 }, () => parsePacket(xdp(syn(nextPort++)).data).daddr));
+  /** Backends that new flows (fresh source ports) to `vip` go to. */
+  const backendsSeen = (vip = VIP) => new Set(Array.from({ length: 40 }, () => parsePacket(xdp(syn(nextPort++, { daddr: vip })).data).daddr));
 
-  // Setup: web made anew with three backends (both banks fresh, sized for them), and
-  // no grace period of an earlier change still to come.
+  // Setup: web made anew with three backends, and no grace period of an earlier change still to come.
   beforeEach(async () => {
     program(PODS.slice(0, 3), services.filter((s) => s.metadata.name !== 'web'));
     program(PODS.slice(0, 3));
     await gracePeriods();
   });
 
-  it('writes an endpoint change in place into the bank packets do not read, then flips the frontends to it', async () => {
-    const [b0, ids0] = [bank(), innerIds()];
+  it('writes an endpoint change into a region packets do not read and points the frontends at it; the old one is reused after a grace period', async () => {
+    const [t0, chunks0] = [web().table, chunkIds()];
     program(PODS.slice(0, 2));
-    expect(bank()).toBe(1 - b0);
-    expect(innerIds()).toEqual(ids0); // no new inner map, no outer-map update
+    const t1 = web().table;
+    expect(t1).not.toBe(t0);
+    expect(chunkIds()).toEqual(chunks0); // no new map, no outer-map update
     expect([...backendsSeen()].sort()).toEqual(PODS.slice(0, 2));
-    // The bank left behind is written in place again once a grace period has passed.
-    await gracePeriods();
+    // Until a grace period has passed, the region left behind is not written again.
     program(PODS.slice(0, 3));
-    expect(bank()).toBe(b0);
-    expect(innerIds()).toEqual(ids0);
-    expect([...backendsSeen()].sort()).toEqual(PODS.slice(0, 3));
+    const t2 = web().table;
+    expect([t0, t1]).not.toContain(t2);
+    await gracePeriods();
+    // Then regions are reused: going back and forth needs no new room.
+    for (const pods of [PODS.slice(0, 2), PODS.slice(0, 3), PODS.slice(0, 2)]) {
+      program(pods);
+      expect([...backendsSeen()].sort()).toEqual(pods);
+      await gracePeriods();
+    }
+    expect(chunkIds()).toEqual(chunks0);
   });
 
-  it('puts a new inner map in when a table outgrows its bank', () => {
-    const [b0, ids0] = [bank(), innerIds()];
-    program(PODS); // 4 backends: 401 slots, more than a bank made for 307 holds
-    expect(bank()).toBe(1 - b0);
-    expect(innerIds()[1 - b0]).not.toBe(ids0[1 - b0]);
-    expect(innerIds()[b0]).toBe(ids0[b0]);
-    expect([...backendsSeen()].sort()).toEqual(PODS);
+  it('adds a chunk when the tables outgrow the pool, and serves from every chunk', () => {
+    // 700 backends: 65,537 slots each; four of them do not fit the first chunk (262,144 slots) with the rest.
+    const big = Array.from({ length: 4 }, (_, i) => makeService(NS, `big${i}`, { clusterIP: `198.19.1.${i}`, ports: [{ port: 80 }] }));
+    const bigSlices = big.map((b, i) => sliceOf(b.metadata.name, [{ port: 8080 }], Array.from({ length: 700 }, (_, e) => `198.18.${100 + i * 3 + Math.floor(e / 250)}.${e % 250}`)));
+    try {
+      rec.apply(buildDesiredState([...services, ...big], [...slices(PODS.slice(0, 3)), ...bigSlices], { name: 'n', ips: [NODE_IP] }));
+      expect(chunkIds().map(([k]) => k)).toEqual([1, 2]);
+      const last = progs.maps.services.get({ addr: '198.19.1.3', port: 80, proto: 6 })!;
+      expect(last.maglev_size).toBe(65537);
+      expect(Math.floor(last.table / MAGLEV_CHUNK_SLOTS)).toBe(2);
+      const wanted = new Set(bigSlices[3]!.endpoints!.map((e) => e.addresses[0]));
+      expect(wanted.size).toBe(700);
+      for (const b of backendsSeen('198.19.1.3')) expect(wanted.has(b)).toBe(true);
+      expect([...backendsSeen()].sort()).toEqual(PODS.slice(0, 3));
+    } finally {
+      program(PODS.slice(0, 3));
+    }
   });
 });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { native } from '../../src/dataplane/bpf/native.js';
 import { loadPrograms, type LoadedPrograms } from '../../src/dataplane/bpf/programs.js';
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
-import { bpfMaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
+import { bpfMaglevTables } from '../../src/dataplane/bpf/maglev-pool.js';
 import { buildDesiredState } from '../../src/model/desired.js';
 import { spawn } from 'node:child_process';
 import { sh, waitForLine } from '../testbed/netns.js';

@@ -73,14 +73,24 @@ describe('native addon', () => {
     }
   });
 
-  it('writes a whole mmapable array through memory, element by element as the kernel lays them out', () => {
-    const fd = native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, 4, 5, BPF_F_MMAPABLE, 'xlb_test_mmap');
+  it('maps a whole mmapable array into memory shared with the kernel, rows laid out densely', () => {
+    const fd = native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, 8, 5, BPF_F_MMAPABLE, 'xlb_test_mmap');
     try {
-      native().mapWriteMmap(fd, Buffer.from(new Uint32Array([9, 8, 7, 6, 5]).buffer));
-      expect(native().mapDump(fd, 4, 4).map(({ value }) => value.readUInt32LE(0))).toEqual([9, 8, 7, 6, 5]);
-      expect(() => native().mapWriteMmap(fd, Buffer.alloc(8))).toThrow(RangeError);
+      const view = new Uint32Array(native().mapMmap(fd));
+      expect(view.length).toBe(10);
+      view.set([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+      expect(native().mapDump(fd, 4, 8).map(({ value }) => [value.readUInt32LE(0), value.readUInt32LE(4)])).toEqual([[9, 8], [7, 6], [5, 4], [3, 2], [1, 0]]);
+      native().mapUpdate(fd, Buffer.from(Uint32Array.of(2).buffer), Buffer.from(Uint32Array.of(70, 71).buffer), 0);
+      expect([...view.subarray(4, 6)]).toEqual([70, 71]);
     } finally {
       native().closeFd(fd);
     }
+    const plain = native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, 8, 5, 0, 'xlb_test_nommap');
+    try {
+      expect(() => native().mapMmap(plain)).toThrow(/BPF_F_MMAPABLE/);
+    } finally {
+      native().closeFd(plain);
+    }
   });
+
 });

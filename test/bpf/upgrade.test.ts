@@ -72,7 +72,7 @@ describe('loadPrograms over maps of an older layout', () => {
     // template was is known only from one.
     const table = native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, 8, 102, BPF_F_INNER_MAP, 'xlb_mg_7');
     try {
-      native().mapUpdate(old.xlb_maglev!, u32(codec.tableKey(7, 0)), u32(table), 0);
+      native().mapUpdate(old.xlb_maglev!, u32(7 * 2), u32(table), 0); // the old layout's bank 0 of service 7
     } finally {
       native().closeFd(table);
     }
@@ -105,10 +105,10 @@ describe('loadPrograms over maps of an older layout', () => {
     expect(about('xlb_nat')[0]).toMatchObject({ level: 40, msg: 'xlb_nat: type hash → lru_hash: migrated 0 entries' });
     expect(about('xlb_affinity')).toEqual([expect.objectContaining({ level: 30, msg: expect.stringMatching(/^xlb_affinity: pinned with 512 entries where \d+ are asked/) as unknown })]);
     expect(about('xlb_services')).toEqual([
-      expect.objectContaining({ level: 40, msg: 'xlb_services: value 12 → 16 bytes (members added: affinity_timeout_s): rebuilt: the agent reprograms it from the API state' }),
+      expect.objectContaining({ level: 40, msg: 'xlb_services: flags 0x0 → 0x1, value 12 → 20 bytes (members added: affinity_timeout_s, table): rebuilt: the agent reprograms it from the API state' }),
     ]);
     expect(about('xlb_maglev')).toEqual([
-      expect.objectContaining({ level: 40, msg: 'xlb_maglev: inner flags 0x1000 → 0x1400, inner value 8 → 4 bytes: rebuilt: the agent reprograms it from the API state' }),
+      expect.objectContaining({ level: 40, msg: 'xlb_maglev: inner flags 0x1000 → 0x1400, inner value 8 → 4096 bytes: rebuilt: the agent reprograms it from the API state' }),
     ]);
 
     const again = captureLog();
@@ -135,7 +135,7 @@ describe('loadPrograms over maps of an older layout', () => {
     expect(native().mapInfo(p.maps.backends.fd).type).toBe(bpf_map_type.BPF_MAP_TYPE_HASH);
     expect(p.maps.backends.entries()).toEqual([]);
     expect(about('xlb_nat')[0]).toMatchObject({ level: 40, msg: 'xlb_nat: type hash → lru_hash: migrated 1 entry' });
-    expect(about('xlb_backends')).toEqual([expect.objectContaining({ level: 40, msg: 'xlb_backends: type lru_hash → hash: rebuilt: the agent reprograms it from the API state' })]);
+    expect(about('xlb_backends')).toEqual([expect.objectContaining({ level: 40, msg: 'xlb_backends: type lru_hash → hash, flags 0x0 → 0x1: rebuilt: the agent reprograms it from the API state' })]);
   });
 
   it('converts by member name, wherever members moved; a key member without a counterpart loses the entries', () => {

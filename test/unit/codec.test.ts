@@ -9,7 +9,7 @@ describe('struct codecs', () => {
   });
 
   it('aligns u64 fields and pads structs like C', () => {
-    expect(svcValue.size).toBe(16);
+    expect(svcValue.size).toBe(20);
     expect(flowKey.size).toBe(16);
     expect(ctValue.size).toBe(32);
     const v = { expires_ns: 123456789012345n, backend_id: 7, svc_id: 9, backend_addr: '198.18.1.10', backend_port: 8080, flags: 1, nat_addr: '198.18.0.1', nat_port: 61000 };

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { ManifestSource } from '../../src/sources/manifests.js';
 import { parseManifest } from '../../src/sources/manifest-file.js';
+import { parseAllDocuments } from 'yaml';
 import { list, makeService } from '../fixtures/k8s.js';
 
 const SERVICE = `apiVersion: v1
@@ -29,6 +30,12 @@ function capture() {
 }
 
 describe('parseManifest', () => {
+  it('reads YAML into the same values as the yaml package (YAML 1.2 core schema), scalars that look alike included', () => {
+    const text = `${SERVICE}---\n# a comment\n${SLICE}---\nkind: Service\nmetadata:\n  name: odd\n  labels: {a: yes, b: "0755", c: 0755, d: 1e3, e: ~, f: 0x1F, g: .inf, h: 2024-01-02}\nspec:\n  ports: [{port: 80, name: "on"}]\n`;
+    const want = parseAllDocuments(text).map((d) => d.toJS());
+    expect(parseManifest('a.yaml', text).map((o) => o.obj)).toEqual(want);
+  });
+
   it('reads multi-document YAML, JSON, and List kinds; ignores other kinds', () => {
     const objs = parseManifest('a.yaml', `${SERVICE}---\n${SLICE}---\nkind: ConfigMap\nmetadata: {name: x}\n`);
     expect(objs.map((o) => [o.kind, (o.obj.metadata as { name: string }).name, o.where])).toEqual([

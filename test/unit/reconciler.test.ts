@@ -3,8 +3,8 @@ import { pino } from 'pino';
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
 import { CAPACITY, type Capacity } from '../../src/dataplane/bpf/capacity.js';
 import type { MapLike } from '../../src/dataplane/bpf/maps.js';
-import type { Bank, MaglevTables } from '../../src/dataplane/bpf/maglev-tables.js';
-import { SVC_F_LOCAL, SVC_F_TABLE_B, SVC_F_TERMINATING, tableBank, tableKey, type BackendValue, type MemberKey, type SourceRangeKey, type SvcKey, type SvcName, type SvcValue } from '../../src/dataplane/bpf/codec.js';
+import type { MaglevTables } from '../../src/dataplane/bpf/maglev-pool.js';
+import { SVC_F_LOCAL, SVC_F_TERMINATING, type BackendValue, type MemberKey, type SourceRangeKey, type SvcKey, type SvcName, type SvcValue } from '../../src/dataplane/bpf/codec.js';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
 import { makeEndpoint, makeService, makeSlice, withIngress } from '../fixtures/k8s.js';
 
@@ -32,32 +32,40 @@ class MemMap<K, V> implements MapLike<K, V> {
   }
 }
 
-/** Tables in memory, in banks as the BPF ones: `tables` shows what frontends name. */
+/** The Maglev pool in memory: regions by start, freed at commit() once retired. */
 class MemTables implements MaglevTables {
-  readonly banks = new Map<number, Uint32Array>(); // tableKey(svcId, bank) -> slots
-  private pending: Array<() => void> = [];
+  readonly regions = new Map<number, Uint32Array>();
+  private next = 1;
+  private retiring: number[] = [];
   writes = 0;
-  retired: Array<[number, Bank]> = [];
-  write(id: number, slots: Uint32Array, active: Bank | undefined): Bank {
+  retired: Array<[number, number]> = [];
+  /** regions it has room for (the pool's chunks, in small) */
+  room = Infinity;
+  fits() {
+    return this.regions.size < this.room;
+  }
+  write(slots: Uint32Array) {
+    if (!this.fits()) throw new Error('the pool is full');
     this.writes++;
-    const bank: Bank = active === 0 ? 1 : 0;
-    const copy = slots.slice();
-    this.pending.push(() => this.banks.set(tableKey(id, bank), copy));
-    return bank;
+    const start = this.next;
+    this.next += slots.length;
+    this.regions.set(start, slots.slice());
+    return start;
   }
-  retire(id: number, bank: Bank) {
-    this.retired.push([id, bank]);
-  }
-  remove(id: number) {
-    this.pending.push(() => (this.banks.delete(tableKey(id, 0)), this.banks.delete(tableKey(id, 1))));
+  retire(start: number, size: number) {
+    this.retired.push([start, size]);
+    this.retiring.push(start);
   }
   commit() {
-    for (const f of this.pending) f();
-    this.pending = [];
+    for (const start of this.retiring) this.regions.delete(start);
+    this.retiring = [];
   }
-  abort() {
-    this.pending = [];
+  reset(used: Iterable<readonly [number, number]>) {
+    const keep = new Set([...used].map(([start]) => start));
+    for (const start of this.regions.keys()) if (!keep.has(start)) this.regions.delete(start);
+    this.retiring = [];
   }
+  readonly stats = { chunks: 1, slots: 0, maxChunks: 1 };
 }
 
 const node = { name: 'n', ips: ['198.18.0.1'] };
@@ -65,10 +73,12 @@ const service = (name: string, ip: string, nodePort?: number) =>
   makeService('default', name, { type: nodePort ? 'NodePort' : 'ClusterIP', clusterIP: ip, ports: [{ port: 80, nodePort }] });
 const slice = (svc: string, ips: string[]) => makeSlice('default', `${svc}-1`, svc, { ports: [{ port: 8080 }], endpoints: ips.map((ip) => makeEndpoint(ip)) });
 
-/** The table of a service in the bank its frontends name, as the datapath reads it. */
+/** The table its frontends name, as the datapath reads it. */
 function named(maps: ReturnType<typeof setup>['maps'], tables: MemTables, svcId: number): Uint32Array | undefined {
   const v = maps.services.entries().find(([, x]) => x.svc_id === svcId)?.[1];
-  return v && tables.banks.get(tableKey(svcId, tableBank(v)));
+  const t = v?.maglev_size ? tables.regions.get(v.table) : undefined;
+  if (t) expect(t.length).toBe(v!.maglev_size);
+  return t;
 }
 
 function setup() {
@@ -183,7 +193,7 @@ describe('BpfReconciler', () => {
     rec.apply(buildDesiredState([], [], node));
     expect(maps.services.entries()).toEqual([]);
     expect(maps.backends.entries()).toEqual([]);
-    expect(tables.banks.size).toBe(0);
+    expect(tables.regions.size).toBe(0);
   });
 
   it('a restarted reconciler keeps service ids and backend ids found in the maps', () => {
@@ -207,7 +217,7 @@ describe('BpfReconciler', () => {
     const restarted = new BpfReconciler(maps, tables);
     restarted.apply(buildDesiredState([service('a', '198.19.0.10')], [slice('a', ['198.18.1.10'])], node));
     expect(maps.services.entries().map(([k]) => k.addr)).toEqual(['198.19.0.10']);
-    expect([...new Set([...tables.banks.keys()].map((k) => k >> 1))]).toEqual([maps.services.entries()[0]![1].svc_id]);
+    expect([...tables.regions.keys()]).toEqual([maps.services.entries()[0]![1].table]);
     expect(maps.backends.entries().map(([, b]) => b.addr)).toEqual(['198.18.1.10']);
   });
 
@@ -217,7 +227,7 @@ describe('BpfReconciler', () => {
     rec.apply(buildDesiredState([service('a', '198.19.0.10')], [], node));
     const [[, v]] = maps.services.entries() as [[SvcKey, SvcValue]];
     expect(v).toMatchObject({ maglev_size: 0, backend_count: 0 });
-    expect(tables.banks.size).toBe(0);
+    expect(tables.regions.size).toBe(0);
   });
 
   it('with the incremental model, one changed service among many is the only one written', () => {
@@ -229,7 +239,7 @@ describe('BpfReconciler', () => {
     const before = { frontends: maps.services.writes, members: maps.members.writes, tables: tables.writes };
     slices[7] = slice('s7', ['198.18.2.7', '198.18.4.7']);
     const stats = rec.apply(model.build(svcs, slices, node));
-    // The table goes into the other bank and the frontend flips to it.
+    // The table goes into a new region and the frontend names it.
     expect(stats).toMatchObject({ tablesWritten: 1, backendsAdded: 1, backendsRemoved: 1, frontendsWritten: 1, servicesRemoved: 0 });
     expect({ frontends: maps.services.writes, members: maps.members.writes, tables: tables.writes }).toEqual({
       frontends: before.frontends + 1,
@@ -279,24 +289,27 @@ describe('BpfReconciler', () => {
     expect(new Set(named(maps, tables, id)).size).toBe(2);
   });
 
-  it('writes a changed table into the other bank, flips the frontends to it and retires the old one', () => {
+  it('writes a changed table into a new region, points the frontends at it and retires the old one', () => {
     const { maps, tables, rec } = setup();
     const model = new DesiredStateBuilder();
     const svcs = [service('a', '198.19.0.10', 30080)];
     rec.apply(model.build(svcs, [slice('a', ['198.18.1.10'])], node));
-    const flags = () => maps.services.entries().map(([, v]) => v.flags & SVC_F_TABLE_B);
-    expect(flags()).toEqual([0, 0]);
+    const named1 = () => [...new Set(maps.services.entries().map(([, v]) => v.table))];
+    const [first] = named1();
     rec.apply(model.build(svcs, [slice('a', ['198.18.1.11'])], node));
-    expect(flags()).toEqual([SVC_F_TABLE_B, SVC_F_TABLE_B]);
-    expect(tables.retired).toEqual([[1, 0]]);
+    const [second] = named1();
+    expect(second).not.toBe(first);
+    expect(tables.retired).toEqual([[first, 101]]);
+    expect(tables.regions.has(first!)).toBe(false);
     expect([...new Set(named(maps, tables, 1))].map((b) => maps.backends.get(b)!.addr)).toEqual(['198.18.1.11']);
-    rec.apply(model.build(svcs, [slice('a', ['198.18.1.12'])], node));
-    expect(flags()).toEqual([0, 0]);
-    expect(tables.retired).toEqual([[1, 0], [1, 1]]);
-    // A restarted reconciler writes into the bank the frontends do not name.
+    // A restarted reconciler keeps the region the frontends name, writes a change into
+    // a new one and retires the one they named.
     const restarted = new BpfReconciler(maps, tables);
+    expect(tables.regions.has(second!)).toBe(true);
     restarted.apply(buildDesiredState(svcs, [slice('a', ['198.18.1.13'])], node));
-    expect(flags()).toEqual([SVC_F_TABLE_B, SVC_F_TABLE_B]);
+    expect(named1()).toHaveLength(1);
+    expect(named1()[0]).not.toBe(second);
+    expect(tables.retired.at(-1)).toEqual([second, 101]);
     expect([...new Set(named(maps, tables, 1))].map((b) => maps.backends.get(b)!.addr)).toEqual(['198.18.1.13']);
   });
 
@@ -354,7 +367,7 @@ describe('BpfReconciler with full maps', () => {
     expect(errors(lines)).toEqual([
       expect.objectContaining({
         service: 'default/c:80/TCP',
-        map: 'xlb_maglev',
+        map: 'xlb_svc_names',
         limit: 'XLB_MAX_SERVICES',
         msg: 'default/c:80/TCP not programmed: all 2 service ids are taken; remove Services or endpoints, or raise XLB_MAX_SERVICES in bpf/xlb.h',
       }),
@@ -370,6 +383,30 @@ describe('BpfReconciler with full maps', () => {
     expect(programmed(maps)).toEqual(['198.19.0.11:80', '198.19.0.12:80']);
     expect(stats.overCapacity).toBe(0);
     expect(lines.at(-1)).toMatchObject({ level: 30, service: 'default/c:80/TCP', msg: 'default/c:80/TCP: programmed in full now' });
+  });
+
+  it('leaves out a service whose table the Maglev pool has no room for; a changed one keeps the table it has until there is room', () => {
+    const { maps, tables, lines, rec } = small({});
+    tables.room = 2;
+    const model = new DesiredStateBuilder();
+    const svcs = [service('a', '198.19.0.10'), service('b', '198.19.0.11'), service('c', '198.19.0.12')];
+    const slices = svcs.map((s, i) => slice(s.metadata.name, [`198.18.1.${10 + i}`]));
+    let stats = rec.apply(model.build(svcs, slices, node));
+    expect(programmed(maps)).toEqual(['198.19.0.10:80', '198.19.0.11:80']);
+    expect(stats.overCapacity).toBe(1);
+    expect(errors(lines)).toEqual([expect.objectContaining({ service: 'default/c:80/TCP', map: 'xlb_maglev', msg: expect.stringContaining('the Maglev pool has no room for its table') })]);
+    // b's change finds no room either: b keeps serving from the table it has.
+    const before = maps.services.get({ addr: '198.19.0.11', port: 80, proto: 6 });
+    slices[1] = slice('b', ['198.18.1.21']);
+    stats = rec.apply(model.build(svcs, slices, node));
+    expect(maps.services.get({ addr: '198.19.0.11', port: 80, proto: 6 })).toEqual(before);
+    expect([...new Set(named(maps, tables, before!.svc_id))].map((b) => maps.backends.get(b)!.addr)).toEqual(['198.18.1.11']);
+    // A deleted Service makes room for one table in the same apply: c, waiting longest,
+    // takes it; b still serves from the table it has.
+    stats = rec.apply(model.build(svcs.slice(1), slices.slice(1), node));
+    expect(stats.overCapacity).toBe(1);
+    expect(programmed(maps)).toEqual(['198.19.0.11:80', '198.19.0.12:80']);
+    expect([...new Set(named(maps, tables, before!.svc_id))].map((b) => maps.backends.get(b)!.addr)).toEqual(['198.18.1.11']);
   });
 
   it('a deleted Service and new ones in one apply: the room goes to a new one, the deleted one is removed', () => {

@@ -8,7 +8,7 @@ export const MAX_BACKEND_ID = MAPS.xlb_backends.maxEntries - 1;
 
 /** What the maps have room for. */
 export interface Capacity {
-  /** service ids (each names two xlb_maglev tables and an xlb_svc_names entry) */
+  /** service ids (each names an xlb_svc_names entry and counters) */
   serviceIds: number;
   /** xlb_services entries */
   frontends: number;

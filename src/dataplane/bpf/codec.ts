@@ -120,7 +120,7 @@ export const SVC_TYPE = {
 } as const;
 export const SVC_TYPE_NAME = Object.fromEntries(Object.entries(SVC_TYPE).map(([k, v]) => [v, k])) as Record<number, keyof typeof SVC_TYPE>;
 
-export const { XLB_SVC_F_DROP: SVC_F_DROP, XLB_SVC_F_SOURCE_RANGES: SVC_F_SOURCE_RANGES, XLB_SVC_F_TABLE_B: SVC_F_TABLE_B, XLB_SVC_F_LOCAL: SVC_F_LOCAL, XLB_SVC_F_TERMINATING: SVC_F_TERMINATING } =
+export const { XLB_SVC_F_DROP: SVC_F_DROP, XLB_SVC_F_SOURCE_RANGES: SVC_F_SOURCE_RANGES, XLB_SVC_F_LOCAL: SVC_F_LOCAL, XLB_SVC_F_TERMINATING: SVC_F_TERMINATING } =
   xlb_svc_flags;
 export const { XLB_CT_CLOSING: CT_CLOSING } = xlb_ct_flags;
 export const { XLB_BACKEND_F_REMOTE: BACKEND_F_REMOTE } = xlb_backend_flags;
@@ -140,10 +140,6 @@ export const ACTIONS: readonly string[] = namesByValue(xlb_action, 'XLB_ACT_');
 /** enum xlb_via, by value */
 export const VIA: readonly string[] = namesByValue(xlb_via, 'XLB_VIA_');
 
-/** The table bank a frontend names. */
-export const tableBank = (v: Pick<SvcValue, 'flags'>): 0 | 1 => (v.flags & SVC_F_TABLE_B ? 1 : 0);
-/** The xlb_maglev key of a service's bank (bpf/maps.h). */
-export const tableKey = (svcId: number, bank: 0 | 1) => svcId * 2 + bank;
 
 export interface SvcKey extends Record<string, unknown> {
   addr: string;
@@ -157,6 +153,8 @@ export interface SvcValue extends Record<string, unknown> {
   type: number;
   flags: number;
   affinity_timeout_s: number;
+  /** its table's first slot in the Maglev pool (bpf/maps.h) */
+  table: number;
 }
 export interface SvcName extends Record<string, unknown> {
   name: string;
@@ -274,6 +272,7 @@ export const svcValue = new StructCodec<SvcValue>('xlb_svc_value', [
   ['type', 'u8'],
   ['flags', 'u8'],
   ['affinity_timeout_s', 'u32'],
+  ['table', 'u32'],
 ]);
 export const svcName = new StructCodec<SvcName>('xlb_svc_name', [['name', 'char', xlb_limits.XLB_SVC_NAME_LEN]]);
 export const memberKey = new StructCodec<MemberKey>('xlb_member_key', [

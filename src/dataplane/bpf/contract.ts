@@ -14,28 +14,28 @@ export const OBJECTS = {
 /** Every map of the objects: type, size, and whether it is pinned by name under --bpffs. */
 export const MAPS = {
   xlb_trace_out: { type: 'BPF_MAP_TYPE_ARRAY', maxEntries: 1, pinned: false },
-  xlb_services: { type: 'BPF_MAP_TYPE_HASH', maxEntries: 65536, pinned: true },
-  xlb_backends: { type: 'BPF_MAP_TYPE_HASH', maxEntries: 262144, pinned: true },
-  xlb_svc_names: { type: 'BPF_MAP_TYPE_HASH', maxEntries: 65536, pinned: true },
-  xlb_members: { type: 'BPF_MAP_TYPE_HASH', maxEntries: 1048576, pinned: true },
+  xlb_services: { type: 'BPF_MAP_TYPE_HASH', maxEntries: 262144, pinned: true },
+  xlb_backends: { type: 'BPF_MAP_TYPE_HASH', maxEntries: 1048576, pinned: true },
+  xlb_svc_names: { type: 'BPF_MAP_TYPE_HASH', maxEntries: 262144, pinned: true },
+  xlb_members: { type: 'BPF_MAP_TYPE_HASH', maxEntries: 2097152, pinned: true },
   xlb_affinity: { type: 'BPF_MAP_TYPE_LRU_HASH', maxEntries: 262144, pinned: true },
   xlb_source_ranges: { type: 'BPF_MAP_TYPE_LPM_TRIE', maxEntries: 65536, pinned: true },
-  xlb_maglev: { type: 'BPF_MAP_TYPE_ARRAY_OF_MAPS', maxEntries: 131072, pinned: true },
+  xlb_maglev: { type: 'BPF_MAP_TYPE_ARRAY_OF_MAPS', maxEntries: 64, pinned: true },
   xlb_ct: { type: 'BPF_MAP_TYPE_LRU_HASH', maxEntries: 262144, pinned: true },
   xlb_rnat: { type: 'BPF_MAP_TYPE_LRU_HASH', maxEntries: 262144, pinned: true },
   xlb_sockets: { type: 'BPF_MAP_TYPE_LRU_HASH', maxEntries: 262144, pinned: true },
   xlb_nat: { type: 'BPF_MAP_TYPE_LRU_HASH', maxEntries: 262144, pinned: true },
   xlb_devices: { type: 'BPF_MAP_TYPE_HASH', maxEntries: 64, pinned: true },
   xlb_reply_budget: { type: 'BPF_MAP_TYPE_LRU_HASH', maxEntries: 65536, pinned: true },
-  xlb_svc_stats: { type: 'BPF_MAP_TYPE_PERCPU_HASH', maxEntries: 65536, pinned: true },
+  xlb_svc_stats: { type: 'BPF_MAP_TYPE_PERCPU_HASH', maxEntries: 262144, pinned: true },
   xlb_drops: { type: 'BPF_MAP_TYPE_PERCPU_ARRAY', maxEntries: 9, pinned: true },
 } as const;
 
 export const xlb_limits = {
-  XLB_MAX_SERVICES: 65536,
-  XLB_MAX_BACKENDS: 262144,
+  XLB_MAX_SERVICES: 262144,
+  XLB_MAX_BACKENDS: 1048576,
   XLB_MAX_FLOWS: 262144,
-  XLB_MAX_MEMBERS: 1048576,
+  XLB_MAX_MEMBERS: 2097152,
   XLB_MAX_AFFINITY: 262144,
   XLB_MAX_SOURCE_RANGES: 65536,
   XLB_MAX_SOCKETS: 262144,
@@ -43,6 +43,9 @@ export const xlb_limits = {
   XLB_MAX_DEVICES: 64,
   XLB_MAX_REPLY_SOURCES: 65536,
   XLB_SVC_NAME_LEN: 128,
+  XLB_MAGLEV_ROW_SLOTS: 1024,
+  XLB_MAGLEV_CHUNK_SLOTS: 4194304,
+  XLB_MAGLEV_CHUNKS: 64,
 } as const;
 
 export const xlb_svc_type = {
@@ -55,7 +58,6 @@ export const xlb_svc_type = {
 export const xlb_svc_flags = {
   XLB_SVC_F_DROP: 1,
   XLB_SVC_F_SOURCE_RANGES: 2,
-  XLB_SVC_F_TABLE_B: 4,
   XLB_SVC_F_LOCAL: 8,
   XLB_SVC_F_TERMINATING: 16,
 } as const;

@@ -1,5 +1,5 @@
 // Typed views of the pinned maps. Names match bpf/maps.h.
-import { MAPS } from './contract.js';
+import { MAPS, xlb_limits } from './contract.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { native } from './native.js';
@@ -122,7 +122,7 @@ export interface XlbMaps {
   members: TypedMap<codec.MemberKey, number>;
   sourceRanges: TypedMap<codec.SourceRangeKey, number>;
   affinity: TypedMap<codec.AffinityKey, codec.AffinityValue>;
-  /** svc_id -> inner map: an fd on update, a map id on lookup */
+  /** chunk of the Maglev pool -> its map: an fd on update, a map id on lookup */
   maglev: TypedMap<number, number>;
   ct: TypedMap<codec.FlowKey, codec.CtValue>;
   rnat: TypedMap<codec.FlowKey, codec.RnatValue>;
@@ -174,16 +174,32 @@ export function openPinnedMaps(bpffs: string): XlbMaps {
   return typedMaps(fds);
 }
 
-/** Reads the Maglev table in one of a service's banks: slot -> backend id. */
-export function readMaglevTable(maps: XlbMaps, svcId: number, bank: 0 | 1): number[] {
-  const innerId = maps.maglev.get(codec.tableKey(svcId, bank));
-  if (!innerId) return [];
-  const fd = native().mapFdById(innerId);
-  try {
-    // Element 0 is the table size; the map may hold more (see bpf/maps.h).
-    const slots = native().mapDump(fd, 4, 4).map(({ value }) => value.readUInt32LE(0));
-    return slots.slice(1, 1 + (slots[0] ?? 0));
-  } finally {
-    native().closeFd(fd);
-  }
+/**
+ * Reads services' Maglev tables from the pool (bpf/maps.h): the table a frontend's
+ * value names, slot -> backend id. Each chunk is mapped once per reader.
+ */
+export function maglevReader(maps: XlbMaps): (v: Pick<codec.SvcValue, 'table' | 'maglev_size'>) => number[] {
+  const { XLB_MAGLEV_CHUNK_SLOTS: CHUNK } = xlb_limits;
+  const chunks = new Map<number, Uint32Array | undefined>();
+  const chunk = (key: number) => {
+    if (!chunks.has(key)) {
+      const id = maps.maglev.get(key);
+      let view: Uint32Array | undefined;
+      if (id) {
+        const fd = native().mapFdById(id);
+        try {
+          view = new Uint32Array(native().mapMmap(fd));
+        } finally {
+          native().closeFd(fd);
+        }
+      }
+      chunks.set(key, view);
+    }
+    return chunks.get(key);
+  };
+  return ({ table, maglev_size: size }) => {
+    const view = size ? chunk(Math.floor(table / CHUNK)) : undefined;
+    const at = table % CHUNK;
+    return view ? Array.from(view.subarray(at, at + size)) : [];
+  };
 }

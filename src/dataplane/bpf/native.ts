@@ -109,8 +109,8 @@ export interface NativeAddon {
    * grace period, so the promise settling means no program still uses what was replaced.
    */
   mapUpdateAsync(fd: number, key: Buffer, value: Buffer): Promise<void>;
-  /** Writes a whole BPF_F_MMAPABLE array map (max_entries x value_size bytes, packed) through mmap. */
-  mapWriteMmap(fd: number, data: Buffer): void;
+  /** A BPF_F_MMAPABLE array map's memory, shared with the kernel (elements 8-byte aligned); unmapped when collected. */
+  mapMmap(fd: number): ArrayBuffer;
   /** Returns null when the key is absent (ENOENT). */
   mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
   /** Returns false when the key was absent (ENOENT). */

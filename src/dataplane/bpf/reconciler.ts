@@ -12,11 +12,9 @@ import {
   PROTO_NAME,
   SVC_F_DROP,
   SVC_F_SOURCE_RANGES,
-  SVC_F_TABLE_B,
   SVC_F_LOCAL,
   SVC_F_TERMINATING,
   SVC_TYPE,
-  tableBank,
   type BackendValue,
   type MemberKey,
   type SourceRangeKey,
@@ -28,15 +26,16 @@ import { MapSets } from './map-sets.js';
 import { ipv4ToInt } from '../../model/ipv4.js';
 import { IdPool } from './ids.js';
 import type { MapLike } from './maps.js';
-import type { Bank, MaglevTables } from './maglev-tables.js';
+import type { MaglevTables } from './maglev-pool.js';
 import { createLogger } from '../../log.js';
 import { CAPACITY, type Capacity } from './capacity.js';
 
 /** What runs out, for the log line that says so. */
 const ROOM = {
-  service: { map: 'xlb_maglev', limit: 'XLB_MAX_SERVICES', full: (c: Capacity) => `all ${c.serviceIds} service ids are taken` },
+  service: { map: 'xlb_svc_names', limit: 'XLB_MAX_SERVICES', full: (c: Capacity) => `all ${c.serviceIds} service ids are taken` },
   frontend: { map: 'xlb_services', limit: 'XLB_MAX_SERVICES', full: (c: Capacity) => `xlb_services is full (${c.frontends} frontends)` },
   backend: { map: 'xlb_backends', limit: 'XLB_MAX_BACKENDS', full: (c: Capacity) => `all ${c.backendIds} backend ids are taken` },
+  table: { map: 'xlb_maglev', limit: 'XLB_MAGLEV_CHUNKS', full: () => 'the Maglev pool has no room for its table' },
 } as const;
 type Room = keyof typeof ROOM;
 /** Something of a service the maps have no room for: the whole service, or one frontend or backend ("IP:PORT[/PROTO]"). */
@@ -52,8 +51,8 @@ interface Plan {
   staleFrontends: Array<[id: string, owner: string]>;
   /** backend keys changed or removed services used: released once the tables are in */
   released: number[];
-  /** banks the frontends stop naming */
-  retired: Array<[number, Bank]>;
+  /** table regions (start, size) the frontends stop naming */
+  retired: Array<[number, number]>;
   /** services looked at, and what of each found no room */
   tried: string[];
   shortOf: Map<string, Map<string, Left>>;
@@ -65,7 +64,7 @@ interface PlannedService {
   proto: number;
   /** its table as the frontends will name it */
   size: number;
-  bank?: Bank;
+  table?: number;
   /** the backends that got ids */
   backendIds: number[];
   frontendIds: string[];
@@ -111,8 +110,9 @@ interface ProgrammedService {
   applied: LbService;
   frontendIds: string[];
   backendKeys: number[];
-  /** the table bank its frontends name; none without a table */
-  bank?: Bank;
+  /** where its table starts in the Maglev pool, and its size; none without a table */
+  table?: number;
+  size: number;
 }
 
 interface ProgrammedFrontend {
@@ -138,7 +138,8 @@ function sameValue(a: SvcValue, b: SvcValue): boolean {
     a.backend_count === b.backend_count &&
     a.type === b.type &&
     a.flags === b.flags &&
-    a.affinity_timeout_s === b.affinity_timeout_s
+    a.affinity_timeout_s === b.affinity_timeout_s &&
+    a.table === b.table
   );
 }
 
@@ -157,12 +158,14 @@ export class BpfReconciler implements Dataplane {
   private readonly maybeUnused = new Set<number>();
   /** Frontends recovered from the maps that no desired service has claimed yet. */
   private readonly unowned = new Set<string>();
-  /** The table (bank and size) each service's frontends named when found in the maps. */
-  private readonly recoveredTables = new Map<number, { bank: Bank; size: number }>();
+  /** The table (start and size) each service's frontends named when found in the maps. */
+  private readonly recoveredTables = new Map<number, { table: number; size: number }>();
   /** Service ids found in the maps at start and not yet matched to a desired service. */
   private readonly unclaimedIds = new Set<number>();
   /** The next apply compares every service with the maps: at start and after a failed apply. */
   private resync = true;
+  /** Nothing recovered yet: what the maps hold was written by an earlier process. */
+  private started = false;
   /** Slots of the table being written, reused (tables.write copies them). */
   private slots = new Uint32Array(0);
   /** svc_id -> backend ids, as in xlb_members */
@@ -198,7 +201,6 @@ export class BpfReconciler implements Dataplane {
     this.svcIds.clear();
     this.backendIds.clear();
     this.refs.fill(0);
-    this.tables.abort();
     for (const [id, b] of this.maps.backends.entries()) {
       this.backendIds.reserve(id);
       const k = beKey(b.addr, b.port, b.proto, b.flags);
@@ -224,8 +226,10 @@ export class BpfReconciler implements Dataplane {
       const id = frontendId({ addr: key.addr, port: key.port, protocol: PROTO_NAME[key.proto] ?? 'TCP' });
       this.frontends.set(id, { key, value });
       this.unowned.add(id);
-      if (value.maglev_size) this.recoveredTables.set(value.svc_id, { bank: tableBank(value), size: value.maglev_size });
+      if (value.maglev_size) this.recoveredTables.set(value.svc_id, { table: value.table, size: value.maglev_size });
     }
+    this.tables.reset([...this.recoveredTables.values()].map((t) => [t.table, t.size] as const), !this.started);
+    this.started = true;
   }
 
   apply(update: StateUpdate): BpfApplyStats {
@@ -287,6 +291,12 @@ export class BpfReconciler implements Dataplane {
         noRoom(plan, svc.key, 'service');
         continue;
       }
+      // A changed service may need a new table: it stays as programmed when none fits.
+      if ((!cur || cur.applied !== svc) && !this.tables.fits(maglevSize(svc.backends.length))) {
+        if (!cur) this.svcIds.release(svcId);
+        noRoom(plan, svc.key, 'table');
+        continue;
+      }
       const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
       /** the backends that have ids, with their keys and ids */
       const backends: Backend[] = [];
@@ -305,40 +315,39 @@ export class BpfReconciler implements Dataplane {
         backendIds.push(id);
       }
       if (cur?.svcId !== svcId) plan.names.push([svcId, { name: svc.key }]);
-      const active = cur?.svcId === svcId ? cur.bank : this.recoveredTables.get(svcId)?.bank;
-      const table = this.ensureTable(backends, svcId, backendIds, cur, active, stats);
-      if (active !== undefined && table.bank !== active) plan.retired.push([svcId, active]);
+      const active = cur?.svcId === svcId ? (cur.table === undefined ? undefined : { table: cur.table, size: cur.size }) : this.recoveredTables.get(svcId);
+      const table = this.ensureTable(backends, svcId, backendIds, cur, stats);
+      if (active && table.table !== active.table) plan.retired.push([active.table, active.size]);
       const frontendIds = svc.frontends.map(frontendId);
       if (cur) {
         plan.released.push(...cur.backendKeys);
         const keep = new Set(frontendIds);
         for (const id of cur.frontendIds) if (!keep.has(id)) plan.staleFrontends.push([id, svc.key]);
       }
-      this.services.set(svc.key, { svcId, tableSignature: table.signature, applied: svc, frontendIds, backendKeys, bank: table.bank });
+      this.services.set(svc.key, { svcId, tableSignature: table.signature, applied: svc, frontendIds, backendKeys, table: table.table, size: table.size });
       // Ranges are in the trie before a frontend is flagged to check them (surplus ones go in pruneMembers).
       const written = table.written || !this.ranges.holdsExactly(svcId, svc.sourceRanges);
       if (written) stats.servicesWritten++;
       this.ranges.add(svcId, svc.sourceRanges);
-      plan.services.push({ svc, svcId, proto, size: table.size, bank: table.bank, backendIds, frontendIds, written });
+      plan.services.push({ svc, svcId, proto, size: table.size, table: table.table, backendIds, frontendIds, written });
     }
     return plan;
   }
 
-  /** Backends before the tables that name them; names, members and ranges with them. */
+  /** Backends before the tables that name them (tables are written as planned); names, members and ranges with them. */
   private writeBackendsAndTables(plan: Plan, stats: BpfApplyStats): void {
     this.maps.backends.setMany(plan.newBackends);
     stats.backendsAdded += plan.newBackends.length;
     this.maps.names.setMany(plan.names);
     this.members.flush();
     this.ranges.flush();
-    this.tables.commit();
   }
 
   /** Points each frontend at its service's new table, writing only the values that changed. */
   private flipFrontends(plan: Plan, stats: BpfApplyStats): void {
     const writes: Array<[SvcKey, SvcValue]> = [];
     for (const p of plan.services) {
-      const { svc, svcId, size, bank, backendIds } = p;
+      const { svc, svcId, size, table, backendIds } = p;
       let wrote = false;
       svc.frontends.forEach((f, i) => {
         const id = p.frontendIds[i]!;
@@ -350,10 +359,10 @@ export class BpfReconciler implements Dataplane {
           flags:
             (backendIds.length === 0 && svc.noEndpoints === 'drop' ? SVC_F_DROP : 0) |
             (f.type === 'LoadBalancer' && svc.sourceRanges.length ? SVC_F_SOURCE_RANGES : 0) |
-            (bank === 1 ? SVC_F_TABLE_B : 0) |
             ((f.type === 'ClusterIP' ? svc.internalPolicyLocal : svc.externalPolicyLocal) ? SVC_F_LOCAL : 0) |
             (svc.terminatingFallback ? SVC_F_TERMINATING : 0),
           affinity_timeout_s: svc.affinitySeconds,
+          table: table ?? 0,
         };
         const prev = this.frontends.get(id);
         // Entries this pass deletes still count: the map must hold old and new at once.
@@ -376,7 +385,7 @@ export class BpfReconciler implements Dataplane {
 
   /**
    * Old members and ranges go once no frontend can reach them (members then match the
-   * table the frontends name, which a restart relies on); so do the banks left behind.
+   * table the frontends name, which a restart relies on); so do the tables left behind.
    */
   private pruneMembers(plan: Plan, stats: BpfApplyStats): void {
     for (const { svc, svcId, proto, backendIds } of plan.services) {
@@ -384,7 +393,7 @@ export class BpfReconciler implements Dataplane {
       if (proto === IPPROTO.UDP) stats.udpMembersRemoved += left;
       this.ranges.prune(svcId, svc.sourceRanges);
     }
-    for (const [svcId, bank] of plan.retired) this.tables.retire(svcId, bank);
+    for (const [start, size] of plan.retired) this.tables.retire(start, size);
   }
 
   /**
@@ -406,7 +415,7 @@ export class BpfReconciler implements Dataplane {
       if (!svc || state.services.has(key)) continue;
       for (const id of svc.frontendIds) plan.staleFrontends.push([id, key]);
       plan.released.push(...svc.backendKeys);
-      const left = this.removeTableAndId(svc.svcId);
+      const left = this.removeTableAndId(svc.svcId, svc.table === undefined ? undefined : [svc.table, svc.size]);
       if (svc.applied.protocol === 'UDP') stats.udpMembersRemoved += left;
       this.services.delete(key);
       stats.servicesRemoved++;
@@ -420,7 +429,10 @@ export class BpfReconciler implements Dataplane {
     this.unowned.clear();
     // Their frontends are gone now, so their tables and ids go too. (Their protocol is
     // not known here: count their members as UDP ones.)
-    for (const id of this.unclaimedIds) stats.udpMembersRemoved += this.removeTableAndId(id);
+    for (const id of this.unclaimedIds) {
+      const t = this.recoveredTables.get(id);
+      stats.udpMembersRemoved += this.removeTableAndId(id, t && [t.table, t.size]);
+    }
     this.unclaimedIds.clear();
     this.tables.commit();
   }
@@ -465,8 +477,8 @@ export class BpfReconciler implements Dataplane {
   }
 
   /** Returns how many members the service had. */
-  private removeTableAndId(svcId: number): number {
-    this.tables.remove(svcId);
+  private removeTableAndId(svcId: number, table: [start: number, size: number] | undefined): number {
+    if (table) this.tables.retire(...table);
     const members = this.members.prune(svcId, []);
     this.ranges.prune(svcId, []);
     this.maps.names.delete(svcId);
@@ -508,26 +520,22 @@ export class BpfReconciler implements Dataplane {
     svcId: number,
     backendIds: number[],
     cur: ProgrammedService | undefined,
-    active: Bank | undefined,
     stats: ApplyStats,
-  ): { size: number; bank?: Bank; signature: string; written: boolean } {
+  ): { size: number; table?: number; signature: string; written: boolean } {
     const size = maglevSize(backendIds.length);
     const signature = `${size}:${backendIds.join(',')}`;
-    if (cur && cur.svcId === svcId && cur.tableSignature === signature) return { size, bank: cur.bank, signature, written: false };
+    if (cur && cur.svcId === svcId && cur.tableSignature === signature) return { size, table: cur.table, signature, written: false };
     // Found in the maps at start: a table is a function of its backends, and members
     // match the table once a sync completes, so the same size and members mean the
     // same table (a restarted agent rewrites none).
     const found = cur ? undefined : this.recoveredTables.get(svcId);
-    if (found && found.size === size && this.members.holdsExactly(svcId, backendIds)) return { size, bank: found.bank, signature, written: false };
+    if (found && found.size === size && this.members.holdsExactly(svcId, backendIds)) return { size, table: found.table, signature, written: false };
     // No endpoints, and no table or member to take away (a restarted agent's such service).
-    if (size === 0 && !found && cur?.bank === undefined && this.members.holdsExactly(svcId, [])) return { size, signature, written: false };
+    if (size === 0 && !found && cur?.table === undefined && this.members.holdsExactly(svcId, [])) return { size, signature, written: false };
     // New members before the table that uses them (old ones go after it is in).
     this.members.add(svcId, backendIds);
     stats.tablesWritten++;
-    if (size === 0) {
-      this.tables.remove(svcId);
-      return { size, signature, written: true };
-    }
+    if (size === 0) return { size, signature, written: true };
     // Permutations come from the backend's address, so every node builds the same table.
     const mapId = new Map(backends.map((b, i) => [backendId(b), backendIds[i]!]));
     const { table, order } = buildMaglevTable(backends.map((b) => ({ id: backendId(b), weight: b.weight })), size);
@@ -535,7 +543,7 @@ export class BpfReconciler implements Dataplane {
     if (this.slots.length < size) this.slots = new Uint32Array(MAGLEV_MAX_SIZE);
     const slots = this.slots.subarray(0, size);
     for (let i = 0; i < size; i++) slots[i] = idOfIndex[table[i]!]!;
-    return { size, bank: this.tables.write(svcId, slots, active), signature, written: true };
+    return { size, table: this.tables.write(slots), signature, written: true };
   }
 
 }

@@ -4,14 +4,16 @@
 // full cached state, which the dataplane turns into the difference.
 import fs from 'node:fs';
 import path from 'node:path';
-import { CoreV1Api, DiscoveryV1Api, KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Node } from '@kubernetes/client-node';
+import { KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { SnapshotGate } from '../object-gate.js';
 import type { Snapshot, Source } from '../snapshot.js';
 import { DEFAULT_REFLECTOR_OPTIONS, Reflector, type ReflectorOptions } from './reflector.js';
+import { listAll } from './list.js';
+import { TRIGGER_TIME_ANNOTATION, trimEndpointSlice, trimNode, trimService, type NodeInfo } from './trim.js';
+import type { EndpointSlice, Service } from '../../model/k8s.js';
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
-const PAGE_SIZE = 500;
 
 export interface KubeSourceOptions {
   /** kubeconfig file; in-cluster config when absent */
@@ -20,21 +22,6 @@ export interface KubeSourceOptions {
   inClusterRoot?: string;
   nodeName: string;
   reflector?: Partial<ReflectorOptions>;
-}
-
-type Page<T extends KubernetesObject> = (p: { limit: number; _continue?: string }) => Promise<KubernetesListObject<T>>;
-
-/** Lists every page (limit/continue), keeping the resourceVersion of the last one. */
-async function listAll<T extends KubernetesObject>(page: Page<T>): Promise<KubernetesListObject<T>> {
-  const items: T[] = [];
-  let cont: string | undefined;
-  let last: KubernetesListObject<T>;
-  do {
-    last = await page({ limit: PAGE_SIZE, _continue: cont });
-    items.push(...last.items);
-    cont = last.metadata?._continue || undefined;
-  } while (cont);
-  return { ...last, items };
 }
 
 /** Where a Pod's service account token and CA certificate are mounted. */
@@ -74,7 +61,7 @@ export function loadKubeConfig(file: string | undefined, { root = '' }: KubeConf
 }
 
 /** The EndpointSlice controller's record of when the change it publishes happened (kube-proxy measures from it too). */
-export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
+export { TRIGGER_TIME_ANNOTATION };
 /** A burst of changes needs only so many samples of its latency. */
 const MAX_TRIGGERS = 10_000;
 
@@ -100,8 +87,6 @@ export class KubeSource implements Source {
 
   async start(onSnapshot: (s: Snapshot) => void): Promise<void> {
     const kc = this.kc;
-    const core = kc.makeApiClient(CoreV1Api);
-    const discovery = kc.makeApiClient(DiscoveryV1Api);
     const ropts = { ...DEFAULT_REFLECTOR_OPTIONS, ...this.opts.reflector };
     // Changes that arrive together (a re-list, the events of one read) become one
     // snapshot, taken once they are all in: no added delay, so a change is programmed
@@ -118,13 +103,16 @@ export class KubeSource implements Source {
       });
     };
     const nodeField = `metadata.name=${this.opts.nodeName}`;
-    const make = <T extends KubernetesObject>(what: string, path: string, page: Page<T>, field?: string) =>
-      new Reflector<T>(what, path, kc, () => listAll(page), emit, this.log, ropts, field) as unknown as Reflector<KubernetesObject>;
-    this.reflectors = [
-      make('services', '/api/v1/services', (p) => core.listServiceForAllNamespaces(p)),
-      make('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', (p) => discovery.listEndpointSliceForAllNamespaces(p)),
+    const make = <T>(what: string, path: string, trim: (o: T) => T, field?: string) => {
+      const keep = trim as unknown as (o: KubernetesObject) => KubernetesObject;
       // A field selector given to the watch must be given to the list too.
-      make('node', '/api/v1/nodes', (p) => core.listNode({ ...p, fieldSelector: nodeField }), nodeField),
+      const list = () => listAll(kc, path, keep, field) as Promise<KubernetesListObject<KubernetesObject>>;
+      return new Reflector<KubernetesObject>(what, path, kc, list, keep, emit, this.log, ropts, field);
+    };
+    this.reflectors = [
+      make<Service>('services', '/api/v1/services', trimService),
+      make<EndpointSlice>('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', trimEndpointSlice),
+      make<NodeInfo>('node', '/api/v1/nodes', trimNode, nodeField),
     ];
     for (const r of this.reflectors) r.start();
     this.log.info({ server: kc.getCurrentCluster()?.server, node: this.opts.nodeName }, 'watching the Kubernetes API');
@@ -146,7 +134,7 @@ export class KubeSource implements Source {
 
   private snapshot(): Snapshot {
     const [services, slices, nodes] = this.reflectors.map((r) => r.list());
-    const node = (nodes as V1Node[] | undefined)?.[0];
+    const node = (nodes as unknown as NodeInfo[] | undefined)?.[0];
     return {
       // Unchanged objects keep their identity in the reflectors' caches: only changed ones are checked.
       ...(this.gate ??= new SnapshotGate(this.log)).admit(services ?? [], slices ?? []),

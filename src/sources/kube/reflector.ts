@@ -13,6 +13,8 @@ export interface ReflectorOptions {
   backoffMaxMs: number;
 }
 
+const OBJECT_PHASES = new Set(['ADDED', 'MODIFIED', 'DELETED']);
+
 /** Lets the aborted request settle before the new one starts. */
 const IDLE_RESTART_DELAY_MS = 10;
 
@@ -30,6 +32,7 @@ class BookmarkWatch extends Watch {
     kc: KubeConfig,
     private readonly onAnswer: () => void,
     private readonly onEvent: (deliver: () => void) => void,
+    private readonly trim: (obj: KubernetesObject) => KubernetesObject,
   ) {
     super(kc);
   }
@@ -39,7 +42,8 @@ class BookmarkWatch extends Watch {
     const controller = await super.watch(
       path,
       { ...params, allowWatchBookmarks: true },
-      (phase, obj, w) => this.onEvent(() => callback(phase, obj, w)),
+      // Objects are trimmed as they arrive; a BOOKMARK or an ERROR (a Status) is passed as it is.
+      (phase, obj, w) => this.onEvent(() => callback(phase, OBJECT_PHASES.has(phase) ? this.trim(obj as KubernetesObject) : obj, w)),
       (err) => {
         if (err) failed = true;
         done(err);
@@ -70,6 +74,8 @@ export class Reflector<T extends KubernetesObject> {
     private readonly path: string,
     private readonly kc: KubeConfig,
     private readonly listFn: () => Promise<KubernetesListObject<T>>,
+    /** what is kept of each watched object (the list trims its items itself) */
+    private readonly trim: (obj: KubernetesObject) => KubernetesObject,
     /** An object was added, changed or deleted; `live`: seen by the watch (not a list's item). */
     private readonly onChange: (obj: T, live: boolean) => void,
     private readonly log: Logger,
@@ -113,6 +119,7 @@ export class Reflector<T extends KubernetesObject> {
           live = false;
         }
       },
+      this.trim,
     );
     const lw = new ListWatch<T>(this.path, watch, listFn, false, undefined, this.fieldSelector);
     const changed = (obj: T) => this.onChange(obj, live);

@@ -1,0 +1,212 @@
+// The Maglev pool (bpf/maps.h): every service's table is a region of M slots in one
+// chunk of xlb_maglev, named by its frontends' xlb_svc_value.table. A table is written
+// into a free region through the chunk's shared mapping (a memory copy, no syscall) and
+// the frontends then name it; the region they named before is reused only after an RCU
+// grace period, so a packet never reads a half-written table. Chunks are added as
+// tables need room, in growing sizes, so memory follows the backends.
+import { native } from './native.js';
+import { bpf_map_type, xlb_limits } from './contract.js';
+import { BPF_F_INNER_MAP, BPF_F_MMAPABLE } from './kernel.js';
+import type { TypedMap } from './maps.js';
+
+const { XLB_MAGLEV_ROW_SLOTS: ROW, XLB_MAGLEV_CHUNK_SLOTS: CHUNK, XLB_MAGLEV_CHUNKS: CHUNKS } = xlb_limits;
+/** Chunk 0 holds no table: rewriting it waits for a grace period. */
+const GRACE_KEY = 0;
+/** The first chunk's slots (1 MiB); each next one doubles, up to CHUNK. */
+const FIRST_CHUNK = 1 << 18;
+
+export interface MaglevTables {
+  /** Room for a table of `size` slots now (a write of that size, or smaller, then succeeds). */
+  fits(size: number): boolean;
+  /** Writes the table into a free region and returns where it starts (for xlb_svc_value.table). */
+  write(slots: Uint32Array): number;
+  /** No frontend names the region any more: reusable after a grace period. */
+  retire(start: number, size: number): void;
+  /** Starts the grace period of the regions retired since the last commit (the frontends have moved). */
+  commit(): void;
+  /**
+   * Forgets what it knew and takes the chunks in the maps, with `used` (start, size)
+   * the regions frontends name: at start, and after a failed apply. The rest is free
+   * at once at start (`settled`: no program reads what a process before us named);
+   * after a failed apply, only after a grace period.
+   */
+  reset(used: Iterable<readonly [number, number]>, settled: boolean): void;
+  /** Chunks and slots held, for capacity messages and metrics. */
+  readonly stats: { chunks: number; slots: number; maxChunks: number };
+}
+
+interface Chunk {
+  /** its first slot's pool index: key * CHUNK */
+  base: number;
+  slots: number;
+  /** slots below it are (or were) regions; above it, never used */
+  top: number;
+  view: Uint32Array;
+}
+
+const u32 = (n: number) => Buffer.from(Uint32Array.of(n).buffer);
+
+/** Slots of chunk `key` (from 1): doubling from FIRST_CHUNK up to CHUNK, in whole rows, never less than `atLeast`. */
+export function chunkSlots(key: number, atLeast: number): number {
+  return Math.max(Math.min(FIRST_CHUNK * 2 ** (key - 1), CHUNK), Math.ceil(atLeast / ROW) * ROW);
+}
+
+export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
+  const chunks: Chunk[] = [];
+  /** free regions by size: their starts */
+  let free = new Map<number, number[]>();
+  let retired: Array<[number, number]> = [];
+  /** Bumped by reset(): grace periods started before it free nothing. */
+  let epoch = 0;
+  let graceFd: number | undefined;
+
+  const create = (rows: number, name: string) =>
+    // BPF_F_INNER_MAP: chunks differ in size; BPF_F_MMAPABLE: written through mmap.
+    native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, ROW * 4, rows, BPF_F_INNER_MAP | BPF_F_MMAPABLE, name);
+
+  function open(key: number, fd: number): Chunk {
+    const view = new Uint32Array(native().mapMmap(fd));
+    return { base: key * CHUNK, slots: view.length, top: 0, view };
+  }
+
+  function addChunk(atLeast: number): Chunk | undefined {
+    const key = chunks.length + 1;
+    if (key >= CHUNKS) return undefined;
+    const fd = create(chunkSlots(key, atLeast) / ROW, `xlb_mg_${key}`);
+    try {
+      // In the outer map before any frontend names a region of it.
+      outer.set(key, fd);
+      const chunk = open(key, fd);
+      chunks.push(chunk);
+      return chunk;
+    } finally {
+      native().closeFd(fd);
+    }
+  }
+
+  function release(start: number, size: number): void {
+    let list = free.get(size);
+    if (!list) free.set(size, (list = []));
+    list.push(start);
+  }
+
+  /** A free region of `size` slots; none when every chunk is full. */
+  function allocate(size: number, grow: boolean): number | undefined {
+    const exact = free.get(size)?.pop();
+    if (exact !== undefined) return exact;
+    const last = chunks.at(-1);
+    if (last && last.slots - last.top >= size) {
+      last.top += size;
+      return last.base + last.top - size;
+    }
+    // The smallest larger free region, split.
+    let best: number | undefined;
+    for (const [s, list] of free) if (s > size && list.length && (best === undefined || s < best)) best = s;
+    if (best !== undefined) {
+      const start = free.get(best)!.pop()!;
+      release(start + size, best - size);
+      return start;
+    }
+    if (!grow || chunks.length + 1 >= CHUNKS) return undefined;
+    if (last && last.top < last.slots) {
+      release(last.base + last.top, last.slots - last.top);
+      last.top = last.slots;
+    }
+    const chunk = addChunk(size)!;
+    chunk.top = size;
+    return chunk.base;
+  }
+
+  function commit(): void {
+    if (retired.length === 0) return;
+    const done = retired;
+    const started = epoch;
+    retired = [];
+    graceFd ??= create(1, 'xlb_mg_grace');
+    // Rewriting chunk 0 returns once no program can still be reading a region that
+    // was named before the frontends moved: then those regions are free again.
+    native()
+      .mapUpdateAsync(outer.fd, u32(GRACE_KEY), u32(graceFd))
+      .then(
+        () => {
+          if (started === epoch) for (const [start, size] of done) release(start, size);
+        },
+        // A failed wait leaves the regions in use: the pool grows instead.
+        () => undefined,
+      );
+  }
+
+  function chunkOf(start: number): Chunk {
+    const chunk = chunks[Math.floor(start / CHUNK) - 1];
+    if (!chunk) throw new Error(`Maglev table at ${start} is outside the pool's ${chunks.length} chunks`);
+    return chunk;
+  }
+
+  return {
+    fits(size) {
+      return (
+        (free.get(size)?.length ?? 0) > 0 ||
+        chunks.length + 1 < CHUNKS ||
+        (chunks.at(-1)?.slots ?? 0) - (chunks.at(-1)?.top ?? 0) >= size ||
+        [...free].some(([s, l]) => s > size && l.length > 0)
+      );
+    },
+    write(slots) {
+      const start = allocate(slots.length, true);
+      if (start === undefined) throw new Error(`the Maglev pool is full (${chunks.length} chunks): no region of ${slots.length} slots`);
+      const chunk = chunkOf(start);
+      chunk.view.set(slots, start - chunk.base);
+      return start;
+    },
+    retire(start, size) {
+      retired.push([start, size]);
+    },
+    commit,
+    reset(used, settled) {
+      epoch++;
+      retired = [];
+      free = new Map();
+      chunks.length = 0;
+      for (const [key, id] of outer.entries().sort((a, b) => a[0] - b[0])) {
+        if (key === GRACE_KEY) continue;
+        if (key !== chunks.length + 1) break; // chunks are added in order; a gap ends them
+        const fd = native().mapFdById(id);
+        try {
+          chunks.push(open(key, fd));
+        } finally {
+          native().closeFd(fd);
+        }
+      }
+      // The gaps between the regions in use are free, but only after a grace period:
+      // a frontend may have named them until a moment ago (a failed apply, a restart).
+      const byChunk = new Map<Chunk, Array<readonly [number, number]>>();
+      for (const r of used) {
+        const chunk = chunkOf(r[0]);
+        let list = byChunk.get(chunk);
+        if (!list) byChunk.set(chunk, (list = []));
+        list.push(r);
+      }
+      const gaps: Array<[number, number]> = [];
+      for (const chunk of chunks) {
+        let at = chunk.base;
+        for (const [start, size] of (byChunk.get(chunk) ?? []).sort((a, b) => a[0] - b[0])) {
+          if (start > at) gaps.push([at, start - at]);
+          at = Math.max(at, start + size);
+        }
+        if (settled) chunk.top = at - chunk.base;
+        else {
+          if (at < chunk.base + chunk.slots) gaps.push([at, chunk.base + chunk.slots - at]);
+          chunk.top = chunk.slots;
+        }
+      }
+      if (settled) for (const [start, size] of gaps) release(start, size);
+      else {
+        retired = gaps;
+        commit();
+      }
+    },
+    get stats() {
+      return { chunks: chunks.length, slots: chunks.reduce((n, c) => n + c.slots, 0), maxChunks: CHUNKS - 1 };
+    },
+  };
+}

@@ -1,0 +1,78 @@
+// What the agent keeps of a watched object: only the fields the model reads (src/model/k8s.ts),
+// as client-go's informer transforms do. Object literals of one shape each: fields the
+// API left out are present and undefined (no `delete`, which makes slow dictionaries). At 10,000 Services a cache of whole objects
+// (managed fields, last-applied annotations, status) costs hundreds of MB and the time
+// to collect them; trimmed objects are small plain values.
+import type { Endpoint, EndpointSlice, ObjectMeta, Service } from '../../model/k8s.js';
+import { TOPOLOGY_HINTS_ANNOTATION, TOPOLOGY_MODE_ANNOTATION } from '../../model/k8s.js';
+
+/** The annotations the agent reads; every other one (kubectl's last-applied configuration) is dropped. */
+export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
+const KEPT_ANNOTATIONS = [TOPOLOGY_MODE_ANNOTATION, TOPOLOGY_HINTS_ANNOTATION, TRIGGER_TIME_ANNOTATION];
+
+function meta(m: Partial<ObjectMeta> | undefined): ObjectMeta {
+  let annotations: Record<string, string> | undefined;
+  for (const k of KEPT_ANNOTATIONS) {
+    const v = m?.annotations?.[k];
+    if (v !== undefined) (annotations ??= {})[k] = v;
+  }
+  return ({ name: m?.name ?? '', namespace: m?.namespace, labels: m?.labels, annotations, resourceVersion: m?.resourceVersion, uid: m?.uid });
+}
+
+export function trimService(s: Service): Service {
+  const spec = s.spec ?? {};
+  return ({
+    apiVersion: s.apiVersion,
+    kind: s.kind,
+    metadata: meta(s.metadata),
+    spec: ({
+      type: spec.type,
+      clusterIP: spec.clusterIP,
+      clusterIPs: spec.clusterIPs,
+      externalIPs: spec.externalIPs,
+      ports: spec.ports?.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port, targetPort: p.targetPort, nodePort: p.nodePort })),
+      externalName: spec.externalName,
+      externalTrafficPolicy: spec.externalTrafficPolicy,
+      internalTrafficPolicy: spec.internalTrafficPolicy,
+      trafficDistribution: spec.trafficDistribution,
+      sessionAffinity: spec.sessionAffinity,
+      loadBalancerSourceRanges: spec.loadBalancerSourceRanges,
+      healthCheckNodePort: spec.healthCheckNodePort,
+      publishNotReadyAddresses: spec.publishNotReadyAddresses,
+      sessionAffinityConfig: spec.sessionAffinityConfig,
+    }),
+    status: s.status?.loadBalancer?.ingress ? { loadBalancer: { ingress: s.status.loadBalancer.ingress.map((i) => ({ ip: i.ip, hostname: i.hostname })) } } : undefined,
+  });
+}
+
+function endpoint(e: Endpoint): Endpoint {
+  return ({
+    addresses: e.addresses,
+    conditions: e.conditions && ({ ready: e.conditions.ready, serving: e.conditions.serving, terminating: e.conditions.terminating }),
+    nodeName: e.nodeName,
+    zone: e.zone,
+    hints: e.hints?.forZones ? { forZones: e.hints.forZones.map((z) => ({ name: z.name })) } : undefined,
+    targetRef: e.targetRef && ({ kind: e.targetRef.kind, name: e.targetRef.name, namespace: e.targetRef.namespace }),
+  });
+}
+
+export function trimEndpointSlice(s: EndpointSlice): EndpointSlice {
+  return ({
+    apiVersion: s.apiVersion,
+    kind: s.kind,
+    metadata: meta(s.metadata),
+    addressType: s.addressType,
+    endpoints: s.endpoints?.map(endpoint),
+    ports: s.ports?.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port })),
+  });
+}
+
+/** This node: its zone label and addresses. */
+export interface NodeInfo {
+  metadata: ObjectMeta;
+  status?: { addresses?: Array<{ type: string; address: string }> };
+}
+
+export function trimNode(n: NodeInfo): NodeInfo {
+  return ({ metadata: meta(n.metadata), status: n.status?.addresses ? { addresses: n.status.addresses.map((a) => ({ type: a.type, address: a.address })) } : undefined });
+}
