@@ -3,8 +3,8 @@
 import type { StateUpdate } from '../model/state.js';
 import type { Observable } from '../observe/metrics.js';
 
-/** The datapaths the agent programs. */
-export const DATAPLANE_MODES = ['bpf', 'iptables'] as const;
+/** The datapaths the agent programs, in the order --mode auto tries them. */
+export const DATAPLANE_MODES = ['bpf', 'nftables', 'iptables'] as const;
 export type DataplaneMode = (typeof DATAPLANE_MODES)[number];
 
 /** What one apply changed in the datapath; each field means the same in every mode. */
