@@ -7,6 +7,7 @@ import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.
 import type { Service } from '../../src/model/k8s.js';
 import { buildNftRuleset, mergeRuleset, NftRulesetBuilder, objectName } from '../../src/dataplane/nftables/ruleset.js';
 import { deletion, incremental, reconcile } from '../../src/dataplane/nftables/transaction.js';
+import { nftApply } from '../../src/dataplane/nftables/nft.js';
 import { buildRuleset } from '../../src/dataplane/iptables/rules.js';
 import { trace as iptablesTrace } from '../helpers/iptables-tracer.js';
 import { trace, type Outcome, type Packet } from '../helpers/nft-tracer.js';
@@ -193,5 +194,17 @@ describe('nftables transactions', () => {
     expect(tx.text).toContain(`flush chain ip xlb ${web}`);
     expect(tx.text.trimEnd().split('\n').at(-1)).toBe('flush chain ip xlb service-OLD00000-shop/old/tcp/http');
     expect(mergeRuleset(b.all())).toEqual(rs);
+  });
+});
+
+describe('nft command', () => {
+  it('says how to get nft when it is missing', () => {
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      expect(() => nftApply('')).toThrow('nft not found: install nftables (make deps)');
+    } finally {
+      process.env.PATH = path;
+    }
   });
 });
