@@ -38,18 +38,19 @@ export class ServiceCounts {
     let added = 0;
     let gone = 0;
     const ids = (svc: LbService) => svc.backends.map((b) => `${backendId(b)}/${svc.protocol}`);
-    for (const svc of removed) {
-      for (const id of ids(svc)) {
-        const n = this.backendRefs.get(id)! - 1;
-        if (n > 0) this.backendRefs.set(id, n);
-        else if (this.backendRefs.delete(id)) gone++;
-      }
-    }
+    // New versions first: a backend a rewritten service keeps is neither added nor removed.
     for (const svc of written) {
       for (const id of ids(svc)) {
         const n = this.backendRefs.get(id) ?? 0;
         if (n === 0) added++;
         this.backendRefs.set(id, n + 1);
+      }
+    }
+    for (const svc of removed) {
+      for (const id of ids(svc)) {
+        const n = this.backendRefs.get(id)! - 1;
+        if (n > 0) this.backendRefs.set(id, n);
+        else if (this.backendRefs.delete(id)) gone++;
       }
     }
     return { backendsAdded: added, backendsRemoved: gone };

@@ -123,6 +123,8 @@ describe('nftables ruleset', () => {
     const name = objectName('affinity', s, '198.118.111.110:65535');
     expect(name.length).toBeLessThanOrEqual(255);
     expect(name).not.toBe(objectName('affinity', s, '198.118.111.110:65534'));
+    const unnamed = { ...svcKey('dns', 'dns', 'UDP'), key: 'shop/dns:53/UDP/external', portName: '' };
+    expect(objectName('service', unnamed)).toMatch(/^service-[A-Z2-7]{8}-shop\/dns\/udp\/53\/external$/);
   });
 });
 

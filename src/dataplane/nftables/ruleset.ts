@@ -110,8 +110,9 @@ const MAX_NAME = 255;
  */
 export function objectName(kind: 'service' | 'external' | 'endpoint' | 'affinity' | 'firewall', svc: LbService, endpoint?: string): string {
   const of = endpoint ? `${svc.key} ${endpoint}` : svc.key;
-  const external = svc.key.endsWith('/external') ? '/external' : '';
-  const readable = `${svc.namespace}/${svc.name}/${svc.protocol.toLowerCase()}/${svc.portName || svc.frontends[0]?.port || ''}${external}${endpoint ? `__${endpoint.replace(':', '/')}` : ''}`;
+  // The key is "namespace/name:port/PROTO", with "/external" for a Local policy's external half.
+  const [port, , external] = svc.key.slice(svc.key.indexOf(':') + 1).split('/');
+  const readable = `${svc.namespace}/${svc.name}/${svc.protocol.toLowerCase()}/${port}${external ? `/${external}` : ''}${endpoint ? `__${endpoint.replace(':', '/')}` : ''}`;
   return `${kind}-${stableHash(of, 8)}-${readable}`.slice(0, MAX_NAME);
 }
 
