@@ -15,20 +15,20 @@ export interface ApplyStats {
   servicesRemoved: number;
   /**
    * frontends (IP:port/protocol) added or changed: eBPF counts the xlb_services values it
-   * wrote (a new table flips each of its frontends), iptables every frontend of a service
+   * wrote (a new table flips each of its frontends), iptables and nftables every frontend of a service
    * port written
    */
   frontendsWritten: number;
   /** frontends removed */
   frontendsRemoved: number;
-  /** Maglev tables written (eBPF; iptables has none) */
+  /** Maglev tables written (eBPF; iptables and nftables have none) */
   tablesWritten: number;
   /** backends (endpoint address:port/protocol) the datapath did not hold before */
   backendsAdded: number;
   /** backends no service uses any more */
   backendsRemoved: number;
   /**
-   * Objects the dataplane holds no room for (a full BPF map; never in iptables): service
+   * Objects the dataplane holds no room for (a full BPF map; never in iptables or nftables): service
    * ports, frontends and backends of a service left out, as of this apply.
    */
   overCapacity: number;
