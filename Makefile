@@ -2,11 +2,12 @@
 # Dockerfile runs these same targets so CI proves the image's build steps.
 SHELL := /bin/bash
 
-DEB_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool iptables conntrack iproute2 \
+DEB_PACKAGES := clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config bpftool nftables iptables conntrack iproute2 \
 	iputils-ping ethtool curl socat wrk make g++ python3
 # What the agent runs on besides node (the image's runtime stage): the addon's libraries
-# (ldd native/build/Release/*.node), iptables and conntrack for the fallback, iproute2.
-RUNTIME_DEB_PACKAGES := libbpf1 libelf1 zlib1g iptables conntrack iproute2
+# (ldd native/build/Release/*.node), nftables, iptables and conntrack for the rule-based
+# modes, iproute2.
+RUNTIME_DEB_PACKAGES := libbpf1 libelf1 zlib1g nftables iptables conntrack iproute2
 
 .PHONY: all deps node-deps runtime-deps bpf native build testbed runtime-tree test test-unit test-bpf test-integration demo bench clean
 

@@ -85,7 +85,7 @@ export async function runEastWestBench(opts: EastWestOptions): Promise<EastWestR
     for (const count of opts.counts) {
       opts.log(`${count} services:`);
       writeFileAtomic(path.join(dir, 'cluster.json'), clusterManifest(count, podIps));
-      const rounds: Record<EastWestMode, Round[]> = { none: [], bpf: [], iptables: [] };
+      const rounds: Record<EastWestMode, Round[]> = { none: [], bpf: [], nftables: [], iptables: [] };
       for (let r = 0; r < opts.rounds; r++) {
         rounds.none.push(measure(`${server.ip}:${TARGET.targetPort}`));
         for (const mode of DATAPLANE_MODES) {

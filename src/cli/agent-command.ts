@@ -12,6 +12,9 @@ import { BpfDataplane, flowTables } from '../dataplane/bpf/dataplane.js';
 import { bpfMaglevTables } from '../dataplane/bpf/maglev-pool.js';
 import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
 import { IptablesDataplane, iptablesCleanup } from '../dataplane/iptables/dataplane.js';
+import { NftablesDataplane } from '../dataplane/nftables/dataplane.js';
+import { nftablesCleanup } from '../dataplane/nftables/nft.js';
+import { nftablesUnsupported } from '../dataplane/nftables/support.js';
 import type { Dataplane } from '../dataplane/types.js';
 import { chooseDataplane, MODE_FLAGS, type ModeFlag } from '../dataplane/choose.js';
 import { ManifestSource } from '../sources/manifests.js';
@@ -56,11 +59,12 @@ export function parseList(v: string | undefined): string[] {
 }
 
 /**
- * Removes everything an agent of either mode made. With `cgroup`, programs of ours
+ * Removes everything an agent of any mode made. With `cgroup`, programs of ours
  * still attached there are detached even when their pins are gone.
  */
 export function cleanup(opts: { devices: string; bpffs: string; cgroup?: string }, log: Logger): void {
   removeBpf(parseList(opts.devices), opts.bpffs, opts.cgroup, log);
+  removeNftables(log);
   removeIptables(log);
   fs.rmSync(statusFile(opts.bpffs), { force: true });
 }
@@ -70,6 +74,14 @@ function removeBpf(devices: string[], bpffs: string, cgroup: string | undefined,
   const removed = removePins(bpffs, cgroup);
   for (const [device, why] of Object.entries(failed)) log.warn({ device }, `could not detach: ${why}`);
   if (devices.length || removed.length) log.info({ devices, removedPins: removed }, 'removed xlb programs and maps');
+}
+
+function removeNftables(log: Logger): void {
+  try {
+    if (nftablesCleanup()) log.info('removed the xlb nftables table');
+  } catch (err) {
+    log.debug({ err }, 'no nftables to clean up');
+  }
 }
 
 function removeIptables(log: Logger): void {
@@ -167,8 +179,11 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
     opts.mode as ModeFlag,
     {
       bpf: () => bpfDataplane(opts, devices, nodeIps, log, (d) => status.dataplane({ devices: d })),
+      nftables: () => new NftablesDataplane(log),
       iptables: () => new IptablesDataplane(log),
+      nftablesUnsupported,
       removeBpf: () => removeBpf(devices, opts.bpffs, opts.cgroup, log),
+      removeNftables: () => removeNftables(log),
       removeIptables: () => removeIptables(log),
     },
     log,

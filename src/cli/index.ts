@@ -31,7 +31,7 @@ program
   .option('--metrics-addr <addr>', 'HOST:PORT serving /healthz, /readyz and Prometheus /metrics ("" for none)', '127.0.0.1:10249')
   .option('--unreachable-grace <seconds>', 'how long the API server may be unreachable before /readyz reports not ready (the programmed state keeps serving)', '60')
   .option('--log-level <level>', 'trace, debug, info, warn or error', 'info')
-  .option('--cleanup', 'remove everything the agent made (programs, pins) and exit')
+  .option('--cleanup', 'remove everything the agent made in any mode (programs, pins, nftables table, iptables chains) and exit')
   .action(async (opts: AgentOptions) => {
     const log = createLogger(opts.logLevel);
     await runAgent(opts, log);
@@ -41,7 +41,7 @@ program
 
 program
   .command('cleanup')
-  .description('detach xlb from the devices and remove its pinned maps')
+  .description('detach xlb from the devices and remove its pinned maps, its nftables table and its iptables chains')
   .option('--devices <ifs>', 'interfaces to detach from, comma-separated', '')
   .option('--bpffs <dir>', 'where maps are pinned', DEFAULT_BPFFS)
   .option('--cgroup <dir>', 'also detach xlb socket programs still attached to this cgroup v2 directory')

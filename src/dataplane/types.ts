@@ -3,8 +3,8 @@
 import type { StateUpdate } from '../model/state.js';
 import type { Observable } from '../observe/metrics.js';
 
-/** The datapaths the agent programs. */
-export const DATAPLANE_MODES = ['bpf', 'iptables'] as const;
+/** The datapaths the agent programs, in the order --mode auto tries them. */
+export const DATAPLANE_MODES = ['bpf', 'nftables', 'iptables'] as const;
 export type DataplaneMode = (typeof DATAPLANE_MODES)[number];
 
 /** What one apply changed in the datapath; each field means the same in every mode. */
@@ -15,20 +15,20 @@ export interface ApplyStats {
   servicesRemoved: number;
   /**
    * frontends (IP:port/protocol) added or changed: eBPF counts the xlb_services values it
-   * wrote (a new table flips each of its frontends), iptables every frontend of a service
+   * wrote (a new table flips each of its frontends), iptables and nftables every frontend of a service
    * port written
    */
   frontendsWritten: number;
   /** frontends removed */
   frontendsRemoved: number;
-  /** Maglev tables written (eBPF; iptables has none) */
+  /** Maglev tables written (eBPF; iptables and nftables have none) */
   tablesWritten: number;
   /** backends (endpoint address:port/protocol) the datapath did not hold before */
   backendsAdded: number;
   /** backends no service uses any more */
   backendsRemoved: number;
   /**
-   * Objects the dataplane holds no room for (a full BPF map; never in iptables): service
+   * Objects the dataplane holds no room for (a full BPF map; never in iptables or nftables): service
    * ports, frontends and backends of a service left out, as of this apply.
    */
   overCapacity: number;

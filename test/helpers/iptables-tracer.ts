@@ -21,7 +21,7 @@ export interface Outcome {
   probability: number;
 }
 
-function inCidr(ip: string, cidr: string): boolean {
+export function inCidr(ip: string, cidr: string): boolean {
   const [net, len] = cidr.split('/');
   const toInt = (a: string) => a.split('.').reduce((n, o) => (n << 8) + Number(o), 0) >>> 0;
   const bits = Number(len ?? 32);

@@ -1,5 +1,5 @@
-// Choosing the datapath: auto falls back to iptables when eBPF is unavailable, and a
-// switch of mode leaves nothing of the other mode behind.
+// Choosing the datapath: auto falls back to nftables when eBPF is unavailable, and a
+// switch of mode leaves nothing of the other modes behind.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +28,7 @@ beforeAll(() => void ({ cluster, agent } = ctx));
 
 const bpfAttached = () => attachedPrograms(cluster.nodes[0]);
 const chains = (save = 'iptables-nft-save') => inNs(cluster.node, save, []).split('\n').filter((l) => l.includes('XLB-')).length;
+const nftTable = () => inNs(cluster.node, 'nft', ['list', 'tables', 'ip']).includes('table ip xlb');
 const served = () => cluster.probe(`${VIP}:80`, 'tcp', 10).errors;
 /** What the last agent that failed to start said (lbctl's "lbctl: MESSAGE" line). */
 const lastError = () => agent.log.filter((l) => l.startsWith('lbctl: ')).at(-1);
@@ -38,7 +39,7 @@ async function restart(mode: string, wrap: string[] = []): Promise<void> {
   await agent.waitForSync(agent.syncs());
 }
 
-/** A node whose kernel refuses bpf() to the agent: CAP_BPF, CAP_SYS_ADMIN and CAP_PERFMON gone (CAP_NET_ADMIN kept for iptables). */
+/** A node whose kernel refuses bpf() to the agent: CAP_BPF, CAP_SYS_ADMIN and CAP_PERFMON gone (CAP_NET_ADMIN kept for nft and iptables). */
 const WITHOUT_BPF = ['setpriv', '--bounding-set', '-bpf,-sys_admin,-perfmon', '--inh-caps', '-bpf,-sys_admin,-perfmon', '--'];
 
 describe('datapath modes', () => {
@@ -46,6 +47,7 @@ describe('datapath modes', () => {
     expect(served()).toEqual({});
     expect(chains()).toBeGreaterThan(0);
     expect(bpfAttached()).toEqual([]);
+    expect(nftTable()).toBe(false);
   });
 
   it('bpf mode removes our iptables chains', async () => {
@@ -53,6 +55,23 @@ describe('datapath modes', () => {
     expect(served()).toEqual({});
     expect(bpfAttached()).toEqual(BPF_ATTACHED);
     expect(chains()).toBe(0);
+    expect(nftTable()).toBe(false);
+  });
+
+  it('nftables mode detaches our programs and removes our pins', async () => {
+    await restart('nftables');
+    expect(served()).toEqual({});
+    expect(nftTable()).toBe(true);
+    expect(bpfAttached()).toEqual([]);
+    expect(fs.existsSync(path.join(agent.bpffs, 'xlb_services'))).toBe(false);
+    expect(chains()).toBe(0);
+  });
+
+  it('bpf mode removes our nftables table', async () => {
+    await restart('bpf');
+    expect(served()).toEqual({});
+    expect(bpfAttached()).toEqual(BPF_ATTACHED);
+    expect(nftTable()).toBe(false);
   });
 
   it('iptables mode detaches our programs and removes our pins', async () => {
@@ -63,15 +82,29 @@ describe('datapath modes', () => {
     expect(chains()).toBeGreaterThan(0);
   });
 
-  it('auto falls back to iptables when the kernel refuses eBPF (EPERM), saying why in one line', async () => {
+  it('nftables mode removes our iptables chains, and iptables mode our nftables table', async () => {
+    await restart('nftables');
+    expect(served()).toEqual({});
+    expect(chains()).toBe(0);
+    expect(nftTable()).toBe(true);
+    await restart('iptables');
+    expect(served()).toEqual({});
+    expect(nftTable()).toBe(false);
+    expect(chains()).toBeGreaterThan(0);
+  });
+
+  it('auto falls back to nftables when the kernel refuses eBPF (EPERM), saying why in one line', async () => {
     await restart('bpf');
     await restart('auto', WITHOUT_BPF);
-    const why = agent.log.filter((l) => l.includes('falling back to iptables'));
+    const why = agent.log.filter((l) => l.includes('falling back'));
     expect(why).toHaveLength(1);
+    expect(why[0]).toContain('eBPF unavailable, falling back to nftables');
     expect(why[0]).toContain('Operation not permitted');
+    expect(agent.log.filter((l) => l.includes('agent starting')).at(-1)).toContain('"mode":"nftables"');
     expect(served()).toEqual({});
     expect(bpfAttached()).toEqual([]);
-    expect(chains()).toBeGreaterThan(0);
+    expect(nftTable()).toBe(true);
+    expect(chains()).toBe(0);
   });
 
   it('bpf mode on such a node stops the agent, saying why', async () => {
@@ -99,6 +132,7 @@ describe('datapath modes', () => {
     expect(agent.log.filter((l) => l.includes('falling back')).length).toBe(1); // only the earlier run's
     expect(bpfAttached()).toEqual(BPF_ATTACHED);
     expect(chains()).toBe(0);
+    expect(nftTable()).toBe(false);
     expect(served()).toEqual({});
   });
 

@@ -304,13 +304,16 @@ describe.each(MODES)('%s datapath with the real agent', (mode) => {
   it('lbctl cleanup removes everything the agent made', async () => {
     const attached = () => attachedPrograms(cluster.nodes[0]);
     const chains = () => inNs(cluster.node, 'iptables-save', []).split('\n').filter((l) => l.includes('XLB-'));
-    // Each mode runs alone: the other mode's leftovers were removed at start.
+    const table = () => inNs(cluster.node, 'nft', ['list', 'tables', 'ip']).includes('table ip xlb');
+    // Each mode runs alone: the other modes' leftovers were removed at start.
     expect(attached()).toEqual(mode === 'bpf' ? BPF_ATTACHED : []);
     expect(chains().length > 0).toBe(mode === 'iptables');
+    expect(table()).toBe(mode === 'nftables');
     expect(await agent.stop()).toBe(0);
     agent.cleanup();
     expect(attached()).toEqual([]);
     expect(chains()).toEqual([]);
+    expect(table()).toBe(false);
     expect(fs.existsSync(agent.bpffs)).toBe(false);
   });
 });

@@ -2,41 +2,13 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
-import type { Service } from '../../src/model/k8s.js';
 import { buildRuleset, RulesetBuilder, chainName } from '../../src/dataplane/iptables/rules.js';
 import { buildPayload, ownChains, type Programmed } from '../../src/dataplane/iptables/restore.js';
 import { trace, type Outcome } from '../helpers/iptables-tracer.js';
-import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
+import { CLIENT, node, services, slice, slices } from '../fixtures/rules-state.js';
 
-const node = { name: 'node-a', ips: ['198.18.0.1'] };
-const CLIENT = '198.18.0.2';
 const GOLDEN = new URL('../golden/iptables-restore.txt', import.meta.url);
 
-const svc = (name: string, spec: Service['spec'], status?: Service['status']): Service => ({ ...makeService('shop', name, spec), status });
-const slice = (svcName: string, eps: Array<[string, string?]>) =>
-  makeSlice('shop', `${svcName}-a`, svcName, {
-    ports: [{ name: 'http', port: 8080 }],
-    endpoints: eps.map(([ip, nodeName]) => makeEndpoint(ip, { nodeName: nodeName ?? 'node-a' })),
-  });
-const http = [{ name: 'http', port: 80, nodePort: 30080 }];
-
-const services: Service[] = [
-  svc('web', { clusterIP: '198.19.0.10', ports: [{ name: 'http', port: 80 }] }),
-  svc('np', { type: 'NodePort', clusterIP: '198.19.0.11', ports: http }),
-  svc('local', { type: 'NodePort', clusterIP: '198.19.0.12', externalTrafficPolicy: 'Local', ports: [{ ...http[0]!, nodePort: 30081 }] }),
-  svc('lonely', { type: 'NodePort', clusterIP: '198.19.0.13', externalTrafficPolicy: 'Local', ports: [{ ...http[0]!, nodePort: 30082 }] }),
-  svc('lb', { type: 'LoadBalancer', clusterIP: '198.19.0.14', loadBalancerSourceRanges: ['198.18.0.0/30'], ports: [{ ...http[0]!, nodePort: 30083 }] }, { loadBalancer: { ingress: [{ ip: '198.19.255.1' }] } }),
-  svc('sticky', { clusterIP: '198.19.0.15', sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } }, ports: [{ name: 'http', port: 80 }] }),
-  svc('empty', { clusterIP: '198.19.0.16', externalIPs: ['198.19.1.16'], ports: [{ name: 'http', port: 80 }] }),
-];
-const slices = [
-  slice('web', [['198.18.1.10'], ['198.18.1.11'], ['198.18.1.12']]),
-  slice('np', [['198.18.1.10'], ['198.18.1.11']]),
-  slice('local', [['198.18.1.10'], ['198.18.1.11', 'node-b']]),
-  slice('lonely', [['198.18.1.11', 'node-b']]),
-  slice('lb', [['198.18.1.12']]),
-  slice('sticky', [['198.18.1.10'], ['198.18.1.11']]),
-];
 const rules = buildRuleset(buildDesiredState(services, slices, node));
 const empty = (): Programmed => ({ nat: new Map(), filter: new Map() });
 

@@ -2,9 +2,10 @@
 // with one iptables-restore --noflush per sync that rewrites only changed chains.
 import { execFileSync } from 'node:child_process';
 import type { Logger } from 'pino';
-import type { DesiredState, LbService, StateUpdate } from '../../model/state.js';
-import { backendId, frontendId } from '../../model/state.js';
-import { NO_CHANGE, type ApplyStats, type Dataplane } from '../types.js';
+import type { StateUpdate } from '../../model/state.js';
+import type { ApplyStats, Dataplane } from '../types.js';
+import { ServiceCounts } from '../service-counts.js';
+import { UdpConntrackFlusher } from '../udp-conntrack.js';
 import { JUMPS, PREFIX, RulesetBuilder, type Table } from './rules.js';
 import { buildPayload, cleanupPayload, ownChains, TABLES, type Programmed, type RenderCache } from './restore.js';
 
@@ -109,16 +110,15 @@ export class IptablesDataplane implements Dataplane {
   private jumped = false;
   private rules = new RulesetBuilder();
   private readonly rendered: RenderCache = new WeakMap();
-  /** backend id -> how many programmed services use it */
-  private backendRefs = new Map<string, number>();
-  /** UDP frontend -> its backends, to flush conntrack entries of removed ones */
-  private udp = new Map<string, Set<string>>();
-  private conntrackMissing = false;
+  private readonly counts = new ServiceCounts();
+  private readonly udp: UdpConntrackFlusher;
 
   constructor(
-    private readonly log: Logger,
+    log: Logger,
     readonly variant: IptablesVariant = detectIptables(),
-  ) {}
+  ) {
+    this.udp = new UdpConntrackFlusher(log);
+  }
 
   apply(update: StateUpdate): IptablesApplyStats {
     try {
@@ -127,7 +127,7 @@ export class IptablesDataplane implements Dataplane {
       // What the kernel holds is not known now: the next apply starts over from iptables-save.
       this.existing = undefined;
       this.rules = new RulesetBuilder();
-      this.backendRefs = new Map();
+      this.counts.reset();
       throw err;
     }
   }
@@ -144,74 +144,7 @@ export class IptablesDataplane implements Dataplane {
     }
     this.programmed = payload.next;
     this.existing = { nat: new Set([...ruleset.nat.keys()].filter((c) => c.startsWith(PREFIX))), filter: new Set([...ruleset.filter.keys()].filter((c) => c.startsWith(PREFIX))) };
-    this.flushStaleUdp(update.state);
-    const writtenKeys = new Set(written.map((s) => s.key));
-    const frontends = (svcs: LbService[]) => new Set(svcs.flatMap((s) => s.frontends.map(frontendId)));
-    const after = frontends(written);
-    return {
-      ...NO_CHANGE,
-      servicesWritten: written.length,
-      servicesRemoved: removed.filter((s) => !writtenKeys.has(s.key)).length,
-      frontendsWritten: after.size,
-      // A frontend that moves between services changes both: it is among `after`.
-      frontendsRemoved: [...frontends(removed)].filter((f) => !after.has(f)).length,
-      ...this.countBackends(written, removed),
-      chainsWritten: payload.written,
-      chainsDeleted: payload.deleted,
-    };
-  }
-
-  /** Keeps how many services use each backend: one no longer used is removed, a new one added. */
-  private countBackends(written: LbService[], removed: LbService[]): Pick<ApplyStats, 'backendsAdded' | 'backendsRemoved'> {
-    let added = 0;
-    let gone = 0;
-    const ids = (svc: LbService) => svc.backends.map((b) => `${backendId(b)}/${svc.protocol}`);
-    for (const svc of removed) {
-      for (const id of ids(svc)) {
-        const n = this.backendRefs.get(id)! - 1;
-        if (n > 0) this.backendRefs.set(id, n);
-        else if (this.backendRefs.delete(id)) gone++;
-      }
-    }
-    for (const svc of written) {
-      for (const id of ids(svc)) {
-        const n = this.backendRefs.get(id) ?? 0;
-        if (n === 0) added++;
-        this.backendRefs.set(id, n + 1);
-      }
-    }
-    return { backendsAdded: added, backendsRemoved: gone };
-  }
-
-  /**
-   * A UDP "connection" never ends, so conntrack would keep sending a client to an
-   * endpoint that is gone: delete such entries, as kube-proxy does.
-   */
-  private flushStaleUdp(state: DesiredState): void {
-    const next = new Map<string, Set<string>>();
-    for (const svc of state.services.values()) {
-      if (svc.protocol !== 'UDP') continue;
-      for (const f of svc.frontends) next.set(`${f.addr}:${f.port}`, new Set(svc.backends.map(backendId)));
-    }
-    for (const [frontend, before] of this.udp) {
-      const now = next.get(frontend) ?? new Set<string>();
-      for (const b of before) if (!now.has(b)) this.deleteConntrack(frontend, b);
-    }
-    this.udp = next;
-  }
-
-  private deleteConntrack(frontend: string, backend: string): void {
-    if (this.conntrackMissing) return;
-    const [faddr, fport] = frontend.split(':');
-    const [baddr] = backend.split(':');
-    try {
-      execFileSync('conntrack', ['-D', '-p', 'udp', '--orig-dst', faddr!, '--dport', fport!, '--reply-src', baddr!], { stdio: 'ignore' });
-    } catch (err) {
-      // Exit status 1 means no entry matched; a missing tool is reported once.
-      if ((err as { code?: string }).code === 'ENOENT') {
-        this.conntrackMissing = true;
-        this.log.warn('conntrack tool not found: UDP flows of removed endpoints are not flushed (install conntrack)');
-      }
-    }
+    this.udp.flush(update.state);
+    return { ...this.counts.count(written, removed), chainsWritten: payload.written, chainsDeleted: payload.deleted };
   }
 }

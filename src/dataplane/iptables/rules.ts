@@ -7,9 +7,9 @@
 //        POSTROUTING -> XLB-POSTROUTING (masquerade what XLB-MARK-MASQ marked)
 //  filter INPUT/FORWARD/OUTPUT -> XLB-SERVICES (REJECT/DROP without endpoints)
 //                              -> XLB-FIREWALL -> XLB-FW-x (loadBalancerSourceRanges)
-import { createHash } from 'node:crypto';
 import type { DesiredState, Frontend, LbService, StateUpdate } from '../../model/state.js';
 import { backendId } from '../../model/state.js';
+import { stableHash } from '../hash.js';
 
 export const PREFIX = 'XLB-';
 export const MASQ_MARK = '0x4000';
@@ -42,24 +42,7 @@ export type Ruleset = Record<Table, Map<string, Rule[]>>;
 
 /** kube-proxy's naming: a stable hash of what the chain is for, base32, 16 characters. */
 export function chainName(kind: 'SVC' | 'EXT' | 'SEP' | 'FW', of: string): string {
-  const digest = createHash('sha256').update(of).digest();
-  return `${PREFIX}${kind}-${base32(digest).slice(0, 16)}`;
-}
-
-function base32(buf: Buffer): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const byte of buf) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += alphabet[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  return out;
+  return `${PREFIX}${kind}-${stableHash(of, 16)}`;
 }
 
 function match(f: Frontend): string[] {

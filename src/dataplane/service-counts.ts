@@ -1,0 +1,58 @@
+// ApplyStats for the rule-based datapaths (iptables, nftables): what an apply wrote
+// and removed, counted from the service ports it rewrote, with the same meanings as
+// eBPF mode's (types.ts).
+import type { LbService } from '../model/state.js';
+import { backendId, frontendId } from '../model/state.js';
+import { NO_CHANGE, type ApplyStats } from './types.js';
+
+export class ServiceCounts {
+  /** backend id -> how many programmed services use it */
+  private backendRefs = new Map<string, number>();
+
+  /**
+   * `written`: services whose rules this apply wrote; `removed`: the programmed versions
+   * it dropped (a rewritten service is in both, as its old and its new version).
+   */
+  count(written: LbService[], removed: LbService[]): ApplyStats {
+    const writtenKeys = new Set(written.map((s) => s.key));
+    const frontends = (svcs: LbService[]) => new Set(svcs.flatMap((s) => s.frontends.map(frontendId)));
+    const after = frontends(written);
+    return {
+      ...NO_CHANGE,
+      servicesWritten: written.length,
+      servicesRemoved: removed.filter((s) => !writtenKeys.has(s.key)).length,
+      frontendsWritten: after.size,
+      // A frontend that moves between services changes both: it is among `after`.
+      frontendsRemoved: [...frontends(removed)].filter((f) => !after.has(f)).length,
+      ...this.countBackends(written, removed),
+    };
+  }
+
+  /** After a failed apply: what is programmed is not known, everything counts as new. */
+  reset(): void {
+    this.backendRefs = new Map();
+  }
+
+  /** Keeps how many services use each backend: one no longer used is removed, a new one added. */
+  private countBackends(written: LbService[], removed: LbService[]): Pick<ApplyStats, 'backendsAdded' | 'backendsRemoved'> {
+    let added = 0;
+    let gone = 0;
+    const ids = (svc: LbService) => svc.backends.map((b) => `${backendId(b)}/${svc.protocol}`);
+    // New versions first: a backend a rewritten service keeps is neither added nor removed.
+    for (const svc of written) {
+      for (const id of ids(svc)) {
+        const n = this.backendRefs.get(id) ?? 0;
+        if (n === 0) added++;
+        this.backendRefs.set(id, n + 1);
+      }
+    }
+    for (const svc of removed) {
+      for (const id of ids(svc)) {
+        const n = this.backendRefs.get(id)! - 1;
+        if (n > 0) this.backendRefs.set(id, n);
+        else if (this.backendRefs.delete(id)) gone++;
+      }
+    }
+    return { backendsAdded: added, backendsRemoved: gone };
+  }
+}

@@ -1,0 +1,212 @@
+// nftables mode: golden transaction, a packet tracer over the ruleset for every case
+// iptables mode's tests cover (and the same outcomes as iptables mode for every
+// frontend), and transactions that touch only what changed.
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
+import type { Service } from '../../src/model/k8s.js';
+import { buildNftRuleset, mergeRuleset, NftRulesetBuilder, objectName } from '../../src/dataplane/nftables/ruleset.js';
+import { deletion, incremental, reconcile } from '../../src/dataplane/nftables/transaction.js';
+import { nftApply } from '../../src/dataplane/nftables/nft.js';
+import { buildRuleset } from '../../src/dataplane/iptables/rules.js';
+import { trace as iptablesTrace } from '../helpers/iptables-tracer.js';
+import { trace, type Outcome, type Packet } from '../helpers/nft-tracer.js';
+import { makeService } from '../fixtures/k8s.js';
+import { CLIENT, node, services as shared, slice, slices as sharedSlices } from '../fixtures/rules-state.js';
+
+const GOLDEN = new URL('../golden/nft-transaction.txt', import.meta.url);
+
+const services: Service[] = [...shared, makeService('shop', 'dns', { clusterIP: '198.19.0.17', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] })];
+const slices = [...sharedSlices, slice('dns', [['198.18.1.10'], ['198.18.1.11']], [{ name: 'dns', port: 5353, protocol: 'UDP' } as never])];
+const update = () => buildDesiredState(services, slices, node);
+const rs = buildNftRuleset(update());
+
+const byDnat = (a: Outcome, b: Outcome) => String(a.dnat).localeCompare(String(b.dnat));
+function outcomes(dst: string, dport: number, extra: Partial<Packet> = {}): Outcome[] {
+  return trace(rs, { src: CLIENT, dst, proto: 'tcp', dport, ...extra }).sort(byDnat);
+}
+const svcKey = (name: string, port = 'http', proto = 'TCP') => buildDesiredState(services, slices, node).state.services.get(`shop/${name}:${port}/${proto}`)!;
+
+/** Every chain a transaction names (add, flush, delete). */
+const chainsIn = (text: string) => new Set([...text.matchAll(/chain ip xlb (\S+)/g)].map((m) => m[1]!));
+
+describe('nftables ruleset', () => {
+  it('matches the golden transaction', () => {
+    const b = new NftRulesetBuilder();
+    b.build(update());
+    const tx = reconcile(b.all(), { chains: new Set(), sets: new Set() });
+    if (process.env.UPDATE_GOLDEN) fs.writeFileSync(GOLDEN, tx.text);
+    expect(tx.text).toBe(fs.readFileSync(GOLDEN, 'utf8'));
+    expect(tx.stale).toEqual({ chains: [], sets: [] });
+  });
+
+  it('ClusterIP: each endpoint equally likely, client address kept', () => {
+    expect(outcomes('198.19.0.10', 80)).toEqual(
+      ['198.18.1.10', '198.18.1.11', '198.18.1.12'].map((ip) => ({ dnat: `${ip}:8080`, masquerade: false, verdict: 'ACCEPT', probability: 0.333333 })),
+    );
+  });
+
+  it('UDP: balanced the same way, with a UDP DNAT; TCP to that port is not a service', () => {
+    expect(outcomes('198.19.0.17', 53, { proto: 'udp' }).map((o) => [o.dnat, o.probability])).toEqual([
+      ['198.18.1.10:5353', 0.5],
+      ['198.18.1.11:5353', 0.5],
+    ]);
+    expect(outcomes('198.19.0.17', 53)).toEqual([{ dnat: undefined, masquerade: false, verdict: 'ACCEPT', probability: 1 }]);
+  });
+
+  it('NodePort: on the node\'s addresses only, masqueraded so replies come back through the node', () => {
+    expect(outcomes('198.18.0.1', 30080, { local: true })).toEqual([
+      { dnat: '198.18.1.10:8080', masquerade: true, verdict: 'ACCEPT', probability: 0.5 },
+      { dnat: '198.18.1.11:8080', masquerade: true, verdict: 'ACCEPT', probability: 0.5 },
+    ]);
+    expect(outcomes('198.18.0.1', 30080, { local: false })).toEqual([{ dnat: undefined, masquerade: false, verdict: 'ACCEPT', probability: 1 }]);
+    expect(outcomes('127.0.0.1', 30080, { local: true })).toEqual([{ dnat: undefined, masquerade: false, verdict: 'ACCEPT', probability: 1 }]);
+  });
+
+  it('externalTrafficPolicy Local: this node\'s endpoints, client address kept; ClusterIP still all', () => {
+    expect(outcomes('198.18.0.1', 30081, { local: true })).toEqual([{ dnat: '198.18.1.10:8080', masquerade: false, verdict: 'ACCEPT', probability: 1 }]);
+    expect(outcomes('198.19.0.12', 80).map((o) => o.dnat)).toEqual(['198.18.1.10:8080', '198.18.1.11:8080']);
+  });
+
+  it('externalTrafficPolicy Local without a local endpoint: dropped, not rejected', () => {
+    expect(outcomes('198.18.0.1', 30082, { local: true })).toEqual([{ dnat: undefined, masquerade: false, verdict: 'DROP', probability: 1 }]);
+  });
+
+  it('no endpoints: rejected on every frontend', () => {
+    for (const [dst, port] of [['198.19.0.16', 80], ['198.19.1.16', 80]] as const) {
+      expect(outcomes(dst, port)).toEqual([{ dnat: undefined, masquerade: false, verdict: 'REJECT', probability: 1 }]);
+    }
+  });
+
+  it('loadBalancerSourceRanges: listed clients pass, others are dropped before DNAT; ClusterIP open to all', () => {
+    expect(outcomes('198.19.255.1', 80)).toEqual([{ dnat: '198.18.1.12:8080', masquerade: true, verdict: 'ACCEPT', probability: 1 }]);
+    expect(outcomes('198.19.255.1', 80, { src: '198.18.0.9' })).toEqual([{ dnat: undefined, masquerade: false, verdict: 'DROP', probability: 1 }]);
+    expect(outcomes('198.19.0.14', 80, { src: '198.18.0.9' })[0]!.verdict).toBe('ACCEPT');
+  });
+
+  it('hairpin: a pod reaching itself through its Service is masqueraded, others not', () => {
+    const all = trace(rs, { src: '198.18.1.10', dst: '198.19.0.10', proto: 'tcp', dport: 80 });
+    expect(all.find((o) => o.dnat === '198.18.1.10:8080')!.masquerade).toBe(true);
+    expect(all.find((o) => o.dnat === '198.18.1.11:8080')!.masquerade).toBe(false);
+  });
+
+  it('sessionAffinity ClientIP: the client\'s endpoint is checked before numgen and recorded with the timeout', () => {
+    const sticky = svcKey('sticky');
+    const rules = rs.chains.get(objectName('service', sticky))!;
+    const eps = sticky.backends.map((b) => `${b.addr}:${b.port}`);
+    expect(rules.slice(0, 2)).toEqual(eps.map((e) => `ip saddr @${objectName('affinity', sticky, e)} goto ${objectName('endpoint', sticky, e)}`));
+    expect(rules[2]).toMatch(/^numgen random mod 2 vmap/);
+    expect(rs.chains.get(objectName('endpoint', sticky, eps[0]!))).toContain(`update @${objectName('affinity', sticky, eps[0]!)} { ip saddr timeout 60s }`);
+    expect(rs.sets).toEqual(eps.map((e) => objectName('affinity', sticky, e)));
+    expect(outcomes('198.19.0.15', 80).map((o) => o.probability)).toEqual([0.5, 0.5]);
+  });
+
+  it('gives every packet the outcomes iptables mode gives it', () => {
+    const ipt = buildRuleset(update());
+    const frontends = [...update().state.services.values()].flatMap((s) => s.frontends);
+    // The firewall drops before DNAT here and after it in iptables: compare what the client sees.
+    const seen = (o: Outcome[]) => o.map((x) => (x.verdict === 'ACCEPT' ? x : { ...x, dnat: undefined, masquerade: false })).sort(byDnat);
+    expect(frontends.length).toBeGreaterThan(10);
+    for (const f of frontends) {
+      for (const src of [CLIENT, '198.18.0.9', '198.18.1.10']) {
+        for (const proto of ['tcp', 'udp'] as const) {
+          const p = { src, dst: f.addr, dport: f.port, proto, local: f.type === 'NodePort' };
+          expect(seen(trace(rs, p)), JSON.stringify(p)).toEqual(seen(iptablesTrace(ipt, p)));
+        }
+      }
+    }
+  });
+
+  it('keeps chain and set names within nft\'s 255 characters', () => {
+    const long = 'n'.repeat(63);
+    const s = { ...svcKey('sticky'), key: `${long}/${long}:${'p'.repeat(15)}/TCP/external`, namespace: long, name: long, portName: 'p'.repeat(15) };
+    const name = objectName('affinity', s, '198.118.111.110:65535');
+    expect(name.length).toBeLessThanOrEqual(255);
+    expect(name).not.toBe(objectName('affinity', s, '198.118.111.110:65534'));
+    const unnamed = { ...svcKey('dns', 'dns', 'UDP'), key: 'shop/dns:53/UDP/external', portName: '' };
+    expect(objectName('service', unnamed)).toMatch(/^service-[A-Z2-7]{8}-shop\/dns\/udp\/53\/external$/);
+  });
+});
+
+describe('nftables transactions', () => {
+  it('one endpoint change touches only that service\'s chains and elements', () => {
+    const model = new DesiredStateBuilder();
+    const b = new NftRulesetBuilder();
+    b.build(model.build(services, slices, node));
+    const changed = slices.map((s) => (s.metadata.name === 'web-a' ? slice('web', [['198.18.1.10'], ['198.18.1.11'], ['198.18.1.13']]) : s));
+    const { changes, written, removed } = b.build(model.build(services, changed, node));
+    expect(written.map((s) => s.key)).toEqual(['shop/web:http/TCP']);
+    expect(removed.map((s) => s.key)).toEqual(['shop/web:http/TCP']);
+    const tx = incremental(changes);
+    const web = svcKey('web');
+    const gone = objectName('endpoint', web, '198.18.1.12:8080');
+    const added = objectName('endpoint', web, '198.18.1.13:8080');
+    expect(tx.text.split('\n')).toEqual([
+      `add chain ip xlb ${objectName('service', web)}`,
+      `add chain ip xlb ${added}`,
+      `flush chain ip xlb ${objectName('service', web)}`,
+      `add rule ip xlb ${objectName('service', web)} numgen random mod 3 vmap { 0 : goto ${objectName('endpoint', web, '198.18.1.10:8080')}, 1 : goto ${objectName('endpoint', web, '198.18.1.11:8080')}, 2 : goto ${added} }`,
+      `flush chain ip xlb ${added}`,
+      `add rule ip xlb ${added} ip saddr 198.18.1.13 jump mark-for-masquerade`,
+      `add rule ip xlb ${added} meta l4proto tcp dnat to 198.18.1.13:8080`,
+      `flush chain ip xlb ${gone}`,
+      '',
+    ]);
+    // No map element changes: the ClusterIP still goes to the same service chain.
+    expect(tx).toMatchObject({ chainsWritten: 2, elementsAdded: 0, elementsDeleted: 0, stale: { chains: [gone], sets: [] } });
+    expect(deletion(tx.stale)).toBe(`delete chain ip xlb ${gone}\n`);
+    // Nothing changed: nothing to run.
+    expect(incremental(b.build(model.build(services, changed, node)).changes).text).toBe('');
+  });
+
+  it('a removed service: its elements deleted and its chains flushed in one transaction, chains and sets deleted in the next', () => {
+    const model = new DesiredStateBuilder();
+    const b = new NftRulesetBuilder();
+    b.build(model.build(services, slices, node));
+    const sticky = svcKey('sticky');
+    const { changes, removed } = b.build(model.build(services.filter((s) => s.metadata.name !== 'sticky'), slices, node));
+    expect(removed.map((s) => s.key)).toEqual([sticky.key]);
+    const tx = incremental(changes);
+    const own = [objectName('service', sticky), ...sticky.backends.map((e) => objectName('endpoint', sticky, `${e.addr}:${e.port}`))];
+    expect(tx.text).toBe(`delete element ip xlb service-ips { 198.19.0.15 . tcp . 80 }\n${own.map((c) => `flush chain ip xlb ${c}\n`).join('')}`);
+    expect(chainsIn(tx.text)).toEqual(new Set(own));
+    const sets = sticky.backends.map((e) => objectName('affinity', sticky, `${e.addr}:${e.port}`));
+    expect(deletion(tx.stale)).toBe([...own.map((c) => `delete chain ip xlb ${c}`), ...sets.map((s) => `delete set ip xlb ${s}`), ''].join('\n'));
+  });
+
+  it('a frontend whose verdict changes is deleted and added again (nft refuses to add an existing key)', () => {
+    const model = new DesiredStateBuilder();
+    const b = new NftRulesetBuilder();
+    b.build(model.build(services, slices, node));
+    // web loses its endpoints: its ClusterIP moves from service-ips to no-endpoint-services.
+    const { changes } = b.build(model.build(services, slices.filter((s) => s.metadata.name !== 'web-a'), node));
+    const tx = incremental(changes);
+    expect(tx.text).toContain('delete element ip xlb service-ips { 198.19.0.10 . tcp . 80 }');
+    expect(tx.text).toContain('add element ip xlb no-endpoint-services { 198.19.0.10 . tcp . 80 : goto reject-chain }');
+    expect(tx.text.indexOf('delete element')).toBeLessThan(tx.text.indexOf('add element'));
+  });
+
+  it('a reconcile rewrites everything wanted and marks the rest of our chains and sets stale', () => {
+    const b = new NftRulesetBuilder();
+    b.build(update());
+    const web = objectName('service', svcKey('web'));
+    const tx = reconcile(b.all(), { chains: new Set(['services', web, 'service-OLD00000-shop/old/tcp/http']), sets: new Set(['affinity-OLD00000-x']) });
+    expect(tx.stale).toEqual({ chains: ['service-OLD00000-shop/old/tcp/http'], sets: ['affinity-OLD00000-x'] });
+    expect(tx.text).toContain('flush map ip xlb service-ips');
+    expect(tx.text).toContain(`flush chain ip xlb ${web}`);
+    expect(tx.text.trimEnd().split('\n').at(-1)).toBe('flush chain ip xlb service-OLD00000-shop/old/tcp/http');
+    expect(mergeRuleset(b.all())).toEqual(rs);
+  });
+});
+
+describe('nft command', () => {
+  it('says how to get nft when it is missing', () => {
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      expect(() => nftApply('')).toThrow('nft not found: install nftables (make deps)');
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+});
