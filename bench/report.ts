@@ -64,7 +64,16 @@ export function targets(r: BenchResults): Target[] {
     }
     const c = r.eastWest.connects.find((e) => e.services === ewTop && e.mode === 'bpf');
     check(`east-west eBPF connect p99, ${ewTop} services, vs no LB`, '≤ 1.10×', c?.p99VsNoLb?.median, (v) => v <= 1.1, '×');
+    // Flat: the p99 ratio to no LB at the most Services against the same ratio at one Service.
+    const one = r.eastWest.connects.find((e) => e.services === 1 && e.mode === 'bpf');
+    const growth = c?.p99VsNoLb && one?.p99VsNoLb ? c.p99VsNoLb.median / one.p99VsNoLb.median : undefined;
+    check(`east-west eBPF connect p99 ÷ no LB, ${ewTop} services against 1`, '≤ 1.10×', growth, (v) => v <= 1.1, '×');
   }
+  const nft = r.changes.find((x) => x.mode === 'nftables');
+  check(`nftables one endpoint change → programmed, p99 (${nft?.services ?? '?'} services)`, '≤ 50 ms', nft?.endToEndMs.p99, (v) => v <= 50, ' ms', 1);
+  const nftStart = r.starts.find((x) => x.mode === 'nftables' && x.source === 'api');
+  check(`nftables start → programmed (${nftStart?.services ?? '?'} services, API)`, '≤ 3000 ms', nftStart?.startToProgrammedMs, (v) => v <= 3000, ' ms', 0);
+  check(`nftables agent peak RSS (${nft?.services ?? '?'} services)`, '≤ 200 MB', nft?.peakRssMb, (v) => v <= 200, ' MB', 0);
   const maxStart = Math.max(...r.starts.map((s) => s.services), 0);
   for (const source of ['manifests', 'api'] as const) {
     const s = r.starts.find((x) => x.services === maxStart && x.mode === 'bpf' && x.source === source);
