@@ -11,6 +11,8 @@ import { checkKernelBtf } from '../dataplane/bpf/support.js';
 import { BpfDataplane, flowTables } from '../dataplane/bpf/dataplane.js';
 import { bpfMaglevTables } from '../dataplane/bpf/maglev-pool.js';
 import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
+import { workerTables } from '../dataplane/bpf/table-builder.js';
+import { CAPACITY } from '../dataplane/bpf/capacity.js';
 import { IptablesDataplane, iptablesCleanup } from '../dataplane/iptables/dataplane.js';
 import { NftablesDataplane } from '../dataplane/nftables/dataplane.js';
 import { nftablesCleanup } from '../dataplane/nftables/nft.js';
@@ -18,7 +20,6 @@ import { nftablesUnsupported } from '../dataplane/nftables/support.js';
 import type { Dataplane } from '../dataplane/types.js';
 import { chooseDataplane, MODE_FLAGS, type ModeFlag } from '../dataplane/choose.js';
 import { ManifestSource } from '../sources/manifests.js';
-import { KubeSource } from '../sources/kube/kube-source.js';
 import { HealthServer } from '../health/health-server.js';
 import { deviceIPv4s } from './node-ips.js';
 import { AgentStatus, statusFile, type DeviceStatus } from '../observe/status.js';
@@ -119,7 +120,7 @@ function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], 
   if (deferred) log.info({ rebuilt: programs.upgrade.rebuilt }, 'new maps: the programs are attached once the first full state is written to them');
   else attach();
   const m = programs.maps;
-  return new BpfDataplane(new BpfReconciler(m, bpfMaglevTables(m.maglev), log), m, programs.sweepFd, opts.cgroup, flowTables(m), log, deferred ? attach : undefined);
+  return new BpfDataplane(new BpfReconciler(m, bpfMaglevTables(m.maglev), log, CAPACITY, workerTables()), m, programs.sweepFd, opts.cgroup, flowTables(m), log, deferred ? attach : undefined);
 }
 
 /** What the kernel attached to each device, as lbctl status shows it. */
@@ -169,7 +170,10 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   if (nodeIps.length === 0 && opts.manifests) log.warn({ devices }, 'no IPv4 address on the devices and no --node-ip: NodePorts are not served');
 
   // Bad input fails here, before anything is loaded, attached or pinned.
-  const source = opts.manifests ? new ManifestSource(opts.manifests, log) : new KubeSource({ kubeconfig: opts.kubeconfig, nodeName: node.name }, log);
+  // client-node is imported only to watch an API server: loading it takes half a second.
+  const source = opts.manifests
+    ? new ManifestSource(opts.manifests, log)
+    : new (await import('../sources/kube/kube-source.js')).KubeSource({ kubeconfig: opts.kubeconfig, nodeName: node.name }, log);
   const status = new AgentStatus({ bpffs: opts.bpffs, node, metricsAddr: opts.metricsAddr || undefined, graceMs: graceS * 1000, file: statusFile(opts.bpffs) }, log);
   let dataplane: Dataplane | undefined;
   const metrics = new AgentMetrics(status, () => dataplane);

@@ -30,7 +30,7 @@ function put(fd: number, key: number, expires: bigint): void {
 function dataplane(nat: number, expiring: number[]) {
   const lines: Array<{ level: number; msg: string; natEntries?: number }> = [];
   const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as (typeof lines)[number]) });
-  const dp = new BpfDataplane({} as BpfReconciler, {} as XlbMaps, -1, '/nonexistent', { nat, expiring }, log);
+  const dp = new BpfDataplane({ close() {} } as BpfReconciler, {} as XlbMaps, -1, '/nonexistent', { nat, expiring }, log);
   planes.push(dp);
   return { dp, lines };
 }

@@ -44,13 +44,16 @@ class MemTables implements MaglevTables {
   fits() {
     return this.regions.size < this.room;
   }
-  write(slots: Uint32Array) {
+  reserve(size: number) {
     if (!this.fits()) throw new Error('the pool is full');
-    this.writes++;
     const start = this.next;
-    this.next += slots.length;
-    this.regions.set(start, slots.slice());
+    this.next += size;
+    this.regions.set(start, new Uint32Array(size));
     return start;
+  }
+  fill(start: number, slots: Uint32Array) {
+    this.writes++;
+    this.regions.get(start)!.set(slots);
   }
   retire(start: number, size: number) {
     this.retired.push([start, size]);

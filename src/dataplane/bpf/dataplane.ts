@@ -66,6 +66,7 @@ export class BpfDataplane implements Dataplane {
 
   close(): void {
     clearInterval(this.timer);
+    this.reconciler.close();
   }
 
   /** Removes ended flows; says once when the SNAT table nears full (new flows to remote backends then fail), and when it no longer does. */

@@ -16,10 +16,12 @@ const GRACE_KEY = 0;
 const FIRST_CHUNK = 1 << 18;
 
 export interface MaglevTables {
-  /** Room for a table of `size` slots now (a write of that size, or smaller, then succeeds). */
+  /** Room for a table of `size` slots now (a reserve of that size, or smaller, then succeeds). */
   fits(size: number): boolean;
-  /** Writes the table into a free region and returns where it starts (for xlb_svc_value.table). */
-  write(slots: Uint32Array): number;
+  /** Takes a free region of `size` slots and returns where it starts (for xlb_svc_value.table). */
+  reserve(size: number): number;
+  /** Writes a table into the region it reserved. */
+  fill(start: number, slots: Uint32Array): void;
   /** No frontend names the region any more: reusable after a grace period. */
   retire(start: number, size: number): void;
   /** Starts the grace period of the regions retired since the last commit (the frontends have moved). */
@@ -151,12 +153,14 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
         [...free].some(([s, l]) => s > size && l.length > 0)
       );
     },
-    write(slots) {
-      const start = allocate(slots.length, true);
-      if (start === undefined) throw new Error(`the Maglev pool is full (${chunks.length} chunks): no region of ${slots.length} slots`);
+    reserve(size) {
+      const start = allocate(size, true);
+      if (start === undefined) throw new Error(`the Maglev pool is full (${chunks.length} chunks): no region of ${size} slots`);
+      return start;
+    },
+    fill(start, slots) {
       const chunk = chunkOf(start);
       chunk.view.set(slots, start - chunk.base);
-      return start;
     },
     retire(start, size) {
       retired.push([start, size]);

@@ -4,7 +4,8 @@
 import type { Logger } from 'pino';
 import type { Backend, DesiredState, LbService, StateUpdate } from '../../model/state.js';
 import { backendId, frontendId } from '../../model/state.js';
-import { buildMaglevTable, MAGLEV_MAX_SIZE, maglevSize } from '../../model/maglev.js';
+import { maglevSize } from '../../model/maglev.js';
+import { inlineTables, type TableBuilder, type TableJob } from './table-builder.js';
 import { NO_CHANGE, type ApplyStats, type Dataplane } from '../types.js';
 import {
   BACKEND_F_REMOTE,
@@ -53,6 +54,9 @@ interface Plan {
   released: number[];
   /** table regions (start, size) the frontends stop naming */
   retired: Array<[number, number]>;
+  /** tables to build (each for a planned service), written after the backends and members */
+  jobs: TableJob[];
+  building: PlannedService[];
   /** services looked at, and what of each found no room */
   tried: string[];
   shortOf: Map<string, Map<string, Left>>;
@@ -166,8 +170,6 @@ export class BpfReconciler implements Dataplane {
   private resync = true;
   /** Nothing recovered yet: what the maps hold was written by an earlier process. */
   private started = false;
-  /** Slots of the table being written, reused (tables.write copies them). */
-  private slots = new Uint32Array(0);
   /** svc_id -> backend ids, as in xlb_members */
   private members!: MapSets<MemberKey, number>;
   /** svc_id -> CIDRs, as in xlb_source_ranges */
@@ -183,6 +185,8 @@ export class BpfReconciler implements Dataplane {
     private readonly tables: MaglevTables,
     private readonly log: Logger = createLogger(),
     private readonly capacity: Capacity = CAPACITY,
+    /** where Maglev tables are built: inline, or on worker threads (the agent's) */
+    private readonly builder: TableBuilder = inlineTables,
   ) {
     this.svcIds = new IdPool(1, capacity.serviceIds, 'service');
     this.backendIds = new IdPool(1, capacity.backendIds, 'backend');
@@ -230,6 +234,11 @@ export class BpfReconciler implements Dataplane {
     }
     this.tables.reset([...this.recoveredTables.values()].map((t) => [t.table, t.size] as const), !this.started);
     this.started = true;
+  }
+
+  /** Stops the table builder's threads. */
+  close(): void {
+    this.builder.close();
   }
 
   apply(update: StateUpdate): BpfApplyStats {
@@ -282,7 +291,7 @@ export class BpfReconciler implements Dataplane {
    * into the bank no frontend names); records what it leaves behind.
    */
   private plan(looked: Iterable<LbService>, stats: BpfApplyStats): Plan {
-    const plan: Plan = { services: [], newBackends: [], names: [], staleFrontends: [], released: [], retired: [], tried: [], shortOf: new Map() };
+    const plan: Plan = { services: [], newBackends: [], names: [], staleFrontends: [], released: [], retired: [], jobs: [], building: [], tried: [], shortOf: new Map() };
     for (const svc of looked) {
       const cur = this.services.get(svc.key);
       plan.tried.push(svc.key);
@@ -329,18 +338,26 @@ export class BpfReconciler implements Dataplane {
       const written = table.written || !this.ranges.holdsExactly(svcId, svc.sourceRanges);
       if (written) stats.servicesWritten++;
       this.ranges.add(svcId, svc.sourceRanges);
-      plan.services.push({ svc, svcId, proto, size: table.size, table: table.table, backendIds, frontendIds, written });
+      const planned: PlannedService = { svc, svcId, proto, size: table.size, table: table.table, backendIds, frontendIds, written };
+      plan.services.push(planned);
+      if (table.job) plan.jobs.push(table.job), plan.building.push(planned);
     }
     return plan;
   }
 
-  /** Backends before the tables that name them (tables are written as planned); names, members and ranges with them. */
+  /**
+   * Backends before the tables that name them; names, members and ranges with them.
+   * The tables are built meanwhile (on worker threads when there are many), then
+   * copied into the regions of the pool planned for them.
+   */
   private writeBackendsAndTables(plan: Plan, stats: BpfApplyStats): void {
+    const built = this.builder.build(plan.jobs);
     this.maps.backends.setMany(plan.newBackends);
     stats.backendsAdded += plan.newBackends.length;
     this.maps.names.setMany(plan.names);
     this.members.flush();
     this.ranges.flush();
+    built().forEach((slots, i) => this.tables.fill(plan.building[i]!.table!, slots));
   }
 
   /** Points each frontend at its service's new table, writing only the values that changed. */
@@ -514,14 +531,14 @@ export class BpfReconciler implements Dataplane {
     return tryAllocate(this.svcIds);
   }
 
-  /** The service's table: unchanged, written into a bank, or removed (no backends). */
+  /** The service's table: unchanged, one to build (`job`), or none (no backends). */
   private ensureTable(
     backends: Backend[],
     svcId: number,
     backendIds: number[],
     cur: ProgrammedService | undefined,
     stats: ApplyStats,
-  ): { size: number; table?: number; signature: string; written: boolean } {
+  ): { size: number; table?: number; signature: string; written: boolean; job?: TableJob } {
     const size = maglevSize(backendIds.length);
     const signature = `${size}:${backendIds.join(',')}`;
     if (cur && cur.svcId === svcId && cur.tableSignature === signature) return { size, table: cur.table, signature, written: false };
@@ -536,14 +553,8 @@ export class BpfReconciler implements Dataplane {
     this.members.add(svcId, backendIds);
     stats.tablesWritten++;
     if (size === 0) return { size, signature, written: true };
-    // Permutations come from the backend's address, so every node builds the same table.
-    const mapId = new Map(backends.map((b, i) => [backendId(b), backendIds[i]!]));
-    const { table, order } = buildMaglevTable(backends.map((b) => ({ id: backendId(b), weight: b.weight })), size);
-    const idOfIndex = Uint32Array.from(order, (b) => mapId.get(b.id)!);
-    if (this.slots.length < size) this.slots = new Uint32Array(MAGLEV_MAX_SIZE);
-    const slots = this.slots.subarray(0, size);
-    for (let i = 0; i < size; i++) slots[i] = idOfIndex[table[i]!]!;
-    return { size, table: this.tables.write(slots), signature, written: true };
+    const job: TableJob = { ids: backends.map(backendId), weights: backends.map((b) => b.weight), backendIds, size };
+    return { size, table: this.tables.reserve(size), signature, written: true, job };
   }
 
 }
