@@ -2,32 +2,7 @@
 // packet through our nat and filter chains and reports every possible outcome with
 // its probability, so tests assert behaviour rather than rule text.
 import { CHAINS, type Rule, type Ruleset } from '../../src/dataplane/iptables/rules.js';
-
-export interface Packet {
-  src: string;
-  dst: string;
-  proto: 'tcp' | 'udp';
-  dport: number;
-  /** dst is an address of this node (addrtype LOCAL) */
-  local?: boolean;
-}
-
-export interface Outcome {
-  /** "IP:PORT" after DNAT, or undefined when not translated */
-  dnat?: string;
-  masquerade: boolean;
-  /** filter verdict before routing to the endpoint */
-  verdict: 'ACCEPT' | 'DROP' | 'REJECT';
-  probability: number;
-}
-
-export function inCidr(ip: string, cidr: string): boolean {
-  const [net, len] = cidr.split('/');
-  const toInt = (a: string) => a.split('.').reduce((n, o) => (n << 8) + Number(o), 0) >>> 0;
-  const bits = Number(len ?? 32);
-  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return ((toInt(ip) & mask) >>> 0) === ((toInt(net!) & mask) >>> 0);
-}
+import { inCidr, type Outcome, type Packet } from './trace.js';
 
 function opt(rule: Rule, name: string): string | undefined {
   const i = rule.indexOf(name);

@@ -4,24 +4,8 @@
 // outcome with its probability. A rule it cannot read fails the trace, so a change of
 // the generator cannot slip past the behaviour tests.
 import type { NftRuleset } from '../../src/dataplane/nftables/ruleset.js';
-import { inCidr } from './iptables-tracer.js';
+import { inCidr, type Outcome, type Packet } from './trace.js';
 
-export interface Packet {
-  src: string;
-  dst: string;
-  proto: 'tcp' | 'udp';
-  dport: number;
-  /** dst is an address of this node (fib daddr type local) */
-  local?: boolean;
-}
-
-export interface Outcome {
-  /** "IP:PORT" after DNAT, or undefined when not translated */
-  dnat?: string;
-  masquerade: boolean;
-  verdict: 'ACCEPT' | 'DROP' | 'REJECT';
-  probability: number;
-}
 
 interface State {
   p: Packet;

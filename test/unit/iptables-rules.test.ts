@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
 import { buildRuleset, RulesetBuilder, chainName } from '../../src/dataplane/iptables/rules.js';
 import { buildPayload, ownChains, type Programmed } from '../../src/dataplane/iptables/restore.js';
-import { trace, type Outcome } from '../helpers/iptables-tracer.js';
+import { trace } from '../helpers/iptables-tracer.js';
+import type { Outcome } from '../helpers/trace.js';
 import { CLIENT, node, services, slice, slices } from '../fixtures/rules-state.js';
 
 const GOLDEN = new URL('../golden/iptables-restore.txt', import.meta.url);

@@ -10,7 +10,8 @@ import { deletion, incremental, reconcile } from '../../src/dataplane/nftables/t
 import { nftApply } from '../../src/dataplane/nftables/nft.js';
 import { buildRuleset } from '../../src/dataplane/iptables/rules.js';
 import { trace as iptablesTrace } from '../helpers/iptables-tracer.js';
-import { trace, type Outcome, type Packet } from '../helpers/nft-tracer.js';
+import { trace } from '../helpers/nft-tracer.js';
+import type { Outcome, Packet } from '../helpers/trace.js';
 import { makeService } from '../fixtures/k8s.js';
 import { CLIENT, node, services as shared, slice, slices as sharedSlices } from '../fixtures/rules-state.js';
 

@@ -9,6 +9,7 @@
 //                              -> XLB-FIREWALL -> XLB-FW-x (loadBalancerSourceRanges)
 import type { DesiredState, Frontend, LbService, StateUpdate } from '../../model/state.js';
 import { backendId } from '../../model/state.js';
+import { ContributionTracker } from '../contributions.js';
 import { stableHash } from '../hash.js';
 
 export const PREFIX = 'XLB-';
@@ -134,31 +135,12 @@ function contributionOf(svc: LbService): Ruleset {
  * rules arrays, which restore.ts renders once).
  */
 export class RulesetBuilder {
-  /** service key -> the service and what it adds to each chain */
-  private readonly contributions = new Map<string, { svc: LbService; rules: Ruleset }>();
+  private readonly tracker = new ContributionTracker(contributionOf, sameRules);
 
-  /** Service keys whose contribution this update computed anew, and those it dropped. */
-  build({ state, delta }: StateUpdate): { ruleset: Ruleset; written: LbService[]; removed: LbService[] } {
-    const written: LbService[] = [];
-    const removed: LbService[] = [];
-    const drop = (key: string) => {
-      const was = this.contributions.get(key);
-      if (was && this.contributions.delete(key)) removed.push(was.svc);
-    };
-    if (delta.full) for (const key of [...this.contributions.keys()]) if (!state.services.has(key)) drop(key);
-    for (const key of delta.removed) drop(key);
-    for (const key of delta.full ? state.services.keys() : delta.upserted) {
-      const svc = state.services.get(key);
-      if (!svc) continue;
-      const was = this.contributions.get(key);
-      const rules = contributionOf(svc);
-      // A full update recomputes every service; one whose rules came out the same keeps the old arrays.
-      if (was && sameRules(was.rules, rules)) continue;
-      if (was) removed.push(was.svc);
-      this.contributions.set(key, { svc, rules });
-      written.push(svc);
-    }
-    return { ruleset: assemble(state, (key) => this.contributions.get(key)!.rules), written, removed };
+  /** The ruleset now, with the services whose contribution this update computed anew and those it dropped. */
+  build(update: StateUpdate): { ruleset: Ruleset; written: LbService[]; removed: LbService[] } {
+    const { written, removed } = this.tracker.update(update);
+    return { ruleset: assemble(update.state, (key) => this.tracker.get(key)!), written, removed };
   }
 }
 

@@ -16,6 +16,7 @@
 import type { Frontend, LbService, StateUpdate } from '../../model/state.js';
 import { backendId } from '../../model/state.js';
 import { stableHash } from '../hash.js';
+import { ContributionTracker, type ContributionChange } from '../contributions.js';
 
 export const TABLE = 'xlb';
 export const MASQ_MARK = '0x4000';
@@ -177,54 +178,25 @@ export function contributionOf(svc: LbService): Contribution {
 }
 
 /** One service port's change: its contribution as programmed before and as wanted now. */
-export interface ServiceChange {
-  before?: Contribution;
-  after?: Contribution;
-}
+/** A service's contribution before and after an update (either absent: added or removed). */
+export type ServiceChange = ContributionChange<Contribution>;
 
 function sameContribution(a: Contribution, b: Contribution): boolean {
   const entries = (c: Contribution) => JSON.stringify([[...c.chains], [...c.elements].map(([m, e]) => [m, [...e]]), c.sets]);
   return entries(a) === entries(b);
 }
 
-/**
- * The ruleset kept across updates: each service's contribution is computed when the
- * update upserts it and dropped when it removes it; an upserted service whose
- * contribution came out the same is no change at all.
- */
+/** The ruleset kept across updates (see ContributionTracker). */
 export class NftRulesetBuilder {
-  private readonly contributions = new Map<string, { svc: LbService; c: Contribution }>();
+  private readonly tracker = new ContributionTracker(contributionOf, sameContribution);
 
-  build({ state, delta }: StateUpdate): { changes: ServiceChange[]; written: LbService[]; removed: LbService[] } {
-    const changes: ServiceChange[] = [];
-    const written: LbService[] = [];
-    const removed: LbService[] = [];
-    const drop = (key: string) => {
-      const was = this.contributions.get(key);
-      if (!was) return;
-      this.contributions.delete(key);
-      removed.push(was.svc);
-      changes.push({ before: was.c });
-    };
-    if (delta.full) for (const key of [...this.contributions.keys()]) if (!state.services.has(key)) drop(key);
-    for (const key of delta.removed) drop(key);
-    for (const key of delta.full ? state.services.keys() : delta.upserted) {
-      const svc = state.services.get(key);
-      if (!svc) continue;
-      const was = this.contributions.get(key);
-      const c = contributionOf(svc);
-      if (was && sameContribution(was.c, c)) continue;
-      if (was) removed.push(was.svc);
-      this.contributions.set(key, { svc, c });
-      written.push(svc);
-      changes.push({ before: was?.c, after: c });
-    }
-    return { changes, written, removed };
+  build(update: StateUpdate): { changes: ServiceChange[]; written: LbService[]; removed: LbService[] } {
+    return this.tracker.update(update);
   }
 
   /** Every contribution wanted now, by service key order (for a full reconcile and tests). */
   all(): Contribution[] {
-    return [...this.contributions.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v.c);
+    return this.tracker.all();
   }
 }
 
