@@ -68,7 +68,6 @@ class MemTables implements MaglevTables {
     for (const start of this.regions.keys()) if (!keep.has(start)) this.regions.delete(start);
     this.retiring = [];
   }
-  readonly stats = { chunks: 1, slots: 0, maxChunks: 1 };
 }
 
 const node = { name: 'n', ips: ['198.18.0.1'] };

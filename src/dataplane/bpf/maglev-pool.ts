@@ -33,8 +33,6 @@ export interface MaglevTables {
    * after a failed apply, only after a grace period.
    */
   reset(used: Iterable<readonly [number, number]>, settled: boolean): void;
-  /** Chunks and slots held, for capacity messages and metrics. */
-  readonly stats: { chunks: number; slots: number; maxChunks: number };
 }
 
 interface Chunk {
@@ -208,9 +206,6 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
         retired = gaps;
         commit();
       }
-    },
-    get stats() {
-      return { chunks: chunks.length, slots: chunks.reduce((n, c) => n + c.slots, 0), maxChunks: CHUNKS - 1 };
     },
   };
 }
