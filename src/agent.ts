@@ -1,10 +1,10 @@
-// Wires a source to a dataplane through the model: snapshot -> desired state -> apply.
-// Applies run one at a time; snapshots that arrive meanwhile collapse into the latest.
+// Wires a source to a dataplane through the model: source update -> desired state -> apply.
+// Applies run one at a time, in the order the updates came (each may hold only changes).
 import { isIPv4 } from 'node:net';
 import type { Logger } from 'pino';
 import { DesiredStateBuilder, type NodeContext } from './model/desired.js';
 import type { Dataplane } from './dataplane/types.js';
-import type { Snapshot, Source } from './sources/snapshot.js';
+import type { Source, SourceUpdate } from './sources/snapshot.js';
 import type { HealthServer } from './health/health-server.js';
 import type { AgentStatus } from './observe/status.js';
 import type { AgentMetrics } from './observe/metrics.js';
@@ -19,7 +19,7 @@ export interface Observers {
 }
 
 export class Agent {
-  private pending?: Snapshot;
+  private readonly pending: SourceUpdate[] = [];
   private running = false;
   private syncs = 0;
   private readonly model = new DesiredStateBuilder();
@@ -39,7 +39,7 @@ export class Agent {
     private readonly log: Logger,
   ) {}
 
-  private nodeContext(snap: Snapshot): NodeContext {
+  private nodeContext(snap: SourceUpdate): NodeContext {
     const known = snap.node;
     const ips = this.fixedIps || !known?.ips.length ? this.node.ips : known.ips.filter((ip) => isIPv4(ip));
     return { ...this.node, ips, zone: known?.zone ?? this.node.zone };
@@ -47,8 +47,8 @@ export class Agent {
 
   start(): Promise<void> {
     this.poll = setInterval(() => this.observers.status.source(this.source.unreachableSince?.()), REACHABILITY_POLL_MS).unref();
-    return this.source.start((snap) => {
-      this.pending = snap;
+    return this.source.start((update) => {
+      this.pending.push(update);
       if (!this.running) this.drain();
     });
   }
@@ -63,11 +63,7 @@ export class Agent {
 
   private drain(): void {
     this.running = true;
-    while (this.pending) {
-      const snap = this.pending;
-      this.pending = undefined;
-      this.sync(snap);
-    }
+    for (let next = this.pending.shift(); next; next = this.pending.shift()) this.sync(next);
     this.running = false;
   }
 
@@ -81,10 +77,11 @@ export class Agent {
     }
   }
 
-  private sync(snap: Snapshot): void {
+  private sync(snap: SourceUpdate): void {
     const t0 = process.hrtime.bigint();
     try {
-      const update = this.model.build(snap.services, snap.slices, this.nodeContext(snap));
+      const node = this.nodeContext(snap);
+      const update = snap.full ? this.model.build(snap.services, snap.slices, node) : this.model.change(snap.services, snap.slices, node);
       for (const n of update.notices) this.log[n.level](n.fields, n.message);
       const desired = update.state;
       const t1 = process.hrtime.bigint();
@@ -93,14 +90,14 @@ export class Agent {
       const ms = (from: bigint, to = process.hrtime.bigint()) => Math.round(Number(to - from) / 1e4) / 100;
       this.syncs++;
       const total = ms(t0);
-      this.observers.status.synced(desired, total, stats.overCapacity);
+      this.observers.status.synced(update, total, stats.overCapacity);
       this.observers.metrics.synced(total / 1000);
       for (const t of snap.triggers ?? []) this.observers.metrics.programmed(t);
       // ms: the whole sync; modelMs: of it, computing the desired state.
       this.log.info({ sync: this.syncs, services: desired.services.size, ...stats, modelMs: ms(t0, t1), ms: total }, 'dataplane synced');
       this.goLive();
     } catch (err) {
-      // The dataplane keeps what it had; the next snapshot retries.
+      // The dataplane keeps what it had; the next update retries.
       this.log.error({ err }, 'sync failed; keeping the previously programmed state');
       this.observers.status.failed((err as Error).message ?? String(err));
       this.observers.metrics.failed();

@@ -7,7 +7,9 @@ import {
   SERVICE_PROXY_NAME_LABEL,
   TOPOLOGY_HINTS_ANNOTATION,
   TOPOLOGY_MODE_ANNOTATION,
+  objectName,
   type EndpointSlice,
+  type ObjectChanges,
   type Protocol,
   type Service,
   type ServicePort,
@@ -223,29 +225,15 @@ function contributionOf(svc: Service, svcSlices: EndpointSlice[], node: NodeCont
   return out;
 }
 
-/**
- * What changed between two lists of objects, by identity. Sources keep the identity of
- * objects that did not change and their order, so a position-by-position comparison
- * finds a modification in one pass; additions and deletions shift positions, and past
- * a few differences a set comparison is cheaper.
- */
-function changes<T extends object>(prev: readonly T[], next: readonly T[]): { removed: T[]; added: T[] } {
-  const removed: T[] = [];
-  const added: T[] = [];
-  if (prev.length === next.length) {
-    for (let i = 0; i < next.length && removed.length <= 64; i++) {
-      if (prev[i] === next[i]) continue;
-      removed.push(prev[i]!);
-      added.push(next[i]!);
-    }
-    if (removed.length <= 64) return { removed, added };
-  }
-  const before = new Set(prev);
-  const after = new Set(next);
-  return { removed: prev.filter((o) => !after.has(o)), added: next.filter((o) => !before.has(o)) };
+/** What makes `known` (by objectName) hold exactly `objects`: the new or replaced ones, and the names gone. */
+function changesTo<T extends { metadata: { name: string; namespace?: string } }>(known: ReadonlyMap<string, T>, objects: readonly T[]): ObjectChanges<T> {
+  const now = new Map(objects.map((o) => [objectName(o), o]));
+  return {
+    upserted: [...now].filter(([name, o]) => known.get(name) !== o).map(([, o]) => o),
+    deleted: [...known.keys()].filter((name) => !now.has(name)),
+  };
 }
 
-const nameOf = (o: Service) => `${namespaceOf(o)}/${o.metadata.name}`;
 /** The Service an EndpointSlice belongs to ("namespace/name"), if it names one. */
 function ownerOf(s: EndpointSlice): string | undefined {
   const svcName = s.metadata.labels?.[SERVICE_NAME_LABEL];
@@ -305,18 +293,19 @@ interface Built {
 }
 
 /**
- * The desired state, kept across snapshots: only Services whose object or slices
- * changed since the last build are recomputed, so one endpoint change among 10,000
- * Services costs a comparison of the lists and that Service's work. Each build says
- * which service keys it upserted and removed, so a dataplane looks at those alone.
- * Services that share a frontend with a changed one are re-filtered too (see Claim).
- * The returned state is updated in place by the next build.
+ * The desired state, kept across builds with the objects it came from: only Services
+ * whose object or slices changed are recomputed, so one endpoint change among 100,000
+ * Services costs that Service's work. Each build says which service keys it upserted
+ * and removed, so a dataplane looks at those alone. Services that share a frontend
+ * with a changed one are re-filtered too (see Claim). The returned state is updated in
+ * place by the next build.
  */
 export class DesiredStateBuilder {
-  private prevServices: readonly Service[] = [];
-  private prevSlices: readonly EndpointSlice[] = [];
   private nodeKey?: string;
+  /** the objects, by objectName */
   private readonly services = new Map<string, Service>();
+  private readonly sliceByName = new Map<string, EndpointSlice>();
+  /** Service name -> the slices that name it as theirs */
   private readonly slices = new Map<string, EndpointSlice[]>();
   private readonly built = new Map<string, Built>();
   /** frontend id -> every claim on it */
@@ -325,9 +314,19 @@ export class DesiredStateBuilder {
   private readonly conflicts = new Map<string, { owner: Claim; losers: Claim[] }>();
   private readonly state: DesiredState = { services: new Map(), healthChecks: new Map() };
 
+  /** From every object there is: those built before and missing now are gone. */
   build(services: readonly Service[], slices: readonly EndpointSlice[], node: NodeContext): StateUpdate {
+    return this.guarded(() => this.update(changesTo(this.services, services), changesTo(this.sliceByName, slices), node));
+  }
+
+  /** From what changed since the last build. */
+  change(services: ObjectChanges<Service>, slices: ObjectChanges<EndpointSlice>, node: NodeContext): StateUpdate {
+    return this.guarded(() => this.update(services, slices, node));
+  }
+
+  private guarded(build: () => StateUpdate): StateUpdate {
     try {
-      return this.update(services, slices, node);
+      return build();
     } catch (err) {
       // A build that stopped half way leaves nothing to build on: start over next time.
       this.nodeKey = undefined;
@@ -335,35 +334,19 @@ export class DesiredStateBuilder {
     }
   }
 
-  private update(services: readonly Service[], slices: readonly EndpointSlice[], node: NodeContext): StateUpdate {
-    const nodeKey = JSON.stringify([node.name, node.ips, node.zone, node.proxyName]);
+  private update(services: ObjectChanges<Service>, slices: ObjectChanges<EndpointSlice>, node: NodeContext): StateUpdate {
     const changed = new Set<string>();
     /** frontends shared before or after this build's changes: their owner may change */
     const affected = new Set<string>();
     /** Services whose frontends go to the state claim by claim: those sharing one */
     const republish = new Set<string>();
-    let everything = false;
-    if (nodeKey !== this.nodeKey) {
-      everything = true;
-      // Frontends and endpoint choices depend on the node: start over (conflicts are
-      // kept, so that only what differs afterwards is reported).
-      this.nodeKey = nodeKey;
-      this.prevServices = [];
-      this.prevSlices = [];
-      for (const m of [this.services, this.slices, this.built, this.claims, this.state.services, this.state.healthChecks]) m.clear();
-      for (const fid of this.conflicts.keys()) affected.add(fid);
-    }
     const dirty = new Set<string>();
-    const sl = changes(this.prevSlices, slices);
-    for (const s of sl.removed) {
-      const owner = ownerOf(s);
-      if (!owner) continue;
-      const rest = (this.slices.get(owner) ?? []).filter((x) => x !== s);
-      if (rest.length) this.slices.set(owner, rest);
-      else this.slices.delete(owner);
-      dirty.add(owner);
-    }
-    for (const s of sl.added) {
+    for (const name of slices.deleted) this.dropSlice(name, dirty);
+    for (const s of slices.upserted) {
+      const name = objectName(s);
+      if (this.sliceByName.get(name) === s) continue;
+      this.dropSlice(name, dirty);
+      this.sliceByName.set(name, s);
       const owner = ownerOf(s);
       if (!owner) continue;
       const list = this.slices.get(owner);
@@ -371,20 +354,23 @@ export class DesiredStateBuilder {
       else this.slices.set(owner, [s]);
       dirty.add(owner);
     }
-    const sv = changes(this.prevServices, services);
-    for (const svc of sv.removed) {
-      const name = nameOf(svc);
-      if (this.services.get(name) === svc) this.services.delete(name);
-      dirty.add(name);
-    }
-    for (const svc of sv.added) {
-      const name = nameOf(svc);
+    for (const name of services.deleted) if (this.services.delete(name)) dirty.add(name);
+    for (const svc of services.upserted) {
+      const name = objectName(svc);
+      if (this.services.get(name) === svc) continue;
       this.services.set(name, svc);
       dirty.add(name);
     }
-    // Copies: a caller may change its arrays in place.
-    this.prevServices = [...services];
-    this.prevSlices = [...slices];
+    const nodeKey = JSON.stringify([node.name, node.ips, node.zone, node.proxyName]);
+    const everything = nodeKey !== this.nodeKey;
+    if (everything) {
+      // Frontends and endpoint choices depend on the node: start over from the objects
+      // (conflicts are kept, so that only what differs afterwards is reported).
+      this.nodeKey = nodeKey;
+      for (const m of [this.built, this.claims, this.state.services, this.state.healthChecks]) m.clear();
+      for (const fid of this.conflicts.keys()) affected.add(fid);
+      for (const name of this.services.keys()) dirty.add(name);
+    }
 
     for (const name of dirty) {
       const old = this.built.get(name);
@@ -448,6 +434,19 @@ export class DesiredStateBuilder {
     const removed = new Set<string>();
     for (const key of changed) (this.state.services.has(key) ? upserted : removed).add(key);
     return { state: this.state, delta: { upserted, removed, full: false }, notices };
+  }
+
+  /** Forgets a slice (if known), marking the Service it belonged to. */
+  private dropSlice(name: string, dirty: Set<string>): void {
+    const old = this.sliceByName.get(name);
+    if (!old) return;
+    this.sliceByName.delete(name);
+    const owner = ownerOf(old);
+    if (!owner) return;
+    const rest = (this.slices.get(owner) ?? []).filter((x) => x !== old);
+    if (rest.length) this.slices.set(owner, rest);
+    else this.slices.delete(owner);
+    dirty.add(owner);
   }
 
   private unpublish(published: LbService[], changed: Set<string>): void {

@@ -81,3 +81,14 @@ export const HEADLESS_LABEL = 'service.kubernetes.io/headless';
 export const TOPOLOGY_MODE_ANNOTATION = 'service.kubernetes.io/topology-mode';
 /** The deprecated name of the topology-mode annotation, still honoured by kube-proxy. */
 export const TOPOLOGY_HINTS_ANNOTATION = 'service.kubernetes.io/topology-aware-hints';
+
+/** An object's name as the sources, the gate and the model key it: "namespace/name". */
+export function objectName(o: { metadata: Pick<ObjectMeta, 'name' | 'namespace'> }): string {
+  return `${o.metadata.namespace || 'default'}/${o.metadata.name}`;
+}
+
+/** Objects that changed: their new versions, and the names (objectName) of those gone. */
+export interface ObjectChanges<T> {
+  upserted: T[];
+  deleted: string[];
+}

@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { DesiredState } from '../model/state.js';
+import type { StateUpdate } from '../model/state.js';
+import { StateSizer } from './state-size.js';
 
 /** Where agents keep their status files (tmpfs: gone at reboot, as the agent is). */
 export const STATUS_DIR = '/run/xlb';
@@ -95,10 +96,7 @@ export class AgentStatus {
   private readonly doc: AgentStatusDoc;
   private unreachableSince?: number;
   private readonly now: () => number;
-  /** The last programmed state, counted when the status is read (not on every sync). */
-  private state?: DesiredState;
-  /** lastSync's counts are not taken yet */
-  private uncounted = false;
+  private readonly sizer = new StateSizer();
   private saveTimer?: NodeJS.Timeout;
   private lastSave = 0;
   private saveFailed = false;
@@ -130,11 +128,9 @@ export class AgentStatus {
   }
 
   /** A sync succeeded: the first one (readiness) is written at once, later ones at most once a second. */
-  synced(state: DesiredState, durationMs: number, overCapacity: number): void {
+  synced(update: StateUpdate, durationMs: number, overCapacity: number): void {
     this.doc.syncs++;
-    this.state = state;
-    this.uncounted = true;
-    this.doc.lastSync = { at: new Date(this.now()).toISOString(), durationMs, services: 0, frontends: 0, backends: 0, overCapacity };
+    this.doc.lastSync = { at: new Date(this.now()).toISOString(), durationMs, ...this.sizer.add(update), overCapacity };
     this.save(this.doc.syncs === 1);
   }
 
@@ -152,18 +148,6 @@ export class AgentStatus {
   }
 
   private refresh(): void {
-    const st = this.state;
-    const last = this.doc.lastSync;
-    if (st && last && this.uncounted) {
-      const backends = new Set<string>();
-      let frontends = 0;
-      for (const svc of st.services.values()) {
-        frontends += svc.frontends.length;
-        for (const b of svc.backends) backends.add(`${b.addr}:${b.port}`);
-      }
-      Object.assign(last, { services: st.services.size, frontends, backends: backends.size });
-      this.uncounted = false;
-    }
     const down = this.unreachableSince;
     this.doc.sourceUnreachableSince = down === undefined ? undefined : new Date(down).toISOString();
     if (!this.doc.lastSync) {

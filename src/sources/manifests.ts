@@ -31,8 +31,8 @@ export class ManifestSource implements Source {
     this.gate = new SnapshotGate(log);
   }
 
-  async start(onSnapshot: (s: Snapshot) => void): Promise<void> {
-    const emit = () => onSnapshot(this.read());
+  async start(onUpdate: (u: Snapshot) => void): Promise<void> {
+    const emit = () => onUpdate(this.read());
     this.watcher = fs.watch(this.dir, () => {
       clearTimeout(this.timer);
       this.timer = setTimeout(emit, SETTLE_MS);
@@ -66,7 +66,7 @@ export class ManifestSource implements Source {
     for (const { objects } of this.good.values()) {
       for (const o of objects) (o.kind === 'Service' ? services : slices).push(o.obj);
     }
-    return { ...this.gate.admit(services, slices, (o) => this.where.get(o)), triggers };
+    return { full: true, ...this.gate.admit(services, slices, (o) => this.where.get(o)), triggers };
   }
 
   /** Re-reads a file that changed; returns its mtime when it did. */

@@ -3,7 +3,7 @@
 // replaced by its last good version or left out, and each problem is logged once, with
 // a line when it is gone. An operator's typo never takes down a Service that worked.
 import type { Logger } from 'pino';
-import type { EndpointSlice, Service } from '../model/k8s.js';
+import type { EndpointSlice, ObjectChanges, Service } from '../model/k8s.js';
 import { validateEndpointSlice, validateService, ValidationError } from './validate.js';
 
 type Obj = Record<string, unknown>;
@@ -54,34 +54,57 @@ export class ObjectGate<T extends object> {
     const round = ++this.round;
     const out: T[] = [];
     for (const o of objects) {
-      let v = this.verdicts.get(o);
-      if (!v) this.verdicts.set(o, (v = this.verdict(o as Obj, where)));
-      let e = this.entries.get(v.name);
-      if (!e) this.entries.set(v.name, (e = { seen: round }));
-      e.seen = round;
-      if (v.valid) {
-        if (e.reported) this.log.info({ kind: this.kind, object: v.name, from: where?.(o) }, `${this.kind} ${v.name} is valid again`);
-        e.reported = undefined;
-        e.good = v.valid;
-        e.uid = v.uid;
-        this.noteOnce(e, v);
-        out.push(v.valid);
-        continue;
-      }
-      const kept = e.good !== undefined && e.uid === v.uid ? e.good : undefined;
-      const problem = v.problem!.message;
-      if (e.reported !== problem) {
-        e.reported = problem;
-        this.log.error(
-          { kind: this.kind, object: v.name, field: v.problem!.field, from: where?.(o), lastGoodKept: kept !== undefined },
-          `invalid ${this.kind} ${v.name}: ${problem}; ${kept ? 'its last good version is kept' : 'skipped'}`,
-        );
-      }
-      if (kept) out.push(kept);
+      const passed = this.pass(o, where);
+      if (passed.admitted) out.push(passed.admitted);
     }
     // Forget the objects that are gone: a new one of the same name starts afresh.
     for (const [name, e] of this.entries) if (e.seen !== round) this.entries.delete(name);
     return out;
+  }
+
+  /**
+   * What changed since the last admit() or change(), for the model: a valid object as it
+   * is; an invalid one's last good version (same uid), else its name as gone.
+   */
+  change(upserted: readonly object[], deleted: readonly string[]): ObjectChanges<T> {
+    const out: ObjectChanges<T> = { upserted: [], deleted: [] };
+    for (const name of deleted) {
+      this.entries.delete(name);
+      out.deleted.push(name);
+    }
+    for (const o of upserted) {
+      const { name, admitted } = this.pass(o);
+      if (admitted) out.upserted.push(admitted);
+      else out.deleted.push(name);
+    }
+    return out;
+  }
+
+  /** One object through the gate: what to hand the model for it, if anything. */
+  private pass(o: object, where?: (o: object) => string | undefined): { name: string; admitted?: T } {
+    let v = this.verdicts.get(o);
+    if (!v) this.verdicts.set(o, (v = this.verdict(o as Obj, where)));
+    let e = this.entries.get(v.name);
+    if (!e) this.entries.set(v.name, (e = { seen: this.round }));
+    e.seen = this.round;
+    if (v.valid) {
+      if (e.reported) this.log.info({ kind: this.kind, object: v.name, from: where?.(o) }, `${this.kind} ${v.name} is valid again`);
+      e.reported = undefined;
+      e.good = v.valid;
+      e.uid = v.uid;
+      this.noteOnce(e, v);
+      return { name: v.name, admitted: v.valid };
+    }
+    const kept = e.good !== undefined && e.uid === v.uid ? e.good : undefined;
+    const problem = v.problem!.message;
+    if (e.reported !== problem) {
+      e.reported = problem;
+      this.log.error(
+        { kind: this.kind, object: v.name, field: v.problem!.field, from: where?.(o), lastGoodKept: kept !== undefined },
+        `invalid ${this.kind} ${v.name}: ${problem}; ${kept ? 'its last good version is kept' : 'skipped'}`,
+      );
+    }
+    return { name: v.name, admitted: kept };
   }
 
   private verdict(o: Obj, where?: (o: object) => string | undefined): Verdict<T> {
@@ -118,5 +141,9 @@ export class SnapshotGate {
 
   admit(services: readonly object[], slices: readonly object[], where?: (o: object) => string | undefined): { services: Service[]; slices: EndpointSlice[] } {
     return { services: this.services.admit(services, where), slices: this.slices.admit(slices, where) };
+  }
+
+  change(services: ObjectChanges<object>, slices: ObjectChanges<object>): { services: ObjectChanges<Service>; slices: ObjectChanges<EndpointSlice> } {
+    return { services: this.services.change(services.upserted, services.deleted), slices: this.slices.change(slices.upserted, slices.deleted) };
   }
 }

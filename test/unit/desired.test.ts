@@ -253,6 +253,32 @@ describe('DesiredStateBuilder', () => {
     expect([same.upserted.size, same.removed.size, same.full]).toEqual([0, 0, false]);
   });
 
+  it('takes changes as data (upserts and names gone) to the state a build from scratch gives, touching only what changed', () => {
+    const model = new DesiredStateBuilder();
+    const svcs = Array.from({ length: 50 }, (_, i) => svc(`s${i}`, { clusterIP: `198.19.1.${i}`, ports: [{ port: 80 }] }));
+    const slices = svcs.map((_, i) => slice(`s${i}-a`, `s${i}`, [{ port: 8080 }], [ep(`198.18.2.${i}`)]));
+    model.build(svcs, slices, node);
+    // s1's slice changes, s2 goes, s3's slice moves to s4 (relabelled), a new Service comes.
+    const s1a = slice('s1-a', 's1', [{ port: 8080 }], [ep('198.18.3.1')]);
+    const moved = slice('s3-a', 's4', [{ port: 8080 }], [ep('198.18.2.3')]);
+    const s50 = svc('s50', { clusterIP: '198.19.1.50', ports: [{ port: 80 }] });
+    const got = model.change({ upserted: [s50], deleted: ['shop/s2'] }, { upserted: [s1a, moved], deleted: ['shop/s2-a'] }, node);
+    const nextSvcs = [...svcs.filter((_, i) => i !== 2), s50];
+    const nextSlices = [...slices.filter((_, i) => i > 3), slices[0]!, s1a, moved];
+    expect(got.state.services).toEqual(stateOf(nextSvcs, nextSlices, node).services);
+    expect(got.delta.full).toBe(false);
+    expect([...got.delta.upserted].sort()).toEqual(['shop/s1:80/TCP', 'shop/s3:80/TCP', 'shop/s4:80/TCP', 'shop/s50:80/TCP']);
+    expect([...got.delta.removed]).toEqual(['shop/s2:80/TCP']);
+    expect(got.state.services.get('shop/s4:80/TCP')!.backends.map((b) => b.addr)).toEqual(['198.18.2.3', '198.18.2.4']);
+    expect(got.state.services.get('shop/s3:80/TCP')!.backends).toEqual([]);
+    // A name gone that the model never had, and an object delivered again unchanged, change nothing.
+    const none = model.change({ upserted: [s50], deleted: ['shop/unknown'] }, { upserted: [s1a], deleted: [] }, node).delta;
+    expect([none.upserted.size, none.removed.size]).toEqual([0, 0]);
+    // A later full build agrees with what the changes built.
+    const full = model.build(nextSvcs, nextSlices, node).delta;
+    expect([full.upserted.size, full.removed.size]).toEqual([0, 0]);
+  });
+
   it('drops a Service whose slices vanished to nothing, and one that was deleted', () => {
     const model = new DesiredStateBuilder();
     model.build([web, api], [webSlice, apiSlice], node);

@@ -9,8 +9,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import { FakeApiServer, type KubeObject, type TlsCert } from '../testbed/fake-apiserver.js';
 import { KubeSource, SERVICE_ACCOUNT_DIR } from '../../src/sources/kube/kube-source.js';
-import type { Service } from '../../src/model/k8s.js';
-import type { Snapshot } from '../../src/sources/snapshot.js';
+import { objectName, type EndpointSlice, type ObjectChanges, type Service } from '../../src/model/k8s.js';
+import type { SourceUpdate } from '../../src/sources/snapshot.js';
 import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
 
 /** The fake server stores any object; the kit's are typed as the model reads them. */
@@ -34,10 +34,28 @@ let api: FakeApiServer;
 let port: number;
 let dir: string;
 let source: KubeSource;
-let snaps: Snapshot[];
+let snaps: SourceUpdate[];
 let logs: Array<{ level: number; msg: string; resource?: string }>;
 
-const names = () => (snaps.at(-1)?.services ?? []).map((s) => s.metadata.name).sort();
+/** The objects as the deliveries so far leave them: the first whole, each later one changes. */
+function current(): { services: Service[]; slices: EndpointSlice[] } {
+  const services = new Map<string, Service>();
+  const slices = new Map<string, EndpointSlice>();
+  const apply = <T extends Service | EndpointSlice>(into: Map<string, T>, c: ObjectChanges<T>) => {
+    for (const name of c.deleted) into.delete(name);
+    for (const o of c.upserted) into.set(objectName(o), o);
+  };
+  for (const u of snaps) {
+    if (u.full) {
+      services.clear();
+      slices.clear();
+    }
+    apply(services, u.full ? { upserted: u.services, deleted: [] } : u.services);
+    apply(slices, u.full ? { upserted: u.slices, deleted: [] } : u.slices);
+  }
+  return { services: [...services.values()], slices: [...slices.values()] };
+}
+const names = () => current().services.map((s) => s.metadata.name).sort();
 
 function startSource(): Promise<void> {
   const kubeconfig = path.join(dir, 'kubeconfig');
@@ -81,6 +99,7 @@ describe('KubeSource', () => {
     await startSource();
     await expect.poll(() => snaps.length, { timeout: 5000 }).toBeGreaterThan(0);
     const first = snaps[0]!;
+    if (!first.full) throw new Error('the first delivery must be the whole state');
     expect(first.services.map((s) => s.metadata.name)).toEqual(['web']);
     expect(first.slices.map((s) => s.metadata.name).sort()).toEqual(['web-a', 'web-b']);
     expect(first.node).toEqual({ zone: 'zone-a', ips: ['198.18.0.1'] });
@@ -94,6 +113,11 @@ describe('KubeSource', () => {
     await expect.poll(names, { timeout: 5000 }).toEqual(['api', 'web']);
     api.remove('services', 'shop', 'web');
     await expect.poll(names, { timeout: 5000 }).toEqual(['api']);
+    // Every delivery after the first carries only what changed.
+    expect(snaps.slice(1).map((u) => (u.full ? 'full' : [u.services.upserted.map((o) => o.metadata.name), u.services.deleted]))).toEqual([
+      [['api'], []],
+      [[], ['shop/web']],
+    ]);
   });
 
   it('re-lists after 410 Gone and applies what it missed, deletes included', async () => {
@@ -150,10 +174,10 @@ describe('KubeSource with invalid objects', () => {
     api.upsert('endpointslices', slice('web-c', 'web', ['fd00::1']));
     api.upsert('services', svc('api', '198.19.0.11'));
     await expect.poll(names, { timeout: 5000 }).toEqual(['api', 'web']);
-    const last = snaps.at(-1)!;
+    const last = current();
     expect(last.services.find((s) => s.metadata.name === 'web')!.spec.ports![0]!.port).toBe(80);
     expect(last.slices.map((s) => s.metadata.name).sort()).toEqual(['web-a', 'web-b']);
-    // Later changes re-deliver everything; nothing is reported again.
+    // Later changes pass the gate alone; nothing is reported again.
     api.upsert('services', svc('late', '198.19.0.13'));
     await expect.poll(names, { timeout: 5000 }).toEqual(['api', 'late', 'web']);
     expect(problems()).toEqual([
@@ -162,7 +186,7 @@ describe('KubeSource with invalid objects', () => {
       ['shop/web-c', 'endpoints[0].addresses[0]', false],
     ]);
     api.upsert('services', svc('web', '198.19.0.10', { ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }));
-    await expect.poll(() => snaps.at(-1)!.services.find((s) => s.metadata.name === 'web')!.spec.ports![0]!.port, { timeout: 5000 }).toBe(8080);
+    await expect.poll(() => current().services.find((s) => s.metadata.name === 'web')!.spec.ports![0]!.port, { timeout: 5000 }).toBe(8080);
     expect(logs.some((l) => l.level === 30 && l.msg === 'Service shop/web is valid again')).toBe(true);
   });
 });
@@ -214,7 +238,7 @@ describe('KubeSource with in-cluster config', () => {
     api.upsert('services', svc('api', '198.19.0.11'));
     api.upsert('endpointslices', slice('api-a', 'api', ['198.18.1.12']));
     await expect.poll(names, { timeout: 5000 }).toEqual(['api', 'web']);
-    await expect.poll(() => snaps.at(-1)!.slices.map((s) => s.metadata.name).sort(), { timeout: 5000 }).toEqual(['api-a', 'web-a', 'web-b']);
+    await expect.poll(() => current().slices.map((s) => s.metadata.name).sort(), { timeout: 5000 }).toEqual(['api-a', 'web-a', 'web-b']);
     for (const r of ['/api/v1/services', '/apis/discovery.k8s.io/v1/endpointslices']) {
       // Bookmarks asked for: a quiet watch hears from the server and never has to re-list.
       expect(api.requests.some((q) => q.startsWith(`GET ${r}?`) && q.includes('watch=true') && q.includes('allowWatchBookmarks=true')), r).toBe(true);

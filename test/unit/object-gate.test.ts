@@ -73,6 +73,24 @@ describe('SnapshotGate', () => {
     expect(gate.admit([typo], []).services).toEqual([]);
   });
 
+  it('passes changes the same way: a typo keeps the last good version, a bad newcomer or recreation is gone, a deletion is forgotten', () => {
+    const { log, lines } = capture();
+    const gate = new SnapshotGate(log);
+    const none = { upserted: [], deleted: [] };
+    const good = web();
+    gate.admit([good], []);
+    const typo = bad(good, (s) => (s.spec.ports![0]!.port = 70000));
+    expect(gate.change({ upserted: [typo], deleted: [] }, none).services).toEqual({ upserted: [good], deleted: [] });
+    expect(lines.at(-1)).toMatchObject({ level: 50, object: 'it/web', lastGoodKept: true });
+    const recreated = bad(typo, (s) => (s.metadata.uid = 'uid-other'));
+    expect(gate.change({ upserted: [recreated], deleted: [] }, none).services).toEqual({ upserted: [], deleted: ['it/web'] });
+    const newcomer = bad(webSlice(), (s) => (s.endpoints![0]!.addresses = ['fd00::1']));
+    expect(gate.change(none, { upserted: [newcomer], deleted: [] }).slices).toEqual({ upserted: [], deleted: ['it/web-a'] });
+    // Deleted: forgotten, so the typo coming back has no good version to fall back to.
+    expect(gate.change({ upserted: [], deleted: ['it/web'] }, none).services).toEqual({ upserted: [], deleted: ['it/web'] });
+    expect(gate.change({ upserted: [typo], deleted: [] }, none).services).toEqual({ upserted: [], deleted: ['it/web'] });
+  });
+
   it('says once, at debug, that IPv6 and FQDN EndpointSlices are not served, and passes them on', () => {
     const { log, lines } = capture('debug');
     const gate = new SnapshotGate(log);

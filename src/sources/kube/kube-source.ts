@@ -1,17 +1,17 @@
 // The Kubernetes API as a source: Services, EndpointSlices and this node's Node object,
 // each through a Reflector. Nothing is delivered until all three lists are synced, so a
-// starting agent never programs a partial view; afterwards every change delivers the
-// full cached state, which the dataplane turns into the difference.
+// starting agent never programs a partial view: the first delivery is the whole state,
+// every later one what the watches (and re-lists) changed since.
 import fs from 'node:fs';
 import path from 'node:path';
 import { KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { SnapshotGate } from '../object-gate.js';
-import type { Snapshot, Source } from '../snapshot.js';
+import type { Changes, NodeFacts, Snapshot, Source, SourceUpdate } from '../snapshot.js';
 import { DEFAULT_REFLECTOR_OPTIONS, Reflector, type ReflectorOptions } from './reflector.js';
 import { listAll } from './list.js';
 import { TRIGGER_TIME_ANNOTATION, trimEndpointSlice, trimNode, trimService, type NodeInfo } from './trim.js';
-import type { EndpointSlice, Service } from '../../model/k8s.js';
+import { objectName, type EndpointSlice, type ObjectChanges, type Service } from '../../model/k8s.js';
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 
@@ -70,49 +70,72 @@ function triggerTime(obj: KubernetesObject): number {
   return Number.isNaN(annotated) ? Date.now() : annotated;
 }
 
+/** Changes by objectName since the last delivery: the new version, or null when gone. */
+type Pending = Map<string, KubernetesObject | null>;
+
+function take(pending: Pending): ObjectChanges<KubernetesObject> {
+  const out: ObjectChanges<KubernetesObject> = { upserted: [], deleted: [] };
+  for (const [name, obj] of pending) {
+    if (obj) out.upserted.push(obj);
+    else out.deleted.push(name);
+  }
+  pending.clear();
+  return out;
+}
+
 export class KubeSource implements Source {
   private reflectors: Array<Reflector<KubernetesObject>> = [];
   private pending?: NodeJS.Immediate;
   /** When the changes not yet delivered were made (see Snapshot.triggers). */
   private triggers: number[] = [];
+  /** Services' and EndpointSlices' changes not yet delivered (kept once the first snapshot went). */
+  private readonly changed = { services: new Map() as Pending, slices: new Map() as Pending };
+  private delivered = false;
   /** Loaded up front, so a bad kubeconfig fails before anything is programmed. */
   private readonly kc: KubeConfig;
+  /** The API server validated these objects, but not as the model reads them (an IPv4 field, a port): they pass the gate too. */
+  private readonly gate: SnapshotGate;
 
   constructor(
     private readonly opts: KubeSourceOptions,
     private readonly log: Logger,
   ) {
     this.kc = loadKubeConfig(opts.kubeconfig, { root: opts.inClusterRoot });
+    this.gate = new SnapshotGate(log);
   }
 
-  async start(onSnapshot: (s: Snapshot) => void): Promise<void> {
+  async start(onUpdate: (u: SourceUpdate) => void): Promise<void> {
     const kc = this.kc;
     const ropts = { ...DEFAULT_REFLECTOR_OPTIONS, ...this.opts.reflector };
-    // Changes that arrive together (a re-list, the events of one read) become one
-    // snapshot, taken once they are all in: no added delay, so a change is programmed
-    // as soon as the agent is free.
-    const emit = (obj: KubernetesObject, live: boolean) => {
+    // Changes that arrive together (a re-list, the events of one read) are delivered
+    // together once they are all in: no added delay, so a change is programmed as soon
+    // as the agent is free.
+    const emit = (pending: Pending | undefined) => (obj: KubernetesObject, deleted: boolean, live: boolean) => {
       if (!this.reflectors.every((r) => r.isSynced)) return;
+      if (this.delivered) pending?.set(objectName(obj as { metadata: { name: string; namespace?: string } }), deleted ? null : obj);
       if (live && this.triggers.length < MAX_TRIGGERS) this.triggers.push(triggerTime(obj));
       if (this.pending) return;
       this.pending = setImmediate(() => {
         this.pending = undefined;
         const triggers = this.triggers;
         this.triggers = [];
-        onSnapshot({ ...this.snapshot(), triggers });
+        const update = this.delivered ? this.changes() : this.snapshot();
+        this.delivered = true;
+        onUpdate({ ...update, node: this.node(), triggers });
       });
     };
     const nodeField = `metadata.name=${this.opts.nodeName}`;
-    const make = <T>(what: string, path: string, trim: (o: T) => T, field?: string) => {
+    const make = <T>(what: string, path: string, trim: (o: T) => T, pending?: Pending, field?: string) => {
       const keep = trim as unknown as (o: KubernetesObject) => KubernetesObject;
       // A field selector given to the watch must be given to the list too.
       const list = () => listAll(kc, path, keep, field) as Promise<KubernetesListObject<KubernetesObject>>;
-      return new Reflector<KubernetesObject>(what, path, kc, list, keep, emit, this.log, ropts, field);
+      return new Reflector<KubernetesObject>(what, path, kc, list, keep, emit(pending), this.log, ropts, field);
     };
     this.reflectors = [
-      make<Service>('services', '/api/v1/services', trimService),
-      make<EndpointSlice>('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', trimEndpointSlice),
-      make<NodeInfo>('node', '/api/v1/nodes', trimNode, nodeField),
+      make<Service>('services', '/api/v1/services', trimService, this.changed.services),
+      make<EndpointSlice>('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', trimEndpointSlice, this.changed.slices),
+      // The Node is read whole at each delivery: it is one object.
+      make<NodeInfo>('node', '/api/v1/nodes', trimNode, undefined, nodeField),
     ];
     for (const r of this.reflectors) r.start();
     this.log.info({ server: kc.getCurrentCluster()?.server, node: this.opts.nodeName }, 'watching the Kubernetes API');
@@ -129,21 +152,21 @@ export class KubeSource implements Source {
     for (const r of this.reflectors) r.stop();
   }
 
-  /** The API server validated these objects, but not as the model reads them (an IPv4 field, a port): they pass the gate too. */
-  private gate?: SnapshotGate;
-
   private snapshot(): Snapshot {
-    const [services, slices, nodes] = this.reflectors.map((r) => r.list());
-    const node = (nodes as unknown as NodeInfo[] | undefined)?.[0];
+    const [services, slices] = this.reflectors.map((r) => r.list());
+    return { full: true, ...this.gate.admit(services ?? [], slices ?? []) };
+  }
+
+  private changes(): Changes {
+    return { full: false, ...this.gate.change(take(this.changed.services), take(this.changed.slices)) };
+  }
+
+  private node(): NodeFacts | undefined {
+    const node = this.reflectors[2]?.list()[0] as NodeInfo | undefined;
+    if (!node) return undefined;
     return {
-      // Unchanged objects keep their identity in the reflectors' caches: only changed ones are checked.
-      ...(this.gate ??= new SnapshotGate(this.log)).admit(services ?? [], slices ?? []),
-      node: node
-        ? {
-            zone: node.metadata?.labels?.[ZONE_LABEL],
-            ips: (node.status?.addresses ?? []).filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address),
-          }
-        : undefined,
+      zone: node.metadata?.labels?.[ZONE_LABEL],
+      ips: (node.status?.addresses ?? []).filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address),
     };
   }
 }

@@ -76,8 +76,8 @@ export class Reflector<T extends KubernetesObject> {
     private readonly listFn: () => Promise<KubernetesListObject<T>>,
     /** what is kept of each watched object (the list trims its items itself) */
     private readonly trim: (obj: KubernetesObject) => KubernetesObject,
-    /** An object was added, changed or deleted; `live`: seen by the watch (not a list's item). */
-    private readonly onChange: (obj: T, live: boolean) => void,
+    /** An object was added or changed, or `deleted`; `live`: seen by the watch (not a list's item). */
+    private readonly onChange: (obj: T, deleted: boolean, live: boolean) => void,
     private readonly log: Logger,
     private readonly opts: ReflectorOptions,
     private readonly fieldSelector?: string,
@@ -122,10 +122,10 @@ export class Reflector<T extends KubernetesObject> {
       this.trim,
     );
     const lw = new ListWatch<T>(this.path, watch, listFn, false, undefined, this.fieldSelector);
-    const changed = (obj: T) => this.onChange(obj, live);
+    const changed = (obj: T) => this.onChange(obj, false, live);
     lw.on('add', changed);
     lw.on('update', changed);
-    lw.on('delete', changed);
+    lw.on('delete', (obj: T) => this.onChange(obj, true, live));
     lw.on('connect', () => this.armIdle());
     lw.on('error', (err: unknown) => this.failed(err));
     this.lw = lw;

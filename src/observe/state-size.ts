@@ -1,0 +1,58 @@
+// The programmed state's size (service ports, frontends, distinct backends) for the
+// status and the metrics, kept from each sync's delta: counting 100,000 Services from
+// scratch whenever the status is read stalled the agent for 100 ms under churn.
+import { ipv4ToInt } from '../model/ipv4.js';
+import type { Backend, LbService, StateUpdate } from '../model/state.js';
+
+export interface StateSize {
+  services: number;
+  frontends: number;
+  /** distinct address:port pairs */
+  backends: number;
+}
+
+const backendKey = (b: Backend) => ipv4ToInt(b.addr) * 65536 + b.port;
+
+export class StateSizer {
+  /** each service port as last counted (the model replaces a changed one, never edits it) */
+  private readonly counted = new Map<string, LbService>();
+  /** backend -> how many counted service ports have it */
+  private readonly refs = new Map<number, number>();
+  private frontends = 0;
+
+  /** Takes in one sync's result, before the model's next build updates its state. */
+  add({ state, delta }: StateUpdate): StateSize {
+    if (delta.full) {
+      for (const key of [...this.counted.keys()]) if (!state.services.has(key)) this.set(key, undefined);
+      for (const [key, lb] of state.services) this.set(key, lb);
+    } else {
+      for (const key of delta.removed) this.set(key, undefined);
+      for (const key of delta.upserted) this.set(key, state.services.get(key));
+    }
+    return { services: this.counted.size, frontends: this.frontends, backends: this.refs.size };
+  }
+
+  private set(key: string, lb: LbService | undefined): void {
+    const was = this.counted.get(key);
+    if (was === lb) return;
+    if (was) {
+      this.frontends -= was.frontends.length;
+      for (const b of was.backends) {
+        const k = backendKey(b);
+        const n = this.refs.get(k)! - 1;
+        if (n > 0) this.refs.set(k, n);
+        else this.refs.delete(k);
+      }
+    }
+    if (!lb) {
+      this.counted.delete(key);
+      return;
+    }
+    this.counted.set(key, lb);
+    this.frontends += lb.frontends.length;
+    for (const b of lb.backends) {
+      const k = backendKey(b);
+      this.refs.set(k, (this.refs.get(k) ?? 0) + 1);
+    }
+  }
+}
