@@ -25,13 +25,14 @@ type End = { st: State; verdict?: Final };
 const KEY = 'ip daddr . meta l4proto . th dport';
 
 /** Matches at the start of a rule: [pattern, test]; the rest of the rule follows. */
-const MATCHES: Array<[RegExp, (s: State, m: RegExpExecArray) => boolean]> = [
+const MATCHES: Array<[RegExp, (s: State, m: RegExpExecArray, rs: NftRuleset) => boolean]> = [
   [/^ct state new /, () => true], // every trace is a new connection's first packet
   [/^fib daddr type local /, (s) => s.p.local === true],
   [/^ip saddr != \{ ([^}]+) \} /, (s, m) => !m[1]!.split(', ').some((c) => inCidr(s.p.src, c))],
   [/^ip saddr @\S+ /, () => false], // no affinity history in a trace
-  [/^ip saddr (\d+\.\d+\.\d+\.\d+) /, (s, m) => s.p.src === m[1]],
   [/^meta mark and 0x4000 == 0 /, (s) => !s.mark],
+  // After DNAT: the packet goes from an endpoint's address to itself.
+  [/^ct status dnat ip saddr \. ip daddr @hairpin /, (s, _, rs) => s.dnat !== undefined && rs.hairpin.has(`${s.p.src} . ${s.p.dst}`)],
 ];
 
 function run(rs: NftRuleset, chain: string, st: State): End[] {
@@ -53,13 +54,19 @@ function run(rs: NftRuleset, chain: string, st: State): End[] {
 }
 
 function step(rs: NftRuleset, rule: string, s: State): Step[] {
+  // One arm of a numgen cascade: taken with probability 1/k, else on to the next rule.
+  const arm = /^numgen random mod (\d+) == 0 (.+)$/.exec(rule);
+  if (arm) {
+    const k = Number(arm[1]);
+    return [...step(rs, arm[2]!, { ...s, prob: s.prob / k }), { kind: 'continue', st: { ...s, prob: (s.prob * (k - 1)) / k } }];
+  }
   let rest = `${rule} `;
   for (let matched = true; matched; ) {
     matched = false;
     for (const [re, test] of MATCHES) {
       const m = re.exec(rest);
       if (!m) continue;
-      if (!test(s, m)) return [{ kind: 'continue', st: s }];
+      if (!test(s, m, rs)) return [{ kind: 'continue', st: s }];
       rest = rest.slice(m[0].length);
       matched = true;
     }
@@ -69,12 +76,6 @@ function step(rs: NftRuleset, rule: string, s: State): Step[] {
   if ((m = new RegExp(`^${KEY.replace(/\./g, '\\.')} vmap @(\\S+)$`).exec(rest))) {
     const v = rs.maps.get(m[1] as never)?.get(`${s.p.dst} . ${s.p.proto} . ${s.p.dport}`);
     return v ? verdict(rs, v, s) : [{ kind: 'continue', st: s }];
-  }
-  if ((m = /^numgen random mod (\d+) vmap \{ (.+) \}$/.exec(rest))) {
-    const n = Number(m[1]);
-    const arms = m[2]!.split(', ').map((a) => a.split(' : ')[1]!);
-    if (arms.length !== n) throw new Error(`numgen over ${n} with ${arms.length} arms: ${rule}`);
-    return arms.flatMap((v) => verdict(rs, v, { ...s, prob: s.prob / n }));
   }
   if (rest === 'meta mark set meta mark or 0x4000') return [{ kind: 'continue', st: { ...s, mark: true } }];
   if (rest === 'meta mark set meta mark xor 0x4000') return [{ kind: 'continue', st: { ...s, mark: false } }];

@@ -96,8 +96,8 @@ describe('nftables ruleset', () => {
     const rules = rs.chains.get(objectName('service', sticky))!;
     const eps = sticky.backends.map((b) => `${b.addr}:${b.port}`);
     expect(rules.slice(0, 2)).toEqual(eps.map((e) => `ip saddr @${objectName('affinity', sticky, e)} goto ${objectName('endpoint', sticky, e)}`));
-    expect(rules[2]).toMatch(/^numgen random mod 2 vmap/);
-    expect(rs.chains.get(objectName('endpoint', sticky, eps[0]!))).toContain(`update @${objectName('affinity', sticky, eps[0]!)} { ip saddr timeout 60s }`);
+    expect(rules.slice(2)).toEqual([`numgen random mod 2 == 0 goto ${objectName('endpoint', sticky, eps[0]!)}`, `goto ${objectName('endpoint', sticky, eps[1]!)}`]);
+    expect(rs.chains.get(objectName('endpoint', sticky, eps[0]!))).toEqual([`update @${objectName('affinity', sticky, eps[0]!)} { ip saddr timeout 60s }`, `meta l4proto tcp dnat to ${eps[0]}`]);
     expect(rs.sets).toEqual(eps.map((e) => objectName('affinity', sticky, e)));
     expect(outcomes('198.19.0.15', 80).map((o) => o.probability)).toEqual([0.5, 0.5]);
   });
@@ -135,29 +135,30 @@ describe('nftables transactions', () => {
     const b = new NftRulesetBuilder();
     b.build(model.build(services, slices, node));
     const changed = slices.map((s) => (s.metadata.name === 'web-a' ? slice('web', [['198.18.1.10'], ['198.18.1.11'], ['198.18.1.13']]) : s));
-    const { changes, written, removed } = b.build(model.build(services, changed, node));
-    expect(written.map((s) => s.key)).toEqual(['shop/web:http/TCP']);
-    expect(removed.map((s) => s.key)).toEqual(['shop/web:http/TCP']);
-    const tx = incremental(changes);
-    const web = svcKey('web');
-    const gone = objectName('endpoint', web, '198.18.1.12:8080');
-    const added = objectName('endpoint', web, '198.18.1.13:8080');
+    const built = b.build(model.build(services, changed, node));
+    expect(built.written.map((s) => s.key)).toEqual(['shop/web:http/TCP']);
+    expect(built.removed.map((s) => s.key)).toEqual(['shop/web:http/TCP']);
+    const tx = incremental(built);
+    const web = objectName('service', svcKey('web'));
+    // 198.18.1.12 is lb's endpoint too: it stays in the hairpin set.
     expect(tx.text.split('\n')).toEqual([
-      `add chain ip xlb ${objectName('service', web)}`,
-      `add chain ip xlb ${added}`,
-      `flush chain ip xlb ${objectName('service', web)}`,
-      `add rule ip xlb ${objectName('service', web)} numgen random mod 3 vmap { 0 : goto ${objectName('endpoint', web, '198.18.1.10:8080')}, 1 : goto ${objectName('endpoint', web, '198.18.1.11:8080')}, 2 : goto ${added} }`,
-      `flush chain ip xlb ${added}`,
-      `add rule ip xlb ${added} ip saddr 198.18.1.13 jump mark-for-masquerade`,
-      `add rule ip xlb ${added} meta l4proto tcp dnat to 198.18.1.13:8080`,
-      `flush chain ip xlb ${gone}`,
+      `add chain ip xlb ${web}`,
+      `flush chain ip xlb ${web}`,
+      `add rule ip xlb ${web} numgen random mod 3 == 0 meta l4proto tcp dnat to 198.18.1.10:8080`,
+      `add rule ip xlb ${web} numgen random mod 2 == 0 meta l4proto tcp dnat to 198.18.1.11:8080`,
+      `add rule ip xlb ${web} meta l4proto tcp dnat to 198.18.1.13:8080`,
+      'add element ip xlb hairpin { 198.18.1.13 . 198.18.1.13 }',
       '',
     ]);
     // No map element changes: the ClusterIP still goes to the same service chain.
-    expect(tx).toMatchObject({ chainsWritten: 2, elementsAdded: 0, elementsDeleted: 0, stale: { chains: [gone], sets: [] } });
-    expect(deletion(tx.stale)).toBe(`delete chain ip xlb ${gone}\n`);
+    expect(tx).toMatchObject({ chainsWritten: 1, elementsAdded: 1, elementsDeleted: 0, stale: { chains: [], sets: [] } });
+    expect(deletion(tx.stale)).toBe('');
     // Nothing changed: nothing to run.
-    expect(incremental(b.build(model.build(services, changed, node)).changes).text).toBe('');
+    expect(incremental(b.build(model.build(services, changed, node))).text).toBe('');
+    // The last service of an address takes it out of the hairpin set.
+    const gone = incremental(b.build(model.build(services, slices.map((s) => (s.metadata.name === 'web-a' ? slice('web', [['198.18.1.10'], ['198.18.1.11']]) : s)), node)));
+    expect(gone.text).toContain('delete element ip xlb hairpin { 198.18.1.13 . 198.18.1.13 }\n');
+    expect(gone.text).not.toContain('add element');
   });
 
   it('a removed service: its elements deleted and its chains flushed in one transaction, chains and sets deleted in the next', () => {
@@ -165,9 +166,9 @@ describe('nftables transactions', () => {
     const b = new NftRulesetBuilder();
     b.build(model.build(services, slices, node));
     const sticky = svcKey('sticky');
-    const { changes, removed } = b.build(model.build(services.filter((s) => s.metadata.name !== 'sticky'), slices, node));
-    expect(removed.map((s) => s.key)).toEqual([sticky.key]);
-    const tx = incremental(changes);
+    const built = b.build(model.build(services.filter((s) => s.metadata.name !== 'sticky'), slices, node));
+    expect(built.removed.map((s) => s.key)).toEqual([sticky.key]);
+    const tx = incremental(built);
     const own = [objectName('service', sticky), ...sticky.backends.map((e) => objectName('endpoint', sticky, `${e.addr}:${e.port}`))];
     expect(tx.text).toBe(`delete element ip xlb service-ips { 198.19.0.15 . tcp . 80 }\n${own.map((c) => `flush chain ip xlb ${c}\n`).join('')}`);
     expect(chainsIn(tx.text)).toEqual(new Set(own));
@@ -180,8 +181,7 @@ describe('nftables transactions', () => {
     const b = new NftRulesetBuilder();
     b.build(model.build(services, slices, node));
     // web loses its endpoints: its ClusterIP moves from service-ips to no-endpoint-services.
-    const { changes } = b.build(model.build(services, slices.filter((s) => s.metadata.name !== 'web-a'), node));
-    const tx = incremental(changes);
+    const tx = incremental(b.build(model.build(services, slices.filter((s) => s.metadata.name !== 'web-a'), node)));
     expect(tx.text).toContain('delete element ip xlb service-ips { 198.19.0.10 . tcp . 80 }');
     expect(tx.text).toContain('add element ip xlb no-endpoint-services { 198.19.0.10 . tcp . 80 : goto reject-chain }');
     expect(tx.text.indexOf('delete element')).toBeLessThan(tx.text.indexOf('add element'));
@@ -191,7 +191,7 @@ describe('nftables transactions', () => {
     const b = new NftRulesetBuilder();
     b.build(update());
     const web = objectName('service', svcKey('web'));
-    const tx = reconcile(b.all(), { chains: new Set(['services', web, 'service-OLD00000-shop/old/tcp/http']), sets: new Set(['affinity-OLD00000-x']) });
+    const tx = reconcile(b.all(), { chains: new Set(['services', web, 'service-OLD00000-shop/old/tcp/http']), sets: new Set(['affinity-OLD00000-x', 'hairpin']) });
     expect(tx.stale).toEqual({ chains: ['service-OLD00000-shop/old/tcp/http'], sets: ['affinity-OLD00000-x'] });
     expect(tx.text).toContain('flush map ip xlb service-ips');
     expect(tx.text).toContain(`flush chain ip xlb ${web}`);

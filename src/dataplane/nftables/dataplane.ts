@@ -14,7 +14,7 @@ export interface NftablesApplyStats extends ApplyStats {
   chainsWritten: number;
   /** chains deleted: flushed by this apply's first transaction, deleted by its second */
   chainsDeleted: number;
-  /** map elements added and deleted (a changed verdict is one of each) */
+  /** map and hairpin set elements added and deleted (a changed verdict is one of each) */
   elementsAdded: number;
   elementsDeleted: number;
 }
@@ -45,8 +45,9 @@ export class NftablesDataplane implements Dataplane {
 
   private write(update: StateUpdate): NftablesApplyStats {
     const full = update.delta.full || !this.known;
-    const { changes, written, removed } = this.rules.build(full ? { ...update, delta: { ...update.delta, full } } : update);
-    const tx = this.known ? incremental(changes) : reconcile(this.rules.all(), nftExisting());
+    const built = this.rules.build(full ? { ...update, delta: { ...update.delta, full } } : update);
+    const { written, removed } = built;
+    const tx = this.known ? incremental(built) : reconcile(this.rules.all(), nftExisting());
     if (tx.text) nftApply(tx.text);
     const second = deletion(tx.stale);
     if (second) nftApply(second);

@@ -25,11 +25,14 @@ interface Listed {
   nftables: Array<{ chain?: { table: string; name: string }; set?: { table: string; name: string } }>;
 }
 
-/** The chains and sets of `ip xlb` (none when the table does not exist). */
+/**
+ * The chains and sets of `ip xlb` (none when the table does not exist). Terse: without
+ * their elements, which nft would otherwise list (0.8 s for 10,000 services' hairpin set).
+ */
 export function nftExisting(): Existing {
   const names = (what: 'chains' | 'sets', kind: 'chain' | 'set') =>
     new Set(
-      (JSON.parse(nft(['-j', 'list', what, 'ip'])) as Listed).nftables
+      (JSON.parse(nft(['-j', '-t', 'list', what, 'ip'])) as Listed).nftables
         .map((o) => o[kind])
         .filter((o) => o?.table === TABLE)
         .map((o) => o!.name),

@@ -3,9 +3,11 @@
 //
 //   nat prerouting/output -> services: vmap @service-ips      -> service-x | external-x
 //                                      vmap @service-nodeports -> external-x  (local daddr)
-//       service-x:  affinity check, numgen random -> endpoint-y: hairpin mark, dnat
+//       service-x:  numgen random cascade -> dnat (with affinity: affinity check, numgen
+//                   random cascade -> endpoint-y: record the client, dnat)
 //       external-x: mark for masquerade (externalTrafficPolicy Cluster), goto service-x
-//   nat postrouting -> masquerading (what mark-for-masquerade marked)
+//   nat postrouting -> hairpin (@hairpin: a pod reached itself) marks for masquerade,
+//                      masquerading (what mark-for-masquerade marked)
 //   filter prerouting/output (before DNAT) -> firewall-check: vmap @firewall-ips -> firewall-x
 //   filter input/forward/output -> vmap @no-endpoint-services / @no-endpoint-nodeports
 //
@@ -13,7 +15,14 @@
 // are served on the node's addresses only (--node-ip), so the nodeport maps are keyed by
 // address too; externalTrafficPolicy Local gives external frontends the model's own
 // service of local endpoints, so external-x needs no local-endpoint chain of its own.
-import type { Frontend, LbService, StateUpdate } from '../../model/state.js';
+//
+// Unlike kube-proxy, a service picks its endpoint with a cascade of `numgen random mod k
+// == 0` rules (k = n, n-1, …, 1: each endpoint 1/n) and DNATs in its own chain, and the
+// hairpin check is one set lookup in postrouting: an anonymous vmap per service costs the
+// kernel a walk of the whole transaction when it is bound (quadratic at 10,000 services
+// in one sync), and every chain costs nft a dump on each run (nft lists all chains
+// before any `add rule` or `add element`). Endpoint chains remain for session affinity.
+import type { Backend, Frontend, LbService, StateUpdate } from '../../model/state.js';
 import { backendId } from '../../model/state.js';
 import { stableHash } from '../hash.js';
 import { ContributionTracker, type ContributionChange } from '../contributions.js';
@@ -30,6 +39,9 @@ export const MAPS = {
 } as const;
 export type MapName = (typeof MAPS)[keyof typeof MAPS];
 export const MAP_NAMES: readonly MapName[] = Object.values(MAPS);
+
+/** Every endpoint address as "A . A": after DNAT, a packet from A to A is a pod reaching itself. */
+export const HAIRPIN_SET = 'hairpin';
 
 export const CHAINS = {
   services: 'services',
@@ -59,7 +71,11 @@ const local = 'fib daddr type local';
 export const FIXED_CHAINS: readonly FixedChain[] = [
   { name: 'nat-prerouting', hook: 'type nat hook prerouting priority -100', rules: [`jump ${CHAINS.services}`] },
   { name: 'nat-output', hook: 'type nat hook output priority -100', rules: [`jump ${CHAINS.services}`] },
-  { name: 'nat-postrouting', hook: 'type nat hook postrouting priority 100', rules: [`jump ${CHAINS.masquerading}`] },
+  {
+    name: 'nat-postrouting',
+    hook: 'type nat hook postrouting priority 100',
+    rules: [`ct status dnat ip saddr . ip daddr @${HAIRPIN_SET} jump ${CHAINS.markMasq}`, `jump ${CHAINS.masquerading}`],
+  },
   { name: 'filter-prerouting', hook: 'type filter hook prerouting priority -110', rules: [`ct state new jump ${CHAINS.firewallCheck}`] },
   {
     name: 'filter-input',
@@ -100,6 +116,8 @@ export interface Contribution {
   elements: Map<MapName, Map<string, string>>;
   /** affinity sets (ipv4_addr, dynamic, timeout) its chains use */
   sets: string[];
+  /** its endpoints' addresses (unique): elements of the hairpin set, shared with other services */
+  hairpin: string[];
 }
 
 /** nft's limit on chain and set names (NFT_CHAIN_MAXNAMELEN, NFT_SET_MAXNAMELEN) less the NUL. */
@@ -117,13 +135,15 @@ export function objectName(kind: 'service' | 'external' | 'endpoint' | 'affinity
   return `${kind}-${stableHash(of, 8)}-${readable}`.slice(0, MAX_NAME);
 }
 
+export const hairpinElement = (addr: string) => `${addr} . ${addr}`;
+
 /** A map element's key: the frontend as `ip daddr . meta l4proto . th dport` sees it. */
 export function elementKey(f: Frontend): string {
   return `${f.addr} . ${f.protocol.toLowerCase()} . ${f.port}`;
 }
 
 export function contributionOf(svc: LbService): Contribution {
-  const c: Contribution = { chains: new Map(), elements: new Map(MAP_NAMES.map((m) => [m, new Map()])), sets: [] };
+  const c: Contribution = { chains: new Map(), elements: new Map(MAP_NAMES.map((m) => [m, new Map()])), sets: [], hairpin: [] };
   const add = (map: MapName, f: Frontend, verdict: string) => c.elements.get(map)!.set(elementKey(f), verdict);
   const isNodePort = (f: Frontend) => f.type === 'NodePort';
 
@@ -135,28 +155,22 @@ export function contributionOf(svc: LbService): Contribution {
   }
 
   const service = objectName('service', svc);
-  const proto = svc.protocol.toLowerCase();
-  const endpoints = svc.backends.map((b) => ({ b, chain: objectName('endpoint', svc, backendId(b)), set: objectName('affinity', svc, backendId(b)) }));
-  const affinity = svc.affinitySeconds > 0;
+  const dnat = (b: Backend) => `meta l4proto ${svc.protocol.toLowerCase()} dnat to ${backendId(b)}`;
   const rules: string[] = [];
-  if (affinity) {
-    for (const e of endpoints) rules.push(`ip saddr @${e.set} goto ${e.chain}`);
-    c.sets.push(...endpoints.map((e) => e.set));
-  }
-  rules.push(
-    endpoints.length === 1
-      ? `goto ${endpoints[0]!.chain}`
-      : `numgen random mod ${endpoints.length} vmap { ${endpoints.map((e, i) => `${i} : goto ${e.chain}`).join(', ')} }`,
-  );
   c.chains.set(service, rules);
-  for (const e of endpoints) {
-    c.chains.set(e.chain, [
-      // Hairpin: a pod reaching itself through the service must see the node as peer.
-      `ip saddr ${e.b.addr} jump ${CHAINS.markMasq}`,
-      ...(affinity ? [`update @${e.set} { ip saddr timeout ${svc.affinitySeconds}s }`] : []),
-      `meta l4proto ${proto} dnat to ${backendId(e.b)}`,
-    ]);
-  }
+  // With affinity, an endpoint chain records the client in the endpoint's set before DNAT.
+  const targets = svc.backends.map((b) => {
+    if (svc.affinitySeconds === 0) return dnat(b);
+    const chain = objectName('endpoint', svc, backendId(b));
+    const set = objectName('affinity', svc, backendId(b));
+    rules.push(`ip saddr @${set} goto ${chain}`);
+    c.sets.push(set);
+    c.chains.set(chain, [`update @${set} { ip saddr timeout ${svc.affinitySeconds}s }`, dnat(b)]);
+    return `goto ${chain}`;
+  });
+  const n = targets.length;
+  rules.push(...targets.map((t, i) => (i < n - 1 ? `numgen random mod ${n - i} == 0 ${t}` : t)));
+  c.hairpin = [...new Set(svc.backends.map((b) => b.addr))];
 
   for (const f of svc.frontends) if (f.type === 'ClusterIP') add(MAPS.serviceIps, f, `goto ${service}`);
   const external = svc.frontends.filter((f) => f.type !== 'ClusterIP');
@@ -182,16 +196,42 @@ export function contributionOf(svc: LbService): Contribution {
 export type ServiceChange = ContributionChange<Contribution>;
 
 function sameContribution(a: Contribution, b: Contribution): boolean {
-  const entries = (c: Contribution) => JSON.stringify([[...c.chains], [...c.elements].map(([m, e]) => [m, [...e]]), c.sets]);
+  const entries = (c: Contribution) => JSON.stringify([[...c.chains], [...c.elements].map(([m, e]) => [m, [...e]]), c.sets, c.hairpin]);
   return entries(a) === entries(b);
 }
 
-/** The ruleset kept across updates (see ContributionTracker). */
+/** One update's changes: the services' and the hairpin set's (whose elements services share). */
+export interface NftChanges {
+  changes: ServiceChange[];
+  /** addresses whose last holder went away, and addresses no service held before */
+  hairpin: { deleted: string[]; added: string[] };
+}
+
+/** The ruleset kept across updates (see ContributionTracker), with how many services hold each hairpin address. */
 export class NftRulesetBuilder {
   private readonly tracker = new ContributionTracker(contributionOf, sameContribution);
+  private readonly holders = new Map<string, number>();
 
-  build(update: StateUpdate): { changes: ServiceChange[]; written: LbService[]; removed: LbService[] } {
-    return this.tracker.update(update);
+  build(update: StateUpdate): NftChanges & { written: LbService[]; removed: LbService[] } {
+    const r = this.tracker.update(update);
+    const was = new Map<string, number>();
+    const count = (addr: string, by: number) => {
+      const n = this.holders.get(addr) ?? 0;
+      if (!was.has(addr)) was.set(addr, n);
+      if (n + by) this.holders.set(addr, n + by);
+      else this.holders.delete(addr);
+    };
+    for (const { before, after } of r.changes) {
+      for (const a of before?.hairpin ?? []) count(a, -1);
+      for (const a of after?.hairpin ?? []) count(a, 1);
+    }
+    const hairpin = { deleted: [] as string[], added: [] as string[] };
+    for (const [a, n] of was) {
+      const now = this.holders.has(a);
+      if (n > 0 && !now) hairpin.deleted.push(a);
+      if (n === 0 && now) hairpin.added.push(a);
+    }
+    return { ...r, hairpin };
   }
 
   /** Every contribution wanted now, by service key order (for a full reconcile and tests). */
@@ -205,14 +245,17 @@ export interface NftRuleset {
   chains: Map<string, string[]>;
   maps: Map<MapName, Map<string, string>>;
   sets: string[];
+  /** the hairpin set's elements ("A . A") */
+  hairpin: Set<string>;
 }
 
 export function mergeRuleset(contributions: Contribution[]): NftRuleset {
-  const rs: NftRuleset = { chains: new Map(FIXED_CHAINS.map((ch) => [ch.name, ch.rules])), maps: new Map(MAP_NAMES.map((m) => [m, new Map()])), sets: [] };
+  const rs: NftRuleset = { chains: new Map(FIXED_CHAINS.map((ch) => [ch.name, ch.rules])), maps: new Map(MAP_NAMES.map((m) => [m, new Map()])), sets: [], hairpin: new Set() };
   for (const c of contributions) {
     for (const [chain, rules] of c.chains) rs.chains.set(chain, rules);
     for (const [m, elements] of c.elements) for (const [k, v] of elements) rs.maps.get(m)!.set(k, v);
     rs.sets.push(...c.sets);
+    for (const a of c.hairpin) rs.hairpin.add(hairpinElement(a));
   }
   return rs;
 }

@@ -4,7 +4,7 @@
 // deleted in a second one: the kernel counts a reference as gone only once its
 // transaction commits, so deleting in the same one can fail with EBUSY (kube-proxy
 // defers deletion for the same reason).
-import { FIXED_CHAINS, MAP_COMMENTS, MAP_NAMES, TABLE, type Contribution, type MapName, type ServiceChange } from './ruleset.js';
+import { FIXED_CHAINS, HAIRPIN_SET, MAP_COMMENTS, MAP_NAMES, TABLE, hairpinElement, type Contribution, type MapName, type NftChanges } from './ruleset.js';
 
 const T = `ip ${TABLE}`;
 
@@ -52,9 +52,10 @@ class Lines {
     this.sets.push(`add set ${T} ${name} { type ipv4_addr; flags dynamic,timeout; }`);
   }
 
-  elements(op: 'add' | 'delete', map: MapName, items: string[]): void {
+  /** `of`: a map or the hairpin set */
+  elements(op: 'add' | 'delete', of: MapName | typeof HAIRPIN_SET, items: string[]): void {
     if (items.length === 0) return;
-    (op === 'add' ? this.addElements : this.deleteElements).push(`${op} element ${T} ${map} { ${items.join(', ')} }`);
+    (op === 'add' ? this.addElements : this.deleteElements).push(`${op} element ${T} ${of} { ${items.join(', ')} }`);
     if (op === 'add') this.elementsAdded += items.length;
     else this.elementsDeleted += items.length;
   }
@@ -75,7 +76,7 @@ class Lines {
 const sameRules = (a: readonly string[] | undefined, b: readonly string[]) => a !== undefined && a.length === b.length && a.every((r, i) => r === b[i]);
 
 /** The changes of one update, on a table that holds exactly what we wrote before. */
-export function incremental(changes: ServiceChange[]): Transaction {
+export function incremental({ changes, hairpin }: NftChanges): Transaction {
   const out = new Lines();
   const stale: Stale = { chains: [], sets: [] };
   const dels = new Map<MapName, string[]>(MAP_NAMES.map((m) => [m, []]));
@@ -97,6 +98,8 @@ export function incremental(changes: ServiceChange[]): Transaction {
     out.elements('delete', map, dels.get(map)!);
     out.elements('add', map, adds.get(map)!);
   }
+  out.elements('delete', HAIRPIN_SET, hairpin.deleted.map(hairpinElement));
+  out.elements('add', HAIRPIN_SET, hairpin.added.map(hairpinElement));
   return out.done(stale);
 }
 
@@ -114,8 +117,10 @@ export function reconcile(wanted: Contribution[], existing: Existing): Transacti
     out.declare.push(`add map ${T} ${map} { type ipv4_addr . inet_proto . inet_service : verdict; comment "${MAP_COMMENTS[map]}"; }`);
     out.deleteElements.push(`flush map ${T} ${map}`);
   }
+  out.declare.push(`add set ${T} ${HAIRPIN_SET} { type ipv4_addr . ipv4_addr; comment "endpoints: a pod reaching itself through a service"; }`);
+  out.deleteElements.push(`flush set ${T} ${HAIRPIN_SET}`);
   const chains = new Set<string>(FIXED_CHAINS.map((c) => c.name));
-  const sets = new Set<string>();
+  const sets = new Set<string>([HAIRPIN_SET]);
   for (const c of wanted) {
     for (const [chain, rules] of c.chains) {
       out.chain(chain, rules);
@@ -127,6 +132,7 @@ export function reconcile(wanted: Contribution[], existing: Existing): Transacti
     }
   }
   for (const map of MAP_NAMES) out.elements('add', map, wanted.flatMap((c) => [...c.elements.get(map)!].map(([k, v]) => `${k} : ${v}`)));
+  out.elements('add', HAIRPIN_SET, [...new Set(wanted.flatMap((c) => c.hairpin))].map(hairpinElement));
   return out.done({ chains: [...existing.chains].filter((c) => !chains.has(c)).sort(), sets: [...existing.sets].filter((s) => !sets.has(s)).sort() });
 }
 
