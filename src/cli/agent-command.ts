@@ -12,7 +12,7 @@ import { BpfDataplane, flowTables } from '../dataplane/bpf/dataplane.js';
 import { bpfMaglevTables } from '../dataplane/bpf/maglev-pool.js';
 import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
 import { workerTables } from '../dataplane/bpf/table-builder.js';
-import { CAPACITY } from '../dataplane/bpf/capacity.js';
+import { capacityOf, mapSizes } from '../dataplane/bpf/capacity.js';
 import { IptablesDataplane, iptablesCleanup } from '../dataplane/iptables/dataplane.js';
 import { NftablesDataplane } from '../dataplane/nftables/dataplane.js';
 import { nftablesCleanup } from '../dataplane/nftables/nft.js';
@@ -20,6 +20,7 @@ import { nftablesUnsupported } from '../dataplane/nftables/support.js';
 import type { Dataplane } from '../dataplane/types.js';
 import { chooseDataplane, MODE_FLAGS, type ModeFlag } from '../dataplane/choose.js';
 import { ManifestSource } from '../sources/manifests.js';
+import { KubeSource } from '../sources/kube/kube-source.js';
 import { HealthServer } from '../health/health-server.js';
 import { deviceIPv4s } from './node-ips.js';
 import { AgentStatus, statusFile, type DeviceStatus } from '../observe/status.js';
@@ -40,7 +41,9 @@ export interface AgentOptions {
   /** the cgroup v2 directory whose processes get socket-level load balancing */
   cgroup: string;
   acceleration: string;
-  /** capacity of the SNAT table (flows to backends on other nodes); default: the object's */
+  /** map capacities (see mapSizes); default: the object's */
+  maxServices?: string;
+  maxBackends?: string;
   natTableSize?: string;
   /** HOST:PORT of /healthz, /readyz and /metrics; "" for none */
   metricsAddr: string;
@@ -51,6 +54,15 @@ export interface AgentOptions {
 }
 
 export class UsageError extends Error {}
+
+/** The map sizes the flags ask for, by map name. */
+function sizesOf(opts: AgentOptions): Record<string, number> {
+  try {
+    return mapSizes({ '--max-services': opts.maxServices, '--max-backends': opts.maxBackends, '--nat-table-size': opts.natTableSize });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
 
 export function parseList(v: string | undefined): string[] {
   return (v ?? '')
@@ -146,10 +158,7 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   if (opts.cleanup) return cleanup(opts, log);
   if (!MODE_FLAGS.includes(opts.mode as ModeFlag)) throw new UsageError(`--mode ${opts.mode}: must be ${MODE_FLAGS.join(', ')}`);
   if (!ACCELERATIONS.includes(opts.acceleration as Acceleration)) throw new UsageError(`--acceleration ${opts.acceleration}: must be ${ACCELERATIONS.join(', ')}`);
-  if (opts.natTableSize !== undefined) {
-    const n = Number(opts.natTableSize);
-    if (!Number.isInteger(n) || n < 1024 || n > 1 << 24) throw new UsageError(`--nat-table-size ${opts.natTableSize}: must be a whole number from 1024 to ${1 << 24}`);
-  }
+  sizesOf(opts);
   if (opts.manifests && opts.kubeconfig) throw new UsageError('give either --manifests or --kubeconfig, not both');
   if (opts.metricsAddr) {
     try {

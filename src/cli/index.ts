@@ -5,6 +5,7 @@ import { cleanup, runAgent, UsageError, type AgentOptions } from './agent-comman
 import { DUMP_SECTIONS, mapsDump, type DumpSection } from './maps-dump.js';
 import { cgroup2Mount } from '../dataplane/bpf/cgroup.js';
 import { ACCELERATIONS } from '../dataplane/bpf/programs.js';
+import { xlb_limits } from '../dataplane/bpf/contract.js';
 import { MODE_FLAGS } from '../dataplane/choose.js';
 import { renderStatus, status } from './status.js';
 import { parseFlow, renderExplanation } from './explain.js';
@@ -26,7 +27,9 @@ program
   .addOption(new Option('--mode <mode>', 'datapath').choices(MODE_FLAGS).default('auto'))
   .option('--bpffs <dir>', 'where maps are pinned (a bpf filesystem is mounted there if needed)', DEFAULT_BPFFS)
   .option('--cgroup <dir>', 'cgroup v2 directory whose processes (pods, host) get socket-level load balancing (default: the cgroup2 mount)', cgroup2Mount() ?? '')
-  .option('--nat-table-size <entries>', 'SNAT table capacity: flows from outside to backends on other nodes (default: XLB_MAX_NAT of bpf/xlb.h; a pinned table keeps its size until cleanup)')
+  .option('--max-services <n>', `map capacity for Service ports, and for their frontends (default: ${xlb_limits.XLB_MAX_SERVICES}; a pinned map keeps its size until cleanup)`)
+  .option('--max-backends <n>', `map capacity for distinct endpoints, and twice that for service-endpoint pairs (default: ${xlb_limits.XLB_MAX_BACKENDS}; a pinned map keeps its size until cleanup)`)
+  .option('--nat-table-size <entries>', `SNAT table capacity: flows from outside to backends on other nodes (default: ${xlb_limits.XLB_MAX_NAT}; a pinned table keeps its size until cleanup)`)
   .addOption(new Option('--acceleration <how>', 'XDP where the driver has native XDP and it pays (auto), XDP or fail (xdp), tc only (off)').choices([...ACCELERATIONS]).default('auto'))
   .option('--metrics-addr <addr>', 'HOST:PORT serving /healthz, /readyz and Prometheus /metrics ("" for none)', '127.0.0.1:10249')
   .option('--unreachable-grace <seconds>', 'how long the API server may be unreachable before /readyz reports not ready (the programmed state keeps serving)', '60')

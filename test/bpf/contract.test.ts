@@ -13,7 +13,7 @@ import { MAP_NAMES } from '../../src/dataplane/bpf/maps.js';
 import { BPF_OBJECT_DIR, OBJECTS, PROGRAMS, PROGRAM_PREFIX, SOCKET_PROGRAMS } from '../../src/dataplane/bpf/programs.js';
 import { DROP_REASONS } from '../../src/dataplane/bpf/codec.js';
 import { EXPLAIN_OBJECT } from '../../src/dataplane/bpf/explain.js';
-import { MAX_BACKEND_ID, MAX_SERVICE_ID } from '../../src/dataplane/bpf/capacity.js';
+import { CAPACITY } from '../../src/dataplane/bpf/capacity.js';
 import { REPO } from '../testbed/topology.js';
 
 const shipped = fs.readdirSync(BPF_OBJECT_DIR).filter((f) => f.endsWith('.bpf.o'));
@@ -55,8 +55,12 @@ describe('the contract between bpf/ and the agent', () => {
   });
 
   it('hands out ids the maps can hold, sized as xlb.h says', () => {
-    expect(MAX_SERVICE_ID).toBe(xlb_limits.XLB_MAX_SERVICES - 1);
-    expect(MAX_BACKEND_ID).toBe(xlb_limits.XLB_MAX_BACKENDS - 1);
+    expect(CAPACITY).toEqual({
+      serviceIds: xlb_limits.XLB_MAX_SERVICES - 1,
+      frontends: xlb_limits.XLB_MAX_SERVICES,
+      backendIds: xlb_limits.XLB_MAX_BACKENDS - 1,
+      members: xlb_limits.XLB_MAX_MEMBERS,
+    });
     expect(MAPS.xlb_maglev.maxEntries).toBe(xlb_limits.XLB_MAGLEV_CHUNKS);
     expect(MAPS.xlb_sockets.maxEntries).toBe(xlb_limits.XLB_MAX_SOCKETS);
     expect(MAPS.xlb_nat.maxEntries).toBe(xlb_limits.XLB_MAX_NAT);

@@ -11,6 +11,7 @@ import * as codec from '../../src/dataplane/bpf/codec.js';
 import { conversion } from '../../src/dataplane/bpf/layout.js';
 import { native, type Layout } from '../../src/dataplane/bpf/native.js';
 import { BPF_OBJECT_DIR, loadPrograms } from '../../src/dataplane/bpf/programs.js';
+import { capacityOf, mapSizes } from '../../src/dataplane/bpf/capacity.js';
 import { testBpffs } from '../helpers/bpffs.js';
 
 const OLD_OBJECT = path.join(BPF_OBJECT_DIR, 'testing/old_layout.bpf.o');
@@ -183,5 +184,18 @@ describe('loadPrograms over maps of an older layout', () => {
       native().closeFd(from);
       native().closeFd(to);
     }
+  });
+});
+
+describe('map sizes from the agent flags', () => {
+  it('sizes the maps as --max-services and --max-backends ask; pinned maps keep the size they were made with', () => {
+    pins = testBpffs('sizes');
+    const p = loadPrograms(pins.dir, mapSizes({ '--max-services': '2048', '--max-backends': '4096' }), captureLog().log);
+    expect(capacityOf(p.maps)).toEqual({ serviceIds: 2047, frontends: 2048, backendIds: 4095, members: 8192 });
+    expect(native().mapInfo(p.maps.svcStats.fd).maxEntries).toBe(2048);
+    const { log, about } = captureLog();
+    const q = loadPrograms(pins.dir, mapSizes({ '--max-services': '4096' }), log);
+    expect(capacityOf(q.maps)).toEqual({ serviceIds: 2047, frontends: 2048, backendIds: 4095, members: 8192 });
+    expect(about('xlb_services')).toEqual([expect.objectContaining({ level: 30, msg: expect.stringMatching(/^xlb_services: pinned with 2048 entries where 4096 are asked: keeps its size/) as unknown })]);
   });
 });

@@ -58,6 +58,8 @@ export class FakeApiServer {
   private oldest = 1;
   private uid = 0;
   private readonly objects: Record<Kind, Map<string, KubeObject>> = { services: new Map(), endpointslices: new Map(), nodes: new Map() };
+  /** Each kind's objects in key order, kept until one changes: a list of 100,000 pages through them without sorting per page. */
+  private readonly sorted: Partial<Record<Kind, KubeObject[]>> = {};
   private history: Event[] = [];
   private readonly watchers = new Set<Watcher>();
   private readonly sockets = new Set<Socket>();
@@ -103,6 +105,7 @@ export class FakeApiServer {
     stored.metadata.uid = (this.objects[kind].get(key)?.metadata.uid as string | undefined) ?? `uid-${++this.uid}`;
     stored.metadata.resourceVersion = String(++this.rv);
     this.objects[kind].set(key, stored);
+    delete this.sorted[kind];
     this.emit({ rv: this.rv, kind, type, object: stored });
   }
 
@@ -111,6 +114,7 @@ export class FakeApiServer {
     const obj = this.objects[kind].get(key);
     if (!obj) return;
     this.objects[kind].delete(key);
+    delete this.sorted[kind];
     const gone = { ...obj, metadata: { ...obj.metadata, resourceVersion: String(++this.rv) } };
     this.emit({ rv: this.rv, kind, type: 'DELETED', object: gone });
   }
@@ -158,7 +162,8 @@ export class FakeApiServer {
   }
 
   private list(route: (typeof ROUTES)[string], url: URL, nameSelector: string | undefined, res: http.ServerResponse): void {
-    const all = [...this.objects[route.kind].values()].filter((o) => this.matches({ nameSelector }, o)).sort((a, b) => keyOf(a).localeCompare(keyOf(b)));
+    const sorted = (this.sorted[route.kind] ??= [...this.objects[route.kind].entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, o]) => o));
+    const all = nameSelector === undefined ? sorted : sorted.filter((o) => this.matches({ nameSelector }, o));
     const limit = Number(url.searchParams.get('limit') ?? 0);
     const token = url.searchParams.get('continue');
     const start = token ? Number(Buffer.from(token, 'base64').toString()) : 0;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
-import { CAPACITY, type Capacity } from '../../src/dataplane/bpf/capacity.js';
+import { CAPACITY, mapSizes, type Capacity } from '../../src/dataplane/bpf/capacity.js';
 import type { MapLike } from '../../src/dataplane/bpf/maps.js';
 import type { MaglevTables } from '../../src/dataplane/bpf/maglev-pool.js';
 import { SVC_F_LOCAL, SVC_F_TERMINATING, type BackendValue, type MemberKey, type SourceRangeKey, type SvcKey, type SvcName, type SvcValue } from '../../src/dataplane/bpf/codec.js';
@@ -370,8 +370,8 @@ describe('BpfReconciler with full maps', () => {
       expect.objectContaining({
         service: 'default/c:80/TCP',
         map: 'xlb_svc_names',
-        limit: 'XLB_MAX_SERVICES',
-        msg: 'default/c:80/TCP not programmed: all 2 service ids are taken; remove Services or endpoints, or raise XLB_MAX_SERVICES in bpf/xlb.h',
+        raise: '--max-services',
+        msg: 'default/c:80/TCP not programmed: all 2 service ids are taken; remove Services or endpoints, or raise --max-services',
       }),
     ]);
     // Other changes go on being programmed; the problem is not said again.
@@ -409,6 +409,30 @@ describe('BpfReconciler with full maps', () => {
     expect(stats.overCapacity).toBe(1);
     expect(programmed(maps)).toEqual(['198.19.0.11:80', '198.19.0.12:80']);
     expect([...new Set(named(maps, tables, before!.svc_id))].map((b) => maps.backends.get(b)!.addr)).toEqual(['198.18.1.11']);
+  });
+
+  it('leaves out a service whose service-endpoint pairs xlb_members has no room for; a changed one keeps what it has', () => {
+    const { maps, lines, rec } = small({ members: 3 });
+    const model = new DesiredStateBuilder();
+    const svcs = [service('a', '198.19.0.10'), service('b', '198.19.0.11')];
+    const slices = [slice('a', ['198.18.1.10', '198.18.1.11']), slice('b', ['198.18.1.20', '198.18.1.21'])];
+    let stats = rec.apply(model.build(svcs, slices, node));
+    expect(programmed(maps)).toEqual(['198.19.0.10:80']);
+    expect(stats.overCapacity).toBe(1);
+    expect(errors(lines)).toEqual([
+      expect.objectContaining({ service: 'default/b:80/TCP', map: 'xlb_members', raise: '--max-backends', msg: expect.stringContaining('xlb_members is full (3 service-endpoint pairs)') }),
+    ]);
+    // a's change needs its new pairs beside the old ones until its table is in: no room, a keeps serving.
+    slices[0] = slice('a', ['198.18.1.12', '198.18.1.13']);
+    rec.apply(model.build(svcs, slices, node));
+    expect(maps.members.entries()).toHaveLength(2);
+    expect(maps.backends.entries().map(([, b]) => b.addr).sort()).toEqual(['198.18.1.10', '198.18.1.11']);
+    // b gone, a shrunk to one endpoint: both fit.
+    slices[0] = slice('a', ['198.18.1.12']);
+    stats = rec.apply(model.build(svcs.slice(0, 1), slices.slice(0, 1), node));
+    expect(stats.overCapacity).toBe(0);
+    expect(maps.backends.entries().map(([, b]) => b.addr)).toEqual(['198.18.1.12']);
+    expect(maps.members.entries()).toHaveLength(1);
   });
 
   it('a deleted Service and new ones in one apply: the room goes to a new one, the deleted one is removed', () => {
@@ -458,5 +482,20 @@ describe('BpfReconciler with full maps', () => {
     expect(maps.services.entries()).toHaveLength(300);
     expect(new Set(maps.services.entries().map(([, v]) => v.svc_id)).size).toBe(300);
     expect(maps.backends.entries()).toHaveLength(300);
+  });
+});
+
+describe('mapSizes: the agent\'s map size flags', () => {
+  it('gives each flag\'s maps their entries, and refuses what is no whole number in range, naming the flag', () => {
+    expect(mapSizes({ '--max-services': '100000', '--max-backends': '1000000', '--nat-table-size': undefined })).toEqual({
+      xlb_services: 100000,
+      xlb_svc_names: 100000,
+      xlb_svc_stats: 100000,
+      xlb_backends: 1000000,
+      xlb_members: 2000000,
+    });
+    expect(() => mapSizes({ '--max-services': '10' })).toThrow('--max-services 10: must be a whole number from 1024 to 16777216');
+    expect(() => mapSizes({ '--max-backends': '1e9' })).toThrow('--max-backends 1e9: must be a whole number from 1024 to 8388608');
+    expect(() => mapSizes({ '--nat-table-size': 'lots' })).toThrow('--nat-table-size lots: must be a whole number');
   });
 });

@@ -8,6 +8,8 @@ import type { MapLike } from './maps.js';
 export class MapSets<K, I extends number | string> {
   private readonly sets = new Map<number, Set<I>>();
   private pending: Array<[K, number]> = [];
+  /** items of every service: the map's entries once flushed */
+  private count = 0;
 
   constructor(
     private readonly map: MapLike<K, number>,
@@ -17,7 +19,12 @@ export class MapSets<K, I extends number | string> {
     for (const [k] of map.entries()) {
       const [svcId, item] = itemOf(k);
       this.setOf(svcId).add(item);
+      this.count++;
     }
+  }
+
+  get size(): number {
+    return this.count;
   }
 
   holdsExactly(svcId: number, items: I[]): boolean {
@@ -32,6 +39,7 @@ export class MapSets<K, I extends number | string> {
       if (have.has(item)) continue;
       this.pending.push([this.keyOf(svcId, item), 1]);
       have.add(item);
+      this.count++;
     }
   }
 
@@ -51,6 +59,7 @@ export class MapSets<K, I extends number | string> {
       this.map.delete(this.keyOf(svcId, item));
       have.delete(item);
       removed++;
+      this.count--;
     }
     if (have.size === 0) this.sets.delete(svcId);
     return removed;

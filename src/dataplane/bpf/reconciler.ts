@@ -33,10 +33,11 @@ import { CAPACITY, type Capacity } from './capacity.js';
 
 /** What runs out, for the log line that says so. */
 const ROOM = {
-  service: { map: 'xlb_svc_names', limit: 'XLB_MAX_SERVICES', full: (c: Capacity) => `all ${c.serviceIds} service ids are taken` },
-  frontend: { map: 'xlb_services', limit: 'XLB_MAX_SERVICES', full: (c: Capacity) => `xlb_services is full (${c.frontends} frontends)` },
-  backend: { map: 'xlb_backends', limit: 'XLB_MAX_BACKENDS', full: (c: Capacity) => `all ${c.backendIds} backend ids are taken` },
-  table: { map: 'xlb_maglev', limit: 'XLB_MAGLEV_CHUNKS', full: () => 'the Maglev pool has no room for its table' },
+  service: { map: 'xlb_svc_names', raise: '--max-services', full: (c: Capacity) => `all ${c.serviceIds} service ids are taken` },
+  frontend: { map: 'xlb_services', raise: '--max-services', full: (c: Capacity) => `xlb_services is full (${c.frontends} frontends)` },
+  backend: { map: 'xlb_backends', raise: '--max-backends', full: (c: Capacity) => `all ${c.backendIds} backend ids are taken` },
+  member: { map: 'xlb_members', raise: '--max-backends', full: (c: Capacity) => `xlb_members is full (${c.members} service-endpoint pairs)` },
+  table: { map: 'xlb_maglev', raise: 'XLB_MAGLEV_CHUNKS in bpf/xlb.h', full: () => 'the Maglev pool has no room for its table' },
 } as const;
 type Room = keyof typeof ROOM;
 /** Something of a service the maps have no room for: the whole service, or one frontend or backend ("IP:PORT[/PROTO]"). */
@@ -300,10 +301,13 @@ export class BpfReconciler implements Dataplane {
         noRoom(plan, svc.key, 'service');
         continue;
       }
-      // A changed service may need a new table: it stays as programmed when none fits.
-      if ((!cur || cur.applied !== svc) && !this.tables.fits(maglevSize(svc.backends.length))) {
+      // A changed service may need a new table and members (old ones go after it is
+      // in): it stays as programmed when they do not fit.
+      const changed = !cur || cur.applied !== svc;
+      const short = !changed ? undefined : !this.tables.fits(maglevSize(svc.backends.length)) ? 'table' : this.members.size + svc.backends.length > this.capacity.members ? 'member' : undefined;
+      if (short) {
         if (!cur) this.svcIds.release(svcId);
-        noRoom(plan, svc.key, 'table');
+        noRoom(plan, svc.key, short);
         continue;
       }
       const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
@@ -478,8 +482,8 @@ export class BpfReconciler implements Dataplane {
       if (was?.has(item)) continue;
       const r = ROOM[room];
       this.log.error(
-        { service: key, ...(what && { [room]: what }), map: r.map, limit: r.limit },
-        `${key}${what ? `: ${room} ${what}` : ''} not programmed: ${r.full(this.capacity)}; remove Services or endpoints, or raise ${r.limit} in bpf/xlb.h`,
+        { service: key, ...(what && { [room]: what }), map: r.map, raise: r.raise },
+        `${key}${what ? `: ${room} ${what}` : ''} not programmed: ${r.full(this.capacity)}; remove Services or endpoints, or raise ${r.raise}`,
       );
     }
     if (left) this.short.set(key, left);
