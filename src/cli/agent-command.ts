@@ -116,7 +116,7 @@ function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], 
   checkCgroup(opts.cgroup);
   checkKernelBtf();
   ensureBpffs(opts.bpffs);
-  const programs = loadPrograms(opts.bpffs, opts.natTableSize ? { xlb_nat: Number(opts.natTableSize) } : {}, log);
+  const programs = loadPrograms(opts.bpffs, sizesOf(opts), log);
   // SNATed flows leave a device with its node IP, else its first address.
   const snatAddr = (dev: string) => {
     const own = deviceIPv4s([dev]);
@@ -132,7 +132,7 @@ function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], 
   if (deferred) log.info({ rebuilt: programs.upgrade.rebuilt }, 'new maps: the programs are attached once the first full state is written to them');
   else attach();
   const m = programs.maps;
-  return new BpfDataplane(new BpfReconciler(m, bpfMaglevTables(m.maglev), log, CAPACITY, workerTables()), m, programs.sweepFd, opts.cgroup, flowTables(m), log, deferred ? attach : undefined);
+  return new BpfDataplane(new BpfReconciler(m, bpfMaglevTables(m.maglev), log, capacityOf(m), workerTables()), m, programs.sweepFd, opts.cgroup, flowTables(m), log, deferred ? attach : undefined);
 }
 
 /** What the kernel attached to each device, as lbctl status shows it. */
@@ -179,10 +179,7 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   if (nodeIps.length === 0 && opts.manifests) log.warn({ devices }, 'no IPv4 address on the devices and no --node-ip: NodePorts are not served');
 
   // Bad input fails here, before anything is loaded, attached or pinned.
-  // client-node is imported only to watch an API server: loading it takes half a second.
-  const source = opts.manifests
-    ? new ManifestSource(opts.manifests, log)
-    : new (await import('../sources/kube/kube-source.js')).KubeSource({ kubeconfig: opts.kubeconfig, nodeName: node.name }, log);
+  const source = opts.manifests ? new ManifestSource(opts.manifests, log) : new KubeSource({ kubeconfig: opts.kubeconfig, nodeName: node.name }, log);
   const status = new AgentStatus({ bpffs: opts.bpffs, node, metricsAddr: opts.metricsAddr || undefined, graceMs: graceS * 1000, file: statusFile(opts.bpffs) }, log);
   let dataplane: Dataplane | undefined;
   const metrics = new AgentMetrics(status, () => dataplane);

@@ -1,10 +1,14 @@
-// One resource kept in sync with the API server: a client-node ListWatch plus what it
-// lacks in 1.4 — it stops on any error but 410 (we restart it with backoff), and a
-// watch that goes silent (a half-open connection) is never noticed (we restart it
-// after an idle period). Restarts resume from the last resourceVersion; a 410
-// re-lists, and the cache then holds the full current state.
-import { ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+// One resource kept in sync with the API server, as client-go's reflector does: list,
+// then watch from the list's resourceVersion, each object trimmed as it arrives and kept
+// in a cache by namespace/name. A watch the server ends is resumed from the last
+// resourceVersion (bookmarks keep it fresh); an expired one (410 Gone) re-lists, and the
+// differences from the cache come out as changes, deletions included. Failures restart
+// with backoff, and a watch that goes silent (a half-open connection) is restarted
+// after an idle period.
 import type { Logger } from 'pino';
+import type { ApiAccess } from './access.js';
+import { listAll } from './list.js';
+import { apiGet } from './request.js';
 
 export interface ReflectorOptions {
   /** restart a watch that delivered nothing for this long */
@@ -13,54 +17,35 @@ export interface ReflectorOptions {
   backoffMaxMs: number;
 }
 
-const OBJECT_PHASES = new Set(['ADDED', 'MODIFIED', 'DELETED']);
-
-/** Lets the aborted request settle before the new one starts. */
-const IDLE_RESTART_DELAY_MS = 10;
-
-/**
- * client-node's Watch, asking for bookmarks (a quiet resource still hears from the
- * server, so its watch is neither taken for dead nor re-listed on a restart) and
- * saying when a watch request was answered (the API server is reachable again).
- */
-class BookmarkWatch extends Watch {
-  /**
-   * `onAnswer`: the server answered a watch; `onEvent(deliver)`: wraps the delivery of
-   * each event, so the reflector can tell watched changes from a list's items.
-   */
-  constructor(
-    kc: KubeConfig,
-    private readonly onAnswer: () => void,
-    private readonly onEvent: (deliver: () => void) => void,
-    private readonly trim: (obj: KubernetesObject) => KubernetesObject,
-  ) {
-    super(kc);
-  }
-
-  override async watch(path: string, params: Record<string, unknown>, callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void, done: (err: unknown) => void): Promise<AbortController> {
-    let failed = false;
-    const controller = await super.watch(
-      path,
-      { ...params, allowWatchBookmarks: true },
-      // Objects are trimmed as they arrive; a BOOKMARK or an ERROR (a Status) is passed as it is.
-      (phase, obj, w) => this.onEvent(() => callback(phase, OBJECT_PHASES.has(phase) ? this.trim(obj as KubernetesObject) : obj, w)),
-      (err) => {
-        if (err) failed = true;
-        done(err);
-      },
-    );
-    if (!failed) this.onAnswer();
-    return controller;
-  }
-}
-
 export const DEFAULT_REFLECTOR_OPTIONS: ReflectorOptions = { idleMs: 5 * 60_000, backoffInitialMs: 200, backoffMaxMs: 30_000 };
 
-export class Reflector<T extends KubernetesObject> {
-  private lw?: ListWatch<T>;
+/** What the reflector reads of any object. */
+export interface KubeObject {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+}
+
+export interface ReflectorHandlers<T> {
+  /** An object was added or changed, or `deleted`; `live`: seen by the watch (not a list's difference). */
+  changed(obj: T, deleted: boolean, live: boolean): void;
+  /** The first list is in the cache. */
+  synced(): void;
+}
+
+/** The server closes a watch after this (with jitter, as client-go asks): long watches end cleanly and resume. */
+const WATCH_TIMEOUT_S = 300;
+/** The resourceVersion the cache has is too old for a watch: the server's words for 410 Gone. */
+class Expired extends Error {}
+
+const keyOf = (o: KubeObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+
+export class Reflector<T extends KubeObject> {
+  private readonly cache = new Map<string, T>();
+  private resourceVersion = '';
   private synced = false;
   private stopped = false;
-  private restarting = false;
+  /** Bumped by every (re)start: a run that is not the latest ends quietly. */
+  private generation = 0;
+  private abort?: AbortController;
   private backoffMs: number;
   private idleTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
@@ -72,12 +57,10 @@ export class Reflector<T extends KubernetesObject> {
   constructor(
     private readonly what: string,
     private readonly path: string,
-    private readonly kc: KubeConfig,
-    private readonly listFn: () => Promise<KubernetesListObject<T>>,
-    /** what is kept of each watched object (the list trims its items itself) */
-    private readonly trim: (obj: KubernetesObject) => KubernetesObject,
-    /** An object was added or changed, or `deleted`; `live`: seen by the watch (not a list's item). */
-    private readonly onChange: (obj: T, deleted: boolean, live: boolean) => void,
+    private readonly access: ApiAccess,
+    /** what is kept of each object */
+    private readonly trim: (obj: T) => T,
+    private readonly on: ReflectorHandlers<T>,
     private readonly log: Logger,
     private readonly opts: ReflectorOptions,
     private readonly fieldSelector?: string,
@@ -94,49 +77,97 @@ export class Reflector<T extends KubernetesObject> {
     return this.failing;
   }
 
-  list(): readonly T[] {
-    return this.lw?.list() ?? [];
+  list(): T[] {
+    return [...this.cache.values()];
   }
 
   start(): void {
-    const listFn = async () => {
-      const list = await this.listFn();
-      this.healthy();
-      this.synced = true;
-      return list;
-    };
-    let live = false;
-    const watch = new BookmarkWatch(
-      this.kc,
-      () => this.healthy(),
-      (deliver) => {
-        this.healthy();
-        // ListWatch hands a watch event to its handlers synchronously.
-        live = true;
-        try {
-          deliver();
-        } finally {
-          live = false;
-        }
-      },
-      this.trim,
-    );
-    const lw = new ListWatch<T>(this.path, watch, listFn, false, undefined, this.fieldSelector);
-    const changed = (obj: T) => this.onChange(obj, false, live);
-    lw.on('add', changed);
-    lw.on('update', changed);
-    lw.on('delete', (obj: T) => this.onChange(obj, true, live));
-    lw.on('connect', () => this.armIdle());
-    lw.on('error', (err: unknown) => this.failed(err));
-    this.lw = lw;
-    void lw.start();
+    this.stopped = false;
+    void this.run();
   }
 
   stop(): void {
     this.stopped = true;
+    this.generation++;
     clearTimeout(this.idleTimer);
     clearTimeout(this.retryTimer);
-    void this.lw?.stop();
+    this.abort?.abort();
+  }
+
+  private async run(): Promise<void> {
+    const generation = ++this.generation;
+    const abort = (this.abort = new AbortController());
+    try {
+      if (!this.resourceVersion) await this.relist(abort.signal);
+      if (generation !== this.generation) return;
+      await this.watch(abort.signal);
+      // The server ended the watch (its timeout): resume where it left off.
+      if (generation === this.generation) this.schedule(0);
+    } catch (err) {
+      if (this.stopped || generation !== this.generation) return;
+      if (err instanceof Expired) {
+        this.log.info({ resource: this.what }, `the watch of ${this.what} expired (410 Gone): listing again`);
+        this.resourceVersion = '';
+        this.schedule(0);
+      } else this.failed(err);
+    }
+  }
+
+  /** Lists everything and hands on what differs from the cache. */
+  private async relist(signal: AbortSignal): Promise<void> {
+    const list = await listAll<T>(this.access, this.path, this.trim, this.fieldSelector, signal);
+    signal.throwIfAborted();
+    this.healthy();
+    const first = !this.synced;
+    this.synced = true;
+    const now = new Map(list.items.map((o) => [keyOf(o), o]));
+    for (const [key, old] of this.cache) {
+      if (now.has(key)) continue;
+      this.cache.delete(key);
+      this.on.changed(old, true, false);
+    }
+    for (const [key, obj] of now) {
+      const old = this.cache.get(key);
+      if (old && old.metadata?.resourceVersion === obj.metadata?.resourceVersion) continue;
+      this.cache.set(key, obj);
+      this.on.changed(obj, false, false);
+    }
+    this.resourceVersion = list.metadata.resourceVersion ?? '';
+    if (first) this.on.synced();
+  }
+
+  /** One watch request, its events applied as they come, until the server ends it. */
+  private async watch(signal: AbortSignal): Promise<void> {
+    const timeoutSeconds = String(Math.round(WATCH_TIMEOUT_S * (1 + Math.random())));
+    const query = { watch: 'true', resourceVersion: this.resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds, fieldSelector: this.fieldSelector };
+    const res = await apiGet(this.access, this.path, query, { timeoutMs: this.opts.idleMs + WATCH_TIMEOUT_S * 2000, signal }).catch((err: unknown) => {
+      throw (err as { statusCode?: number }).statusCode === 410 ? new Expired() : err;
+    });
+    this.healthy();
+    let rest = '';
+    for await (const chunk of res) {
+      this.armIdle();
+      const lines = (rest + (chunk as Buffer).toString('utf8')).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) if (line.trim()) this.event(JSON.parse(line) as { type: string; object: T & { code?: number; message?: string } });
+    }
+  }
+
+  private event({ type, object }: { type: string; object: T & { code?: number; message?: string } }): void {
+    if (type === 'ERROR') {
+      if (object.code === 410) throw new Expired();
+      throw new Error(`the watch answered ${object.code ?? ''} ${object.message ?? JSON.stringify(object)}`.trim());
+    }
+    this.resourceVersion = object.metadata?.resourceVersion || this.resourceVersion;
+    if (type === 'BOOKMARK') return;
+    const obj = this.trim(object);
+    const key = keyOf(obj);
+    if (type === 'DELETED') {
+      if (this.cache.delete(key)) this.on.changed(obj, true, true);
+    } else {
+      this.cache.set(key, obj);
+      this.on.changed(obj, false, true);
+    }
   }
 
   private healthy(): void {
@@ -149,16 +180,13 @@ export class Reflector<T extends KubernetesObject> {
 
   private armIdle(): void {
     clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => this.restart(`no event for ${this.opts.idleMs} ms`, IDLE_RESTART_DELAY_MS), this.opts.idleMs);
+    this.idleTimer = setTimeout(() => this.restart(`no event for ${this.opts.idleMs} ms`, 0), this.opts.idleMs);
     this.idleTimer.unref();
   }
 
   private failed(err: unknown): void {
-    const e = err as { statusCode?: number; code?: string | number; message?: string; name?: string };
-    // Our own stop() aborts the request; that is not a failure.
-    if (this.stopped || this.restarting || e.name === 'AbortError') return;
-    // client-node's ApiException carries the HTTP status as a numeric `code`.
-    const status = e.statusCode ?? (typeof e.code === 'number' ? e.code : undefined);
+    const e = err as { statusCode?: number; code?: string; message?: string };
+    const status = e.statusCode;
     const why = status
       ? `HTTP ${status}${status === 401 || status === 403 ? ': the API server refuses the credentials; check the service account token and the ClusterRole' : ''}`
       : String(e.code ?? e.message ?? err);
@@ -173,13 +201,16 @@ export class Reflector<T extends KubernetesObject> {
       this.log.warn({ resource: this.what, retryInMs: delayMs }, `watch of ${this.what} interrupted (${why}); restarting`);
       this.reported = why;
     }
+    this.schedule(delayMs);
+  }
+
+  /** Ends the current request and starts again after `delayMs`. */
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.generation++;
+    this.abort?.abort();
     clearTimeout(this.idleTimer);
     clearTimeout(this.retryTimer);
-    this.restarting = true;
-    void this.lw?.stop();
-    this.retryTimer = setTimeout(() => {
-      this.restarting = false;
-      if (!this.stopped) void this.lw?.start();
-    }, delayMs);
+    this.retryTimer = setTimeout(() => void this.run(), delayMs);
   }
 }
