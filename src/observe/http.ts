@@ -30,8 +30,8 @@ export function serveMetrics(addr: string, status: AgentStatus, metrics: AgentMe
       return json(s.ready ? 200 : 503, { ready: s.ready, reason: s.notReady, sourceUnreachableSince: s.sourceUnreachableSince });
     }
     if (url === '/metrics') {
-      metrics.registry
-        .metrics()
+      metrics
+        .scrape()
         .then((text) => {
           res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
           res.end(text);

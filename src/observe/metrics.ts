@@ -27,6 +27,8 @@ export class AgentMetrics {
   private readonly programming: Histogram;
   private readonly syncs: Counter<'result'>;
   private readonly lastSync: Gauge;
+  /** The kernel-side values, read at most once per scrape (several metrics show them). */
+  private facts?: DatapathFacts;
 
   constructor(status: AgentStatus, dataplane: () => Observable | undefined) {
     const registers = [this.registry];
@@ -82,17 +84,7 @@ export class AgentMetrics {
         for (const [device, d] of Object.entries(status.current.devices)) this.set({ device, hook: d.hook }, 1);
       },
     });
-    // Kernel-side values: read once per scrape, shared by the metrics below.
-    let facts: DatapathFacts | undefined;
-    let readAt = -1;
-    const read = () => {
-      const now = Date.now();
-      if (now - readAt > 100) {
-        facts = dataplane()?.facts?.();
-        readAt = now;
-      }
-      return facts;
-    };
+    const read = () => (this.facts ??= dataplane()?.facts?.());
     const serviceCounter = (name: string, help: string, pick: (s: DatapathFacts['services'][number]) => number) =>
       new Counter({
         name,
@@ -137,6 +129,16 @@ export class AgentMetrics {
         for (const m of read()?.maps ?? []) this.set({ map: m.map }, m.capacity);
       },
     });
+  }
+
+  /** The metrics in Prometheus text, the kernel's values read now (never a previous scrape's). */
+  async scrape(): Promise<string> {
+    this.facts = undefined;
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.facts = undefined;
+    }
   }
 
   synced(seconds: number): void {

@@ -109,6 +109,19 @@ describe('metrics endpoint', () => {
     expect((await get('/nope')).status).toBe(404);
   });
 
+  it('reads the kernel once per scrape, and afresh at each: a scrape right after another sees what happened between', async () => {
+    const s = new AgentStatus({ bpffs: '/x', node: { name: 'n', ips: [] }, graceMs: 1000 }, log);
+    let reads = 0;
+    const now: DatapathFacts = structuredClone(facts);
+    const metrics = new AgentMetrics(s, () => ({ facts: () => (reads++, structuredClone(now)) }));
+    const calls = (text: string) => text.split('\n').find((l) => l.startsWith('xlb_service_socket_calls_total{'));
+    expect(calls(await metrics.scrape())).toBe('xlb_service_socket_calls_total{service="it/web:http/TCP"} 3');
+    expect(reads).toBe(1);
+    now.services[0]!.sockCalls = 8;
+    expect(calls(await metrics.scrape())).toBe('xlb_service_socket_calls_total{service="it/web:http/TCP"} 8');
+    expect(reads).toBe(2);
+  });
+
   it('exports the datapath counters and the sync figures under Prometheus names', async () => {
     const s = new AgentStatus({ bpffs: '/x', node: { name: 'n', ips: [] }, graceMs: 1000 }, log);
     s.dataplane({ mode: 'bpf', devices: { eth0: { hook: 'tc', ifindex: 2 } } });
