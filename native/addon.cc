@@ -19,6 +19,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"mapUpdateBatch", MapUpdateBatch},
       {"mapUpdateAsync", MapUpdateAsync},
       {"mapMmap", MapMmap},
+      {"mapUnmap", MapUnmap},
       {"mapLookup", MapLookup},
       {"mapDelete", MapDelete},
       {"mapDump", MapDump},

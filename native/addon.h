@@ -19,6 +19,7 @@ Napi::Value MapUpdate(const Napi::CallbackInfo &info);
 Napi::Value MapUpdateBatch(const Napi::CallbackInfo &info);
 Napi::Value MapUpdateAsync(const Napi::CallbackInfo &info);
 Napi::Value MapMmap(const Napi::CallbackInfo &info);
+Napi::Value MapUnmap(const Napi::CallbackInfo &info);
 Napi::Value MapLookup(const Napi::CallbackInfo &info);
 Napi::Value MapDelete(const Napi::CallbackInfo &info);
 Napi::Value MapDump(const Napi::CallbackInfo &info);

@@ -6,7 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "addon.h"
@@ -68,10 +70,25 @@ Napi::Value MapUpdateBatch(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// Live mappings by address, each with the id of the buffer that owns it: a buffer
+// unmapped early (MapUnmap) must not, when it is collected, unmap a later mapping that
+// got the same address. Worker threads map and collect too.
+static std::mutex mappingsLock;
+static std::unordered_map<void *, uint64_t> mappings;
+static uint64_t nextMapping = 1;
+
+static void Release(void *p, size_t len, uint64_t id) {
+  std::lock_guard<std::mutex> guard(mappingsLock);
+  auto it = mappings.find(p);
+  if (it == mappings.end() || it->second != id) return;
+  mappings.erase(it);
+  munmap(p, len);
+}
+
 // Maps a whole BPF_F_MMAPABLE array map into memory, shared with the kernel, as an
 // ArrayBuffer: the agent then writes elements with plain memory copies, no syscall.
-// Unmapped when the buffer is collected. Elements are value_size bytes, laid out
-// 8-byte aligned, so values of a multiple of 8 bytes lie densely.
+// Unmapped by MapUnmap, or when the buffer is collected. Elements are value_size bytes,
+// laid out 8-byte aligned, so values of a multiple of 8 bytes lie densely.
 Napi::Value MapMmap(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int fd = ArgInt(info, 0, "fd");
@@ -80,7 +97,33 @@ Napi::Value MapMmap(const Napi::CallbackInfo &info) {
   size_t len = (size_t)mi.max_entries * stride;
   void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) throw SysError(env, errno, "mapping map " + std::string(mi.name), "was it created with BPF_F_MMAPABLE?");
-  return Napi::ArrayBuffer::New(env, p, len, [len](Napi::Env, void *data) { munmap(data, len); });
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> guard(mappingsLock);
+    id = nextMapping++;
+    mappings[p] = id;
+  }
+  return Napi::ArrayBuffer::New(env, p, len, [len, id](Napi::Env, void *data) { Release(data, len, id); });
+}
+
+// Unmaps a buffer of MapMmap now (a mapping counts in the process's resident memory
+// for as long as it lasts) and detaches it: views of it read as empty afterwards.
+Napi::Value MapUnmap(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArrayBuffer()) throw Napi::TypeError::New(env, "mapUnmap: an ArrayBuffer of mapMmap is required");
+  auto buffer = info[0].As<Napi::ArrayBuffer>();
+  void *p = buffer.Data();
+  size_t len = buffer.ByteLength();
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> guard(mappingsLock);
+    auto it = mappings.find(p);
+    if (p == nullptr || it == mappings.end()) throw Napi::Error::New(env, "mapUnmap: not a live mapping of mapMmap");
+    id = it->second;
+  }
+  buffer.Detach();
+  Release(p, len, id);
+  return env.Undefined();
 }
 
 Napi::Value MapLookup(const Napi::CallbackInfo &info) {

@@ -1,4 +1,5 @@
 // The addon's error contract: errno, code and a hint; misuse is a TypeError, not a crash.
+import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { bpf_map_type } from '../../src/dataplane/bpf/contract.js';
 import { BPF_F_MMAPABLE } from '../../src/dataplane/bpf/kernel.js';
@@ -82,6 +83,13 @@ describe('native addon', () => {
       expect(native().mapDump(fd, 4, 8).map(({ value }) => [value.readUInt32LE(0), value.readUInt32LE(4)])).toEqual([[9, 8], [7, 6], [5, 4], [3, 2], [1, 0]]);
       native().mapUpdate(fd, Buffer.from(Uint32Array.of(2).buffer), Buffer.from(Uint32Array.of(70, 71).buffer), 0);
       expect([...view.subarray(4, 6)]).toEqual([70, 71]);
+      // Unmapped on demand (it counts in resident memory while mapped): the view empties, the map keeps its values.
+      const mappings = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('bpf-map')).length;
+      const before = mappings();
+      native().mapUnmap(view.buffer as ArrayBuffer);
+      expect([view.length, mappings()]).toEqual([0, before - 1]);
+      expect(() => native().mapUnmap(view.buffer as ArrayBuffer)).toThrow(/not a live mapping/);
+      expect(new Uint32Array(native().mapMmap(fd))[4]).toBe(70);
     } finally {
       native().closeFd(fd);
     }

@@ -1,40 +1,88 @@
-// The agent builds big batches of Maglev tables on worker threads: the compiled builder
-// (the one the agent runs; a worker runs the compiled table-worker.js) must give the
-// tables the inline builder gives.
+// The agent builds big batches of Maglev tables on worker threads, straight into the
+// pool's chunks: the compiled builder (the one the agent runs; a worker runs the
+// compiled table-worker.js) must write the tables the inline builder gives, each chunk
+// mapped by one thread only and unmapped once written.
+import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, it } from 'vitest';
-import { inlineTables, type TableBuilder, type TableJob } from '../../src/dataplane/bpf/table-builder.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { inlineTables, type TableBuilder, type TableJob, type TableTarget } from '../../src/dataplane/bpf/table-builder.js';
+import { bpf_map_type, xlb_limits } from '../../src/dataplane/bpf/contract.js';
+import { BPF_F_MMAPABLE } from '../../src/dataplane/bpf/kernel.js';
+import { native } from '../../src/dataplane/bpf/native.js';
 import { maglevSize } from '../../src/model/maglev.js';
 import { REPO } from '../testbed/topology.js';
 
 const compiled = (await import(pathToFileURL(path.join(REPO, 'dist/dataplane/bpf/table-builder.js')).href)) as { workerTables(threads?: number): TableBuilder };
+const { XLB_MAGLEV_CHUNK_SLOTS: CHUNK, XLB_MAGLEV_ROW_SLOTS: ROW } = xlb_limits;
+/** rows of each test chunk: the batches below span two and three of them */
+const ROWS = 150;
 
-function jobs(count: number): TableJob[] {
+/** Three chunks as the pool makes them (pool keys 1-3), mapped on demand like the pool. */
+const fds = [1, 2, 3].map((key) => native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, ROW * 4, ROWS, BPF_F_MMAPABLE, `xlb_test_mg_${key}`));
+afterAll(() => fds.forEach((fd) => native().closeFd(fd)));
+const mapped = new Map<number, Uint32Array>();
+const pool: TableTarget = {
+  view(start, size) {
+    const key = Math.floor(start / CHUNK);
+    if (!mapped.has(key)) mapped.set(key, new Uint32Array(native().mapMmap(fds[key - 1]!)));
+    return mapped.get(key)!.subarray(start % CHUNK, (start % CHUNK) + size);
+  },
+  chunkFd: (start) => fds[Math.floor(start / CHUNK) - 1]!,
+};
+const unmapAll = () => {
+  for (const v of mapped.values()) native().mapUnmap(v.buffer as ArrayBuffer);
+  mapped.clear();
+};
+const mappings = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('bpf-map')).length;
+
+/** `count` tables laid one after another across the three chunks. */
+function jobs(count: number, salt = 0): TableJob[] {
+  let at = 0;
   return Array.from({ length: count }, (_, s) => {
-    const n = 1 + (s % 12);
-    const ids = Array.from({ length: n }, (_, b) => `198.18.${s % 200}.${b}:8080`);
-    return { ids, weights: ids.map((_, b) => 1 + (b % 3)), backendIds: ids.map((_, b) => s * 100 + b + 1), size: maglevSize(n) };
+    const n = 1 + ((s + salt) % 12);
+    const ids = Array.from({ length: n }, (_, b) => `198.18.${(s + salt) % 200}.${b}:8080`);
+    const size = maglevSize(n);
+    if ((at % (ROWS * ROW)) + size > ROWS * ROW) at = (Math.floor(at / (ROWS * ROW)) + 1) * ROWS * ROW;
+    const key = 1 + Math.floor(at / (ROWS * ROW));
+    const job = { ids, weights: ids.map((_, b) => 1 + (b % 3)), backendIds: ids.map((_, b) => s * 100 + b + 1), size, start: key * CHUNK + (at % (ROWS * ROW)) };
+    at += size;
+    return job;
   });
 }
 
+/** What the inline builder writes for `batch`, in memory. */
+function inline(batch: TableJob[]): Uint32Array[] {
+  const out = batch.map((j) => new Uint32Array(j.size));
+  inlineTables.build(batch, { view: (start) => out[batch.findIndex((j) => j.start === start)]!, chunkFd: () => -1 })();
+  return out;
+}
+
 describe('Maglev tables on worker threads', () => {
-  it('builds a big batch on two threads exactly as inline, every slot naming one of its backends', () => {
-    const builder = compiled.workerTables(2);
+  it('writes a big batch on a worker thread and the main one into the chunks exactly as inline, every slot naming one of its backends', () => {
+    const builder = compiled.workerTables(1);
     try {
-      const batch = jobs(600);
-      const got = builder.build(batch)();
-      const want = inlineTables.build(batch)();
-      expect(got).toHaveLength(600);
-      got.forEach((slots, i) => {
-        expect([...slots]).toEqual([...want[i]!]);
-        expect(new Set(slots)).toEqual(new Set(batch[i]!.backendIds));
-      });
-      // A second batch on the same threads.
-      const again = jobs(300).reverse();
-      expect(builder.build(again)().map((s) => [...s])).toEqual(inlineTables.build(again)().map((s) => [...s]));
+      for (const batch of [jobs(600), jobs(400, 7)]) {
+        const before = mappings();
+        builder.build(batch, pool)();
+        const want = inline(batch);
+        const spanned = new Set(batch.map((j) => Math.floor(j.start / CHUNK))).size;
+        expect(spanned).toBeGreaterThan(1);
+        // The main thread mapped some chunks, the worker the others: never both.
+        expect(mapped.size).toBeGreaterThan(0);
+        expect(mapped.size).toBeLessThan(spanned);
+        expect(mappings()).toBe(before + mapped.size);
+        batch.forEach((j, i) => {
+          const got = [...pool.view(j.start, j.size)];
+          expect(got).toEqual([...want[i]!]);
+          expect(new Set(got)).toEqual(new Set(j.backendIds));
+        });
+        unmapAll();
+        expect(mappings()).toBe(before);
+      }
     } finally {
       builder.close();
+      unmapAll();
     }
   });
 });

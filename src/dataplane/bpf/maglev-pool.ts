@@ -1,9 +1,11 @@
 // The Maglev pool (bpf/maps.h): every service's table is a region of M slots in one
 // chunk of xlb_maglev, named by its frontends' xlb_svc_value.table. A table is written
-// into a free region through the chunk's shared mapping (a memory copy, no syscall) and
+// into a free region through the chunk's shared mapping (memory writes, no syscall) and
 // the frontends then name it; the region they named before is reused only after an RCU
 // grace period, so a packet never reads a half-written table. Chunks are added as
-// tables need room, in growing sizes, so memory follows the backends.
+// tables need room, in growing sizes, so memory follows the backends. A chunk is mapped
+// only while a sync writes to it: a mapping counts in the agent's resident memory (all
+// of it, the kernel maps every page at once), and the tables live in the kernel anyway.
 import { native } from './native.js';
 import { bpf_map_type, xlb_limits } from './contract.js';
 import { BPF_F_INNER_MAP, BPF_F_MMAPABLE } from './kernel.js';
@@ -20,8 +22,12 @@ export interface MaglevTables {
   fits(size: number): boolean;
   /** Takes a free region of `size` slots and returns where it starts (for xlb_svc_value.table). */
   reserve(size: number): number;
-  /** Writes a table into the region it reserved. */
-  fill(start: number, slots: Uint32Array): void;
+  /** A reserved region, to write its table into: mapped until release(). */
+  view(start: number, size: number): Uint32Array;
+  /** The fd of the chunk holding `start`, for a worker thread to map (open until reset()). */
+  chunkFd(start: number): number;
+  /** Unmaps the chunks view() mapped (at the end of each sync). */
+  release(): void;
   /** No frontend names the region any more: reusable after a grace period. */
   retire(start: number, size: number): void;
   /** Starts the grace period of the regions retired since the last commit (the frontends have moved). */
@@ -41,7 +47,9 @@ interface Chunk {
   slots: number;
   /** slots below it are (or were) regions; above it, never used */
   top: number;
-  view: Uint32Array;
+  fd: number;
+  /** while mapped */
+  view?: Uint32Array;
 }
 
 const u32 = (n: number) => Buffer.from(Uint32Array.of(n).buffer);
@@ -64,10 +72,7 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
     // BPF_F_INNER_MAP: chunks differ in size; BPF_F_MMAPABLE: written through mmap.
     native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, ROW * 4, rows, BPF_F_INNER_MAP | BPF_F_MMAPABLE, name);
 
-  function open(key: number, fd: number): Chunk {
-    const view = new Uint32Array(native().mapMmap(fd));
-    return { base: key * CHUNK, slots: view.length, top: 0, view };
-  }
+  const open = (key: number, fd: number): Chunk => ({ base: key * CHUNK, slots: native().mapInfo(fd).maxEntries * ROW, top: 0, fd });
 
   function addChunk(atLeast: number): Chunk | undefined {
     const key = chunks.length + 1;
@@ -76,11 +81,19 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
     try {
       // In the outer map before any frontend names a region of it.
       outer.set(key, fd);
-      const chunk = open(key, fd);
-      chunks.push(chunk);
-      return chunk;
-    } finally {
+    } catch (err) {
       native().closeFd(fd);
+      throw err;
+    }
+    const chunk = open(key, fd);
+    chunks.push(chunk);
+    return chunk;
+  }
+
+  function unmapAll(): void {
+    for (const c of chunks) {
+      if (c.view) native().mapUnmap(c.view.buffer as ArrayBuffer);
+      c.view = undefined;
     }
   }
 
@@ -156,10 +169,15 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
       if (start === undefined) throw new Error(`the Maglev pool is full (${chunks.length} chunks): no region of ${size} slots`);
       return start;
     },
-    fill(start, slots) {
+    view(start, size) {
       const chunk = chunkOf(start);
-      chunk.view.set(slots, start - chunk.base);
+      chunk.view ??= new Uint32Array(native().mapMmap(chunk.fd));
+      return chunk.view.subarray(start - chunk.base, start - chunk.base + size);
     },
+    chunkFd(start) {
+      return chunkOf(start).fd;
+    },
+    release: unmapAll,
     retire(start, size) {
       retired.push([start, size]);
     },
@@ -168,16 +186,13 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
       epoch++;
       retired = [];
       free = new Map();
+      unmapAll();
+      for (const c of chunks) native().closeFd(c.fd);
       chunks.length = 0;
       for (const [key, id] of outer.entries().sort((a, b) => a[0] - b[0])) {
         if (key === GRACE_KEY) continue;
         if (key !== chunks.length + 1) break; // chunks are added in order; a gap ends them
-        const fd = native().mapFdById(id);
-        try {
-          chunks.push(open(key, fd));
-        } finally {
-          native().closeFd(fd);
-        }
+        chunks.push(open(key, native().mapFdById(id)));
       }
       // The gaps between the regions in use are free, but only after a grace period:
       // a frontend may have named them until a moment ago (a failed apply, a restart).

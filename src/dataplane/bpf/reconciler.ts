@@ -57,7 +57,6 @@ interface Plan {
   retired: Array<[number, number]>;
   /** tables to build (each for a planned service), written after the backends and members */
   jobs: TableJob[];
-  building: PlannedService[];
   /** services looked at, and what of each found no room */
   tried: string[];
   shortOf: Map<string, Map<string, Left>>;
@@ -248,6 +247,8 @@ export class BpfReconciler implements Dataplane {
     } catch (err) {
       this.recover();
       throw err;
+    } finally {
+      this.tables.release();
     }
   }
 
@@ -292,7 +293,7 @@ export class BpfReconciler implements Dataplane {
    * into the bank no frontend names); records what it leaves behind.
    */
   private plan(looked: Iterable<LbService>, stats: BpfApplyStats): Plan {
-    const plan: Plan = { services: [], newBackends: [], names: [], staleFrontends: [], released: [], retired: [], jobs: [], building: [], tried: [], shortOf: new Map() };
+    const plan: Plan = { services: [], newBackends: [], names: [], staleFrontends: [], released: [], retired: [], jobs: [], tried: [], shortOf: new Map() };
     for (const svc of looked) {
       const cur = this.services.get(svc.key);
       plan.tried.push(svc.key);
@@ -344,24 +345,24 @@ export class BpfReconciler implements Dataplane {
       this.ranges.add(svcId, svc.sourceRanges);
       const planned: PlannedService = { svc, svcId, proto, size: table.size, table: table.table, backendIds, frontendIds, written };
       plan.services.push(planned);
-      if (table.job) plan.jobs.push(table.job), plan.building.push(planned);
+      if (table.job) plan.jobs.push(table.job);
     }
     return plan;
   }
 
   /**
    * Backends before the tables that name them; names, members and ranges with them.
-   * The tables are built meanwhile (on worker threads when there are many), then
-   * copied into the regions of the pool planned for them.
+   * The tables are built meanwhile (on worker threads when there are many), into the
+   * regions of the pool planned for them.
    */
   private writeBackendsAndTables(plan: Plan, stats: BpfApplyStats): void {
-    const built = this.builder.build(plan.jobs);
+    const built = this.builder.build(plan.jobs, this.tables);
     this.maps.backends.setMany(plan.newBackends);
     stats.backendsAdded += plan.newBackends.length;
     this.maps.names.setMany(plan.names);
     this.members.flush();
     this.ranges.flush();
-    built().forEach((slots, i) => this.tables.fill(plan.building[i]!.table!, slots));
+    built();
   }
 
   /** Points each frontend at its service's new table, writing only the values that changed. */
@@ -557,8 +558,9 @@ export class BpfReconciler implements Dataplane {
     this.members.add(svcId, backendIds);
     stats.tablesWritten++;
     if (size === 0) return { size, signature, written: true };
-    const job: TableJob = { ids: backends.map(backendId), weights: backends.map((b) => b.weight), backendIds, size };
-    return { size, table: this.tables.reserve(size), signature, written: true, job };
+    const table = this.tables.reserve(size);
+    const job: TableJob = { ids: backends.map(backendId), weights: backends.map((b) => b.weight), backendIds, size, start: table };
+    return { size, table, signature, written: true, job };
   }
 
 }

@@ -1,21 +1,33 @@
-// Maglev tables as the datapath reads them: slot -> backend id. A sync that writes many
-// tables (an agent start: 10,000 of them) hands them to worker threads, which build them
-// while the main thread writes backends and members; a few are built inline.
+// Maglev tables as the datapath reads them: slot -> backend id, written straight into
+// the regions of the pool planned for them. A sync that writes many tables (an agent
+// start: 10,000 of them) hands some to worker threads, which build them while the main
+// thread writes backends and members; a few are built inline. Work is split by pool
+// chunk, so that each chunk is mapped by one thread only (a mapping counts in resident
+// memory once per mapping).
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { buildMaglevTable } from '../../model/maglev.js';
+import { xlb_limits } from './contract.js';
 
-/** One table: its backends' Maglev identities and weights, the ids the datapath knows them by, and M. */
+/** One table: its backends' Maglev identities and weights, the ids the datapath knows them by, M, and its region. */
 export interface TableJob {
   ids: string[];
   weights: number[];
   backendIds: number[];
   size: number;
+  /** the region's first slot in the pool */
+  start: number;
+}
+
+/** Where tables go: the pool's regions (see MaglevTables). */
+export interface TableTarget {
+  view(start: number, size: number): Uint32Array;
+  chunkFd(start: number): number;
 }
 
 export interface TableBuilder {
-  /** Starts building; the returned function waits for the tables (slots in job order). */
-  build(jobs: TableJob[]): () => Uint32Array[];
+  /** Starts writing the tables into their regions; the returned function waits until all are written. */
+  build(jobs: TableJob[], into: TableTarget): () => void;
   /** Stops its threads. */
   close(): void;
 }
@@ -30,13 +42,9 @@ export function fillTable(job: TableJob, out: Uint32Array): void {
 }
 
 export const inlineTables: TableBuilder = {
-  build(jobs) {
-    const out = jobs.map((j) => {
-      const slots = new Uint32Array(j.size);
-      fillTable(j, slots);
-      return slots;
-    });
-    return () => out;
+  build(jobs, into) {
+    for (const j of jobs) fillTable(j, into.view(j.start, j.size));
+    return () => undefined;
   },
   close() {},
 };
@@ -50,13 +58,36 @@ const MAIN_SHARE = 0.5;
 const DONE = 1;
 const FAILED = 2;
 
-/** What a worker is sent: its jobs, and where in `slots` each one's table goes. */
+/** What a worker is sent: its jobs, the fds of the chunks they are in (pool key -> fd), and its flag. */
 export interface WorkerBatch {
   jobs: TableJob[];
-  offsets: number[];
-  slots: SharedArrayBuffer;
+  fds: Array<[key: number, fd: number]>;
   flags: SharedArrayBuffer;
   index: number;
+}
+
+export const chunkKey = (start: number) => Math.floor(start / xlb_limits.XLB_MAGLEV_CHUNK_SLOTS);
+
+/** The jobs by chunk, given to `shares.length` threads so that each gets about its share of slots. */
+function split(jobs: TableJob[], shares: number[]): TableJob[][] {
+  const byChunk = new Map<number, { jobs: TableJob[]; slots: number }>();
+  for (const j of jobs) {
+    const key = chunkKey(j.start);
+    let g = byChunk.get(key);
+    if (!g) byChunk.set(key, (g = { jobs: [], slots: 0 }));
+    g.jobs.push(j);
+    g.slots += j.size;
+  }
+  const out = shares.map(() => [] as TableJob[]);
+  const load = shares.map(() => 0);
+  // Biggest chunks first, each to the thread that is least loaded for its share.
+  for (const g of [...byChunk.values()].sort((a, b) => b.slots - a.slots)) {
+    let t = 0;
+    for (let i = 1; i < shares.length; i++) if ((load[i]! + g.slots) / shares[i]! < (load[t]! + g.slots) / shares[t]!) t = i;
+    out[t]!.push(...g.jobs);
+    load[t]! += g.slots;
+  }
+  return out;
 }
 
 /** Builds big batches on `threads` worker threads (the compiled table-worker.js next to this module). */
@@ -67,27 +98,22 @@ export function workerTables(threads = Math.max(1, os.availableParallelism() - 1
     return w;
   });
   return {
-    build(jobs) {
-      if (jobs.length < MIN_JOBS_FOR_WORKERS) return inlineTables.build(jobs);
-      const offsets: number[] = [];
-      let total = 0;
-      for (const j of jobs) offsets.push(total), (total += j.size);
-      const slots = new SharedArrayBuffer(total * 4);
+    build(jobs, into) {
+      if (jobs.length < MIN_JOBS_FOR_WORKERS) return inlineTables.build(jobs, into);
       const flags = new Int32Array(new SharedArrayBuffer(workers.length * 4));
-      // The main thread builds a share too, once it has written the backends and members.
-      const per = Math.ceil(jobs.length / (workers.length + MAIN_SHARE));
+      const [mine, ...theirs] = split(jobs, [MAIN_SHARE, ...workers.map(() => 1)]);
       workers.forEach((w, index) => {
-        const [from, to] = [index * per, (index + 1) * per];
-        const batch: WorkerBatch = { jobs: jobs.slice(from, to), offsets: offsets.slice(from, to), slots, flags: flags.buffer as SharedArrayBuffer, index };
-        w.postMessage(batch);
+        const batch = theirs[index]!;
+        const fds = new Map(batch.map((j) => [chunkKey(j.start), into.chunkFd(j.start)]));
+        w.postMessage({ jobs: batch, fds: [...fds], flags: flags.buffer as SharedArrayBuffer, index } satisfies WorkerBatch);
       });
       return () => {
-        for (let i = workers.length * per; i < jobs.length; i++) fillTable(jobs[i]!, new Uint32Array(slots, offsets[i]! * 4, jobs[i]!.size));
+        // The main thread builds its share once it has written the backends and members.
+        for (const j of mine!) fillTable(j, into.view(j.start, j.size));
         for (let i = 0; i < workers.length; i++) {
           if (Atomics.wait(flags, i, 0, WAIT_MS) === 'timed-out') throw new Error(`a Maglev worker built no table within ${WAIT_MS} ms`);
           if (Atomics.load(flags, i) === FAILED) throw new Error('a Maglev worker failed to build its tables');
         }
-        return jobs.map((j, i) => new Uint32Array(slots, offsets[i]! * 4, j.size));
       };
     },
     close() {
