@@ -4,7 +4,7 @@
 // deleted in a second one: the kernel counts a reference as gone only once its
 // transaction commits, so deleting in the same one can fail with EBUSY (kube-proxy
 // defers deletion for the same reason).
-import { FIXED_CHAINS, HAIRPIN_SET, MAP_COMMENTS, MAP_NAMES, TABLE, hairpinElement, type Contribution, type MapName, type NftChanges } from './ruleset.js';
+import { FIXED_CHAINS, HAIRPIN_SET, MAP_DECLS, MAP_NAMES, TABLE, hairpinElement, type Contribution, type MapName, type NftChanges } from './ruleset.js';
 
 const T = `ip ${TABLE}`;
 
@@ -76,13 +76,15 @@ class Lines {
 const sameRules = (a: readonly string[] | undefined, b: readonly string[]) => a !== undefined && a.length === b.length && a.every((r, i) => r === b[i]);
 
 /** The changes of one update, on a table that holds exactly what we wrote before. */
-export function incremental({ changes, hairpin }: NftChanges): Transaction {
+export function incremental({ changes, hairpin, shared }: NftChanges): Transaction {
   const out = new Lines();
-  const stale: Stale = { chains: [], sets: [] };
+  const stale: Stale = { chains: [...shared.deleted], sets: [] };
+  const added = new Set(shared.added);
   const dels = new Map<MapName, string[]>(MAP_NAMES.map((m) => [m, []]));
   const adds = new Map<MapName, string[]>(MAP_NAMES.map((m) => [m, []]));
   for (const { before, after } of changes) {
     for (const [chain, rules] of after?.chains ?? []) if (!sameRules(before?.chains.get(chain), rules)) out.chain(chain, rules);
+    for (const [chain, rules] of after?.shared ?? []) if (added.delete(chain)) out.chain(chain, rules);
     for (const chain of before?.chains.keys() ?? []) if (!after?.chains.has(chain)) stale.chains.push(chain);
     for (const set of after?.sets ?? []) if (!before?.sets.includes(set)) out.set(set);
     for (const set of before?.sets ?? []) if (!after?.sets.includes(set)) stale.sets.push(set);
@@ -114,7 +116,7 @@ export function reconcile(wanted: Contribution[], existing: Existing): Transacti
   out.declare.push(`add table ${T} { comment "xlb: Kubernetes Service load balancing"; }`);
   for (const ch of FIXED_CHAINS) out.chain(ch.name, ch.rules, ch.hook);
   for (const map of MAP_NAMES) {
-    out.declare.push(`add map ${T} ${map} { type ipv4_addr . inet_proto . inet_service : verdict; comment "${MAP_COMMENTS[map]}"; }`);
+    out.declare.push(`add map ${T} ${map} { ${MAP_DECLS[map]}; }`);
     out.deleteElements.push(`flush map ${T} ${map}`);
   }
   out.declare.push(`add set ${T} ${HAIRPIN_SET} { type ipv4_addr . ipv4_addr; comment "endpoints: a pod reaching itself through a service"; }`);
@@ -123,6 +125,11 @@ export function reconcile(wanted: Contribution[], existing: Existing): Transacti
   const sets = new Set<string>([HAIRPIN_SET]);
   for (const c of wanted) {
     for (const [chain, rules] of c.chains) {
+      out.chain(chain, rules);
+      chains.add(chain);
+    }
+    for (const [chain, rules] of c.shared) {
+      if (chains.has(chain)) continue;
       out.chain(chain, rules);
       chains.add(chain);
     }
