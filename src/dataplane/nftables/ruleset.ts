@@ -129,10 +129,12 @@ export interface Contribution {
   chains: Map<string, string[]>;
   /** the pick chains it goes to (chain -> rules), shared with services with as many endpoints */
   shared: Map<string, string[]>;
-  /** map -> element key -> verdict, or endpoint in an endpoints map */
+  /** map -> element key -> verdict, or endpoint in an endpoints map (only the maps it has elements in) */
   elements: Map<MapName, Map<string, string>>;
   /** affinity sets (ipv4_addr, dynamic, timeout) its chains use */
   sets: string[];
+  /** its frontends' endpoints by slot, elements of an endpoints map (see elementsIn) */
+  slots?: Slots;
   /** its endpoints' addresses (unique): elements of the hairpin set, shared with other services */
   hairpin: string[];
 }
@@ -160,8 +162,8 @@ export function elementKey(f: Frontend): string {
 }
 
 export function contributionOf(svc: LbService): Contribution {
-  const c: Contribution = { chains: new Map(), shared: new Map(), elements: new Map(MAP_NAMES.map((m) => [m, new Map()])), sets: [], hairpin: [] };
-  const add = (map: MapName, f: Frontend, verdict: string) => c.elements.get(map)!.set(elementKey(f), verdict);
+  const c: Contribution = { chains: new Map(), shared: new Map(), elements: new Map(), sets: [], hairpin: [] };
+  const add = (map: MapName, f: Frontend, verdict: string) => elementsOf(c, map).set(elementKey(f), verdict);
   const isNodePort = (f: Frontend) => f.type === 'NodePort';
 
   if (svc.backends.length === 0) {
@@ -187,6 +189,30 @@ export function contributionOf(svc: LbService): Contribution {
   return c;
 }
 
+/**
+ * Element `frontend . i : endpoints[i]` of `map` for each frontend ("addr . port") and
+ * slot, kept as lists: 100,000 endpoints' elements as strings in maps take 40 MB.
+ */
+export interface Slots {
+  map: MapName;
+  frontends: string[];
+  endpoints: string[];
+}
+
+/** A contribution's elements in one map, its slots written out. */
+export function elementsIn(c: Contribution | undefined, map: MapName): Map<string, string> {
+  const e = new Map(c?.elements.get(map));
+  if (c?.slots?.map === map) for (const f of c.slots.frontends) c.slots.endpoints.forEach((b, i) => e.set(`${f} . ${i}`, b));
+  return e;
+}
+
+// Most services have elements in two of the maps: 10,000 services' empty maps cost 100 ms and 10 MB.
+function elementsOf(c: Contribution, map: MapName): Map<string, string> {
+  let e = c.elements.get(map);
+  if (!e) c.elements.set(map, (e = new Map()));
+  return e;
+}
+
 /** Where a service's frontends go: ClusterIPs, and (made on first use) the external ones. */
 interface Targets {
   internal: string;
@@ -200,8 +226,7 @@ function pickByMap(svc: LbService, c: Contribution, masquerade: string[]): Targe
   const map = `endpoints-${p}` as MapName;
   const pick = `pick-${p}-${n}`;
   const dnat = `meta l4proto ${p} dnat ip to ip daddr . ${p} dport . numgen random mod ${n} map @${map}`;
-  const slots = c.elements.get(map)!;
-  for (const f of svc.frontends) svc.backends.forEach((b, i) => slots.set(`${f.addr} . ${f.port} . ${i}`, `${b.addr} . ${b.port}`));
+  c.slots = { map, frontends: svc.frontends.map((f) => `${f.addr} . ${f.port}`), endpoints: svc.backends.map((b) => `${b.addr} . ${b.port}`) };
   const chain = (name: string, rules: string[]) => (c.shared.set(name, rules), `goto ${name}`);
   return {
     internal: chain(pick, [dnat]),
@@ -238,7 +263,7 @@ const dnat = (svc: LbService, b: Backend) => `meta l4proto ${svc.protocol.toLowe
 export type ServiceChange = ContributionChange<Contribution>;
 
 function sameContribution(a: Contribution, b: Contribution): boolean {
-  const entries = (c: Contribution) => JSON.stringify([[...c.chains], [...c.shared], [...c.elements].map(([m, e]) => [m, [...e]]), c.sets, c.hairpin]);
+  const entries = (c: Contribution) => JSON.stringify([[...c.chains], [...c.shared], [...c.elements].map(([m, e]) => [m, [...e]]), c.slots, c.sets, c.hairpin]);
   return entries(a) === entries(b);
 }
 
@@ -314,7 +339,7 @@ export function mergeRuleset(contributions: Contribution[]): NftRuleset {
   const rs: NftRuleset = { chains: new Map(FIXED_CHAINS.map((ch) => [ch.name, ch.rules])), maps: new Map(MAP_NAMES.map((m) => [m, new Map()])), sets: [], hairpin: new Set() };
   for (const c of contributions) {
     for (const [chain, rules] of [...c.chains, ...c.shared]) rs.chains.set(chain, rules);
-    for (const [m, elements] of c.elements) for (const [k, v] of elements) rs.maps.get(m)!.set(k, v);
+    for (const m of MAP_NAMES) for (const [k, v] of elementsIn(c, m)) rs.maps.get(m)!.set(k, v);
     rs.sets.push(...c.sets);
     for (const a of c.hairpin) rs.hairpin.add(hairpinElement(a));
   }

@@ -4,7 +4,7 @@
 // deleted in a second one: the kernel counts a reference as gone only once its
 // transaction commits, so deleting in the same one can fail with EBUSY (kube-proxy
 // defers deletion for the same reason).
-import { FIXED_CHAINS, HAIRPIN_SET, MAP_DECLS, MAP_NAMES, TABLE, hairpinElement, type Contribution, type MapName, type NftChanges } from './ruleset.js';
+import { FIXED_CHAINS, HAIRPIN_SET, MAP_DECLS, MAP_NAMES, TABLE, elementsIn, hairpinElement, type Contribution, type MapName, type NftChanges } from './ruleset.js';
 
 const T = `ip ${TABLE}`;
 
@@ -89,8 +89,8 @@ export function incremental({ changes, hairpin, shared }: NftChanges): Transacti
     for (const set of after?.sets ?? []) if (!before?.sets.includes(set)) out.set(set);
     for (const set of before?.sets ?? []) if (!after?.sets.includes(set)) stale.sets.push(set);
     for (const map of MAP_NAMES) {
-      const was = before?.elements.get(map) ?? new Map<string, string>();
-      const now = after?.elements.get(map) ?? new Map<string, string>();
+      const was = elementsIn(before, map);
+      const now = elementsIn(after, map);
       // A changed verdict is a delete and an add: nft refuses to add an existing key.
       for (const [k, v] of was) if (now.get(k) !== v) dels.get(map)!.push(k);
       for (const [k, v] of now) if (was.get(k) !== v) adds.get(map)!.push(`${k} : ${v}`);
@@ -138,7 +138,7 @@ export function reconcile(wanted: Contribution[], existing: Existing): Transacti
       sets.add(set);
     }
   }
-  for (const map of MAP_NAMES) out.elements('add', map, wanted.flatMap((c) => [...c.elements.get(map)!].map(([k, v]) => `${k} : ${v}`)));
+  for (const map of MAP_NAMES) out.elements('add', map, wanted.flatMap((c) => [...elementsIn(c, map)].map(([k, v]) => `${k} : ${v}`)));
   out.elements('add', HAIRPIN_SET, [...new Set(wanted.flatMap((c) => c.hairpin))].map(hairpinElement));
   return out.done({ chains: [...existing.chains].filter((c) => !chains.has(c)).sort(), sets: [...existing.sets].filter((s) => !sets.has(s)).sort() });
 }
