@@ -6,7 +6,6 @@
 import type { NftRuleset } from '../../src/dataplane/nftables/ruleset.js';
 import { inCidr, type Outcome, type Packet } from './trace.js';
 
-
 interface State {
   p: Packet;
   /** the masquerade mark */
@@ -82,11 +81,25 @@ function step(rs: NftRuleset, rule: string, s: State): Step[] {
   if (rest === 'masquerade fully-random') return [{ kind: 'final', st: { ...s, masquerade: true }, verdict: 'accept' }];
   if (/^update @\S+ \{ ip saddr timeout \d+s \}$/.test(rest)) return [{ kind: 'continue', st: s }];
   if ((m = /^meta l4proto (tcp|udp) dnat to (\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(rest))) {
+    return m[1] === s.p.proto ? [dnat(s, m[2]!, m[3]!)] : [{ kind: 'continue', st: s }];
+  }
+  // A slot 0..n-1 at random, the frontend's endpoint in that slot; no element: no match.
+  if ((m = /^meta l4proto (tcp|udp|sctp) dnat ip to ip daddr \. \1 dport \. numgen random mod (\d+) map @(\S+)$/.exec(rest))) {
     if (m[1] !== s.p.proto) return [{ kind: 'continue', st: s }];
-    const to = `${m[2]}:${m[3]}`;
-    return [{ kind: 'final', st: { ...s, dnat: to, p: { ...s.p, dst: m[2]!, dport: Number(m[3]), local: false } }, verdict: 'accept' }];
+    const n = Number(m[2]);
+    const map = rs.maps.get(m[3] as never);
+    if (!map) throw new Error(`no map ${m[3]}`);
+    return Array.from({ length: n }, (_, i): Step => {
+      const st = { ...s, prob: s.prob / n };
+      const to = map.get(`${s.p.dst} . ${s.p.dport} . ${i}`)?.split(' . ');
+      return to ? dnat(st, to[0]!, to[1]!) : { kind: 'continue', st };
+    });
   }
   return verdict(rs, rest, s);
+}
+
+function dnat(s: State, addr: string, port: string): Step {
+  return { kind: 'final', st: { ...s, dnat: `${addr}:${port}`, p: { ...s.p, dst: addr, dport: Number(port), local: false } }, verdict: 'accept' };
 }
 
 function verdict(rs: NftRuleset, v: string, s: State): Step[] {

@@ -130,7 +130,7 @@ describe('nftables ruleset', () => {
 });
 
 describe('nftables transactions', () => {
-  it('one endpoint change touches only that service\'s chains and elements', () => {
+  it('one endpoint change touches only elements: no rule, no chain', () => {
     const model = new DesiredStateBuilder();
     const b = new NftRulesetBuilder();
     b.build(model.build(services, slices, node));
@@ -139,26 +139,42 @@ describe('nftables transactions', () => {
     expect(built.written.map((s) => s.key)).toEqual(['shop/web:http/TCP']);
     expect(built.removed.map((s) => s.key)).toEqual(['shop/web:http/TCP']);
     const tx = incremental(built);
-    const web = objectName('service', svcKey('web'));
     // 198.18.1.12 is lb's endpoint too: it stays in the hairpin set.
     expect(tx.text.split('\n')).toEqual([
-      `add chain ip xlb ${web}`,
-      `flush chain ip xlb ${web}`,
-      `add rule ip xlb ${web} numgen random mod 3 == 0 meta l4proto tcp dnat to 198.18.1.10:8080`,
-      `add rule ip xlb ${web} numgen random mod 2 == 0 meta l4proto tcp dnat to 198.18.1.11:8080`,
-      `add rule ip xlb ${web} meta l4proto tcp dnat to 198.18.1.13:8080`,
+      'delete element ip xlb endpoints-tcp { 198.19.0.10 . 80 . 2 }',
+      'add element ip xlb endpoints-tcp { 198.19.0.10 . 80 . 2 : 198.18.1.13 . 8080 }',
       'add element ip xlb hairpin { 198.18.1.13 . 198.18.1.13 }',
       '',
     ]);
-    // No map element changes: the ClusterIP still goes to the same service chain.
-    expect(tx).toMatchObject({ chainsWritten: 1, elementsAdded: 1, elementsDeleted: 0, stale: { chains: [], sets: [] } });
+    expect(tx).toMatchObject({ chainsWritten: 0, elementsAdded: 2, elementsDeleted: 1, stale: { chains: [], sets: [] } });
     expect(deletion(tx.stale)).toBe('');
     // Nothing changed: nothing to run.
     expect(incremental(b.build(model.build(services, changed, node))).text).toBe('');
     // The last service of an address takes it out of the hairpin set.
     const gone = incremental(b.build(model.build(services, slices.map((s) => (s.metadata.name === 'web-a' ? slice('web', [['198.18.1.10'], ['198.18.1.11']]) : s)), node)));
     expect(gone.text).toContain('delete element ip xlb hairpin { 198.18.1.13 . 198.18.1.13 }\n');
-    expect(gone.text).not.toContain('add element');
+  });
+
+  it('a new endpoint count moves the frontends to the shared chain for it; the last holder of a chain frees it', () => {
+    const model = new DesiredStateBuilder();
+    const b = new NftRulesetBuilder();
+    b.build(model.build(services, slices, node));
+    const four = slices.map((s) => (s.metadata.name === 'web-a' ? slice('web', [['198.18.1.10'], ['198.18.1.11'], ['198.18.1.12'], ['198.18.1.13']]) : s));
+    const tx = incremental(b.build(model.build(services, four, node)));
+    // web was the only service with three endpoints.
+    expect(tx.text.split('\n')).toEqual([
+      'add chain ip xlb pick-tcp-4',
+      'flush chain ip xlb pick-tcp-4',
+      'add rule ip xlb pick-tcp-4 meta l4proto tcp dnat ip to ip daddr . tcp dport . numgen random mod 4 map @endpoints-tcp',
+      'delete element ip xlb service-ips { 198.19.0.10 . tcp . 80 }',
+      'add element ip xlb service-ips { 198.19.0.10 . tcp . 80 : goto pick-tcp-4 }',
+      'add element ip xlb endpoints-tcp { 198.19.0.10 . 80 . 3 : 198.18.1.13 . 8080 }',
+      'add element ip xlb hairpin { 198.18.1.13 . 198.18.1.13 }',
+      'flush chain ip xlb pick-tcp-3',
+      '',
+    ]);
+    expect(deletion(tx.stale)).toBe('delete chain ip xlb pick-tcp-3\n');
+    expect(trace(mergeRuleset(b.all()), { src: CLIENT, dst: '198.19.0.10', proto: 'tcp', dport: 80 }).map((o) => o.probability)).toEqual([0.25, 0.25, 0.25, 0.25]);
   });
 
   it('a removed service: its elements deleted and its chains flushed in one transaction, chains and sets deleted in the next', () => {
@@ -190,11 +206,13 @@ describe('nftables transactions', () => {
   it('a reconcile rewrites everything wanted and marks the rest of our chains and sets stale', () => {
     const b = new NftRulesetBuilder();
     b.build(update());
-    const web = objectName('service', svcKey('web'));
-    const tx = reconcile(b.all(), { chains: new Set(['services', web, 'service-OLD00000-shop/old/tcp/http']), sets: new Set(['affinity-OLD00000-x', 'hairpin']) });
+    const sticky = objectName('service', svcKey('sticky'));
+    const tx = reconcile(b.all(), { chains: new Set(['services', sticky, 'pick-tcp-3', 'service-OLD00000-shop/old/tcp/http']), sets: new Set(['affinity-OLD00000-x', 'hairpin']) });
     expect(tx.stale).toEqual({ chains: ['service-OLD00000-shop/old/tcp/http'], sets: ['affinity-OLD00000-x'] });
     expect(tx.text).toContain('flush map ip xlb service-ips');
-    expect(tx.text).toContain(`flush chain ip xlb ${web}`);
+    expect(tx.text).toContain('flush map ip xlb endpoints-tcp');
+    expect(tx.text).toContain(`flush chain ip xlb ${sticky}`);
+    expect(tx.text).toContain('flush chain ip xlb pick-tcp-3');
     expect(tx.text.trimEnd().split('\n').at(-1)).toBe('flush chain ip xlb service-OLD00000-shop/old/tcp/http');
     expect(mergeRuleset(b.all())).toEqual(rs);
   });

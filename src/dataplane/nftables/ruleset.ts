@@ -1,11 +1,12 @@
 // The desired state as kube-proxy's nftables layout (KEP-3866) in our own table
 // `ip xlb`. Pure: the same state always gives the same chains and map elements.
 //
-//   nat prerouting/output -> services: vmap @service-ips      -> service-x | external-x
-//                                      vmap @service-nodeports -> external-x  (local daddr)
-//       service-x:  numgen random cascade -> dnat (with affinity: affinity check, numgen
-//                   random cascade -> endpoint-y: record the client, dnat)
-//       external-x: mark for masquerade (externalTrafficPolicy Cluster), goto service-x
+//   nat prerouting/output -> services: vmap @service-ips      -> pick-P-n | masquerade-pick-P-n
+//                                      vmap @service-nodeports -> (the same)  (local daddr)
+//       pick-P-n:  dnat ip to ip daddr . P dport . numgen random mod n map @endpoints-P
+//       masquerade-pick-P-n: mark for masquerade (externalTrafficPolicy Cluster), the same dnat
+//       with session affinity: service-x (affinity check, numgen random cascade ->
+//       endpoint-y: record the client, dnat), external-x: mark for masquerade, goto service-x
 //   nat postrouting -> hairpin (@hairpin: a pod reached itself) marks for masquerade,
 //                      masquerading (what mark-for-masquerade marked)
 //   filter prerouting/output (before DNAT) -> firewall-check: vmap @firewall-ips -> firewall-x
@@ -14,14 +15,17 @@
 // Where kube-proxy and our model differ, the model wins (as in iptables mode): NodePorts
 // are served on the node's addresses only (--node-ip), so the nodeport maps are keyed by
 // address too; externalTrafficPolicy Local gives external frontends the model's own
-// service of local endpoints, so external-x needs no local-endpoint chain of its own.
+// service of local endpoints, so they need no local-endpoint chain of their own.
 //
-// Unlike kube-proxy, a service picks its endpoint with a cascade of `numgen random mod k
-// == 0` rules (k = n, n-1, …, 1: each endpoint 1/n) and DNATs in its own chain, and the
-// hairpin check is one set lookup in postrouting: an anonymous vmap per service costs the
-// kernel a walk of the whole transaction when it is bound (quadratic at 10,000 services
-// in one sync), and every chain costs nft a dump on each run (nft lists all chains
-// before any `add rule` or `add element`). Endpoint chains remain for session affinity.
+// Unlike kube-proxy, a service without affinity has no chain: its frontends go to a
+// chain shared by every service with as many endpoints (P: the protocol, n: the count),
+// which picks slot 0..n-1 at random and DNATs to that frontend's endpoint in the slot,
+// one element of a named map. So an endpoint change is element changes in named maps
+// only: no rule, no chain, no goto, which would make the kernel re-validate every chain
+// reachable from our hooks on commit (and every chain costs nft a dump on each run: nft
+// lists all chains before any `add rule` or `add element`). A changed endpoint count
+// moves the frontends to another shared chain: goto elements, validated over the few
+// shared chains. The hairpin check is one set lookup in postrouting.
 import type { Backend, Frontend, LbService, StateUpdate } from '../../model/state.js';
 import { backendId } from '../../model/state.js';
 import { stableHash } from '../hash.js';
@@ -36,6 +40,9 @@ export const MAPS = {
   noEndpointServices: 'no-endpoint-services',
   noEndpointNodePorts: 'no-endpoint-nodeports',
   firewallIps: 'firewall-ips',
+  endpointsTcp: 'endpoints-tcp',
+  endpointsUdp: 'endpoints-udp',
+  endpointsSctp: 'endpoints-sctp',
 } as const;
 export type MapName = (typeof MAPS)[keyof typeof MAPS];
 export const MAP_NAMES: readonly MapName[] = Object.values(MAPS);
@@ -100,22 +107,34 @@ export const FIXED_CHAINS: readonly FixedChain[] = [
   { name: CHAINS.reject, rules: ['reject'] },
 ];
 
-export const MAP_COMMENTS: Record<MapName, string> = {
-  'service-ips': 'ClusterIP, ExternalIP and LoadBalancer IP traffic',
-  'service-nodeports': 'NodePort traffic',
-  'no-endpoint-services': 'services without endpoints',
-  'no-endpoint-nodeports': 'NodePorts without endpoints',
-  'firewall-ips': 'loadBalancerSourceRanges checks',
+const VERDICT_MAP = 'type ipv4_addr . inet_proto . inet_service : verdict';
+/** nft types a port by its protocol (`tcp dport`), hence one endpoints map per protocol. */
+const endpointsMap = (p: string) => `typeof ip daddr . ${p} dport . numgen random mod 1 : ip daddr . ${p} dport`;
+
+/** Each map's declaration: its type and what it is for. */
+export const MAP_DECLS: Record<MapName, string> = {
+  'service-ips': `${VERDICT_MAP}; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic"`,
+  'service-nodeports': `${VERDICT_MAP}; comment "NodePort traffic"`,
+  'no-endpoint-services': `${VERDICT_MAP}; comment "services without endpoints"`,
+  'no-endpoint-nodeports': `${VERDICT_MAP}; comment "NodePorts without endpoints"`,
+  'firewall-ips': `${VERDICT_MAP}; comment "loadBalancerSourceRanges checks"`,
+  'endpoints-tcp': `${endpointsMap('tcp')}; comment "TCP frontends' endpoints by slot"`,
+  'endpoints-udp': `${endpointsMap('udp')}; comment "UDP frontends' endpoints by slot"`,
+  'endpoints-sctp': `${endpointsMap('sctp')}; comment "SCTP frontends' endpoints by slot"`,
 };
 
 /** What one service port adds: its own chains, its map elements and its affinity sets. */
 export interface Contribution {
   /** chain -> rules */
   chains: Map<string, string[]>;
-  /** map -> element key -> verdict */
+  /** the pick chains it goes to (chain -> rules), shared with services with as many endpoints */
+  shared: Map<string, string[]>;
+  /** map -> element key -> verdict, or endpoint in an endpoints map (only the maps it has elements in) */
   elements: Map<MapName, Map<string, string>>;
   /** affinity sets (ipv4_addr, dynamic, timeout) its chains use */
   sets: string[];
+  /** its frontends' endpoints by slot, elements of an endpoints map (see elementsIn) */
+  slots?: Slots;
   /** its endpoints' addresses (unique): elements of the hairpin set, shared with other services */
   hairpin: string[];
 }
@@ -143,8 +162,8 @@ export function elementKey(f: Frontend): string {
 }
 
 export function contributionOf(svc: LbService): Contribution {
-  const c: Contribution = { chains: new Map(), elements: new Map(MAP_NAMES.map((m) => [m, new Map()])), sets: [], hairpin: [] };
-  const add = (map: MapName, f: Frontend, verdict: string) => c.elements.get(map)!.set(elementKey(f), verdict);
+  const c: Contribution = { chains: new Map(), shared: new Map(), elements: new Map(), sets: [], hairpin: [] };
+  const add = (map: MapName, f: Frontend, verdict: string) => elementsOf(c, map).set(elementKey(f), verdict);
   const isNodePort = (f: Frontend) => f.type === 'NodePort';
 
   if (svc.backends.length === 0) {
@@ -153,36 +172,15 @@ export function contributionOf(svc: LbService): Contribution {
     for (const f of svc.frontends) add(isNodePort(f) ? MAPS.noEndpointNodePorts : MAPS.noEndpointServices, f, verdict);
     return c;
   }
-
-  const service = objectName('service', svc);
-  const dnat = (b: Backend) => `meta l4proto ${svc.protocol.toLowerCase()} dnat to ${backendId(b)}`;
-  const rules: string[] = [];
-  c.chains.set(service, rules);
-  // With affinity, an endpoint chain records the client in the endpoint's set before DNAT.
-  const targets = svc.backends.map((b) => {
-    if (svc.affinitySeconds === 0) return dnat(b);
-    const chain = objectName('endpoint', svc, backendId(b));
-    const set = objectName('affinity', svc, backendId(b));
-    rules.push(`ip saddr @${set} goto ${chain}`);
-    c.sets.push(set);
-    c.chains.set(chain, [`update @${set} { ip saddr timeout ${svc.affinitySeconds}s }`, dnat(b)]);
-    return `goto ${chain}`;
-  });
-  const n = targets.length;
-  rules.push(...targets.map((t, i) => (i < n - 1 ? `numgen random mod ${n - i} == 0 ${t}` : t)));
   c.hairpin = [...new Set(svc.backends.map((b) => b.addr))];
-
-  for (const f of svc.frontends) if (f.type === 'ClusterIP') add(MAPS.serviceIps, f, `goto ${service}`);
-  const external = svc.frontends.filter((f) => f.type !== 'ClusterIP');
-  if (external.length === 0) return c;
 
   // External traffic is masqueraded so replies come back through this node, unless
   // externalTrafficPolicy Local asks to keep the client's address.
-  const ext = objectName('external', svc);
-  c.chains.set(ext, [...(svc.externalPolicyLocal ? [] : [`jump ${CHAINS.markMasq}`]), `goto ${service}`]);
-  for (const f of external) add(isNodePort(f) ? MAPS.serviceNodePorts : MAPS.serviceIps, f, `goto ${ext}`);
+  const masquerade = svc.externalPolicyLocal ? [] : [`jump ${CHAINS.markMasq}`];
+  const to = svc.affinitySeconds === 0 ? pickByMap(svc, c, masquerade) : pickByChain(svc, c, masquerade);
+  for (const f of svc.frontends) add(isNodePort(f) ? MAPS.serviceNodePorts : MAPS.serviceIps, f, f.type === 'ClusterIP' ? to.internal : to.external());
 
-  const guarded = external.filter((f) => f.type === 'LoadBalancer' && svc.sourceRanges.length > 0);
+  const guarded = svc.frontends.filter((f) => f.type === 'LoadBalancer' && svc.sourceRanges.length > 0);
   if (guarded.length > 0) {
     const fw = objectName('firewall', svc);
     c.chains.set(fw, [`ip saddr != { ${svc.sourceRanges.join(', ')} } drop`]);
@@ -191,47 +189,134 @@ export function contributionOf(svc: LbService): Contribution {
   return c;
 }
 
-/** One service port's change: its contribution as programmed before and as wanted now. */
+/**
+ * Element `frontend . i : endpoints[i]` of `map` for each frontend ("addr . port") and
+ * slot, kept as lists: 100,000 endpoints' elements as strings in maps take 40 MB.
+ */
+export interface Slots {
+  map: MapName;
+  frontends: string[];
+  endpoints: string[];
+}
+
+/** A contribution's elements in one map, its slots written out. */
+export function elementsIn(c: Contribution | undefined, map: MapName): Map<string, string> {
+  const e = new Map(c?.elements.get(map));
+  if (c?.slots?.map === map) for (const f of c.slots.frontends) c.slots.endpoints.forEach((b, i) => e.set(`${f} . ${i}`, b));
+  return e;
+}
+
+// Most services have elements in two of the maps: 10,000 services' empty maps cost 100 ms and 10 MB.
+function elementsOf(c: Contribution, map: MapName): Map<string, string> {
+  let e = c.elements.get(map);
+  if (!e) c.elements.set(map, (e = new Map()));
+  return e;
+}
+
+/** Where a service's frontends go: ClusterIPs, and (made on first use) the external ones. */
+interface Targets {
+  internal: string;
+  external: () => string;
+}
+
+/** The shared pick chains and each frontend's endpoints in slots 0..n-1 of its protocol's map. */
+function pickByMap(svc: LbService, c: Contribution, masquerade: string[]): Targets {
+  const p = svc.protocol.toLowerCase();
+  const n = svc.backends.length;
+  const map = `endpoints-${p}` as MapName;
+  const pick = `pick-${p}-${n}`;
+  const dnat = `meta l4proto ${p} dnat ip to ip daddr . ${p} dport . numgen random mod ${n} map @${map}`;
+  c.slots = { map, frontends: svc.frontends.map((f) => `${f.addr} . ${f.port}`), endpoints: svc.backends.map((b) => `${b.addr} . ${b.port}`) };
+  const chain = (name: string, rules: string[]) => (c.shared.set(name, rules), `goto ${name}`);
+  return {
+    internal: chain(pick, [dnat]),
+    external: () => (masquerade.length ? chain(`masquerade-${pick}`, [...masquerade, dnat]) : chain(pick, [dnat])),
+  };
+}
+
+/** With session affinity: the service's own chain checks the client's endpoint before a numgen cascade. */
+function pickByChain(svc: LbService, c: Contribution, masquerade: string[]): Targets {
+  const service = objectName('service', svc);
+  const rules: string[] = [];
+  c.chains.set(service, rules);
+  // An endpoint chain records the client in the endpoint's set before DNAT.
+  const targets = svc.backends.map((b) => {
+    const chain = objectName('endpoint', svc, backendId(b));
+    const set = objectName('affinity', svc, backendId(b));
+    rules.push(`ip saddr @${set} goto ${chain}`);
+    c.sets.push(set);
+    c.chains.set(chain, [`update @${set} { ip saddr timeout ${svc.affinitySeconds}s }`, dnat(svc, b)]);
+    return `goto ${chain}`;
+  });
+  const n = targets.length;
+  rules.push(...targets.map((t, i) => (i < n - 1 ? `numgen random mod ${n - i} == 0 ${t}` : t)));
+  const ext = objectName('external', svc);
+  return {
+    internal: `goto ${service}`,
+    external: () => (c.chains.set(ext, [...masquerade, `goto ${service}`]), `goto ${ext}`),
+  };
+}
+
+const dnat = (svc: LbService, b: Backend) => `meta l4proto ${svc.protocol.toLowerCase()} dnat to ${backendId(b)}`;
+
 /** A service's contribution before and after an update (either absent: added or removed). */
 export type ServiceChange = ContributionChange<Contribution>;
 
 function sameContribution(a: Contribution, b: Contribution): boolean {
-  const entries = (c: Contribution) => JSON.stringify([[...c.chains], [...c.elements].map(([m, e]) => [m, [...e]]), c.sets, c.hairpin]);
+  const entries = (c: Contribution) => JSON.stringify([[...c.chains], [...c.shared], [...c.elements].map(([m, e]) => [m, [...e]]), c.slots, c.sets, c.hairpin]);
   return entries(a) === entries(b);
 }
 
-/** One update's changes: the services' and the hairpin set's (whose elements services share). */
+/** One update's changes: the services', and what services share: hairpin addresses and pick chains. */
 export interface NftChanges {
   changes: ServiceChange[];
   /** addresses whose last holder went away, and addresses no service held before */
-  hairpin: { deleted: string[]; added: string[] };
+  hairpin: Shared;
+  /** pick chains likewise */
+  shared: Shared;
 }
 
-/** The ruleset kept across updates (see ContributionTracker), with how many services hold each hairpin address. */
+/** What one update added to and dropped from something services share. */
+export interface Shared {
+  deleted: string[];
+  added: string[];
+}
+
+/** How many services hold each shared thing. */
+class Holders {
+  private readonly n = new Map<string, number>();
+
+  count(changes: ServiceChange[], held: (c: Contribution) => Iterable<string>): Shared {
+    const was = new Map<string, number>();
+    const count = (k: string, by: number) => {
+      const n = this.n.get(k) ?? 0;
+      if (!was.has(k)) was.set(k, n);
+      if (n + by) this.n.set(k, n + by);
+      else this.n.delete(k);
+    };
+    for (const { before, after } of changes) {
+      for (const k of before ? held(before) : []) count(k, -1);
+      for (const k of after ? held(after) : []) count(k, 1);
+    }
+    const out: Shared = { deleted: [], added: [] };
+    for (const [k, n] of was) {
+      const now = this.n.has(k);
+      if (n > 0 && !now) out.deleted.push(k);
+      if (n === 0 && now) out.added.push(k);
+    }
+    return out;
+  }
+}
+
+/** The ruleset kept across updates (see ContributionTracker), with how many services hold each shared thing. */
 export class NftRulesetBuilder {
   private readonly tracker = new ContributionTracker(contributionOf, sameContribution);
-  private readonly holders = new Map<string, number>();
+  private readonly hairpin = new Holders();
+  private readonly shared = new Holders();
 
   build(update: StateUpdate): NftChanges & { written: LbService[]; removed: LbService[] } {
     const r = this.tracker.update(update);
-    const was = new Map<string, number>();
-    const count = (addr: string, by: number) => {
-      const n = this.holders.get(addr) ?? 0;
-      if (!was.has(addr)) was.set(addr, n);
-      if (n + by) this.holders.set(addr, n + by);
-      else this.holders.delete(addr);
-    };
-    for (const { before, after } of r.changes) {
-      for (const a of before?.hairpin ?? []) count(a, -1);
-      for (const a of after?.hairpin ?? []) count(a, 1);
-    }
-    const hairpin = { deleted: [] as string[], added: [] as string[] };
-    for (const [a, n] of was) {
-      const now = this.holders.has(a);
-      if (n > 0 && !now) hairpin.deleted.push(a);
-      if (n === 0 && now) hairpin.added.push(a);
-    }
-    return { ...r, hairpin };
+    return { ...r, hairpin: this.hairpin.count(r.changes, (c) => c.hairpin), shared: this.shared.count(r.changes, (c) => c.shared.keys()) };
   }
 
   /** Every contribution wanted now, by service key order (for a full reconcile and tests). */
@@ -243,6 +328,7 @@ export class NftRulesetBuilder {
 /** The whole table as one structure: fixed chains, every service's chains, elements and sets. */
 export interface NftRuleset {
   chains: Map<string, string[]>;
+  /** map -> key -> verdict or endpoint */
   maps: Map<MapName, Map<string, string>>;
   sets: string[];
   /** the hairpin set's elements ("A . A") */
@@ -252,8 +338,8 @@ export interface NftRuleset {
 export function mergeRuleset(contributions: Contribution[]): NftRuleset {
   const rs: NftRuleset = { chains: new Map(FIXED_CHAINS.map((ch) => [ch.name, ch.rules])), maps: new Map(MAP_NAMES.map((m) => [m, new Map()])), sets: [], hairpin: new Set() };
   for (const c of contributions) {
-    for (const [chain, rules] of c.chains) rs.chains.set(chain, rules);
-    for (const [m, elements] of c.elements) for (const [k, v] of elements) rs.maps.get(m)!.set(k, v);
+    for (const [chain, rules] of [...c.chains, ...c.shared]) rs.chains.set(chain, rules);
+    for (const m of MAP_NAMES) for (const [k, v] of elementsIn(c, m)) rs.maps.get(m)!.set(k, v);
     rs.sets.push(...c.sets);
     for (const a of c.hairpin) rs.hairpin.add(hairpinElement(a));
   }

@@ -4,7 +4,7 @@
 // deleted in a second one: the kernel counts a reference as gone only once its
 // transaction commits, so deleting in the same one can fail with EBUSY (kube-proxy
 // defers deletion for the same reason).
-import { FIXED_CHAINS, HAIRPIN_SET, MAP_COMMENTS, MAP_NAMES, TABLE, hairpinElement, type Contribution, type MapName, type NftChanges } from './ruleset.js';
+import { FIXED_CHAINS, HAIRPIN_SET, MAP_DECLS, MAP_NAMES, TABLE, elementsIn, hairpinElement, type Contribution, type MapName, type NftChanges } from './ruleset.js';
 
 const T = `ip ${TABLE}`;
 
@@ -76,19 +76,21 @@ class Lines {
 const sameRules = (a: readonly string[] | undefined, b: readonly string[]) => a !== undefined && a.length === b.length && a.every((r, i) => r === b[i]);
 
 /** The changes of one update, on a table that holds exactly what we wrote before. */
-export function incremental({ changes, hairpin }: NftChanges): Transaction {
+export function incremental({ changes, hairpin, shared }: NftChanges): Transaction {
   const out = new Lines();
-  const stale: Stale = { chains: [], sets: [] };
+  const stale: Stale = { chains: [...shared.deleted], sets: [] };
+  const added = new Set(shared.added);
   const dels = new Map<MapName, string[]>(MAP_NAMES.map((m) => [m, []]));
   const adds = new Map<MapName, string[]>(MAP_NAMES.map((m) => [m, []]));
   for (const { before, after } of changes) {
     for (const [chain, rules] of after?.chains ?? []) if (!sameRules(before?.chains.get(chain), rules)) out.chain(chain, rules);
+    for (const [chain, rules] of after?.shared ?? []) if (added.delete(chain)) out.chain(chain, rules);
     for (const chain of before?.chains.keys() ?? []) if (!after?.chains.has(chain)) stale.chains.push(chain);
     for (const set of after?.sets ?? []) if (!before?.sets.includes(set)) out.set(set);
     for (const set of before?.sets ?? []) if (!after?.sets.includes(set)) stale.sets.push(set);
     for (const map of MAP_NAMES) {
-      const was = before?.elements.get(map) ?? new Map<string, string>();
-      const now = after?.elements.get(map) ?? new Map<string, string>();
+      const was = elementsIn(before, map);
+      const now = elementsIn(after, map);
       // A changed verdict is a delete and an add: nft refuses to add an existing key.
       for (const [k, v] of was) if (now.get(k) !== v) dels.get(map)!.push(k);
       for (const [k, v] of now) if (was.get(k) !== v) adds.get(map)!.push(`${k} : ${v}`);
@@ -114,7 +116,7 @@ export function reconcile(wanted: Contribution[], existing: Existing): Transacti
   out.declare.push(`add table ${T} { comment "xlb: Kubernetes Service load balancing"; }`);
   for (const ch of FIXED_CHAINS) out.chain(ch.name, ch.rules, ch.hook);
   for (const map of MAP_NAMES) {
-    out.declare.push(`add map ${T} ${map} { type ipv4_addr . inet_proto . inet_service : verdict; comment "${MAP_COMMENTS[map]}"; }`);
+    out.declare.push(`add map ${T} ${map} { ${MAP_DECLS[map]}; }`);
     out.deleteElements.push(`flush map ${T} ${map}`);
   }
   out.declare.push(`add set ${T} ${HAIRPIN_SET} { type ipv4_addr . ipv4_addr; comment "endpoints: a pod reaching itself through a service"; }`);
@@ -126,12 +128,17 @@ export function reconcile(wanted: Contribution[], existing: Existing): Transacti
       out.chain(chain, rules);
       chains.add(chain);
     }
+    for (const [chain, rules] of c.shared) {
+      if (chains.has(chain)) continue;
+      out.chain(chain, rules);
+      chains.add(chain);
+    }
     for (const set of c.sets) {
       out.set(set);
       sets.add(set);
     }
   }
-  for (const map of MAP_NAMES) out.elements('add', map, wanted.flatMap((c) => [...c.elements.get(map)!].map(([k, v]) => `${k} : ${v}`)));
+  for (const map of MAP_NAMES) out.elements('add', map, wanted.flatMap((c) => [...elementsIn(c, map)].map(([k, v]) => `${k} : ${v}`)));
   out.elements('add', HAIRPIN_SET, [...new Set(wanted.flatMap((c) => c.hairpin))].map(hairpinElement));
   return out.done({ chains: [...existing.chains].filter((c) => !chains.has(c)).sort(), sets: [...existing.sets].filter((s) => !sets.has(s)).sort() });
 }
