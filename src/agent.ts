@@ -11,6 +11,9 @@ import type { AgentMetrics } from './observe/metrics.js';
 
 /** How often the source's reachability is looked at, for readiness. */
 const REACHABILITY_POLL_MS = 1000;
+/** A failed sync is tried again after this, doubling up to the maximum, until one succeeds. */
+export const RETRY_INITIAL_MS = 1000;
+export const RETRY_MAX_MS = 30_000;
 
 /** Where the agent reports what it does: the status (readiness, lbctl status) and the metrics. */
 export interface Observers {
@@ -24,6 +27,10 @@ export class Agent {
   private syncs = 0;
   private readonly model = new DesiredStateBuilder();
   private poll?: NodeJS.Timeout;
+  private retry?: NodeJS.Timeout;
+  private retryMs = RETRY_INITIAL_MS;
+  /** What the source last said of the node, for a retry (which carries no update of its own). */
+  private lastNode?: SourceUpdate['node'];
 
   /**
    * `node.ips` are the NodePort addresses from --node-ip when `fixedIps`; otherwise
@@ -47,14 +54,20 @@ export class Agent {
 
   start(): Promise<void> {
     this.poll = setInterval(() => this.observers.status.source(this.source.unreachableSince?.()), REACHABILITY_POLL_MS).unref();
-    return this.source.start((update) => {
-      this.pending.push(update);
-      if (!this.running) this.drain();
-    });
+    return this.source.start((update) => this.take(update));
+  }
+
+  private take(update: SourceUpdate): void {
+    // An update is a retry too: the dataplanes compare everything after a failure.
+    clearTimeout(this.retry);
+    this.retry = undefined;
+    this.pending.push(update);
+    if (!this.running) this.drain();
   }
 
   stop(): void {
     clearInterval(this.poll);
+    clearTimeout(this.retry);
     this.observers.status.close();
     this.source.stop();
     this.health.close();
@@ -79,6 +92,7 @@ export class Agent {
 
   private sync(snap: SourceUpdate): void {
     const t0 = process.hrtime.bigint();
+    this.lastNode = snap.node;
     try {
       const node = this.nodeContext(snap);
       const update = snap.full ? this.model.build(snap.services, snap.slices, node) : this.model.change(snap.services, snap.slices, node);
@@ -95,12 +109,17 @@ export class Agent {
       for (const t of snap.triggers ?? []) this.observers.metrics.programmed(t);
       // ms: the whole sync; modelMs: of it, computing the desired state.
       this.log.info({ sync: this.syncs, services: desired.services.size, ...stats, modelMs: ms(t0, t1), ms: total }, 'dataplane synced');
+      this.retryMs = RETRY_INITIAL_MS;
       this.goLive();
     } catch (err) {
-      // The dataplane keeps what it had; the next update retries.
-      this.log.error({ err }, 'sync failed; keeping the previously programmed state');
+      // The dataplane keeps what it had, and is tried again (as kube-proxy does) even if
+      // the source says nothing more: a manifest directory may never change again.
+      this.log.error({ err, retryInMs: this.retryMs }, 'sync failed; keeping the previously programmed state');
       this.observers.status.failed((err as Error).message ?? String(err));
       this.observers.metrics.failed();
+      const none = { upserted: [], deleted: [] };
+      this.retry = setTimeout(() => this.take({ full: false, services: none, slices: none, node: this.lastNode }), this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
     }
   }
 }

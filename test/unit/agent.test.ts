@@ -1,0 +1,53 @@
+// The agent between a source and a dataplane: a failed sync keeps what was programmed
+// and is tried again with backoff, even when the source has nothing more to say.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { pino } from 'pino';
+import { Agent, RETRY_INITIAL_MS } from '../../src/agent.js';
+import { NO_CHANGE, type Dataplane } from '../../src/dataplane/types.js';
+import type { StateUpdate } from '../../src/model/state.js';
+import type { Source, SourceUpdate } from '../../src/sources/snapshot.js';
+import { HealthServer } from '../../src/health/health-server.js';
+import { AgentStatus } from '../../src/observe/status.js';
+import { AgentMetrics } from '../../src/observe/metrics.js';
+import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
+
+afterEach(() => vi.useRealTimers());
+
+describe('Agent', () => {
+  it('tries a failed sync again with backoff, with nothing new from the source, until it succeeds', async () => {
+    vi.useFakeTimers();
+    const log = pino({ level: 'silent' });
+    let deliver!: (u: SourceUpdate) => void;
+    const source: Source = { start: async (on) => void (deliver = on), stop: () => undefined };
+    const applied: string[][] = [];
+    let failures = 2;
+    const dataplane: Dataplane = {
+      mode: 'bpf',
+      apply(u: StateUpdate) {
+        applied.push([...u.state.services.keys()]);
+        if (failures-- > 0) throw new Error('map full');
+        return NO_CHANGE;
+      },
+    };
+    const status = new AgentStatus({ bpffs: '/x', node: { name: 'n', ips: [] }, graceMs: 1000 }, log);
+    const agent = new Agent(source, dataplane, new HealthServer(log), { name: 'n', ips: ['198.18.0.1'] }, true, { status, metrics: new AgentMetrics(status, () => undefined) }, log);
+    await agent.start();
+    const web = makeService('it', 'web', { clusterIP: '198.19.0.10', ports: [{ port: 80 }] });
+    deliver({ full: true, services: [web], slices: [makeSlice('it', 'web-a', 'web', { ports: [{ port: 8080 }], endpoints: [makeEndpoint('198.18.1.10')] })] });
+    expect(applied).toHaveLength(1);
+    expect(status.current.lastError?.message).toBe('map full');
+    // Tried again after the first delay, then after twice that.
+    await vi.advanceTimersByTimeAsync(RETRY_INITIAL_MS - 1);
+    expect(applied).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(applied).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(2 * RETRY_INITIAL_MS);
+    expect(applied).toHaveLength(3);
+    expect(applied).toEqual([['it/web:80/TCP'], ['it/web:80/TCP'], ['it/web:80/TCP']]);
+    expect(status.current.ready).toBe(true);
+    // Succeeded: no more retries.
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(applied).toHaveLength(3);
+    agent.stop();
+  });
+});
