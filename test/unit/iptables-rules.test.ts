@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
-import { buildRuleset, RulesetBuilder, chainName } from '../../src/dataplane/iptables/rules.js';
+import { buildRuleset, RulesetBuilder, chainName, CHAINS, LARGE_CLUSTER_ENDPOINTS, type Ruleset } from '../../src/dataplane/iptables/rules.js';
 import { buildPayload, ownChains, type Programmed } from '../../src/dataplane/iptables/restore.js';
 import { trace } from '../helpers/iptables-tracer.js';
 import type { Outcome } from '../helpers/trace.js';
@@ -99,5 +99,26 @@ describe('rules across syncs', () => {
     const web = chainName('SVC', 'shop/web:http/TCP');
     expect(second.nat.get(web)).toBe(first.nat.get(web));
     expect(second.nat.get(chainName('SVC', 'shop/np:http/TCP'))).not.toBe(first.nat.get(chainName('SVC', 'shop/np:http/TCP')));
+  });
+});
+
+describe('large clusters', () => {
+  it('past LARGE_CLUSTER_ENDPOINTS endpoints, endpoint rules carry no comment (kube-proxy\'s large cluster mode); crossing back rewrites them all', () => {
+    const model = new DesiredStateBuilder();
+    const builder = new RulesetBuilder();
+    const web = chainName('SVC', 'shop/web:http/TCP');
+    const commented = (rs: Ruleset) => rs.nat.get(web)!.every((r) => r.includes('--comment'));
+    const small = builder.build(model.build(services, slices, node));
+    expect(commented(small.ruleset)).toBe(true);
+    // Many endpoints in all: every service with endpoints is rewritten, its endpoint rules without comments.
+    const many = Array.from({ length: LARGE_CLUSTER_ENDPOINTS }, (_, i): [string] => [`198.18.${8 + (i >> 8)}.${i & 255}`]);
+    const update = model.build(services, slices.map((s) => (s.metadata.name === 'np-a' ? slice('np', many) : s)), node);
+    const big = builder.build(update);
+    expect(big.written.map((s) => s.key).sort()).toEqual([...update.state.services.values()].filter((s) => s.backends.length > 0).map((s) => s.key).sort());
+    expect(big.ruleset.nat.get(web)!.some((r) => r.includes('--comment'))).toBe(false);
+    // The frontends' own rules keep theirs.
+    expect(big.ruleset.nat.get(CHAINS.services)!.every((r) => r.includes('--comment'))).toBe(true);
+    const back = builder.build(model.build(services, slices, node));
+    expect(back.ruleset).toEqual(small.ruleset);
   });
 });

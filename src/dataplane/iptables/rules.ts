@@ -55,13 +55,23 @@ function comment(svc: LbService, what: string): string[] {
   return ['-m', 'comment', '--comment', `${svc.namespace}/${svc.name}${svc.portName ? `:${svc.portName}` : ''}${what ? ` ${what}` : ''}`];
 }
 
+/**
+ * Past this many endpoints in all, the rules of endpoints carry no comment, as in
+ * kube-proxy's large cluster mode: 30,000 Services of 10 endpoints otherwise make a nat
+ * table legacy iptables cannot load (the comment match is 256 bytes a rule; the kernel
+ * takes at most 512 MiB of table), and restores take longer.
+ */
+export const LARGE_CLUSTER_ENDPOINTS = 1000;
+
 /** iptables' statistic probability, formatted as kube-proxy does. */
 export function probability(n: number): string {
   return (1 / n).toFixed(10);
 }
 
-function addService(rs: Ruleset, svc: LbService): void {
+function addService(rs: Ruleset, svc: LbService, large: boolean): void {
   const nat = rs.nat;
+  /** the comment of an endpoint's rules */
+  const about = (what: string) => (large ? [] : comment(svc, what));
   const filter = rs.filter;
   const svcChain = chainName('SVC', svc.key);
   const extChain = chainName('EXT', svc.key);
@@ -83,21 +93,21 @@ function addService(rs: Ruleset, svc: LbService): void {
   const svcRules: Rule[] = [];
   if (svc.affinitySeconds > 0) {
     for (const { chain } of seps) {
-      svcRules.push([...comment(svc, 'affinity'), '-m', 'recent', '--name', chain, '--rcheck', '--seconds', String(svc.affinitySeconds), '--reap', '-j', chain]);
+      svcRules.push([...about('affinity'), '-m', 'recent', '--name', chain, '--rcheck', '--seconds', String(svc.affinitySeconds), '--reap', '-j', chain]);
     }
   }
   seps.forEach(({ b, chain }, i) => {
     const left = seps.length - i;
     const pick = left > 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', probability(left)] : [];
-    svcRules.push([...comment(svc, `-> ${backendId(b)}`), ...pick, '-j', chain]);
+    svcRules.push([...about(`-> ${backendId(b)}`), ...pick, '-j', chain]);
   });
   nat.set(svcChain, svcRules);
   for (const { b, chain } of seps) {
     const recent = svc.affinitySeconds > 0 ? ['-m', 'recent', '--name', chain, '--set'] : [];
     nat.set(chain, [
       // Hairpin: a pod reaching itself through the service must see the node as peer.
-      [...comment(svc, ''), '-s', `${b.addr}/32`, '-j', CHAINS.markMasq],
-      [...comment(svc, ''), '-p', p, ...recent, '-m', p, '-j', 'DNAT', '--to-destination', backendId(b)],
+      [...about(''), '-s', `${b.addr}/32`, '-j', CHAINS.markMasq],
+      [...about(''), '-p', p, ...recent, '-m', p, '-j', 'DNAT', '--to-destination', backendId(b)],
     ]);
   }
   for (const f of internal) nat.get(CHAINS.services)!.push([...comment(svc, 'cluster IP'), ...match(f), '-j', svcChain]);
@@ -122,9 +132,9 @@ function addService(rs: Ruleset, svc: LbService): void {
 const SHARED: Record<Table, readonly string[]> = { nat: [CHAINS.services, CHAINS.nodePorts], filter: [CHAINS.services, CHAINS.firewall] };
 
 /** What one service adds to each chain: the shared chains' rules and its own chains. */
-function contributionOf(svc: LbService): Ruleset {
+function contributionOf(svc: LbService, large: boolean): Ruleset {
   const c: Ruleset = { nat: new Map(SHARED.nat.map((ch) => [ch, []])), filter: new Map(SHARED.filter.map((ch) => [ch, []])) };
-  addService(c, svc);
+  addService(c, svc, large);
   return c;
 }
 
@@ -135,10 +145,21 @@ function contributionOf(svc: LbService): Ruleset {
  * rules arrays, which restore.ts renders once).
  */
 export class RulesetBuilder {
-  private readonly tracker = new ContributionTracker(contributionOf, sameRules);
+  private large = false;
+  private readonly tracker = new ContributionTracker((svc) => contributionOf(svc, this.large), sameRules);
 
-  /** The ruleset now, with the services whose contribution this update computed anew and those it dropped. */
+  /**
+   * The ruleset now, with the services whose contribution this update computed anew and
+   * those it dropped. Crossing LARGE_CLUSTER_ENDPOINTS rewrites every service's rules.
+   */
   build(update: StateUpdate): { ruleset: Ruleset; written: LbService[]; removed: LbService[] } {
+    let endpoints = 0;
+    for (const svc of update.state.services.values()) endpoints += svc.backends.length;
+    const large = endpoints > LARGE_CLUSTER_ENDPOINTS;
+    if (large !== this.large) {
+      this.large = large;
+      update = { ...update, delta: { ...update.delta, full: true } };
+    }
     const { written, removed } = this.tracker.update(update);
     return { ruleset: assemble(update.state, (key) => this.tracker.get(key)!), written, removed };
   }
