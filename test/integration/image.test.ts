@@ -168,7 +168,8 @@ describe('make runtime-tree', () => {
   });
 
   it('runs lbctl from the tree alone, the addon and the BPF objects found inside it', () => {
-    const help = execFileSync(process.execPath, [path.join(tree, 'bin/lbctl'), 'agent', '--help'], { cwd: dir, encoding: 'utf8' });
+    // As the image's ENTRYPOINT runs it: the file itself, node and its flags from the #! line.
+    const help = execFileSync(path.join(tree, 'bin/lbctl'), ['agent', '--help'], { cwd: dir, encoding: 'utf8' });
     expect(help).toContain('--metrics-addr');
     const top = execFileSync(process.execPath, [path.join(tree, 'dist/cli/index.js'), '--help'], { cwd: dir, encoding: 'utf8' });
     expect(top).toMatch(/agent/);

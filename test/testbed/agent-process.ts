@@ -48,10 +48,11 @@ export class AgentProcess {
     this.extra = extra;
     // Last resort if the caller dies before cleanup(): pins must not outlive the test.
     pinDirs.add(this.bpffs);
-    const [cmd, ...pre] = [...wrap, process.execPath];
+    // Run as the image runs it: the file itself, with the node flags of its #! line.
+    const [cmd, ...pre] = [...wrap, LBCTL];
     const proc = this.cluster.spawn(this.node.ns, cmd!, [
       ...pre,
-      LBCTL, 'agent', ...this.source, '--node-name', this.node.name, ...(this.nodeIp ? ['--node-ip', this.nodeIp] : []),
+      'agent', ...this.source, '--node-name', this.node.name, ...(this.nodeIp ? ['--node-ip', this.nodeIp] : []),
       '--devices', NODE_DEVICE, '--bpffs', this.bpffs, '--cgroup', this.node.cgroup, ...extra,
     ]);
     let buf = '';
