@@ -13,7 +13,7 @@ import type { AgentMetrics } from './observe/metrics.js';
 const REACHABILITY_POLL_MS = 1000;
 /** A failed sync is tried again after this, doubling up to the maximum, until one succeeds. */
 export const RETRY_INITIAL_MS = 1000;
-export const RETRY_MAX_MS = 30_000;
+const RETRY_MAX_MS = 30_000;
 
 /** Where the agent reports what it does: the status (readiness, lbctl status) and the metrics. */
 export interface Observers {
