@@ -1,21 +1,16 @@
-// iptables rules: golden output, and a packet tracer over them for every semantic case.
+// iptables rules: golden output, the layout's own rules, changes and large clusters
+// (rule-behaviour.test.ts traces what a packet meets).
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
 import { buildRuleset, RulesetBuilder, chainName, CHAINS, LARGE_CLUSTER_ENDPOINTS, type Ruleset } from '../../src/dataplane/iptables/rules.js';
 import { buildPayload, ownChains, type Programmed } from '../../src/dataplane/iptables/restore.js';
-import { trace } from '../helpers/iptables-tracer.js';
-import type { Outcome } from '../helpers/trace.js';
-import { CLIENT, node, services, slice, slices } from '../fixtures/rules-state.js';
+import { node, services, slice, slices } from '../fixtures/rules-state.js';
 
 const GOLDEN = new URL('../golden/iptables-restore.txt', import.meta.url);
 
 const rules = buildRuleset(buildDesiredState(services, slices, node));
 const empty = (): Programmed => ({ nat: new Map(), filter: new Map() });
-
-function outcomes(dst: string, dport: number, extra: Partial<Parameters<typeof trace>[1]> = {}): Outcome[] {
-  return trace(rules, { src: CLIENT, dst, proto: 'tcp', dport, ...extra }).sort((a, b) => String(a.dnat).localeCompare(String(b.dnat)));
-}
 
 describe('iptables rules', () => {
   it('match the golden payload', () => {
@@ -24,50 +19,9 @@ describe('iptables rules', () => {
     expect(text).toBe(fs.readFileSync(GOLDEN, 'utf8'));
   });
 
-  it('ClusterIP: each endpoint equally likely, client address kept', () => {
-    expect(outcomes('198.19.0.10', 80)).toEqual(
-      ['198.18.1.10', '198.18.1.11', '198.18.1.12'].map((ip) => ({ dnat: `${ip}:8080`, masquerade: false, verdict: 'ACCEPT', probability: 0.333333 })),
-    );
-  });
-
-  it('NodePort: masqueraded so replies come back through the node', () => {
-    expect(outcomes('198.18.0.1', 30080, { local: true })).toEqual([
-      { dnat: '198.18.1.10:8080', masquerade: true, verdict: 'ACCEPT', probability: 0.5 },
-      { dnat: '198.18.1.11:8080', masquerade: true, verdict: 'ACCEPT', probability: 0.5 },
-    ]);
-    expect(outcomes('198.18.0.1', 30080, { local: false })).toEqual([{ dnat: undefined, masquerade: false, verdict: 'ACCEPT', probability: 1 }]);
-  });
-
-  it('externalTrafficPolicy Local: this node\'s endpoints, client address kept; ClusterIP still all', () => {
-    expect(outcomes('198.18.0.1', 30081, { local: true })).toEqual([{ dnat: '198.18.1.10:8080', masquerade: false, verdict: 'ACCEPT', probability: 1 }]);
-    expect(outcomes('198.19.0.12', 80).map((o) => o.dnat)).toEqual(['198.18.1.10:8080', '198.18.1.11:8080']);
-  });
-
-  it('externalTrafficPolicy Local without a local endpoint: dropped, not rejected', () => {
-    expect(outcomes('198.18.0.1', 30082, { local: true })).toEqual([{ dnat: undefined, masquerade: false, verdict: 'DROP', probability: 1 }]);
-  });
-
-  it('no endpoints: rejected on every frontend', () => {
-    for (const [dst, port] of [['198.19.0.16', 80], ['198.19.1.16', 80]] as const) {
-      expect(outcomes(dst, port)).toEqual([{ dnat: undefined, masquerade: false, verdict: 'REJECT', probability: 1 }]);
-    }
-  });
-
-  it('loadBalancerSourceRanges: listed clients pass, others are dropped; ClusterIP open to all', () => {
-    expect(outcomes('198.19.255.1', 80)).toEqual([{ dnat: '198.18.1.12:8080', masquerade: true, verdict: 'ACCEPT', probability: 1 }]);
-    expect(outcomes('198.19.255.1', 80, { src: '198.18.0.9' })[0]!.verdict).toBe('DROP');
-    expect(outcomes('198.19.0.14', 80, { src: '198.18.0.9' })[0]!.verdict).toBe('ACCEPT');
-  });
-
-  it('hairpin: a pod reaching itself through its Service is masqueraded', () => {
-    const own = trace(rules, { src: '198.18.1.10', dst: '198.19.0.10', proto: 'tcp', dport: 80 }).find((o) => o.dnat === '198.18.1.10:8080')!;
-    expect(own.masquerade).toBe(true);
-  });
-
   it('sessionAffinity ClientIP: recent checks before the random pick, recent set on DNAT', () => {
     const svcChain = rules.nat.get(chainName('SVC', 'shop/sticky:http/TCP'))!;
     expect(svcChain.slice(0, 2).every((r) => r.includes('--rcheck') && r.includes('60'))).toBe(true);
-    expect(outcomes('198.19.0.15', 80).map((o) => o.probability)).toEqual([0.5, 0.5]);
   });
 
   it('rewrites only changed chains, and removes the chains of a deleted service', () => {

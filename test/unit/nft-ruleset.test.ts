@@ -1,6 +1,6 @@
-// nftables mode: golden transaction, a packet tracer over the ruleset for every case
-// iptables mode's tests cover (and the same outcomes as iptables mode for every
-// frontend), and transactions that touch only what changed.
+// nftables mode: golden transaction, the layout's own rules, the same outcomes as
+// iptables mode for every frontend (rule-behaviour.test.ts traces the cases in both),
+// and transactions that touch only what changed.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
@@ -12,13 +12,12 @@ import { buildRuleset } from '../../src/dataplane/iptables/rules.js';
 import { trace as iptablesTrace } from '../helpers/iptables-tracer.js';
 import { trace } from '../helpers/nft-tracer.js';
 import type { Outcome, Packet } from '../helpers/trace.js';
-import { makeService } from '../fixtures/k8s.js';
-import { CLIENT, node, services as shared, slice, slices as sharedSlices } from '../fixtures/rules-state.js';
+import { CLIENT, node, services as shared, slice, slices as sharedSlices, udpService, udpSlice } from '../fixtures/rules-state.js';
 
 const GOLDEN = new URL('../golden/nft-transaction.txt', import.meta.url);
 
-const services: Service[] = [...shared, makeService('shop', 'dns', { clusterIP: '198.19.0.17', ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] })];
-const slices = [...sharedSlices, slice('dns', [['198.18.1.10'], ['198.18.1.11']], [{ name: 'dns', port: 5353, protocol: 'UDP' } as never])];
+const services: Service[] = [...shared, udpService];
+const slices = [...sharedSlices, udpSlice];
 const update = () => buildDesiredState(services, slices, node);
 const rs = buildNftRuleset(update());
 
@@ -41,54 +40,8 @@ describe('nftables ruleset', () => {
     expect(tx.stale).toEqual({ chains: [], sets: [] });
   });
 
-  it('ClusterIP: each endpoint equally likely, client address kept', () => {
-    expect(outcomes('198.19.0.10', 80)).toEqual(
-      ['198.18.1.10', '198.18.1.11', '198.18.1.12'].map((ip) => ({ dnat: `${ip}:8080`, masquerade: false, verdict: 'ACCEPT', probability: 0.333333 })),
-    );
-  });
-
-  it('UDP: balanced the same way, with a UDP DNAT; TCP to that port is not a service', () => {
-    expect(outcomes('198.19.0.17', 53, { proto: 'udp' }).map((o) => [o.dnat, o.probability])).toEqual([
-      ['198.18.1.10:5353', 0.5],
-      ['198.18.1.11:5353', 0.5],
-    ]);
-    expect(outcomes('198.19.0.17', 53)).toEqual([{ dnat: undefined, masquerade: false, verdict: 'ACCEPT', probability: 1 }]);
-  });
-
-  it('NodePort: on the node\'s addresses only, masqueraded so replies come back through the node', () => {
-    expect(outcomes('198.18.0.1', 30080, { local: true })).toEqual([
-      { dnat: '198.18.1.10:8080', masquerade: true, verdict: 'ACCEPT', probability: 0.5 },
-      { dnat: '198.18.1.11:8080', masquerade: true, verdict: 'ACCEPT', probability: 0.5 },
-    ]);
-    expect(outcomes('198.18.0.1', 30080, { local: false })).toEqual([{ dnat: undefined, masquerade: false, verdict: 'ACCEPT', probability: 1 }]);
-    expect(outcomes('127.0.0.1', 30080, { local: true })).toEqual([{ dnat: undefined, masquerade: false, verdict: 'ACCEPT', probability: 1 }]);
-  });
-
-  it('externalTrafficPolicy Local: this node\'s endpoints, client address kept; ClusterIP still all', () => {
-    expect(outcomes('198.18.0.1', 30081, { local: true })).toEqual([{ dnat: '198.18.1.10:8080', masquerade: false, verdict: 'ACCEPT', probability: 1 }]);
-    expect(outcomes('198.19.0.12', 80).map((o) => o.dnat)).toEqual(['198.18.1.10:8080', '198.18.1.11:8080']);
-  });
-
-  it('externalTrafficPolicy Local without a local endpoint: dropped, not rejected', () => {
-    expect(outcomes('198.18.0.1', 30082, { local: true })).toEqual([{ dnat: undefined, masquerade: false, verdict: 'DROP', probability: 1 }]);
-  });
-
-  it('no endpoints: rejected on every frontend', () => {
-    for (const [dst, port] of [['198.19.0.16', 80], ['198.19.1.16', 80]] as const) {
-      expect(outcomes(dst, port)).toEqual([{ dnat: undefined, masquerade: false, verdict: 'REJECT', probability: 1 }]);
-    }
-  });
-
-  it('loadBalancerSourceRanges: listed clients pass, others are dropped before DNAT; ClusterIP open to all', () => {
-    expect(outcomes('198.19.255.1', 80)).toEqual([{ dnat: '198.18.1.12:8080', masquerade: true, verdict: 'ACCEPT', probability: 1 }]);
+  it('loadBalancerSourceRanges: a client not listed is dropped before DNAT (rule-behaviour.test has the rest)', () => {
     expect(outcomes('198.19.255.1', 80, { src: '198.18.0.9' })).toEqual([{ dnat: undefined, masquerade: false, verdict: 'DROP', probability: 1 }]);
-    expect(outcomes('198.19.0.14', 80, { src: '198.18.0.9' })[0]!.verdict).toBe('ACCEPT');
-  });
-
-  it('hairpin: a pod reaching itself through its Service is masqueraded, others not', () => {
-    const all = trace(rs, { src: '198.18.1.10', dst: '198.19.0.10', proto: 'tcp', dport: 80 });
-    expect(all.find((o) => o.dnat === '198.18.1.10:8080')!.masquerade).toBe(true);
-    expect(all.find((o) => o.dnat === '198.18.1.11:8080')!.masquerade).toBe(false);
   });
 
   it('sessionAffinity ClientIP: the client\'s endpoint is checked before numgen and recorded with the timeout', () => {
@@ -99,7 +52,6 @@ describe('nftables ruleset', () => {
     expect(rules.slice(2)).toEqual([`numgen random mod 2 == 0 goto ${objectName('endpoint', sticky, eps[0]!)}`, `goto ${objectName('endpoint', sticky, eps[1]!)}`]);
     expect(rs.chains.get(objectName('endpoint', sticky, eps[0]!))).toEqual([`update @${objectName('affinity', sticky, eps[0]!)} { ip saddr timeout 60s }`, `meta l4proto tcp dnat to ${eps[0]}`]);
     expect(rs.sets).toEqual(eps.map((e) => objectName('affinity', sticky, e)));
-    expect(outcomes('198.19.0.15', 80).map((o) => o.probability)).toEqual([0.5, 0.5]);
   });
 
   it('gives every packet the outcomes iptables mode gives it', () => {
