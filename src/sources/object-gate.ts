@@ -3,7 +3,7 @@
 // replaced by its last good version or left out, and each problem is logged once, with
 // a line when it is gone. An operator's typo never takes down a Service that worked.
 import type { Logger } from 'pino';
-import type { EndpointSlice, ObjectChanges, Service } from '../model/k8s.js';
+import { objectName, type EndpointSlice, type ObjectChanges, type Service } from '../model/k8s.js';
 import { validateEndpointSlice, validateService, ValidationError } from './validate.js';
 
 type Obj = Record<string, unknown>;
@@ -110,7 +110,8 @@ export class ObjectGate<T extends object> {
   private verdict(o: Obj, where?: (o: object) => string | undefined): Verdict<T> {
     const meta = (typeof o.metadata === 'object' && o.metadata) || {};
     const { name, namespace, uid } = meta as Obj;
-    const id = typeof name === 'string' && name ? `${typeof namespace === 'string' && namespace ? namespace : 'default'}/${name}` : (where?.(o) ?? '(unnamed)');
+    // Named as the model names it (its changes go by that name); unchecked fields read defensively.
+    const id = typeof name === 'string' && name ? objectName({ metadata: { name, namespace: typeof namespace === 'string' ? namespace : undefined } }) : (where?.(o) ?? '(unnamed)');
     try {
       return { name: id, uid, valid: this.check(o) };
     } catch (err) {
