@@ -4,7 +4,7 @@
 // mode at tc, in eBPF mode with XDP forced on the veth, and in iptables mode. Each
 // round first measures the same client straight to each pod with nothing of ours
 // installed (agent stopped, programs detached, chains removed), then each mode; ratios
-// are taken per round, and the node's conntrack is flushed between paths. A bench pod
+// are taken per round, and each path starts clean (see forgetLastPath). A bench pod
 // holds all ten endpoint addresses of its Service and runs one server, so every mode
 // reaches the same server process and only the path in between differs. Each agent
 // start also yields start-to-programmed and RSS for the manifest source.
@@ -55,6 +55,19 @@ export interface E2eResult {
 const BPFFS = '/sys/fs/bpf/xlb-bench-e2e';
 
 /** One wrk run, started by `run` where the client lives: requests/s and the errors it reported. */
+/**
+ * Clears what the last path measured left behind: the nodes' conntrack (NATed tuples
+ * in TIME_WAIT clash with the next path's reused ports) and the TIME_WAIT sockets of
+ * the client and the servers. A server's TIME_WAIT from a direct connection holds the
+ * client's timestamps for the pod address; a NATed SYN reusing its port carries those
+ * for the Service address, fails PAWS there (TcpExtPAWSTimewait) and waits a second
+ * for its retransmit, which the next path's connect p99 would report as its own.
+ */
+export function forgetLastPath(nodes: string[], endpoints: string[]): void {
+  for (const ns of nodes) inNs(ns, 'conntrack', ['-F']);
+  for (const ns of endpoints) inNs(ns, 'ss', ['-K', 'state', 'time-wait']);
+}
+
 export function wrk(run: (cmd: string, args: string[]) => string, url: string, conn: Conn, opts: Pick<E2eOptions, 'connections' | 'durationS'>): { rps: number; errors: number } {
   const out = run('wrk', [
     '-t1', `-c${opts.connections}`, `-d${opts.durationS}s`, '--timeout', '2s',
@@ -90,8 +103,7 @@ export async function runE2eBench(opts: E2eOptions): Promise<E2eResult> {
     useLegacyIptables(cluster.node);
     const fromClient = (cmd: string, args: string[]) => inNs(cluster.client, cmd, args);
     const run = (url: string, conn: Conn) => {
-      // NATed tuples left in TIME_WAIT would clash with the next path's reused ports.
-      for (const n of cluster.nodes) inNs(n.ns, 'conntrack', ['-F']);
+      forgetLastPath(cluster.nodes.map((n) => n.ns), [cluster.client, podA.ns, podB.ns]);
       return wrk(fromClient, url, conn, opts);
     };
 

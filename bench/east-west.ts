@@ -2,7 +2,7 @@
 // (eBPF mode) or the node's nat table (iptables mode), against the same pod calling
 // the backend pod directly with nothing of ours installed (agent stopped, programs
 // detached, chains removed). Every round measures the baseline and each mode seconds
-// apart, so ratios are taken per round; the node's conntrack is flushed between paths.
+// apart, so ratios are taken per round; each path starts clean (see forgetLastPath).
 import { DATAPLANE_MODES, type DataplaneMode } from '../src/dataplane/types.js';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,7 +14,7 @@ import { clusterManifest, ENDPOINTS, TARGET } from './workload.js';
 import { summarize, type Summary } from './stats.js';
 import { stopAgent, teardown } from './agent-stats.js';
 import { useLegacyIptables } from './legacy-iptables.js';
-import { wrk, type Conn, type E2eOptions } from './e2e.js';
+import { forgetLastPath, wrk, type Conn, type E2eOptions } from './e2e.js';
 
 export type EastWestMode = 'none' | DataplaneMode;
 
@@ -75,7 +75,7 @@ export async function runEastWestBench(opts: EastWestOptions): Promise<EastWestR
     const run = (cmd: string, args: string[]) => cluster.exec(client, cmd, args);
 
     const measure = (target: string): Round => {
-      inNs(cluster.node, 'conntrack', ['-F']);
+      forgetLastPath([cluster.node], [client.ns, server.ns]);
       const rps = {} as Round['rps'];
       for (const conn of ['keep-alive', 'close'] as const) rps[conn] = wrk(run, `http://${target}/`, conn, opts);
       const connect = JSON.parse(run(process.execPath, [compiled('bench/connect-latency.ts'), '--target', target, '--count', String(opts.connects)])) as Round['connect'];
