@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -85,17 +86,25 @@ static void Release(void *p, size_t len, uint64_t id) {
   munmap(p, len);
 }
 
-// Maps a whole BPF_F_MMAPABLE array map into memory, shared with the kernel, as an
-// ArrayBuffer: the agent then writes elements with plain memory copies, no syscall.
-// Unmapped by MapUnmap, or when the buffer is collected. Elements are value_size bytes,
-// laid out 8-byte aligned, so values of a multiple of 8 bytes lie densely.
+// Maps a BPF_F_MMAPABLE array map's memory into the process, shared with the kernel, as
+// an ArrayBuffer: the agent then writes elements with plain memory copies, no syscall.
+// The whole map, or `count` elements from `first` (which must start on a page), since a
+// mapping counts in resident memory in full. Unmapped by MapUnmap, or when the buffer is
+// collected. Elements are value_size bytes, laid out 8-byte aligned, so values of a
+// multiple of 8 bytes lie densely.
 Napi::Value MapMmap(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int fd = ArgInt(info, 0, "fd");
   bpf_map_info mi = InfoOf(env, fd);
   size_t stride = (mi.value_size + 7) / 8 * 8;
-  size_t len = (size_t)mi.max_entries * stride;
-  void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  size_t first = info.Length() > 1 && !info[1].IsUndefined() ? (size_t)ArgInt(info, 1, "first") : 0;
+  size_t count = info.Length() > 2 && !info[2].IsUndefined() ? (size_t)ArgInt(info, 2, "count") : mi.max_entries - std::min<size_t>(first, mi.max_entries);
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  if (count == 0 || first + count > mi.max_entries || (first * stride) % page != 0)
+    throw Napi::RangeError::New(env, "mapping map " + std::string(mi.name) + ": elements " + std::to_string(first) + "+" + std::to_string(count) +
+                                         " do not lie within its " + std::to_string(mi.max_entries) + " or do not start on a page");
+  size_t len = count * stride;
+  void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)(first * stride));
   if (p == MAP_FAILED) throw SysError(env, errno, "mapping map " + std::string(mi.name), "was it created with BPF_F_MMAPABLE?");
   uint64_t id;
   {

@@ -90,8 +90,20 @@ describe('native addon', () => {
       expect([view.length, mappings()]).toEqual([0, before - 1]);
       expect(() => native().mapUnmap(view.buffer as ArrayBuffer)).toThrow(/not a live mapping/);
       expect(new Uint32Array(native().mapMmap(fd))[4]).toBe(70);
+      // A part of it only from a page boundary.
+      expect(() => native().mapMmap(fd, 1, 2)).toThrow(/do not start on a page/);
     } finally {
       native().closeFd(fd);
+    }
+    // A range of pages: the third page of 4-KiB elements is the third element.
+    const pages = native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, 4096, 4, BPF_F_MMAPABLE, 'xlb_test_mmap_pg');
+    try {
+      native().mapUpdate(pages, Buffer.from(Uint32Array.of(2).buffer), Buffer.alloc(4096, 7), 0);
+      const part = new Uint32Array(native().mapMmap(pages, 2, 1));
+      expect([part.length, part[0], part[1023]]).toEqual([1024, 0x07070707, 0x07070707]);
+      native().mapUnmap(part.buffer as ArrayBuffer);
+    } finally {
+      native().closeFd(pages);
     }
     const plain = native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, 8, 5, 0, 'xlb_test_nommap');
     try {

@@ -1,7 +1,8 @@
 // The agent builds big batches of Maglev tables on worker threads, straight into the
 // pool's chunks: the compiled builder (the one the agent runs; a worker runs the
 // compiled table-worker.js) must write the tables the inline builder gives, each chunk
-// mapped by one thread only and unmapped once written.
+// mapped by one thread only and unmapped once written; a chunk is mapped a window of
+// rows at a time.
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -10,6 +11,7 @@ import { inlineTables, type TableBuilder, type TableJob, type TableTarget } from
 import { bpf_map_type, xlb_limits } from '../../src/dataplane/bpf/contract.js';
 import { BPF_F_MMAPABLE } from '../../src/dataplane/bpf/kernel.js';
 import { native } from '../../src/dataplane/bpf/native.js';
+import { ChunkWindow } from '../../src/dataplane/bpf/chunk-window.js';
 import { maglevSize } from '../../src/model/maglev.js';
 import { REPO } from '../testbed/topology.js';
 
@@ -18,20 +20,21 @@ const { XLB_MAGLEV_CHUNK_SLOTS: CHUNK, XLB_MAGLEV_ROW_SLOTS: ROW } = xlb_limits;
 /** rows of each test chunk: the batches below span two and three of them */
 const ROWS = 150;
 
+const chunk = (rows: number, name: string) => native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, ROW * 4, rows, BPF_F_MMAPABLE, name);
 /** Three chunks as the pool makes them (pool keys 1-3), mapped on demand like the pool. */
-const fds = [1, 2, 3].map((key) => native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, ROW * 4, ROWS, BPF_F_MMAPABLE, `xlb_test_mg_${key}`));
+const fds = [1, 2, 3].map((key) => chunk(ROWS, `xlb_test_mg_${key}`));
 afterAll(() => fds.forEach((fd) => native().closeFd(fd)));
-const mapped = new Map<number, Uint32Array>();
+const mapped = new Map<number, ChunkWindow>();
 const pool: TableTarget = {
   view(start, size) {
     const key = Math.floor(start / CHUNK);
-    if (!mapped.has(key)) mapped.set(key, new Uint32Array(native().mapMmap(fds[key - 1]!)));
-    return mapped.get(key)!.subarray(start % CHUNK, (start % CHUNK) + size);
+    if (!mapped.has(key)) mapped.set(key, new ChunkWindow(fds[key - 1]!, ROWS));
+    return mapped.get(key)!.region(start % CHUNK, size);
   },
   chunkFd: (start) => fds[Math.floor(start / CHUNK) - 1]!,
 };
 const unmapAll = () => {
-  for (const v of mapped.values()) native().mapUnmap(v.buffer as ArrayBuffer);
+  for (const w of mapped.values()) w.close();
   mapped.clear();
 };
 const mappings = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('bpf-map')).length;
@@ -83,6 +86,38 @@ describe('Maglev tables on worker threads', () => {
     } finally {
       builder.close();
       unmapAll();
+    }
+  });
+
+  it('maps a chunk bigger than a window a window at a time, moving forward, and every slot written lands in the chunk', () => {
+    const rows = 700;
+    const fd = chunk(rows, 'xlb_test_mg_big');
+    const window = new ChunkWindow(fd, rows);
+    try {
+      const before = mappings();
+      // Regions one after another, some across a window's end, the last at the chunk's end.
+      const regions: Array<[number, number]> = [];
+      for (let at = 0, i = 0; at < rows * ROW; i++) {
+        const size = Math.min([1009, 65537, 2003][i % 3]!, rows * ROW - at);
+        regions.push([at, size]);
+        at += size;
+      }
+      for (const [at, size] of regions) {
+        window.region(at, size).fill(at + 1);
+        expect(mappings()).toBe(before + 1);
+      }
+      window.close();
+      expect(mappings()).toBe(before);
+      const whole = new Uint32Array(native().mapMmap(fd));
+      try {
+        for (const [at, size] of regions) expect(whole.subarray(at, at + size).every((v) => v === at + 1)).toBe(true);
+      } finally {
+        native().mapUnmap(whole.buffer as ArrayBuffer);
+      }
+      expect(() => native().mapMmap(fd, rows - 1, 2)).toThrow(/do not lie within its 700/);
+    } finally {
+      window.close();
+      native().closeFd(fd);
     }
   });
 });

@@ -4,9 +4,10 @@
 // the frontends then name it; the region they named before is reused only after an RCU
 // grace period, so a packet never reads a half-written table. Chunks are added as
 // tables need room, in growing sizes, so memory follows the backends. A chunk is mapped
-// only while a sync writes to it: a mapping counts in the agent's resident memory (all
-// of it, the kernel maps every page at once), and the tables live in the kernel anyway.
+// only while a sync writes to it, a window at a time (see ChunkWindow): the tables live
+// in the kernel anyway.
 import { native } from './native.js';
+import { ChunkWindow } from './chunk-window.js';
 import { bpf_map_type, xlb_limits } from './contract.js';
 import { BPF_F_INNER_MAP, BPF_F_MMAPABLE } from './kernel.js';
 import type { TypedMap } from './maps.js';
@@ -22,7 +23,7 @@ export interface MaglevTables {
   fits(size: number): boolean;
   /** Takes a free region of `size` slots and returns where it starts (for xlb_svc_value.table). */
   reserve(size: number): number;
-  /** A reserved region, to write its table into: mapped until release(). */
+  /** A reserved region, to write its table into: mapped until release(), or until a view of a region elsewhere in its chunk. */
   view(start: number, size: number): Uint32Array;
   /** The fd of the chunk holding `start`, for a worker thread to map (open until reset()). */
   chunkFd(start: number): number;
@@ -30,6 +31,13 @@ export interface MaglevTables {
   release(): void;
   /** No frontend names the region any more: reusable after a grace period. */
   retire(start: number, size: number): void;
+  /**
+   * Puts the chunks added since the last call into xlb_maglev, before any frontend names
+   * a region of them: in one batch, since each write to a map of maps waits for an RCU
+   * grace period (one per batch), which for the chunks of an agent start at 10,000
+   * Services came to a tenth of a second.
+   */
+  publish(): void;
   /** Starts the grace period of the regions retired since the last commit (the frontends have moved). */
   commit(): void;
   /**
@@ -48,8 +56,8 @@ interface Chunk {
   /** slots below it are (or were) regions; above it, never used */
   top: number;
   fd: number;
-  /** while mapped */
-  view?: Uint32Array;
+  /** while a sync writes to it */
+  window?: ChunkWindow;
 }
 
 const u32 = (n: number) => Buffer.from(Uint32Array.of(n).buffer);
@@ -67,6 +75,8 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
   /** Bumped by reset(): grace periods started before it free nothing. */
   let epoch = 0;
   let graceFd: number | undefined;
+  /** chunks not in xlb_maglev yet (see publish) */
+  let unpublished: Chunk[] = [];
 
   const create = (rows: number, name: string) =>
     // BPF_F_INNER_MAP: chunks differ in size; BPF_F_MMAPABLE: written through mmap.
@@ -77,24 +87,14 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
   function addChunk(atLeast: number): Chunk | undefined {
     const key = chunks.length + 1;
     if (key >= CHUNKS) return undefined;
-    const fd = create(chunkSlots(key, atLeast) / ROW, `xlb_mg_${key}`);
-    try {
-      // In the outer map before any frontend names a region of it.
-      outer.set(key, fd);
-    } catch (err) {
-      native().closeFd(fd);
-      throw err;
-    }
-    const chunk = open(key, fd);
+    const chunk = open(key, create(chunkSlots(key, atLeast) / ROW, `xlb_mg_${key}`));
     chunks.push(chunk);
+    unpublished.push(chunk);
     return chunk;
   }
 
   function unmapAll(): void {
-    for (const c of chunks) {
-      if (c.view) native().mapUnmap(c.view.buffer as ArrayBuffer);
-      c.view = undefined;
-    }
+    for (const c of chunks) c.window?.close();
   }
 
   function release(start: number, size: number): void {
@@ -171,13 +171,18 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
     },
     view(start, size) {
       const chunk = chunkOf(start);
-      chunk.view ??= new Uint32Array(native().mapMmap(chunk.fd));
-      return chunk.view.subarray(start - chunk.base, start - chunk.base + size);
+      chunk.window ??= new ChunkWindow(chunk.fd, chunk.slots / ROW);
+      return chunk.window.region(start - chunk.base, size);
     },
     chunkFd(start) {
       return chunkOf(start).fd;
     },
     release: unmapAll,
+    publish() {
+      if (unpublished.length === 0) return;
+      outer.setMany(unpublished.map((c) => [c.base / CHUNK, c.fd]));
+      unpublished = [];
+    },
     retire(start, size) {
       retired.push([start, size]);
     },
@@ -185,6 +190,7 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
     reset(used, settled) {
       epoch++;
       retired = [];
+      unpublished = [];
       free = new Map();
       unmapAll();
       for (const c of chunks) native().closeFd(c.fd);

@@ -109,8 +109,12 @@ export interface NativeAddon {
    * grace period, so the promise settling means no program still uses what was replaced.
    */
   mapUpdateAsync(fd: number, key: Buffer, value: Buffer): Promise<void>;
-  /** A BPF_F_MMAPABLE array map's memory, shared with the kernel (elements 8-byte aligned); unmapped by mapUnmap or when collected. */
-  mapMmap(fd: number): ArrayBuffer;
+  /**
+   * A BPF_F_MMAPABLE array map's memory, shared with the kernel (elements 8-byte aligned):
+   * all of it, or `count` elements from `first` (on a page boundary). Unmapped by
+   * mapUnmap or when collected.
+   */
+  mapMmap(fd: number, first?: number, count?: number): ArrayBuffer;
   /** Unmaps a buffer of mapMmap now and detaches it (it counts in resident memory while mapped). */
   mapUnmap(buffer: ArrayBuffer): void;
   /** Returns null when the key is absent (ENOENT). */

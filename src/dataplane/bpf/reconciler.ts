@@ -363,6 +363,7 @@ export class BpfReconciler implements Dataplane {
     this.members.flush();
     this.ranges.flush();
     built();
+    this.tables.publish();
   }
 
   /** Points each frontend at its service's new table, writing only the values that changed. */

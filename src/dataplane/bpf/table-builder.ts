@@ -3,7 +3,8 @@
 // start: 10,000 of them) hands some to worker threads, which build them while the main
 // thread writes backends and members; a few are built inline. Work is split by pool
 // chunk, so that each chunk is mapped by one thread only (a mapping counts in resident
-// memory once per mapping).
+// memory once per mapping), and each thread writes its tables in pool order, so that
+// a chunk's window of mapped rows only moves forward (see ChunkWindow).
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { buildMaglevTable } from '../../model/maglev.js';
@@ -41,9 +42,11 @@ export function fillTable(job: TableJob, out: Uint32Array): void {
   for (let i = 0; i < job.size; i++) out[i] = byIndex[table[i]!]!;
 }
 
+const inPoolOrder = (jobs: TableJob[]) => [...jobs].sort((a, b) => a.start - b.start);
+
 export const inlineTables: TableBuilder = {
   build(jobs, into) {
-    for (const j of jobs) fillTable(j, into.view(j.start, j.size));
+    for (const j of inPoolOrder(jobs)) fillTable(j, into.view(j.start, j.size));
     return () => undefined;
   },
   close() {},
@@ -87,7 +90,7 @@ function split(jobs: TableJob[], shares: number[]): TableJob[][] {
     out[t]!.push(...g.jobs);
     load[t]! += g.slots;
   }
-  return out;
+  return out.map(inPoolOrder);
 }
 
 /** Builds big batches on `threads` worker threads (the compiled table-worker.js next to this module). */
