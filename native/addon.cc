@@ -10,6 +10,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
     Napi::Value (*fn)(const Napi::CallbackInfo &);
   } fns[] = {
       {"loadObject", LoadObject},
+      {"loadObjectAsync", LoadObjectAsync},
       {"objectInfo", ObjectInfo},
       {"createObjectMap", CreateObjectMap},
       {"pinnedMapInfo", PinnedMapInfo},

@@ -8,6 +8,7 @@ namespace xlb {
 // libbpf's messages go into error messages, never to stderr.
 void InstallLogCapture();
 Napi::Value LoadObject(const Napi::CallbackInfo &info);
+Napi::Value LoadObjectAsync(const Napi::CallbackInfo &info);
 Napi::Value ObjectInfo(const Napi::CallbackInfo &info);
 Napi::Value CreateObjectMap(const Napi::CallbackInfo &info);
 // layout.cc

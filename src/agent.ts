@@ -1,5 +1,7 @@
 // Wires a source to a dataplane through the model: source update -> desired state -> apply.
 // Applies run one at a time, in the order the updates came (each may hold only changes).
+// The source starts while the dataplane loads (the eBPF verifier takes a third of a
+// second, the first list of 10,000 Services half a second): updates wait until it is in.
 import { isIPv4 } from 'node:net';
 import type { Logger } from 'pino';
 import { DesiredStateBuilder, type NodeContext } from './model/desired.js';
@@ -31,6 +33,8 @@ export class Agent {
   private retryMs = RETRY_INITIAL_MS;
   /** What the source last said of the node, for a retry (which carries no update of its own). */
   private lastNode?: SourceUpdate['node'];
+  /** once loaded */
+  private dataplane?: Dataplane;
 
   /**
    * `node.ips` are the NodePort addresses from --node-ip when `fixedIps`; otherwise
@@ -38,7 +42,7 @@ export class Agent {
    */
   constructor(
     private readonly source: Source,
-    private readonly dataplane: Dataplane,
+    private readonly loading: Promise<Dataplane>,
     private readonly health: HealthServer,
     private readonly node: NodeContext,
     private readonly fixedIps: boolean,
@@ -52,9 +56,14 @@ export class Agent {
     return { ...this.node, ips, zone: known?.zone ?? this.node.zone };
   }
 
-  start(): Promise<void> {
+  /** Starts the source, and syncs once the dataplane is loaded; rejects if it fails to load. */
+  async start(): Promise<void> {
     this.poll = setInterval(() => this.observers.status.source(this.source.unreachableSince?.()), REACHABILITY_POLL_MS).unref();
-    return this.source.start((update) => this.take(update));
+    const listing = this.source.start((update) => this.take(update));
+    listing.catch(() => undefined); // handled: awaited once the dataplane is in
+    this.dataplane = await this.loading;
+    if (!this.running) this.drain();
+    await listing;
   }
 
   private take(update: SourceUpdate): void {
@@ -62,7 +71,7 @@ export class Agent {
     clearTimeout(this.retry);
     this.retry = undefined;
     this.pending.push(update);
-    if (!this.running) this.drain();
+    if (!this.running && this.dataplane) this.drain();
   }
 
   stop(): void {
@@ -71,7 +80,7 @@ export class Agent {
     this.observers.status.close();
     this.source.stop();
     this.health.close();
-    this.dataplane.close?.();
+    this.dataplane?.close?.();
   }
 
   private drain(): void {
@@ -83,7 +92,7 @@ export class Agent {
   /** A dataplane waiting for its first full state goes live; if that fails, after the next sync. */
   private goLive(): void {
     try {
-      this.dataplane.applied?.();
+      this.dataplane!.applied?.();
     } catch (err) {
       this.log.error({ err }, 'attaching the programs failed; trying again after the next sync');
       this.observers.status.failed(`attaching the programs: ${(err as Error).message}`);
@@ -99,7 +108,7 @@ export class Agent {
       for (const n of update.notices) this.log[n.level](n.fields, n.message);
       const desired = update.state;
       const t1 = process.hrtime.bigint();
-      const stats = this.dataplane.apply(update);
+      const stats = this.dataplane!.apply(update);
       this.health.sync(desired.healthChecks);
       const ms = (from: bigint, to = process.hrtime.bigint()) => Math.round(Number(to - from) / 1e4) / 100;
       this.syncs++;

@@ -112,11 +112,11 @@ function removeIptables(log: Logger): void {
  * serving from the old maps until the new ones hold the whole state (`attached`
  * reports the devices then).
  */
-function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], log: Logger, attached: (d: Record<string, DeviceStatus>) => void): Dataplane {
+async function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: string[], log: Logger, attached: (d: Record<string, DeviceStatus>) => void): Promise<Dataplane> {
   checkCgroup(opts.cgroup);
   checkKernelBtf();
   ensureBpffs(opts.bpffs);
-  const programs = loadPrograms(opts.bpffs, sizesOf(opts), log);
+  const programs = await loadPrograms(opts.bpffs, sizesOf(opts), log);
   // SNATed flows leave a device with its node IP, else its first address.
   const snatAddr = (dev: string) => {
     const own = deviceIPv4s([dev]);
@@ -185,7 +185,8 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
   const metrics = new AgentMetrics(status, () => dataplane);
   // Up before the datapath: liveness holds while the agent loads, readiness waits for the first sync.
   const server = opts.metricsAddr ? serveMetrics(opts.metricsAddr, status, metrics, log) : undefined;
-  dataplane = chooseDataplane(
+  // Loads while the source lists (Agent.start): the eBPF programs on a worker thread.
+  const loading = chooseDataplane(
     opts.mode as ModeFlag,
     {
       bpf: () => bpfDataplane(opts, devices, nodeIps, log, (d) => status.dataplane({ devices: d })),
@@ -197,11 +198,14 @@ export async function runAgent(opts: AgentOptions, log: Logger): Promise<void> {
       removeIptables: () => removeIptables(log),
     },
     log,
-  );
-  const iptables = dataplane instanceof IptablesDataplane ? dataplane.variant.name : undefined;
-  status.dataplane({ mode: dataplane.mode, iptables, cgroup: dataplane.mode === 'bpf' ? opts.cgroup : undefined });
-  log.info({ mode: dataplane.mode, ...(iptables ? { iptables } : {}), node }, 'agent starting');
-  const agent = new Agent(source, dataplane, new HealthServer(log), node, opts.nodeIp !== undefined, { status, metrics }, log);
+  ).then((dp) => {
+    dataplane = dp;
+    const iptables = dp instanceof IptablesDataplane ? dp.variant.name : undefined;
+    status.dataplane({ mode: dp.mode, iptables, cgroup: dp.mode === 'bpf' ? opts.cgroup : undefined });
+    log.info({ mode: dp.mode, ...(iptables ? { iptables } : {}), node }, 'agent starting');
+    return dp;
+  });
+  const agent = new Agent(source, loading, new HealthServer(log), node, opts.nodeIp !== undefined, { status, metrics }, log);
   await agent.start();
 
   await new Promise<void>((resolve) => {

@@ -11,8 +11,8 @@ export const MODE_FLAGS: readonly ModeFlag[] = ['auto', 'bpf', 'nftables', 'ipta
 
 /** How to set up, and tear down, each datapath. */
 export interface Datapaths {
-  /** Loads and attaches the eBPF datapath; throws when it cannot. */
-  bpf(): Dataplane;
+  /** Loads and attaches the eBPF datapath; rejects when it cannot. */
+  bpf(): Promise<Dataplane>;
   nftables(): Dataplane;
   iptables(): Dataplane;
   /** Why nftables mode cannot run on this node; undefined when it can. */
@@ -30,11 +30,11 @@ function only(mode: DataplaneMode, paths: Datapaths): Dataplane {
   return mode === 'nftables' ? paths.nftables() : paths.iptables();
 }
 
-export function chooseDataplane(mode: ModeFlag, paths: Datapaths, log: Logger): Dataplane {
+export async function chooseDataplane(mode: ModeFlag, paths: Datapaths, log: Logger): Promise<Dataplane> {
   if (mode === 'nftables' || mode === 'iptables') return only(mode, paths);
   let dp: Dataplane;
   try {
-    dp = paths.bpf();
+    dp = await paths.bpf();
   } catch (err) {
     const why = unsupportedReason(err);
     if (mode === 'bpf' || why === undefined) throw err;

@@ -99,9 +99,9 @@ async function gracePeriods(): Promise<void> {
   graces = [];
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   pins = testBpffs('datapath');
-  progs = loadPrograms(pins.dir);
+  progs = await loadPrograms(pins.dir);
   rec = new BpfReconciler(progs.maps, bpfMaglevTables(progs.maps.maglev));
   // The pool waits for grace periods on a worker thread; the tests wait for the same ones.
   const addon = native();

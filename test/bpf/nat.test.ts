@@ -39,7 +39,7 @@ const spec = (over: Partial<PacketSpec>): PacketSpec => ({ proto: 'TCP', saddr: 
 const mac = (frame: Buffer, at: number) => [...frame.subarray(at, at + 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
 const ttl = (frame: Buffer) => frame[14 + 8]!;
 
-beforeAll(() => {
+beforeAll(async () => {
   // A node's view: its device on the L2 segment, node-b's pod CIDR behind node-b.
   sh('ip', ['netns', 'add', NS]);
   const ns = (...args: string[]) => sh('nsenter', [`--net=/run/netns/${NS}`, ...args]);
@@ -52,7 +52,7 @@ beforeAll(() => {
   ns('sysctl', '-qw', 'net.ipv4.ip_forward=1');
   const ifindex = (JSON.parse(ns('ip', '-j', 'link', 'show', 'dev0')) as Array<{ ifindex: number }>)[0]!.ifindex;
   pins = testBpffs('nat');
-  progs = loadPrograms(pins.dir);
+  progs = await loadPrograms(pins.dir);
   progs.maps.devices.set(ifindex, { snat_addr: NODE_IP, flags: 0 });
   rec = new BpfReconciler(progs.maps, bpfMaglevTables(progs.maps.maglev));
 });

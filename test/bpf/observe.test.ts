@@ -71,9 +71,9 @@ const tcIngress = (spec: Partial<PacketSpec>) => native().progTestRun(progs.tcIn
 const packet = (spec: Partial<PacketSpec>) => buildPacket({ proto: 'TCP', saddr: CLIENT, daddr: WEB, sport: 41000, dport: 80, flags: TCP_FLAGS.SYN, ...spec });
 const flowsIn = () => progs.maps.ct.entries().length;
 
-beforeAll(() => {
+beforeAll(async () => {
   pins = testBpffs('observe');
-  progs = loadPrograms(pins.dir);
+  progs = await loadPrograms(pins.dir);
   rec = new BpfReconciler(progs.maps, bpfMaglevTables(progs.maps.maglev));
   dp = new BpfDataplane(rec, progs.maps, -1, '/nonexistent', flowTables(progs.maps), pino({ level: 'silent' }));
 });

@@ -57,7 +57,7 @@ function captureLog() {
 }
 
 describe('loadPrograms over maps of an older layout', () => {
-  it('migrates flow maps, rebuilds the configuration, keeps pinned sizes, and says so; then all is compatible', () => {
+  it('migrates flow maps, rebuilds the configuration, keeps pinned sizes, and says so; then all is compatible', async () => {
     const old = pinOldBuild('upgrade');
     const expires = later();
     const flows = [1, 2, 3].map((i) => ({
@@ -79,7 +79,7 @@ describe('loadPrograms over maps of an older layout', () => {
     }
 
     const { log, about } = captureLog();
-    const p = loadPrograms(pins!.dir, {}, log);
+    const p = await loadPrograms(pins!.dir, {}, log);
 
     expect(p.upgrade.migrated).toEqual({ xlb_ct: { entries: 3, dropped: 0 }, xlb_nat: { entries: 0, dropped: 0 } });
     expect([...p.upgrade.rebuilt].sort()).toEqual(['xlb_backends', 'xlb_maglev', 'xlb_services']);
@@ -113,13 +113,13 @@ describe('loadPrograms over maps of an older layout', () => {
     ]);
 
     const again = captureLog();
-    const q = loadPrograms(pins!.dir, {}, again.log);
+    const q = await loadPrograms(pins!.dir, {}, again.log);
     expect(q.upgrade).toEqual({ migrated: {}, rebuilt: [] });
     expect(again.lines.filter((l) => l.level >= 40)).toEqual([]);
     expect(q.maps.ct.entries()).toHaveLength(3);
   });
 
-  it('rebuilds a configuration map whose type changed, and migrates a flow map into its new type', () => {
+  it('rebuilds a configuration map whose type changed, and migrates a flow map into its new type', async () => {
     const old = pinOldBuild('upgrade-type');
     const reply = { saddr: '198.18.2.5', daddr: '198.18.0.1', sport: 8080, dport: 41000, proto: codec.IPPROTO.TCP };
     const nat = { expires_ns: later(), client_addr: '198.18.0.9', client_port: 41000, flags: 0, frontend_addr: '198.19.0.10', frontend_port: 80 };
@@ -127,7 +127,7 @@ describe('loadPrograms over maps of an older layout', () => {
     native().mapUpdate(old.xlb_backends!, u32(5), codec.backend.encode({ addr: '198.18.2.5', port: 8080, proto: codec.IPPROTO.TCP, flags: 0 }), 0);
 
     const { log, about } = captureLog();
-    const p = loadPrograms(pins!.dir, {}, log);
+    const p = await loadPrograms(pins!.dir, {}, log);
 
     expect(p.upgrade.migrated.xlb_nat).toEqual({ entries: 1, dropped: 0 });
     expect(native().mapInfo(p.maps.nat.fd)).toMatchObject({ type: bpf_map_type.BPF_MAP_TYPE_LRU_HASH, maxEntries: 1024 });
@@ -188,13 +188,13 @@ describe('loadPrograms over maps of an older layout', () => {
 });
 
 describe('map sizes from the agent flags', () => {
-  it('sizes the maps as --max-services and --max-backends ask; pinned maps keep the size they were made with', () => {
+  it('sizes the maps as --max-services and --max-backends ask; pinned maps keep the size they were made with', async () => {
     pins = testBpffs('sizes');
-    const p = loadPrograms(pins.dir, mapSizes({ '--max-services': '2048', '--max-backends': '4096' }), captureLog().log);
+    const p = await loadPrograms(pins.dir, mapSizes({ '--max-services': '2048', '--max-backends': '4096' }), captureLog().log);
     expect(capacityOf(p.maps)).toEqual({ serviceIds: 2047, frontends: 2048, backendIds: 4095, members: 8192 });
     expect(native().mapInfo(p.maps.svcStats.fd).maxEntries).toBe(2048);
     const { log, about } = captureLog();
-    const q = loadPrograms(pins.dir, mapSizes({ '--max-services': '4096' }), log);
+    const q = await loadPrograms(pins.dir, mapSizes({ '--max-services': '4096' }), log);
     expect(capacityOf(q.maps)).toEqual({ serviceIds: 2047, frontends: 2048, backendIds: 4095, members: 8192 });
     expect(about('xlb_services')).toEqual([expect.objectContaining({ level: 30, msg: expect.stringMatching(/^xlb_services: pinned with 2048 entries where 4096 are asked: keeps its size/) as unknown })]);
   });

@@ -30,7 +30,7 @@ describe('Agent', () => {
       },
     };
     const status = new AgentStatus({ bpffs: '/x', node: { name: 'n', ips: [] }, graceMs: 1000 }, log);
-    const agent = new Agent(source, dataplane, new HealthServer(log), { name: 'n', ips: ['198.18.0.1'] }, true, { status, metrics: new AgentMetrics(status, () => undefined) }, log);
+    const agent = new Agent(source, Promise.resolve(dataplane), new HealthServer(log), { name: 'n', ips: ['198.18.0.1'] }, true, { status, metrics: new AgentMetrics(status, () => undefined) }, log);
     await agent.start();
     const web = makeService('it', 'web', { clusterIP: '198.19.0.10', ports: [{ port: 80 }] });
     deliver({ full: true, services: [web], slices: [makeSlice('it', 'web-a', 'web', { ports: [{ port: 8080 }], endpoints: [makeEndpoint('198.18.1.10')] })] });
@@ -50,4 +50,41 @@ describe('Agent', () => {
     expect(applied).toHaveLength(3);
     agent.stop();
   });
+
+  it('lists while the dataplane loads, then applies what came meanwhile in order; a dataplane that fails to load fails the start', async () => {
+    const log = pino({ level: 'silent' });
+    let deliver!: (u: SourceUpdate) => void;
+    let stopped = 0;
+    const source: Source = { start: async (on) => void (deliver = on), stop: () => void stopped++ };
+    const applied: Array<{ full: boolean; keys: string[] }> = [];
+    const dataplane: Dataplane = { mode: 'bpf', apply: (u: StateUpdate) => (applied.push({ full: u.delta.full, keys: [...u.state.services.keys()] }), NO_CHANGE) };
+    let loaded!: (d: Dataplane) => void;
+    const status = new AgentStatus({ bpffs: '/x', node: { name: 'n', ips: [] }, graceMs: 1000 }, log);
+    const observers = { status, metrics: new AgentMetrics(status, () => undefined) };
+    const agent = new Agent(source, new Promise<Dataplane>((r) => (loaded = r)), new HealthServer(log), { name: 'n', ips: ['198.18.0.1'] }, true, observers, log);
+    const started = agent.start();
+    // The source runs before the dataplane is in: its first list and a change wait.
+    expect(deliver).toBeDefined();
+    const web = makeService('it', 'web', { clusterIP: '198.19.0.10', ports: [{ port: 80 }] });
+    const api = makeService('it', 'api', { clusterIP: '198.19.0.11', ports: [{ port: 80 }] });
+    deliver({ full: true, services: [web], slices: [] });
+    deliver({ full: false, services: { upserted: [api], deleted: [] }, slices: { upserted: [], deleted: [] } });
+    await Promise.resolve();
+    expect(applied).toEqual([]);
+    expect(status.current.ready).toBe(false);
+    loaded(dataplane);
+    await started;
+    expect(applied).toEqual([
+      { full: true, keys: ['it/web:80/TCP'] },
+      { full: false, keys: ['it/web:80/TCP', 'it/api:80/TCP'] },
+    ]);
+    expect(status.current.ready).toBe(true);
+    agent.stop();
+    expect(stopped).toBe(1);
+
+    const failing = new Agent(source, Promise.reject(new Error('loading BPF object: EPERM')), new HealthServer(log), { name: 'n', ips: [] }, true, observers, log);
+    await expect(failing.start()).rejects.toThrow('EPERM');
+    failing.stop();
+  });
 });
+

@@ -16,7 +16,7 @@ function paths(bpf: () => void, nftWhy?: string) {
   const calls: string[] = [];
   const dp = (mode: Dataplane['mode']) => ({ mode }) as Dataplane;
   const p: Datapaths = {
-    bpf: () => (bpf(), calls.push('bpf'), dp('bpf')),
+    bpf: async () => (bpf(), calls.push('bpf'), dp('bpf')),
     nftables: () => (calls.push('nftables'), dp('nftables')),
     iptables: () => (calls.push('iptables'), dp('iptables')),
     nftablesUnsupported: () => nftWhy,
@@ -35,25 +35,25 @@ function choose(mode: ModeFlag, bpf: () => void, nftWhy?: string) {
 }
 
 describe('chooseDataplane', () => {
-  it('auto: eBPF when it loads, and our nftables table and iptables chains go', () => {
+  it('auto: eBPF when it loads, and our nftables table and iptables chains go', async () => {
     const c = choose('auto', () => {});
-    expect(c.run().mode).toBe('bpf');
+    expect((await c.run()).mode).toBe('bpf');
     expect(c.calls).toEqual(['bpf', 'removeNftables', 'removeIptables']);
     expect(c.lines.filter((l) => l.level === 40)).toEqual([]);
   });
 
-  it('auto: nftables when the node cannot run eBPF, saying why once, and nothing of eBPF or iptables left', () => {
+  it('auto: nftables when the node cannot run eBPF, saying why once, and nothing of eBPF or iptables left', async () => {
     const c = choose('auto', () => {
       throw nativeError(1, 'EPERM');
     });
-    expect(c.run().mode).toBe('nftables');
+    expect((await c.run()).mode).toBe('nftables');
     expect(c.calls).toEqual(['removeBpf', 'removeIptables', 'nftables']);
     const warns = c.lines.filter((l) => l.level === 40);
     expect(warns).toHaveLength(1);
     expect(warns[0]).toMatchObject({ mode: 'bpf', reason: 'bpf_obj_get: EPERM', msg: 'eBPF unavailable, falling back to nftables: bpf_obj_get: EPERM' });
   });
 
-  it('auto: iptables when neither eBPF nor nftables can run, one line for each', () => {
+  it('auto: iptables when neither eBPF nor nftables can run, one line for each', async () => {
     const c = choose(
       'auto',
       () => {
@@ -61,7 +61,7 @@ describe('chooseDataplane', () => {
       },
       'kernel 5.10.0 is older than 5.13',
     );
-    expect(c.run().mode).toBe('iptables');
+    expect((await c.run()).mode).toBe('iptables');
     expect(c.calls).toEqual(['removeBpf', 'removeNftables', 'iptables']);
     expect(c.lines.filter((l) => l.level === 40)).toEqual([
       expect.objectContaining({ mode: 'bpf', reason: 'no cgroup v2 filesystem is mounted', msg: 'eBPF unavailable, falling back to iptables: no cgroup v2 filesystem is mounted' }),
@@ -69,37 +69,37 @@ describe('chooseDataplane', () => {
     ]);
   });
 
-  it('auto: a bug or a broken installation is thrown, not hidden by the fallback', () => {
+  it('auto: a bug or a broken installation is thrown, not hidden by the fallback', async () => {
     const bug = new TypeError('x is undefined');
     const c = choose('auto', () => {
       throw bug;
     });
-    expect(c.run).toThrow(bug);
+    await expect(c.run()).rejects.toThrow(bug);
     expect(c.calls).toEqual([]);
     const missing = choose('auto', () => {
       throw nativeError(2, 'ENOENT');
     });
-    expect(missing.run).toThrow('ENOENT');
+    await expect(missing.run()).rejects.toThrow('ENOENT');
     expect(missing.calls).toEqual([]);
   });
 
-  it('bpf: every failure is thrown, unsupported ones too', () => {
+  it('bpf: every failure is thrown, unsupported ones too', async () => {
     const c = choose('bpf', () => {
       throw nativeError(1, 'EPERM');
     });
-    expect(c.run).toThrow('EPERM');
+    await expect(c.run()).rejects.toThrow('EPERM');
     expect(c.calls).toEqual([]);
   });
 
-  it('iptables: eBPF and nftables are removed first, and eBPF never loaded', () => {
+  it('iptables: eBPF and nftables are removed first, and eBPF never loaded', async () => {
     const c = choose('iptables', () => {
       throw new Error('must not be called');
     });
-    expect(c.run().mode).toBe('iptables');
+    expect((await c.run()).mode).toBe('iptables');
     expect(c.calls).toEqual(['removeBpf', 'removeNftables', 'iptables']);
   });
 
-  it('nftables: eBPF and iptables are removed first, with no fallback and no probe', () => {
+  it('nftables: eBPF and iptables are removed first, with no fallback and no probe', async () => {
     const c = choose(
       'nftables',
       () => {
@@ -107,7 +107,7 @@ describe('chooseDataplane', () => {
       },
       'kernel 5.10.0 is older than 5.13',
     );
-    expect(c.run().mode).toBe('nftables');
+    expect((await c.run()).mode).toBe('nftables');
     expect(c.calls).toEqual(['removeBpf', 'removeIptables', 'nftables']);
     expect(c.lines).toEqual([]);
   });

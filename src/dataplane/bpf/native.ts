@@ -86,6 +86,8 @@ export interface NativeAddon {
    * (with `maxEntries` overriding the object's sizes by map name) and pinned.
    */
   loadObject(objectPath: string, pinDir: string, maxEntries?: Record<string, number>): LoadedObject;
+  /** loadObject on a worker thread: the verifier's time blocks no JavaScript. */
+  loadObjectAsync(objectPath: string, pinDir: string, maxEntries?: Record<string, number>): Promise<LoadedObject>;
   /** What an object defines (maps, programs), read without loading it. */
   objectInfo(objectPath: string): ObjectInfo;
   /** Creates one map of an object as loading the object would, with maxEntries, pinned at pinPath. Returns an fd the caller must close. */

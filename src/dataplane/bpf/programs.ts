@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { native } from './native.js';
+import { native, type LoadedObject } from './native.js';
 import { MAP_NAMES, typedMaps, type MapName, type XlbMaps } from './maps.js';
 import { DEVICE_F_XDP } from './codec.js';
 import { preparePins, UPGRADING_SUFFIX, type UpgradeReport } from './layout.js';
@@ -59,10 +59,13 @@ export function objectPath(name: string): string {
  * first (layout.ts, which logs each). `sizes` overrides maps' capacities (by name)
  * where they are created: a pinned map keeps its own.
  */
-export function loadPrograms(bpffs: string, sizes: Partial<Record<MapName, number>> = {}, log: Logger = createLogger()): LoadedPrograms {
+export async function loadPrograms(bpffs: string, sizes: Partial<Record<MapName, number>> = {}, log: Logger = createLogger()): Promise<LoadedPrograms> {
   const objects = Object.values(OBJECTS).map(objectPath);
   const pins = preparePins(bpffs, objects, sizes, log);
-  const loaded = objects.map((o) => native().loadObject(o, bpffs, pins.sizes));
+  // One after another (the first creates and pins the maps the others reuse), each on a
+  // worker thread, so that the agent lists its objects meanwhile.
+  const loaded: LoadedObject[] = [];
+  for (const o of objects) loaded.push(await native().loadObjectAsync(o, bpffs, pins.sizes));
   const prog = (name: string) => {
     const obj = loaded.find((o) => o.progs[name] !== undefined);
     if (!obj) throw new Error(`BPF objects lack program ${name}: rebuild with "make bpf"`);
