@@ -70,32 +70,51 @@ let scratch = new Uint8Array(0);
 const OFFSET_SEED = 0x5eed0001;
 const SKIP_SEED = 0x5eed0002;
 
+const byId = (a: MaglevBackend, b: MaglevBackend) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 /**
  * Builds a table of `size` slots (a prime); each slot holds an index into the
- * returned `order` (backends sorted by id). Weights: in round r a backend of weight
- * w claims a slot while it has claimed fewer than floor(r * w / maxWeight).
+ * returned `order` (backends sorted by id).
  */
 export function buildMaglevTable(
   backends: readonly MaglevBackend[],
   size = maglevSize(backends.length),
 ): { table: Uint32Array; order: MaglevBackend[] } {
-  const order = [...backends].filter((b) => b.weight > 0).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const order = backends.filter((b) => b.weight > 0).sort(byId);
   const table = new Uint32Array(size);
-  const n = order.length;
-  if (n === 0 || size === 0) return { table, order };
+  fillMaglevTable(order, Array.from(order.keys()), table);
+  return { table, order };
+}
+
+/**
+ * Fills `out` (a prime number of slots) with the value of the backend each slot goes
+ * to: `values[i]` for `backends[i]`, in any order (they are taken by id). Weights: in
+ * round r a backend of weight w claims a slot while it has claimed fewer than
+ * floor(r * w / maxWeight). With no backend of weight > 0 every slot is 0.
+ */
+export function fillMaglevTable(backends: readonly MaglevBackend[], values: ArrayLike<number>, out: Uint32Array): void {
+  const size = out.length;
+  const idx = [...backends.keys()].filter((i) => backends[i]!.weight > 0).sort((a, b) => byId(backends[a]!, backends[b]!));
+  const n = idx.length;
+  if (n === 0 || size === 0) {
+    out.fill(0);
+    return;
+  }
   if (!isPrime(size)) throw new RangeError(`Maglev table size ${size} is not prime`);
 
-  // pos[i] walks backend i's permutation offset, offset+skip, offset+2*skip, ... (mod size).
+  // pos[i] walks the i-th backend's permutation offset, offset+skip, offset+2*skip, ... (mod size).
   const pos = new Uint32Array(n);
   const skip = new Uint32Array(n);
   const claimed = new Float64Array(n);
-  const weights = order.map((b) => b.weight);
+  const value = new Uint32Array(n);
+  const weights = idx.map((i) => backends[i]!.weight);
   const maxWeight = Math.max(...weights);
   const equal = weights.every((w) => w === maxWeight);
   for (let i = 0; i < n; i++) {
-    const id = order[i]!.id;
+    const id = backends[idx[i]!]!.id;
     pos[i] = murmur3(id, OFFSET_SEED) % size;
     skip[i] = (murmur3(id, SKIP_SEED) % (size - 1)) + 1;
+    value[i] = values[idx[i]!]!;
   }
   if (scratch.length < size) scratch = new Uint8Array(MAGLEV_MAX_SIZE);
   const filled = scratch.subarray(0, size).fill(0);
@@ -110,12 +129,11 @@ export function buildMaglevTable(
         if (slot >= size) slot -= size;
       }
       filled[slot] = 1;
-      table[slot] = i;
+      out[slot] = value[i]!;
       slot += step;
       pos[i] = slot >= size ? slot - size : slot;
       claimed[i]!++;
       count++;
     }
   }
-  return { table, order };
 }

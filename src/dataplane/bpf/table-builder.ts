@@ -7,7 +7,7 @@
 // a chunk's window of mapped rows only moves forward (see ChunkWindow).
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { buildMaglevTable } from '../../model/maglev.js';
+import { fillMaglevTable } from '../../model/maglev.js';
 import { xlb_limits } from './contract.js';
 
 /** One table: its backends' Maglev identities and weights, the ids the datapath knows them by, M, and its region. */
@@ -36,10 +36,7 @@ export interface TableBuilder {
 /** Fills `out` (job.size slots) with the backend id of each slot. Permutations come from
  * the identities, so every node builds the same table. */
 export function fillTable(job: TableJob, out: Uint32Array): void {
-  const { table, order } = buildMaglevTable(job.ids.map((id, i) => ({ id, weight: job.weights[i]! })), job.size);
-  const idOf = new Map(job.ids.map((id, i) => [id, job.backendIds[i]!]));
-  const byIndex = Uint32Array.from(order, (b) => idOf.get(b.id)!);
-  for (let i = 0; i < job.size; i++) out[i] = byIndex[table[i]!]!;
+  fillMaglevTable(job.ids.map((id, i) => ({ id, weight: job.weights[i]! })), job.backendIds, out.subarray(0, job.size));
 }
 
 const inPoolOrder = (jobs: TableJob[]) => [...jobs].sort((a, b) => a.start - b.start);
