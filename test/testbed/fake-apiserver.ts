@@ -1,7 +1,7 @@
 // A fake Kubernetes API server for tests, speaking the real list/watch protocol for
 // Services, EndpointSlices and Nodes: paginated lists carrying a resourceVersion,
-// chunked watch streams of JSON events, 410 Gone for a compacted
-// resourceVersion, and faults on demand (dropped connections, silent watches,
+// chunked watch streams of JSON events, BOOKMARK events to watches that allow them,
+// 410 Gone for a compacted resourceVersion, and faults on demand (dropped connections, silent watches,
 // server errors, restarts), and optionally HTTPS with bearer-token authentication, as a
 // Pod's in-cluster config reaches the real one.
 import http from 'node:http';
@@ -43,6 +43,12 @@ interface Watcher {
   res: http.ServerResponse;
 }
 
+const OBJECT_KIND: Record<Kind, { apiVersion: string; kind: string }> = {
+  services: { apiVersion: 'v1', kind: 'Service' },
+  endpointslices: { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice' },
+  nodes: { apiVersion: 'v1', kind: 'Node' },
+};
+
 const keyOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
 export interface TlsCert {
@@ -68,6 +74,12 @@ export class FakeApiServer {
   failNext = 0;
   /** Open watches receive nothing while set, like a half-open connection. */
   silenced = false;
+  /**
+   * How often a watch that allows bookmarks gets one: the current resourceVersion, with
+   * which a quiet watch resumes where the server is, not where its last event left it
+   * (kube-apiserver sends them about once a minute).
+   */
+  bookmarkMs = 60_000;
   readonly requests: string[] = [];
   /** Serve HTTPS with this key and certificate (taken at start). */
   tls?: TlsCert;
@@ -195,9 +207,18 @@ export class FakeApiServer {
     this.watchers.add(w);
     // kube-apiserver sends the headers as the watch starts: a quiet watch is still an answered one.
     res.flushHeaders();
-    res.on('close', () => this.watchers.delete(w));
+    const bookmarks = url.searchParams.get('allowWatchBookmarks') === 'true' ? setInterval(() => this.bookmark(w), this.bookmarkMs).unref() : undefined;
+    res.on('close', () => {
+      this.watchers.delete(w);
+      clearInterval(bookmarks);
+    });
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? 0);
     if (timeout > 0) setTimeout(() => res.end(), timeout * 1000).unref();
+  }
+
+  private bookmark(w: Watcher): void {
+    if (this.silenced || !this.watchers.has(w)) return;
+    this.send(w, 'BOOKMARK', { ...OBJECT_KIND[w.kind], metadata: { name: '', resourceVersion: String(this.rv) } });
   }
 
   private status(res: http.ServerResponse, code: number, reason: string, message: string): void {

@@ -142,6 +142,24 @@ describe('KubeSource', () => {
     expect(logs.some((l) => l.level === 40 && l.resource === 'services' && l.msg.includes('no event'))).toBe(true);
   });
 
+  it('keeps a quiet watch in place with bookmarks: no idle restarts, and it resumes after a compaction without a re-list', async () => {
+    api.bookmarkMs = 100;
+    await startSource();
+    await expect.poll(names, { timeout: 5000 }).toEqual(['web']);
+    // Only EndpointSlices change: the Services watch hears nothing but bookmarks, for longer than idleMs.
+    for (let i = 0; i < 5; i++) {
+      api.upsert('endpointslices', slice(`other-${i}`, 'other', [`198.18.2.${i}`]));
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    // History older than now is gone: only a watch that kept up with the bookmarks can resume.
+    api.compact();
+    api.dropWatches();
+    api.upsert('services', svc('late', '198.19.0.16'));
+    await expect.poll(names, { timeout: 5000 }).toEqual(['late', 'web']);
+    expect(api.requests.filter((r) => r.startsWith('GET /api/v1/services?') && !r.includes('watch=true'))).toHaveLength(1);
+    expect(logs.filter((l) => l.resource === 'services' && /no event|410/.test(l.msg))).toEqual([]);
+  });
+
   it('survives dropped connections and an API server restart, logging each problem once', async () => {
     await startSource();
     await expect.poll(names, { timeout: 5000 }).toEqual(['web']);
