@@ -370,12 +370,15 @@ describe('BpfReconciler with full maps', () => {
   }
   const errors = (lines: Array<Record<string, unknown>>) => lines.filter((l) => l.level === 50);
   const programmed = (maps: ReturnType<typeof setup>['maps']) => maps.services.entries().map(([k]) => `${k.addr}:${k.port}`).sort();
+  /** Services a, b and c with one endpoint each, and the model that builds them. */
+  function threeServices() {
+    const svcs = [service('a', '198.19.0.10'), service('b', '198.19.0.11'), service('c', '198.19.0.12')];
+    return { model: new DesiredStateBuilder(), svcs, slices: svcs.map((s, i) => slice(s.metadata.name, [`198.18.1.${10 + i}`])) };
+  }
 
   it('leaves out a service port no service id is free for, says so once, programs the rest and counts it', () => {
     const { maps, lines, rec } = small({ serviceIds: 2 });
-    const model = new DesiredStateBuilder();
-    const svcs = [service('a', '198.19.0.10'), service('b', '198.19.0.11'), service('c', '198.19.0.12')];
-    const slices = svcs.map((s, i) => slice(s.metadata.name, [`198.18.1.${10 + i}`]));
+    const { model, svcs, slices } = threeServices();
     let stats = rec.apply(model.build(svcs, slices, node));
     expect(programmed(maps)).toEqual(['198.19.0.10:80', '198.19.0.11:80']);
     expect(stats.overCapacity).toBe(1);
@@ -403,9 +406,7 @@ describe('BpfReconciler with full maps', () => {
   it('leaves out a service whose table the Maglev pool has no room for; a changed one keeps the table it has until there is room', () => {
     const { maps, tables, lines, rec } = small({});
     tables.room = 2;
-    const model = new DesiredStateBuilder();
-    const svcs = [service('a', '198.19.0.10'), service('b', '198.19.0.11'), service('c', '198.19.0.12')];
-    const slices = svcs.map((s, i) => slice(s.metadata.name, [`198.18.1.${10 + i}`]));
+    const { model, svcs, slices } = threeServices();
     let stats = rec.apply(model.build(svcs, slices, node));
     expect(programmed(maps)).toEqual(['198.19.0.10:80', '198.19.0.11:80']);
     expect(stats.overCapacity).toBe(1);
