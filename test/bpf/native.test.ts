@@ -22,6 +22,21 @@ describe('native addon', () => {
     expect(err.message).toContain('--bpffs');
   });
 
+  it('loads on a worker thread as on the calling one: a failure rejects with errno, what failed and libbpf\'s words', async () => {
+    const bogus = '/tmp/xlb-not-a-bpf-object.o';
+    fs.writeFileSync(bogus, 'not ELF');
+    try {
+      const sync = thrown(() => native().loadObject(bogus, '/sys/fs/bpf'));
+      const async = await native().loadObjectAsync(bogus, '/sys/fs/bpf').then(() => undefined, (e: NativeError) => e);
+      expect(async).toMatchObject({ errno: sync.errno, code: sync.code });
+      expect(async!.message).toBe(sync.message);
+      expect(async!.message).toContain(`opening BPF object ${bogus}`);
+      expect(async!.message).toContain('make bpf');
+    } finally {
+      fs.rmSync(bogus, { force: true });
+    }
+  });
+
   it('rejects bad arguments with a TypeError naming the argument', () => {
     const bad = native() as unknown as { mapLookup(...a: unknown[]): unknown };
     expect(() => bad.mapLookup('3', Buffer.alloc(4), 4)).toThrow(TypeError);
