@@ -13,6 +13,9 @@ import { BPF_F_INNER_MAP, BPF_F_MMAPABLE } from './kernel.js';
 import type { TypedMap } from './maps.js';
 
 const { XLB_MAGLEV_ROW_SLOTS: ROW, XLB_MAGLEV_CHUNK_SLOTS: CHUNK, XLB_MAGLEV_CHUNKS: CHUNKS } = xlb_limits;
+/** The chunk (its key in xlb_maglev) a pool slot lies in, and the slot's place in it, as bpf/select.h reads them. */
+export const chunkKey = (slot: number) => Math.floor(slot / CHUNK);
+export const chunkOffset = (slot: number) => slot % CHUNK;
 /** Chunk 0 holds no table: rewriting it waits for a grace period. */
 const GRACE_KEY = 0;
 /** The first chunk's slots (1 MiB); each next one doubles, up to CHUNK. */
@@ -150,7 +153,7 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
   }
 
   function chunkOf(start: number): Chunk {
-    const chunk = chunks[Math.floor(start / CHUNK) - 1];
+    const chunk = chunks[chunkKey(start) - 1];
     if (!chunk) throw new Error(`Maglev table at ${start} is outside the pool's ${chunks.length} chunks`);
     return chunk;
   }
@@ -172,7 +175,7 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
     view(start, size) {
       const chunk = chunkOf(start);
       chunk.window ??= new ChunkWindow(chunk.fd, chunk.slots / ROW);
-      return chunk.window.region(start - chunk.base, size);
+      return chunk.window.region(chunkOffset(start), size);
     },
     chunkFd(start) {
       return chunkOf(start).fd;
@@ -180,7 +183,7 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
     release: unmapAll,
     publish() {
       if (unpublished.length === 0) return;
-      outer.setMany(unpublished.map((c) => [c.base / CHUNK, c.fd]));
+      outer.setMany(unpublished.map((c) => [chunkKey(c.base), c.fd]));
       unpublished = [];
     },
     retire(start, size) {

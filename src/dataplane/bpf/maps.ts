@@ -1,9 +1,10 @@
 // Typed views of the pinned maps. Names match bpf/maps.h.
-import { MAPS, xlb_limits } from './contract.js';
+import { MAPS } from './contract.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { native } from './native.js';
 import * as codec from './codec.js';
+import { chunkKey, chunkOffset } from './maglev-pool.js';
 
 interface Codec<T> {
   size: number;
@@ -179,7 +180,6 @@ export function openPinnedMaps(bpffs: string): XlbMaps {
  * value names, slot -> backend id. Each chunk is mapped once per reader.
  */
 export function maglevReader(maps: XlbMaps): (v: Pick<codec.SvcValue, 'table' | 'maglev_size'>) => number[] {
-  const { XLB_MAGLEV_CHUNK_SLOTS: CHUNK } = xlb_limits;
   const chunks = new Map<number, Uint32Array | undefined>();
   const chunk = (key: number) => {
     if (!chunks.has(key)) {
@@ -198,8 +198,8 @@ export function maglevReader(maps: XlbMaps): (v: Pick<codec.SvcValue, 'table' | 
     return chunks.get(key);
   };
   return ({ table, maglev_size: size }) => {
-    const view = size ? chunk(Math.floor(table / CHUNK)) : undefined;
-    const at = table % CHUNK;
+    const view = size ? chunk(chunkKey(table)) : undefined;
+    const at = chunkOffset(table);
     return view ? Array.from(view.subarray(at, at + size)) : [];
   };
 }

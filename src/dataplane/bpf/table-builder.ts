@@ -8,7 +8,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { fillMaglevTable } from '../../model/maglev.js';
-import { xlb_limits } from './contract.js';
+import { chunkKey } from './maglev-pool.js';
 
 /** One table: its backends' Maglev identities and weights, the ids the datapath knows them by, M, and its region. */
 export interface TableJob {
@@ -65,8 +65,6 @@ export interface WorkerBatch {
   flags: SharedArrayBuffer;
   index: number;
 }
-
-export const chunkKey = (start: number) => Math.floor(start / xlb_limits.XLB_MAGLEV_CHUNK_SLOTS);
 
 /** The jobs by chunk, given to `shares.length` threads so that each gets about its share of slots. */
 function split(jobs: TableJob[], shares: number[]): TableJob[][] {
