@@ -54,14 +54,17 @@ const VARIANTS: Record<IptablesVariant['name'], IptablesVariant> = {
   legacy: { name: 'legacy', iptables: 'iptables-legacy', save: 'iptables-legacy-save', restore: 'iptables-legacy-restore' },
 };
 
-function ruleCount(cmd: string): number {
+/** The variant's whole iptables-save; none when it is not installed or not usable. */
+function saved(b: IptablesVariant): string | undefined {
   try {
-    return execFileSync(cmd, [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: MAX_OUTPUT })
-      .split('\n')
-      .filter((l) => l.startsWith('-A ')).length;
+    return execFileSync(b.save, [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: MAX_OUTPUT });
   } catch {
-    return -1; // this variant is not installed or not usable
+    return undefined;
   }
+}
+
+function ruleCount(b: IptablesVariant): number {
+  return saved(b)?.split('\n').filter((l) => l.startsWith('-A ')).length ?? -1;
 }
 
 /**
@@ -69,8 +72,8 @@ function ruleCount(cmd: string): number {
  * holding rules (legacy only when it has rules and nft has none); nft otherwise.
  */
 export function detectIptables(): IptablesVariant {
-  const nft = ruleCount(VARIANTS.nft.save);
-  const legacy = ruleCount(VARIANTS.legacy.save);
+  const nft = ruleCount(VARIANTS.nft);
+  const legacy = ruleCount(VARIANTS.legacy);
   if (nft < 0 && legacy < 0) throw new Error('neither iptables-nft nor iptables-legacy works here: install iptables (make deps)');
   return legacy > 0 && nft <= 0 ? VARIANTS.legacy : nft >= 0 ? VARIANTS.nft : VARIANTS.legacy;
 }
@@ -90,7 +93,9 @@ function ensureJumps(b: IptablesVariant): void {
 export function iptablesCleanup(): boolean {
   let found = false;
   for (const b of Object.values(VARIANTS)) {
-    if (ruleCount(b.save) < 0) continue;
+    // Every chain of ours, and every jump to one, names the prefix: one command tells
+    // there is nothing to remove (an eBPF agent's start checks this for both variants).
+    if (!saved(b)?.includes(PREFIX)) continue;
     for (const [table, chain, spec] of JUMPS) {
       while (succeeds(b.iptables, ['-w', '-t', table, '-D', chain, ...spec])) found = true;
     }
