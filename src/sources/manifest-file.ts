@@ -2,8 +2,11 @@
 // its Service and EndpointSlice objects, each with where it is. A file that does not
 // parse names the file, document and line; objects are checked one by one later
 // (object-gate.ts), so one bad object does not take its file's others down.
+import { createRequire } from 'node:module';
 import { CORE_SCHEMA, loadAll } from 'js-yaml';
-import { parseAllDocuments } from 'yaml';
+
+/** `yaml` only reads files js-yaml rejected: loaded then, not at every start (30 ms). */
+const yaml = () => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
 export class ManifestError extends Error {}
 
@@ -41,7 +44,7 @@ export function parseManifest(file: string, text: string): ManifestObject[] {
     });
     return out;
   }
-  const docs = parseAllDocuments(text);
+  const docs = yaml().parseAllDocuments(text);
   if (!Array.isArray(docs)) throw new ManifestError(`${file}: not a YAML/JSON stream`);
   docs.forEach((doc, i) => {
     const where = `${file}: document ${i + 1}`;
