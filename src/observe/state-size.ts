@@ -2,6 +2,7 @@
 // status and the metrics, kept from each sync's delta: counting 100,000 Services from
 // scratch whenever the status is read stalled the agent for 100 ms under churn.
 import { ipv4ToInt } from '../model/ipv4.js';
+import { NumberMap } from '../model/number-map.js';
 import type { Backend, LbService, StateUpdate } from '../model/state.js';
 
 export interface StateSize {
@@ -17,7 +18,7 @@ export class StateSizer {
   /** each service port as last counted (the model replaces a changed one, never edits it) */
   private readonly counted = new Map<string, LbService>();
   /** backend -> how many counted service ports have it */
-  private readonly refs = new Map<number, number>();
+  private readonly refs = new NumberMap();
   private frontends = 0;
 
   /** Takes in one sync's result, before the model's next build updates its state. */

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { bpf_map_type } from '../../src/dataplane/bpf/contract.js';
 import { BPF_F_MMAPABLE } from '../../src/dataplane/bpf/kernel.js';
 import { native, type NativeError } from '../../src/dataplane/bpf/native.js';
+import * as codec from '../../src/dataplane/bpf/codec.js';
+import { TypedMap } from '../../src/dataplane/bpf/maps.js';
 
 function thrown(f: () => unknown): NativeError {
   try {
@@ -84,6 +86,29 @@ describe('native addon', () => {
       native().mapUpdateBatch(fd, u32s([0, 1, 2, 3, 4]), u32s([5, 4, 3, 2, 1]));
       expect(native().mapDump(fd, 4, 4).map(({ value }) => value.readUInt32LE(0))).toEqual([5, 4, 3, 2, 1]);
       expect(() => native().mapUpdateBatch(fd, u32s([0, 1]), u32s([1]))).toThrow(RangeError);
+    } finally {
+      native().closeFd(fd);
+    }
+  });
+
+  it('writes a TypedMap batch whole, across the growth of its buffers, and reuses it emptied', () => {
+    const fd = native().mapCreate(1 /* HASH */, 4, codec.backend.size, 512, 0, 'xlb_test_batch');
+    try {
+      const map = new TypedMap('xlb_test_batch', fd, codec.u32, codec.backend);
+      const value = (i: number) => ({ addr: `198.18.${i >> 8}.${i & 255}`, port: 1000 + i, proto: i % 2 ? 17 : 6, flags: i % 3 === 0 ? codec.BACKEND_F_REMOTE : 0 });
+      const batch = map.batch();
+      for (let i = 0; i < 300; i++) batch.add(i, value(i));
+      expect(batch.length).toBe(300);
+      expect(map.entries()).toHaveLength(0); // nothing before write()
+      batch.write();
+      expect(batch.length).toBe(0);
+      const got = map.entries().sort((a, b) => a[0] - b[0]);
+      expect(got).toEqual(Array.from({ length: 300 }, (_, i) => [i, value(i)]));
+      batch.write(); // empty: no syscall, no error
+      batch.add(300, value(300));
+      batch.write();
+      expect(map.get(300)).toEqual(value(300));
+      expect(map.entries()).toHaveLength(301);
     } finally {
       native().closeFd(fd);
     }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
 import { CAPACITY, mapSizes, type Capacity } from '../../src/dataplane/bpf/capacity.js';
-import type { MapLike } from '../../src/dataplane/bpf/maps.js';
+import type { MapBatch, MapLike } from '../../src/dataplane/bpf/maps.js';
 import type { MaglevTables } from '../../src/dataplane/bpf/maglev-pool.js';
 import { SVC_F_LOCAL, SVC_F_TERMINATING, type BackendValue, type MemberKey, type SourceRangeKey, type SvcKey, type SvcName, type SvcValue } from '../../src/dataplane/bpf/codec.js';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
@@ -22,6 +22,10 @@ class MemMap<K, V> implements MapLike<K, V> {
   }
   setMany(entries: Array<[K, V]>) {
     for (const [k, v] of entries) this.set(k, v);
+  }
+  batch(): MapBatch<K, V> {
+    const entries: Array<[K, V]> = [];
+    return { add: (k, v) => void entries.push([k, v]), get length() { return entries.length; }, write: () => this.setMany(entries.splice(0)) };
   }
   delete(k: K) {
     this.deletes++;

@@ -13,14 +13,68 @@ interface Codec<T> {
   decode(b: Buffer): T;
 }
 
+/** Updates gathered for one write; nothing reaches the map before write(). */
+export interface MapBatch<K, V> {
+  add(k: K, v: V): void;
+  readonly length: number;
+  /** Writes what was added (one syscall for a real map) and empties the batch. */
+  write(): void;
+}
+
 /** The operations the reconciler needs; in-memory twins stand in for it in unit tests. */
 export interface MapLike<K, V> {
   get(k: K): V | undefined;
   set(k: K, v: V): void;
   /** Many updates in one call (one syscall for a real map). */
   setMany(entries: Array<[K, V]>): void;
+  /** An empty batch for this map. */
+  batch(): MapBatch<K, V>;
   delete(k: K): boolean;
   entries(): Array<[K, V]>;
+}
+
+/**
+ * A real map's batch: each entry is encoded as it is added, into buffers that double
+ * as they fill, so a start's million backends and members leave no object behind for
+ * the collector to carry until the write.
+ */
+class EncodedBatch<K, V> implements MapBatch<K, V> {
+  private keys: Buffer = Buffer.alloc(0);
+  private values: Buffer = Buffer.alloc(0);
+  length = 0;
+
+  constructor(
+    private readonly map: { readonly fd: number },
+    private readonly key: Codec<K>,
+    private readonly value: Codec<V>,
+  ) {}
+
+  add(k: K, v: V): void {
+    if (this.length * this.key.size === this.keys.length) {
+      const room = Math.max(64, this.length * 2);
+      this.keys = grown(this.keys, room * this.key.size);
+      this.values = grown(this.values, room * this.value.size);
+    }
+    this.key.encodeInto(k, this.keys, this.length * this.key.size);
+    this.value.encodeInto(v, this.values, this.length * this.value.size);
+    this.length++;
+  }
+
+  write(): void {
+    if (this.length === 0) return;
+    const n = this.length;
+    this.length = 0;
+    native().mapUpdateBatch(this.map.fd, this.keys.subarray(0, n * this.key.size), this.values.subarray(0, n * this.value.size));
+    this.keys = Buffer.alloc(0);
+    this.values = Buffer.alloc(0);
+  }
+}
+
+/** A zeroed buffer of `size` bytes that starts with `buf` (encodeInto leaves padding as it finds it). */
+function grown(buf: Buffer, size: number): Buffer {
+  const out = Buffer.alloc(size);
+  buf.copy(out);
+  return out;
 }
 
 export class TypedMap<K, V> implements MapLike<K, V> {
@@ -41,14 +95,13 @@ export class TypedMap<K, V> implements MapLike<K, V> {
   }
 
   setMany(entries: Array<[K, V]>): void {
-    if (entries.length === 0) return;
-    const keys = Buffer.alloc(entries.length * this.key.size);
-    const values = Buffer.alloc(entries.length * this.value.size);
-    entries.forEach(([k, v], i) => {
-      this.key.encodeInto(k, keys, i * this.key.size);
-      this.value.encodeInto(v, values, i * this.value.size);
-    });
-    native().mapUpdateBatch(this.fd, keys, values);
+    const batch = this.batch();
+    for (const [k, v] of entries) batch.add(k, v);
+    batch.write();
+  }
+
+  batch(): MapBatch<K, V> {
+    return new EncodedBatch(this, this.key, this.value);
   }
 
   delete(k: K): boolean {

@@ -25,8 +25,9 @@ import {
 } from './codec.js';
 import { MapSets } from './map-sets.js';
 import { ipv4ToInt } from '../../model/ipv4.js';
+import { NumberMap } from '../../model/number-map.js';
 import { IdPool } from './ids.js';
-import type { MapLike } from './maps.js';
+import type { MapBatch, MapLike } from './maps.js';
 import type { MaglevTables } from './maglev-pool.js';
 import { createLogger } from '../../log.js';
 import { CAPACITY, type Capacity } from './capacity.js';
@@ -47,11 +48,11 @@ type Left = { room: Room; what?: string };
 interface Plan {
   /** the services looked at that have an id, in the order looked at */
   services: PlannedService[];
-  newBackends: Array<[number, BackendValue]>;
+  newBackends: MapBatch<number, BackendValue>;
   names: Array<[number, SvcName]>;
   /** frontends a changed or removed service had, with that service: deleted unless claimed */
   staleFrontends: Array<[id: string, owner: string]>;
-  /** backend keys changed or removed services used: released once the tables are in */
+  /** backend ids changed or removed services used: released once the tables are in */
   released: number[];
   /** table regions (start, size) the frontends stop naming */
   retired: Array<[number, number]>;
@@ -108,12 +109,11 @@ export interface BpfApplyStats extends ApplyStats {
 
 interface ProgrammedService {
   svcId: number;
-  /** size and backend ids in slot order of the table that is in the map */
-  tableSignature: string;
   /** the desired service last applied */
   applied: LbService;
   frontendIds: string[];
-  backendKeys: number[];
+  /** the ids its table was built from, in order */
+  backendIds: number[];
   /** where its table starts in the Maglev pool, and its size; none without a table */
   table?: number;
   size: number;
@@ -133,6 +133,10 @@ interface ProgrammedFrontend {
  */
 function beKey(addr: string, port: number, proto: number, flags: number): number {
   return ipv4ToInt(addr) * 262144 + port * 4 + (proto === IPPROTO.UDP ? 2 : 0) + (flags & BACKEND_F_REMOTE);
+}
+
+function sameIds(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((id, i) => id === b[i]);
 }
 
 function sameValue(a: SvcValue, b: SvcValue): boolean {
@@ -155,10 +159,11 @@ export class BpfReconciler implements Dataplane {
   /** frontend id -> programmed key/value, as in xlb_services */
   private readonly frontends = new Map<string, ProgrammedFrontend>();
   /** backend key -> id, as in xlb_backends */
-  private readonly backends = new Map<number, number>();
-  /** backend id -> how many services use it (a typed array: 100,000 backends, no objects) */
-  private readonly refs: Uint32Array;
-  /** Backends that may have lost their last service: checked at the end of apply. */
+  private readonly backends = new NumberMap();
+  /** backend id -> its key, and how many services use it (typed arrays: a million backends, no objects) */
+  private readonly keyOf: Float64Array;
+  private refs!: Uint32Array;
+  /** Backend ids that may have lost their last service: checked at the end of apply. */
   private readonly maybeUnused = new Set<number>();
   /** Frontends recovered from the maps that no desired service has claimed yet. */
   private readonly unowned = new Set<string>();
@@ -190,7 +195,7 @@ export class BpfReconciler implements Dataplane {
   ) {
     this.svcIds = new IdPool(1, capacity.serviceIds, 'service');
     this.backendIds = new IdPool(1, capacity.backendIds, 'backend');
-    this.refs = new Uint32Array(capacity.backendIds + 1);
+    this.keyOf = new Float64Array(capacity.backendIds + 1);
     this.recover();
   }
 
@@ -204,12 +209,14 @@ export class BpfReconciler implements Dataplane {
     for (const c of [this.services, this.frontends, this.backends, this.maybeUnused, this.unowned, this.unclaimedIds, this.recoveredTables]) c.clear();
     this.svcIds.clear();
     this.backendIds.clear();
-    this.refs.fill(0);
+    // Zeroed pages that no id touches stay out of the agent's memory (fill(0) would touch them all).
+    this.refs = new Uint32Array(this.capacity.backendIds + 1);
     for (const [id, b] of this.maps.backends.entries()) {
       this.backendIds.reserve(id);
       const k = beKey(b.addr, b.port, b.proto, b.flags);
       this.backends.set(k, id);
-      this.maybeUnused.add(k);
+      this.keyOf[id] = k;
+      this.maybeUnused.add(id);
     }
     this.members = new MapSets(
       this.maps.members,
@@ -293,7 +300,7 @@ export class BpfReconciler implements Dataplane {
    * into the bank no frontend names); records what it leaves behind.
    */
   private plan(looked: Iterable<LbService>, stats: BpfApplyStats): Plan {
-    const plan: Plan = { services: [], newBackends: [], names: [], staleFrontends: [], released: [], retired: [], jobs: [], tried: [], shortOf: new Map() };
+    const plan: Plan = { services: [], newBackends: this.maps.backends.batch(), names: [], staleFrontends: [], released: [], retired: [], jobs: [], tried: [], shortOf: new Map() };
     for (const svc of looked) {
       const cur = this.services.get(svc.key);
       plan.tried.push(svc.key);
@@ -314,18 +321,15 @@ export class BpfReconciler implements Dataplane {
       const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
       /** the backends that have ids, with their keys and ids */
       const backends: Backend[] = [];
-      const backendKeys: number[] = [];
       const backendIds: number[] = [];
       for (const b of svc.backends) {
-        const value: BackendValue = { addr: b.addr, port: b.port, proto, flags: b.remote ? BACKEND_F_REMOTE : 0 };
-        const k = beKey(b.addr, b.port, proto, value.flags);
-        const id = this.claimBackend(k, value, plan.newBackends);
+        const flags = b.remote ? BACKEND_F_REMOTE : 0;
+        const id = this.claimBackend(beKey(b.addr, b.port, proto, flags), { addr: b.addr, port: b.port, proto, flags }, plan.newBackends);
         if (id === undefined) {
           noRoom(plan, svc.key, 'backend', backendId(b));
           continue;
         }
         backends.push(b);
-        backendKeys.push(k);
         backendIds.push(id);
       }
       if (cur?.svcId !== svcId) plan.names.push([svcId, { name: svc.key }]);
@@ -334,11 +338,11 @@ export class BpfReconciler implements Dataplane {
       if (active && table.table !== active.table) plan.retired.push([active.table, active.size]);
       const frontendIds = svc.frontends.map(frontendId);
       if (cur) {
-        plan.released.push(...cur.backendKeys);
+        plan.released.push(...cur.backendIds);
         const keep = new Set(frontendIds);
         for (const id of cur.frontendIds) if (!keep.has(id)) plan.staleFrontends.push([id, svc.key]);
       }
-      this.services.set(svc.key, { svcId, tableSignature: table.signature, applied: svc, frontendIds, backendKeys, table: table.table, size: table.size });
+      this.services.set(svc.key, { svcId, applied: svc, frontendIds, backendIds, table: table.table, size: table.size });
       // Ranges are in the trie before a frontend is flagged to check them (surplus ones go in pruneMembers).
       const written = table.written || !this.ranges.holdsExactly(svcId, svc.sourceRanges);
       if (written) stats.servicesWritten++;
@@ -357,8 +361,8 @@ export class BpfReconciler implements Dataplane {
    */
   private writeBackendsAndTables(plan: Plan, stats: BpfApplyStats): void {
     const built = this.builder.build(plan.jobs, this.tables);
-    this.maps.backends.setMany(plan.newBackends);
     stats.backendsAdded += plan.newBackends.length;
+    plan.newBackends.write();
     this.maps.names.setMany(plan.names);
     this.members.flush();
     this.ranges.flush();
@@ -437,7 +441,7 @@ export class BpfReconciler implements Dataplane {
       const svc = this.services.get(key);
       if (!svc || state.services.has(key)) continue;
       for (const id of svc.frontendIds) plan.staleFrontends.push([id, key]);
-      plan.released.push(...svc.backendKeys);
+      plan.released.push(...svc.backendIds);
       const left = this.removeTableAndId(svc.svcId, svc.table === undefined ? undefined : [svc.table, svc.size]);
       if (svc.applied.protocol === 'UDP') stats.udpMembersRemoved += left;
       this.services.delete(key);
@@ -462,14 +466,13 @@ export class BpfReconciler implements Dataplane {
 
   /** Backends go last: no table references them any more. */
   private releaseBackends(plan: Plan, stats: BpfApplyStats): void {
-    for (const k of plan.released) {
-      if (--this.refs[this.backends.get(k)!]! === 0) this.maybeUnused.add(k);
+    for (const id of plan.released) {
+      if (--this.refs[id]! === 0) this.maybeUnused.add(id);
     }
-    for (const k of this.maybeUnused) {
-      const id = this.backends.get(k);
-      if (id === undefined || this.refs[id]! > 0) continue;
+    for (const id of this.maybeUnused) {
+      if (this.refs[id]! > 0) continue;
       this.maps.backends.delete(id);
-      this.backends.delete(k);
+      this.backends.delete(this.keyOf[id]!);
       this.backendIds.release(id);
       this.freed = true;
       stats.backendsRemoved++;
@@ -512,7 +515,7 @@ export class BpfReconciler implements Dataplane {
   }
 
   /** The backend's id, counting one more service using it; a new one is queued in `added`; none when no id is free. */
-  private claimBackend(k: number, value: BackendValue, added: Array<[number, BackendValue]>): number | undefined {
+  private claimBackend(k: number, value: BackendValue, added: MapBatch<number, BackendValue>): number | undefined {
     const known = this.backends.get(k);
     if (known !== undefined) {
       this.refs[known]!++;
@@ -520,8 +523,9 @@ export class BpfReconciler implements Dataplane {
     }
     const id = tryAllocate(this.backendIds);
     if (id === undefined) return undefined;
-    added.push([id, value]);
+    added.add(id, value);
     this.backends.set(k, id);
+    this.keyOf[id] = k;
     this.refs[id] = 1;
     return id;
   }
@@ -544,24 +548,24 @@ export class BpfReconciler implements Dataplane {
     backendIds: number[],
     cur: ProgrammedService | undefined,
     stats: ApplyStats,
-  ): { size: number; table?: number; signature: string; written: boolean; job?: TableJob } {
+  ): { size: number; table?: number; written: boolean; job?: TableJob } {
     const size = maglevSize(backendIds.length);
-    const signature = `${size}:${backendIds.join(',')}`;
-    if (cur && cur.svcId === svcId && cur.tableSignature === signature) return { size, table: cur.table, signature, written: false };
+    // A table is a function of its size and its backend ids in order.
+    if (cur && cur.svcId === svcId && cur.size === size && sameIds(cur.backendIds, backendIds)) return { size, table: cur.table, written: false };
     // Found in the maps at start: a table is a function of its backends, and members
     // match the table once a sync completes, so the same size and members mean the
     // same table (a restarted agent rewrites none).
     const found = cur ? undefined : this.recoveredTables.get(svcId);
-    if (found && found.size === size && this.members.holdsExactly(svcId, backendIds)) return { size, table: found.table, signature, written: false };
+    if (found && found.size === size && this.members.holdsExactly(svcId, backendIds)) return { size, table: found.table, written: false };
     // No endpoints, and no table or member to take away (a restarted agent's such service).
-    if (size === 0 && !found && cur?.table === undefined && this.members.holdsExactly(svcId, [])) return { size, signature, written: false };
+    if (size === 0 && !found && cur?.table === undefined && this.members.holdsExactly(svcId, [])) return { size, written: false };
     // New members before the table that uses them (old ones go after it is in).
     this.members.add(svcId, backendIds);
     stats.tablesWritten++;
-    if (size === 0) return { size, signature, written: true };
+    if (size === 0) return { size, written: true };
     const table = this.tables.reserve(size);
     const job: TableJob = { ids: backends.map(backendId), weights: backends.map((b) => b.weight), backendIds, size, start: table };
-    return { size, table, signature, written: true, job };
+    return { size, table, written: true, job };
   }
 
 }
