@@ -17,6 +17,7 @@ import {
 import { backendId, frontendId, type Backend, type DesiredState, type Frontend, type HealthCheck, type LbService, type ModelNotice, type StateUpdate } from './state.js';
 import { categorizeEndpoints, type EndpointInfo } from './endpoints.js';
 import { ipv4ToInt } from './ipv4.js';
+import { flat, packed } from './compact.js';
 
 export interface NodeContext {
   name: string;
@@ -50,7 +51,7 @@ export function namespaceOf(obj: { metadata: { namespace?: string } }): string {
 }
 
 export function serviceKey(svc: Service, port: ServicePort): string {
-  return `${namespaceOf(svc)}/${svc.metadata.name}:${port.name || port.port}/${port.protocol ?? 'TCP'}`;
+  return flat(namespaceOf(svc), '/', svc.metadata.name, ':', port.name || port.port, '/', port.protocol ?? 'TCP');
 }
 
 function clusterIPv4s(svc: Service): string[] {
@@ -73,7 +74,7 @@ function frontendsOf(svc: Service, port: ServicePort, node: NodeContext): Fronte
   if (type === 'LoadBalancer') {
     for (const ing of svc.status?.loadBalancer?.ingress ?? []) add(ing.ip ?? '', port.port, 'LoadBalancer');
   }
-  return out;
+  return packed(out);
 }
 
 /**
@@ -117,8 +118,8 @@ function toBackends(eps: EndpointInfo[], node: string): Backend[] {
   // Sorted by numeric address then port; keys computed once, not per comparison.
   return eps
     .map((e) => {
-      const b: Backend = { addr: e.addr, port: e.port, weight: 1, name: e.name };
-      if (e.nodeName !== undefined && e.nodeName !== node) b.remote = true;
+      // One shape for all (a field added afterwards costs a remote backend a second object).
+      const b: Backend = { addr: e.addr, port: e.port, weight: 1, name: e.name, remote: e.nodeName !== undefined && e.nodeName !== node ? true : undefined };
       return { order: ipv4ToInt(e.addr) * 65536 + e.port, b };
     })
     .sort((x, y) => x.order - y.order)
@@ -194,15 +195,18 @@ function contributionOf(svc: Service, svcSlices: EndpointSlice[], node: NodeCont
     const internalBackends = toBackends(internalLocal ? eps.local : eps.cluster, node.name);
     const externalBackends = toBackends(externalLocal ? eps.local : eps.cluster, node.name);
     const key = serviceKey(svc, port);
-    const base = { namespace: namespaceOf(svc), name: svc.metadata.name, portName: port.name ?? '', protocol };
     // kube-proxy rejects when no endpoint exists anywhere, and drops when only a
     // Local policy keeps them out of reach.
     const noEndpoints = eps.hasAny ? 'drop' : 'reject';
     const affinity = affinitySeconds(svc);
     const ranges = sourceRanges(svc);
+    // Every field written out (no spread): the object keeps them all in itself.
     const entry = (k: string, fs: Frontend[], backends: Backend[], chosen: EndpointInfo[]): LbService => ({
       key: k,
-      ...base,
+      namespace: namespaceOf(svc),
+      name: svc.metadata.name,
+      portName: port.name ?? '',
+      protocol,
       frontends: fs,
       backends,
       noEndpoints,
@@ -218,10 +222,11 @@ function contributionOf(svc: Service, svcSlices: EndpointSlice[], node: NodeCont
     if (external.length === 0 || sameBackends(internalBackends, externalBackends)) {
       out.services.push(entry(key, frontends, internalBackends, internalEps));
     } else {
-      out.services.push(entry(key, frontends.filter((f) => !isExternal(f)), internalBackends, internalEps));
-      out.services.push(entry(`${key}/external`, external, externalBackends, externalEps));
+      out.services.push(entry(key, packed(frontends.filter((f) => !isExternal(f))), internalBackends, internalEps));
+      out.services.push(entry(flat(key, '/external'), packed(external), externalBackends, externalEps));
     }
   }
+  out.services = packed(out.services);
   return out;
 }
 
@@ -237,7 +242,7 @@ function changesTo<T extends { metadata: { name: string; namespace?: string } }>
 /** The Service an EndpointSlice belongs to ("namespace/name"), if it names one. */
 function ownerOf(s: EndpointSlice): string | undefined {
   const svcName = s.metadata.labels?.[SERVICE_NAME_LABEL];
-  return svcName ? `${namespaceOf(s)}/${svcName}` : undefined;
+  return svcName ? flat(namespaceOf(s), '/', svcName) : undefined;
 }
 
 /**
@@ -419,6 +424,8 @@ export class DesiredStateBuilder {
           }),
         );
       }
+      b.fids = packed(b.fids);
+      b.claims = packed(b.claims);
       this.built.set(name, b);
       if (shared) republish.add(name);
       else this.publishAll(b, changed);

@@ -1,5 +1,6 @@
 // The subset of Kubernetes object shapes xlb reads. Field names follow the API exactly
 // so objects from manifests and from the API server are the same values.
+import { flat } from './compact.js';
 
 export interface ObjectMeta {
   name: string;
@@ -84,7 +85,7 @@ export const TOPOLOGY_HINTS_ANNOTATION = 'service.kubernetes.io/topology-aware-h
 
 /** An object's name as the sources, the gate and the model key it: "namespace/name". */
 export function objectName(o: { metadata: Pick<ObjectMeta, 'name' | 'namespace'> }): string {
-  return `${o.metadata.namespace || 'default'}/${o.metadata.name}`;
+  return flat(o.metadata.namespace || 'default', '/', o.metadata.name);
 }
 
 /** Objects that changed: their new versions, and the names (objectName) of those gone. */

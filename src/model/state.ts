@@ -1,5 +1,6 @@
 // The desired load-balancing state: what the dataplanes program. Pure data.
 import type { Protocol } from './k8s.js';
+import { flat } from './compact.js';
 
 export type FrontendType = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer';
 
@@ -94,9 +95,9 @@ export interface ModelNotice {
 }
 
 export function frontendId(f: Pick<Frontend, 'addr' | 'port' | 'protocol'>): string {
-  return `${f.addr}:${f.port}/${f.protocol}`;
+  return flat(f.addr, ':', f.port, '/', f.protocol);
 }
 
 export function backendId(b: Pick<Backend, 'addr' | 'port'>): string {
-  return `${b.addr}:${b.port}`;
+  return flat(b.addr, ':', b.port);
 }

@@ -85,7 +85,8 @@ export class ObjectGate<T extends object> {
     let v = this.verdicts.get(o);
     if (!v) this.verdicts.set(o, (v = this.verdict(o as Obj, where)));
     let e = this.entries.get(v.name);
-    if (!e) this.entries.set(v.name, (e = { seen: this.round }));
+    // Every field from the start: fields added later would cost each entry a second object.
+    if (!e) this.entries.set(v.name, (e = { good: undefined, uid: undefined, reported: undefined, noted: undefined, seen: this.round }));
     e.seen = this.round;
     if (v.valid) {
       if (e.reported) this.log.info({ kind: this.kind, object: v.name, from: where?.(o) }, `${this.kind} ${v.name} is valid again`);

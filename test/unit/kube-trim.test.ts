@@ -27,6 +27,7 @@ describe('trimEndpointSlice', () => {
     expect(d!.conditions).not.toBe(a!.conditions);
     expect(d!.conditions!.ready).toBe('yes');
     expect(a!.targetRef).toEqual({ name: 'web-0' });
+    expect(Object.keys(a!).sort()).toEqual(['addresses', 'conditions', 'hints', 'nodeName', 'targetRef']);
     // Another slice's endpoints share the same objects.
     expect(trimEndpointSlice(full as EndpointSlice).endpoints![0]!.conditions).toBe(a!.conditions);
   });

@@ -26,6 +26,7 @@ import {
 import { MapSets } from './map-sets.js';
 import { ipv4ToInt } from '../../model/ipv4.js';
 import { NumberMap } from '../../model/number-map.js';
+import { packed } from '../../model/compact.js';
 import { IdPool } from './ids.js';
 import type { MapBatch, MapLike } from './maps.js';
 import type { MaglevTables } from './maglev-pool.js';
@@ -321,7 +322,7 @@ export class BpfReconciler implements Dataplane {
       const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
       /** the backends that have ids, with their keys and ids */
       const backends: Backend[] = [];
-      const backendIds: number[] = [];
+      const claimed: number[] = [];
       for (const b of svc.backends) {
         const flags = b.remote ? BACKEND_F_REMOTE : 0;
         const id = this.claimBackend(beKey(b.addr, b.port, proto, flags), { addr: b.addr, port: b.port, proto, flags }, plan.newBackends);
@@ -330,8 +331,9 @@ export class BpfReconciler implements Dataplane {
           continue;
         }
         backends.push(b);
-        backendIds.push(id);
+        claimed.push(id);
       }
+      const backendIds = packed(claimed);
       if (cur?.svcId !== svcId) plan.names.push([svcId, { name: svc.key }]);
       const active = cur?.svcId === svcId ? (cur.table === undefined ? undefined : { table: cur.table, size: cur.size }) : this.recoveredTables.get(svcId);
       const table = this.ensureTable(backends, svcId, backendIds, cur, stats);

@@ -7,6 +7,7 @@
 // after an idle period.
 import type { Logger } from 'pino';
 import type { ApiAccess } from './access.js';
+import { flat } from '../../model/compact.js';
 import { listAll } from './list.js';
 import { apiGet } from './request.js';
 
@@ -36,7 +37,7 @@ const WATCH_TIMEOUT_S = 300;
 /** The resourceVersion the cache has is too old for a watch: the server's words for 410 Gone. */
 class Expired extends Error {}
 
-const keyOf = (o: KubeObject) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+const keyOf = (o: KubeObject) => flat(o.metadata?.namespace ?? '', '/', o.metadata?.name ?? '');
 
 export class Reflector<T extends KubeObject> {
   private readonly cache = new Map<string, T>();
