@@ -2,12 +2,14 @@
 // and removed, counted from the service ports it rewrote, with the same meanings as
 // eBPF mode's (types.ts).
 import type { LbService } from '../model/state.js';
-import { backendId, frontendId } from '../model/state.js';
+import { frontendId } from '../model/state.js';
+import { ipv4ToInt } from '../model/ipv4.js';
+import { NumberMap } from '../model/number-map.js';
 import { NO_CHANGE, type ApplyStats } from './types.js';
 
 export class ServiceCounts {
-  /** backend id -> how many programmed services use it */
-  private backendRefs = new Map<string, number>();
+  /** backend (address, port, protocol as one number) -> how many programmed services use it */
+  private backendRefs = new NumberMap();
 
   /**
    * `written`: services whose rules this apply wrote; `removed`: the programmed versions
@@ -30,14 +32,14 @@ export class ServiceCounts {
 
   /** After a failed apply: what is programmed is not known, everything counts as new. */
   reset(): void {
-    this.backendRefs = new Map();
+    this.backendRefs = new NumberMap();
   }
 
   /** Keeps how many services use each backend: one no longer used is removed, a new one added. */
   private countBackends(written: LbService[], removed: LbService[]): Pick<ApplyStats, 'backendsAdded' | 'backendsRemoved'> {
     let added = 0;
     let gone = 0;
-    const ids = (svc: LbService) => svc.backends.map((b) => `${backendId(b)}/${svc.protocol}`);
+    const ids = (svc: LbService) => svc.backends.map((b) => (ipv4ToInt(b.addr) * 65536 + b.port) * 2 + (svc.protocol === 'UDP' ? 1 : 0));
     // New versions first: a backend a rewritten service keeps is neither added nor removed.
     for (const svc of written) {
       for (const id of ids(svc)) {

@@ -2,6 +2,8 @@
 // iptables mode for every frontend (rule-behaviour.test.ts traces the cases in both),
 // and transactions that touch only what changed.
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
 import type { Service } from '../../src/model/k8s.js';
@@ -15,6 +17,8 @@ import type { Outcome, Packet } from '../helpers/trace.js';
 import { CLIENT, node, services as shared, slice, slices as sharedSlices, udpService, udpSlice } from '../fixtures/rules-state.js';
 
 const GOLDEN = new URL('../golden/nft-transaction.txt', import.meta.url);
+/** A transaction's lines as nft reads them. */
+const text = (lines: Iterable<string>) => [...lines].map((l) => `${l}\n`).join('');
 
 const services: Service[] = [...shared, udpService];
 const slices = [...sharedSlices, udpSlice];
@@ -35,8 +39,8 @@ describe('nftables ruleset', () => {
     const b = new NftRulesetBuilder();
     b.build(update());
     const tx = reconcile(b.all(), { chains: new Set(), sets: new Set() });
-    if (process.env.UPDATE_GOLDEN) fs.writeFileSync(GOLDEN, tx.text);
-    expect(tx.text).toBe(fs.readFileSync(GOLDEN, 'utf8'));
+    if (process.env.UPDATE_GOLDEN) fs.writeFileSync(GOLDEN, text(tx.lines));
+    expect(text(tx.lines)).toBe(fs.readFileSync(GOLDEN, 'utf8'));
     expect(tx.stale).toEqual({ chains: [], sets: [] });
   });
 
@@ -92,19 +96,19 @@ describe('nftables transactions', () => {
     expect(built.removed.map((s) => s.key)).toEqual(['shop/web:http/TCP']);
     const tx = incremental(built);
     // 198.18.1.12 is lb's endpoint too: it stays in the hairpin set.
-    expect(tx.text.split('\n')).toEqual([
+    expect(text(tx.lines).split('\n')).toEqual([
       'delete element ip xlb endpoints-tcp { 198.19.0.10 . 80 . 2 }',
       'add element ip xlb endpoints-tcp { 198.19.0.10 . 80 . 2 : 198.18.1.13 . 8080 }',
       'add element ip xlb hairpin { 198.18.1.13 . 198.18.1.13 }',
       '',
     ]);
     expect(tx).toMatchObject({ chainsWritten: 0, elementsAdded: 2, elementsDeleted: 1, stale: { chains: [], sets: [] } });
-    expect(deletion(tx.stale)).toBe('');
+    expect(text(deletion(tx.stale))).toBe('');
     // Nothing changed: nothing to run.
-    expect(incremental(b.build(model.build(services, changed, node))).text).toBe('');
+    expect([...incremental(b.build(model.build(services, changed, node))).lines]).toEqual([]);
     // The last service of an address takes it out of the hairpin set.
     const gone = incremental(b.build(model.build(services, slices.map((s) => (s.metadata.name === 'web-a' ? slice('web', [['198.18.1.10'], ['198.18.1.11']]) : s)), node)));
-    expect(gone.text).toContain('delete element ip xlb hairpin { 198.18.1.13 . 198.18.1.13 }\n');
+    expect(text(gone.lines)).toContain('delete element ip xlb hairpin { 198.18.1.13 . 198.18.1.13 }\n');
   });
 
   it('a new endpoint count moves the frontends to the shared chain for it; the last holder of a chain frees it', () => {
@@ -114,7 +118,7 @@ describe('nftables transactions', () => {
     const four = slices.map((s) => (s.metadata.name === 'web-a' ? slice('web', [['198.18.1.10'], ['198.18.1.11'], ['198.18.1.12'], ['198.18.1.13']]) : s));
     const tx = incremental(b.build(model.build(services, four, node)));
     // web was the only service with three endpoints.
-    expect(tx.text.split('\n')).toEqual([
+    expect(text(tx.lines).split('\n')).toEqual([
       'add chain ip xlb pick-tcp-4',
       'flush chain ip xlb pick-tcp-4',
       'add rule ip xlb pick-tcp-4 meta l4proto tcp dnat ip to ip daddr . tcp dport . numgen random mod 4 map @endpoints-tcp',
@@ -125,7 +129,7 @@ describe('nftables transactions', () => {
       'flush chain ip xlb pick-tcp-3',
       '',
     ]);
-    expect(deletion(tx.stale)).toBe('delete chain ip xlb pick-tcp-3\n');
+    expect(text(deletion(tx.stale))).toBe('delete chain ip xlb pick-tcp-3\n');
     expect(trace(mergeRuleset(b.all()), { src: CLIENT, dst: '198.19.0.10', proto: 'tcp', dport: 80 }).map((o) => o.probability)).toEqual([0.25, 0.25, 0.25, 0.25]);
   });
 
@@ -138,10 +142,10 @@ describe('nftables transactions', () => {
     expect(built.removed.map((s) => s.key)).toEqual([sticky.key]);
     const tx = incremental(built);
     const own = [objectName('service', sticky), ...sticky.backends.map((e) => objectName('endpoint', sticky, `${e.addr}:${e.port}`))];
-    expect(tx.text).toBe(`delete element ip xlb service-ips { 198.19.0.15 . tcp . 80 }\n${own.map((c) => `flush chain ip xlb ${c}\n`).join('')}`);
-    expect(chainsIn(tx.text)).toEqual(new Set(own));
+    expect(text(tx.lines)).toBe(`delete element ip xlb service-ips { 198.19.0.15 . tcp . 80 }\n${own.map((c) => `flush chain ip xlb ${c}\n`).join('')}`);
+    expect(chainsIn(text(tx.lines))).toEqual(new Set(own));
     const sets = sticky.backends.map((e) => objectName('affinity', sticky, `${e.addr}:${e.port}`));
-    expect(deletion(tx.stale)).toBe([...own.map((c) => `delete chain ip xlb ${c}`), ...sets.map((s) => `delete set ip xlb ${s}`), ''].join('\n'));
+    expect(text(deletion(tx.stale))).toBe([...own.map((c) => `delete chain ip xlb ${c}`), ...sets.map((s) => `delete set ip xlb ${s}`), ''].join('\n'));
   });
 
   it('a frontend whose verdict changes is deleted and added again (nft refuses to add an existing key)', () => {
@@ -150,9 +154,9 @@ describe('nftables transactions', () => {
     b.build(model.build(services, slices, node));
     // web loses its endpoints: its ClusterIP moves from service-ips to no-endpoint-services.
     const tx = incremental(b.build(model.build(services, slices.filter((s) => s.metadata.name !== 'web-a'), node)));
-    expect(tx.text).toContain('delete element ip xlb service-ips { 198.19.0.10 . tcp . 80 }');
-    expect(tx.text).toContain('add element ip xlb no-endpoint-services { 198.19.0.10 . tcp . 80 : goto reject-chain }');
-    expect(tx.text.indexOf('delete element')).toBeLessThan(tx.text.indexOf('add element'));
+    expect(text(tx.lines)).toContain('delete element ip xlb service-ips { 198.19.0.10 . tcp . 80 }');
+    expect(text(tx.lines)).toContain('add element ip xlb no-endpoint-services { 198.19.0.10 . tcp . 80 : goto reject-chain }');
+    expect(text(tx.lines).indexOf('delete element')).toBeLessThan(text(tx.lines).indexOf('add element'));
   });
 
   it('a reconcile rewrites everything wanted and marks the rest of our chains and sets stale', () => {
@@ -161,21 +165,61 @@ describe('nftables transactions', () => {
     const sticky = objectName('service', svcKey('sticky'));
     const tx = reconcile(b.all(), { chains: new Set(['services', sticky, 'pick-tcp-3', 'service-OLD00000-shop/old/tcp/http']), sets: new Set(['affinity-OLD00000-x', 'hairpin']) });
     expect(tx.stale).toEqual({ chains: ['service-OLD00000-shop/old/tcp/http'], sets: ['affinity-OLD00000-x'] });
-    expect(tx.text).toContain('flush map ip xlb service-ips');
-    expect(tx.text).toContain('flush map ip xlb endpoints-tcp');
-    expect(tx.text).toContain(`flush chain ip xlb ${sticky}`);
-    expect(tx.text).toContain('flush chain ip xlb pick-tcp-3');
-    expect(tx.text.trimEnd().split('\n').at(-1)).toBe('flush chain ip xlb service-OLD00000-shop/old/tcp/http');
+    expect(text(tx.lines)).toContain('flush map ip xlb service-ips');
+    expect(text(tx.lines)).toContain('flush map ip xlb endpoints-tcp');
+    expect(text(tx.lines)).toContain(`flush chain ip xlb ${sticky}`);
+    expect(text(tx.lines)).toContain('flush chain ip xlb pick-tcp-3');
+    expect(text(tx.lines).trimEnd().split('\n').at(-1)).toBe('flush chain ip xlb service-OLD00000-shop/old/tcp/http');
     expect(mergeRuleset(b.all())).toEqual(rs);
+  });
+
+  it('writes the elements of a big map in statements of 1,024, every element once', () => {
+    const big = slice('web', Array.from({ length: 1500 }, (_, i): [string] => [`198.18.${10 + (i >> 8)}.${i & 255}`]));
+    const b = new NftRulesetBuilder();
+    b.build(buildDesiredState(services, [big, ...slices.filter((s) => s.metadata.name !== 'web-a')], node));
+    const tx = reconcile(b.all(), { chains: new Set(), sets: new Set() });
+    const statements = [...tx.lines].filter((l) => l.startsWith('add element ip xlb endpoints-tcp '));
+    const items = statements.flatMap((l) => l.slice(l.indexOf('{ ') + 2, -2).split(', '));
+    expect(statements.map((l) => l.split(', ').length)).toEqual([1024, items.length - 1024]);
+    expect(new Set(items).size).toBe(items.length);
+    expect(items.filter((e) => e.startsWith('198.19.0.10 . 80 . ')).map((e) => e.split(' : ')[1]).sort()).toEqual(
+      Array.from({ length: 1500 }, (_, i) => `198.18.${10 + (i >> 8)}.${i & 255} . 8080`).sort(),
+    );
+    // Read again (as a retry would), the lines are the same.
+    expect([...tx.lines].filter((l) => l.startsWith('add element ip xlb endpoints-tcp '))).toEqual(statements);
   });
 });
 
 describe('nft command', () => {
+  it('hands nft a transaction of many writes whole, on its stdin, and leaves no file behind', () => {
+    // A stand-in nft that keeps what it reads, and the file its stdin is.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-fake-nft-'));
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xlb-nft-tmp-'));
+    fs.writeFileSync(path.join(dir, 'nft'), `#!/bin/sh\necho "$@" > ${dir}/args\nreadlink /proc/self/fd/0 > ${dir}/stdin\ncat > ${dir}/read\n`, { mode: 0o755 });
+    const [pathVar, tmpdir] = [process.env.PATH, process.env.TMPDIR];
+    process.env.PATH = `${dir}:${pathVar}`;
+    process.env.TMPDIR = tmp;
+    try {
+      const lines = Array.from({ length: 10_000 }, (_, i) => `add chain ip xlb c${i}`);
+      nftApply(lines);
+      expect(fs.readFileSync(path.join(dir, 'args'), 'utf8')).toBe('-f -\n');
+      expect(fs.readFileSync(path.join(dir, 'read'), 'utf8')).toBe(text(lines));
+      expect(fs.readFileSync(path.join(dir, 'stdin'), 'utf8')).toMatch(/xlb-nft-\d+-\d+ \(deleted\)\n$/);
+      expect(fs.readdirSync(tmp)).toEqual([]);
+    } finally {
+      process.env.PATH = pathVar;
+      if (tmpdir === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmpdir;
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   it('says how to get nft when it is missing', () => {
     const path = process.env.PATH;
     process.env.PATH = '/nonexistent';
     try {
-      expect(() => nftApply('')).toThrow('nft not found: install nftables (make deps)');
+      expect(() => nftApply(['add table ip xlb'])).toThrow('nft not found: install nftables (make deps)');
     } finally {
       process.env.PATH = path;
     }

@@ -48,9 +48,8 @@ export class NftablesDataplane implements Dataplane {
     const built = this.rules.build(full ? { ...update, delta: { ...update.delta, full } } : update);
     const { written, removed } = built;
     const tx = this.known ? incremental(built) : reconcile(this.rules.all(), nftExisting());
-    if (tx.text) nftApply(tx.text);
-    const second = deletion(tx.stale);
-    if (second) nftApply(second);
+    nftApply(tx.lines);
+    nftApply(deletion(tx.stale));
     this.known = true;
     this.udp.flush(update.state);
     return {

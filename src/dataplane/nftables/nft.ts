@@ -1,14 +1,24 @@
-// The nft command: transactions on stdin, our table's chains and sets read back as JSON.
+// The nft command: transactions from a file on its stdin, our table's chains and sets
+// read back as JSON.
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { TABLE } from './ruleset.js';
 import { DROP_TABLE, type Existing } from './transaction.js';
 
 /** Room for listings of tens of thousands of services' chains (the default is 1 MiB). */
 const MAX_OUTPUT = 1 << 30;
+/**
+ * A transaction is written this many lines at a time: at 10,000 Services the whole
+ * payload as one string (and its copy for the child's stdin) cost the agent 50 MB.
+ */
+const LINES_PER_WRITE = 4096;
+let transactions = 0;
 
-function nft(args: string[], input?: string): string {
+function nft(args: string[], stdin: number | 'ignore' = 'ignore'): string {
   try {
-    return execFileSync('nft', args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: MAX_OUTPUT });
+    return execFileSync('nft', args, { encoding: 'utf8', stdio: [stdin, 'pipe', 'pipe'], maxBuffer: MAX_OUTPUT });
   } catch (err) {
     const e = err as { stderr?: string; message: string; code?: string };
     if (e.code === 'ENOENT') throw new Error('nft not found: install nftables (make deps)');
@@ -16,9 +26,48 @@ function nft(args: string[], input?: string): string {
   }
 }
 
-/** Runs one atomic transaction. */
-export function nftApply(payload: string): void {
-  nft(['-f', '-'], payload);
+/** `lines` in chunks of LINES_PER_WRITE, each ending in a newline. */
+function* chunks(lines: Iterable<string>): Generator<Buffer> {
+  let batch: string[] = [];
+  for (const line of lines) {
+    batch.push(line);
+    if (batch.length === LINES_PER_WRITE) {
+      yield Buffer.from(`${batch.join('\n')}\n`);
+      batch = [];
+    }
+  }
+  if (batch.length) yield Buffer.from(`${batch.join('\n')}\n`);
+}
+
+/** An unlinked file for one transaction: nothing is left behind, whatever happens next. */
+function transactionFile(): number {
+  const file = path.join(os.tmpdir(), `xlb-nft-${process.pid}-${++transactions}`);
+  try {
+    const fd = fs.openSync(file, 'wx+', 0o600);
+    fs.unlinkSync(file);
+    return fd;
+  } catch (err) {
+    throw new Error(`cannot write the nft transaction to ${file}: ${(err as Error).message}; the agent needs a writable TMPDIR`);
+  }
+}
+
+/**
+ * Runs one atomic transaction (nothing when there are no lines). The lines go into a
+ * file, which nft reads as its stdin: positioned writes leave the file's offset at its start.
+ */
+export function nftApply(lines: Iterable<string>): void {
+  let fd: number | undefined;
+  try {
+    let at = 0;
+    for (const chunk of chunks(lines)) {
+      fd ??= transactionFile();
+      for (let done = 0; done < chunk.length; ) done += fs.writeSync(fd, chunk, done, chunk.length - done, at + done);
+      at += chunk.length;
+    }
+    if (fd !== undefined) nft(['-f', '-'], fd);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
 
 interface Listed {

@@ -26,6 +26,7 @@
 // lists all chains before any `add rule` or `add element`). A changed endpoint count
 // moves the frontends to another shared chain: goto elements, validated over the few
 // shared chains. The hairpin check is one set lookup in postrouting.
+import { flat } from '../../model/compact.js';
 import type { Backend, Frontend, LbService, StateUpdate } from '../../model/state.js';
 import { backendId } from '../../model/state.js';
 import { stableHash } from '../hash.js';
@@ -158,7 +159,7 @@ export const hairpinElement = (addr: string) => `${addr} . ${addr}`;
 
 /** A map element's key: the frontend as `ip daddr . meta l4proto . th dport` sees it. */
 export function elementKey(f: Frontend): string {
-  return `${f.addr} . ${f.protocol.toLowerCase()} . ${f.port}`;
+  return flat(f.addr, ' . ', f.protocol.toLowerCase(), ' . ', f.port);
 }
 
 export function contributionOf(svc: LbService): Contribution {
@@ -199,11 +200,21 @@ export interface Slots {
   endpoints: string[];
 }
 
+/** The slots' elements: `frontend . i` -> endpoint i, for each frontend. */
+export function* slotElements(slots: Slots): Generator<[key: string, endpoint: string]> {
+  for (const f of slots.frontends) for (let i = 0; i < slots.endpoints.length; i++) yield [`${f} . ${i}`, slots.endpoints[i]!];
+}
+
 /** A contribution's elements in one map, its slots written out. */
 export function elementsIn(c: Contribution | undefined, map: MapName): Map<string, string> {
   const e = new Map(c?.elements.get(map));
-  if (c?.slots?.map === map) for (const f of c.slots.frontends) c.slots.endpoints.forEach((b, i) => e.set(`${f} . ${i}`, b));
+  if (c?.slots?.map === map) for (const [k, v] of slotElements(c.slots)) e.set(k, v);
   return e;
+}
+
+/** How many elements of `map` a contribution has. */
+export function elementCount(c: Contribution, map: MapName): number {
+  return (c.elements.get(map)?.size ?? 0) + (c.slots?.map === map ? c.slots.frontends.length * c.slots.endpoints.length : 0);
 }
 
 // Most services have elements in two of the maps: 10,000 services' empty maps cost 100 ms and 10 MB.
@@ -226,7 +237,7 @@ function pickByMap(svc: LbService, c: Contribution, masquerade: string[]): Targe
   const map = `endpoints-${p}` as MapName;
   const pick = `pick-${p}-${n}`;
   const dnat = `meta l4proto ${p} dnat ip to ip daddr . ${p} dport . numgen random mod ${n} map @${map}`;
-  c.slots = { map, frontends: svc.frontends.map((f) => `${f.addr} . ${f.port}`), endpoints: svc.backends.map((b) => `${b.addr} . ${b.port}`) };
+  c.slots = { map, frontends: svc.frontends.map((f) => flat(f.addr, ' . ', f.port)), endpoints: svc.backends.map((b) => flat(b.addr, ' . ', b.port)) };
   const chain = (name: string, rules: string[]) => (c.shared.set(name, rules), `goto ${name}`);
   return {
     internal: chain(pick, [dnat]),

@@ -4,14 +4,14 @@
 // deleted in a second one: the kernel counts a reference as gone only once its
 // transaction commits, so deleting in the same one can fail with EBUSY (kube-proxy
 // defers deletion for the same reason).
-import { FIXED_CHAINS, HAIRPIN_SET, MAP_DECLS, MAP_NAMES, TABLE, elementsIn, hairpinElement, type Contribution, type MapName, type NftChanges } from './ruleset.js';
+import { FIXED_CHAINS, HAIRPIN_SET, MAP_DECLS, MAP_NAMES, TABLE, elementCount, elementsIn, hairpinElement, slotElements, type Contribution, type MapName, type NftChanges } from './ruleset.js';
 
 const T = `ip ${TABLE}`;
 
 export interface Transaction {
-  /** the payload; empty when nothing changed */
-  text: string;
-  /** chains and sets flushed now, to delete once `text` is committed */
+  /** the payload's lines, in order (made as they are read: 10,000 Services' are 30 MB of strings); none when nothing changed */
+  lines: Iterable<string>;
+  /** chains and sets flushed now, to delete once `lines` is committed */
   stale: Stale;
   chainsWritten: number;
   elementsAdded: number;
@@ -29,22 +29,55 @@ export interface Existing {
   sets: Set<string>;
 }
 
+/** Elements a transaction adds to or deletes from a map or set, written out when read. */
+interface ElementBatch {
+  op: 'add' | 'delete';
+  of: MapName | typeof HAIRPIN_SET;
+  /** each call iterates them afresh */
+  items: () => Iterable<string>;
+}
+
+/** Elements per statement: one statement for 100,000 endpoints would be one 5 MB string. */
+const ELEMENTS_PER_LINE = 1024;
+
+function* elementLines({ op, of, items }: ElementBatch): Generator<string> {
+  let batch: string[] = [];
+  const line = () => `${op} element ${T} ${of} { ${batch.join(', ')} }`;
+  for (const item of items()) {
+    batch.push(item);
+    if (batch.length === ELEMENTS_PER_LINE) {
+      yield line();
+      batch = [];
+    }
+  }
+  if (batch.length) yield line();
+}
+
+/** A chain a transaction declares, flushes and fills; `hook`: a base chain's "type … hook … priority …". */
+interface ChainFill {
+  name: string;
+  rules: readonly string[];
+  hook?: string;
+}
+
 /** Lines grouped so that everything exists before it is referenced. */
 class Lines {
-  readonly declare: string[] = [];
+  /** the table, maps and sets, and the chains (their lines are made when read) */
+  readonly declare: Array<string | ChainFill> = [];
   readonly sets: string[] = [];
-  readonly rules: string[] = [];
-  readonly deleteElements: string[] = [];
-  readonly addElements: string[] = [];
+  private readonly fills: ChainFill[] = [];
+  /** flushes of maps and sets, then elements deleted */
+  readonly deleteElements: Array<string | ElementBatch> = [];
+  readonly addElements: ElementBatch[] = [];
   readonly flushStale: string[] = [];
   chainsWritten = 0;
   elementsAdded = 0;
   elementsDeleted = 0;
 
-  /** `hook`: a base chain's "type … hook … priority …" */
   chain(name: string, rules: readonly string[], hook?: string): void {
-    this.declare.push(`add chain ${T} ${name}${hook ? ` { ${hook}; policy accept; }` : ''}`);
-    this.rules.push(`flush chain ${T} ${name}`, ...rules.map((r) => `add rule ${T} ${name} ${r}`));
+    const fill = { name, rules, hook };
+    this.declare.push(fill);
+    this.fills.push(fill);
     this.chainsWritten++;
   }
 
@@ -52,19 +85,39 @@ class Lines {
     this.sets.push(`add set ${T} ${name} { type ipv4_addr; flags dynamic,timeout; }`);
   }
 
-  /** `of`: a map or the hairpin set */
-  elements(op: 'add' | 'delete', of: MapName | typeof HAIRPIN_SET, items: string[]): void {
-    if (items.length === 0) return;
-    (op === 'add' ? this.addElements : this.deleteElements).push(`${op} element ${T} ${of} { ${items.join(', ')} }`);
-    if (op === 'add') this.elementsAdded += items.length;
-    else this.elementsDeleted += items.length;
+  /** `of`: a map or the hairpin set; `count`: how many `items` there are */
+  elements(op: 'add' | 'delete', of: MapName | typeof HAIRPIN_SET, items: () => Iterable<string>, count: number): void {
+    if (count === 0) return;
+    const batch = { op, of, items };
+    if (op === 'add') {
+      this.addElements.push(batch);
+      this.elementsAdded += count;
+    } else {
+      this.deleteElements.push(batch);
+      this.elementsDeleted += count;
+    }
   }
 
   done(stale: Stale): Transaction {
     for (const c of stale.chains) this.flushStale.push(`flush chain ${T} ${c}`);
-    const all = [...this.declare, ...this.sets, ...this.rules, ...this.deleteElements, ...this.addElements, ...this.flushStale];
+    const { declare, sets, fills, deleteElements, addElements, flushStale } = this;
     return {
-      text: all.length ? `${all.join('\n')}\n` : '',
+      lines: {
+        *[Symbol.iterator]() {
+          for (const d of declare) yield typeof d === 'string' ? d : `add chain ${T} ${d.name}${d.hook ? ` { ${d.hook}; policy accept; }` : ''}`;
+          yield* sets;
+          for (const c of fills) {
+            yield `flush chain ${T} ${c.name}`;
+            for (const r of c.rules) yield `add rule ${T} ${c.name} ${r}`;
+          }
+          for (const d of deleteElements) {
+            if (typeof d === 'string') yield d;
+            else yield* elementLines(d);
+          }
+          for (const a of addElements) yield* elementLines(a);
+          yield* flushStale;
+        },
+      },
       stale,
       chainsWritten: this.chainsWritten,
       elementsAdded: this.elementsAdded,
@@ -97,12 +150,21 @@ export function incremental({ changes, hairpin, shared }: NftChanges): Transacti
     }
   }
   for (const map of MAP_NAMES) {
-    out.elements('delete', map, dels.get(map)!);
-    out.elements('add', map, adds.get(map)!);
+    const [del, add] = [dels.get(map)!, adds.get(map)!];
+    out.elements('delete', map, () => del, del.length);
+    out.elements('add', map, () => add, add.length);
   }
-  out.elements('delete', HAIRPIN_SET, hairpin.deleted.map(hairpinElement));
-  out.elements('add', HAIRPIN_SET, hairpin.added.map(hairpinElement));
+  out.elements('delete', HAIRPIN_SET, () => hairpin.deleted.map(hairpinElement), hairpin.deleted.length);
+  out.elements('add', HAIRPIN_SET, () => hairpin.added.map(hairpinElement), hairpin.added.length);
   return out.done(stale);
+}
+
+/** Every element of `map` the contributions hold, as `key : verdict`, made as they are read. */
+function* allElements(wanted: Contribution[], map: MapName): Generator<string> {
+  for (const c of wanted) {
+    for (const [k, v] of c.elements.get(map) ?? []) yield `${k} : ${v}`;
+    if (c.slots?.map === map) for (const [k, v] of slotElements(c.slots)) yield `${k} : ${v}`;
+  }
 }
 
 /**
@@ -138,16 +200,16 @@ export function reconcile(wanted: Contribution[], existing: Existing): Transacti
       sets.add(set);
     }
   }
-  for (const map of MAP_NAMES) out.elements('add', map, wanted.flatMap((c) => [...elementsIn(c, map)].map(([k, v]) => `${k} : ${v}`)));
-  out.elements('add', HAIRPIN_SET, [...new Set(wanted.flatMap((c) => c.hairpin))].map(hairpinElement));
+  for (const map of MAP_NAMES) out.elements('add', map, () => allElements(wanted, map), wanted.reduce((n, c) => n + elementCount(c, map), 0));
+  const hairpin = new Set(wanted.flatMap((c) => c.hairpin));
+  out.elements('add', HAIRPIN_SET, () => [...hairpin].map(hairpinElement), hairpin.size);
   return out.done({ chains: [...existing.chains].filter((c) => !chains.has(c)).sort(), sets: [...existing.sets].filter((s) => !sets.has(s)).sort() });
 }
 
-/** The second transaction: deletes what the first flushed. */
-export function deletion(stale: Stale): string {
-  const lines = [...stale.chains.map((c) => `delete chain ${T} ${c}`), ...stale.sets.map((s) => `delete set ${T} ${s}`)];
-  return lines.length ? `${lines.join('\n')}\n` : '';
+/** The second transaction's lines: deletes what the first flushed. */
+export function deletion(stale: Stale): string[] {
+  return [...stale.chains.map((c) => `delete chain ${T} ${c}`), ...stale.sets.map((s) => `delete set ${T} ${s}`)];
 }
 
 /** Removes the whole table, whether or not it exists (--cleanup, mode switches). */
-export const DROP_TABLE = `add table ${T}\ndelete table ${T}\n`;
+export const DROP_TABLE: readonly string[] = [`add table ${T}`, `delete table ${T}`];
