@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { TRIGGER_TIME_ANNOTATION, trimEndpointSlice } from '../../src/sources/kube/trim.js';
 import type { EndpointSlice } from '../../src/model/k8s.js';
+import { validateEndpointSlice } from '../../src/sources/validate.js';
 import { makeEndpoint, makeSlice } from '../fixtures/k8s.js';
 
 describe('trimEndpointSlice', () => {
@@ -27,8 +28,17 @@ describe('trimEndpointSlice', () => {
     expect(d!.conditions).not.toBe(a!.conditions);
     expect(d!.conditions!.ready).toBe('yes');
     expect(a!.targetRef).toEqual({ name: 'web-0' });
-    expect(Object.keys(a!).sort()).toEqual(['addresses', 'conditions', 'hints', 'nodeName', 'targetRef']);
+    expect([a, b, c].map((e) => e!.addresses)).toEqual([['198.18.1.10'], ['198.18.1.11'], ['198.18.1.12']]);
+    expect('zone' in a!).toBe(false);
     // Another slice's endpoints share the same objects.
     expect(trimEndpointSlice(full as EndpointSlice).endpoints![0]!.conditions).toBe(a!.conditions);
+  });
+
+  it('keeps an address list other than one address as given, for the gate to judge', () => {
+    const lists = [['198.18.1.20', 'fe80::1'], [], ['198.18.1.21', '198.18.1.22']];
+    const s = makeSlice('it', 'odd-a', 'odd', { ports: [{ name: 'http', port: 8080 }], endpoints: lists.map((l) => ({ ...makeEndpoint('198.18.1.1'), addresses: l })) });
+    const t = trimEndpointSlice(s as EndpointSlice);
+    expect(t.endpoints!.map((e) => e.addresses)).toEqual(lists);
+    expect(() => validateEndpointSlice(t as never)).toThrow('endpoints[0].addresses[1]: must be an IPv4 address, got "fe80::1"');
   });
 });

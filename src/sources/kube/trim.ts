@@ -61,16 +61,38 @@ function conditions(c: Conditions | undefined): Conditions | undefined {
   return shared;
 }
 
+/**
+ * A kept endpoint. Its one address is held as a string and the API's one-element array
+ * made when read (once a build): 56 bytes less an endpoint, 56 MB at 100,000 Services
+ * of ten. Any other list (none, several, not strings) is kept as given, for the gate.
+ * No zone: topology goes by hints and the node's own zone.
+ */
+class KeptEndpoint implements Endpoint {
+  constructor(
+    private readonly address: string | undefined,
+    private readonly list: string[] | undefined,
+    readonly conditions: Endpoint['conditions'],
+    readonly nodeName: string | undefined,
+    readonly hints: Endpoint['hints'],
+    readonly targetRef: Endpoint['targetRef'],
+  ) {}
+
+  get addresses(): string[] {
+    return this.address !== undefined ? [this.address] : this.list!;
+  }
+}
+
 function endpoint(e: Endpoint): Endpoint {
-  return ({
-    addresses: e.addresses,
-    conditions: conditions(e.conditions),
-    nodeName: e.nodeName,
-    // No zone: topology goes by hints and the node's own zone (8 bytes an endpoint).
-    hints: e.hints?.forZones ? { forZones: e.hints.forZones.map((z) => ({ name: z.name })) } : undefined,
+  const one = Array.isArray(e.addresses) && e.addresses.length === 1 && typeof e.addresses[0] === 'string' ? e.addresses[0] : undefined;
+  return new KeptEndpoint(
+    one,
+    one === undefined ? e.addresses : undefined,
+    conditions(e.conditions),
+    e.nodeName,
+    e.hints?.forZones ? { forZones: e.hints.forZones.map((z) => ({ name: z.name })) } : undefined,
     // The model reads the Pod's name only.
-    targetRef: e.targetRef && ({ name: e.targetRef.name }),
-  });
+    e.targetRef && { name: e.targetRef.name },
+  );
 }
 
 export function trimEndpointSlice(s: EndpointSlice): EndpointSlice {
