@@ -13,12 +13,10 @@ export class NumberMap {
   private mask: number;
   private count = 0;
 
-  constructor(expected = 0) {
-    let slots = 16;
-    while (expected > slots * MAX_LOAD) slots *= 2;
-    this.keys = new Float64Array(slots).fill(EMPTY);
-    this.values = new Uint32Array(slots);
-    this.mask = slots - 1;
+  constructor() {
+    this.keys = new Float64Array(16).fill(EMPTY);
+    this.values = new Uint32Array(16);
+    this.mask = 15;
   }
 
   get size(): number {
@@ -28,10 +26,6 @@ export class NumberMap {
   get(key: number): number | undefined {
     const i = this.find(key);
     return this.keys[i] === key ? this.values[i] : undefined;
-  }
-
-  has(key: number): boolean {
-    return this.keys[this.find(key)] === key;
   }
 
   set(key: number, value: number): void {
@@ -72,10 +66,6 @@ export class NumberMap {
   clear(): void {
     this.keys.fill(EMPTY);
     this.count = 0;
-  }
-
-  *entries(): IterableIterator<[key: number, value: number]> {
-    for (let i = 0; i <= this.mask; i++) if (this.keys[i] !== EMPTY) yield [this.keys[i]!, this.values[i]!];
   }
 
   /** The slot that holds `key`, or the empty one where it would go. */

@@ -13,8 +13,6 @@ function random(seed: number): () => number {
   };
 }
 
-const sorted = (it: Iterable<[number, number]>) => [...it].sort((a, b) => a[0] - b[0]);
-
 describe('NumberMap', () => {
   it('answers as a Map does over 20,000 random sets and deletes of backend-like keys', () => {
     const next = random(7);
@@ -32,10 +30,9 @@ describe('NumberMap', () => {
       }
       const probe = key();
       expect(ours.get(probe)).toBe(ref.get(probe));
-      expect(ours.has(probe)).toBe(ref.has(probe));
       expect(ours.size).toBe(ref.size);
     }
-    expect(sorted(ours.entries())).toEqual(sorted(ref.entries()));
+    for (const [k, v] of ref) expect(ours.get(k)).toBe(v);
   });
 
   it('keeps every key through growth from its smallest table to 100,000 keys, and after clear()', () => {
@@ -47,11 +44,11 @@ describe('NumberMap', () => {
     ours.set(8080, 42); // an existing key: replaced, not added
     expect([ours.size, ours.get(8080)]).toEqual([100_000, 42]);
     ours.clear();
-    expect([ours.size, ours.get(8080), [...ours.entries()]]).toEqual([0, undefined, []]);
+    expect([ours.size, ours.get(8080), ours.get(99_999 * 65536 + 8080)]).toEqual([0, undefined, undefined]);
   });
 
   it('tells apart keys that differ only above or only below 2^32', () => {
-    const ours = new NumberMap(4);
+    const ours = new NumberMap();
     const keys = [2 ** 48 + 1, 1, 2 ** 32 + 1, 2 ** 52 + 1, 0, 2 ** 32];
     keys.forEach((k, i) => ours.set(k, i));
     expect(keys.map((k) => ours.get(k))).toEqual([0, 1, 2, 3, 4, 5]);

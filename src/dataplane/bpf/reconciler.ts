@@ -324,8 +324,7 @@ export class BpfReconciler implements Dataplane {
       const backends: Backend[] = [];
       const claimed: number[] = [];
       for (const b of svc.backends) {
-        const flags = b.remote ? BACKEND_F_REMOTE : 0;
-        const id = this.claimBackend(beKey(b.addr, b.port, proto, flags), { addr: b.addr, port: b.port, proto, flags }, plan.newBackends);
+        const id = this.claimBackend(b, proto, plan.newBackends);
         if (id === undefined) {
           noRoom(plan, svc.key, 'backend', backendId(b));
           continue;
@@ -517,7 +516,9 @@ export class BpfReconciler implements Dataplane {
   }
 
   /** The backend's id, counting one more service using it; a new one is queued in `added`; none when no id is free. */
-  private claimBackend(k: number, value: BackendValue, added: MapBatch<number, BackendValue>): number | undefined {
+  private claimBackend(b: Backend, proto: number, added: MapBatch<number, BackendValue>): number | undefined {
+    const flags = b.remote ? BACKEND_F_REMOTE : 0;
+    const k = beKey(b.addr, b.port, proto, flags);
     const known = this.backends.get(k);
     if (known !== undefined) {
       this.refs[known]!++;
@@ -525,7 +526,7 @@ export class BpfReconciler implements Dataplane {
     }
     const id = tryAllocate(this.backendIds);
     if (id === undefined) return undefined;
-    added.add(id, value);
+    added.add(id, { addr: b.addr, port: b.port, proto, flags });
     this.backends.set(k, id);
     this.keyOf[id] = k;
     this.refs[id] = 1;
