@@ -8,6 +8,7 @@
 // in the kernel anyway.
 import { native } from './native.js';
 import { ChunkWindow } from './chunk-window.js';
+import { FreeRegions } from './free-regions.js';
 import { bpf_map_type, xlb_limits } from './contract.js';
 import { BPF_F_INNER_MAP, BPF_F_MMAPABLE } from './kernel.js';
 import type { TypedMap } from './maps.js';
@@ -72,8 +73,7 @@ export function chunkSlots(key: number, atLeast: number): number {
 
 export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
   const chunks: Chunk[] = [];
-  /** free regions by size: their starts */
-  let free = new Map<number, number[]>();
+  let free = new FreeRegions(chunkKey);
   let retired: Array<[number, number]> = [];
   /** Bumped by reset(): grace periods started before it free nothing. */
   let epoch = 0;
@@ -100,32 +100,24 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
     for (const c of chunks) c.window?.close();
   }
 
-  function release(start: number, size: number): void {
-    let list = free.get(size);
-    if (!list) free.set(size, (list = []));
-    list.push(start);
-  }
-
-  /** A free region of `size` slots; none when every chunk is full. */
-  function allocate(size: number, grow: boolean): number | undefined {
-    const exact = free.get(size)?.pop();
+  /**
+   * A free region of `size` slots: one that fits exactly, else from the last chunk's
+   * never used rest, else a larger one split (big free regions are kept for big tables
+   * while there is room); none when every chunk is full.
+   */
+  function allocate(size: number): number | undefined {
+    const exact = free.take(size, false);
     if (exact !== undefined) return exact;
     const last = chunks.at(-1);
     if (last && last.slots - last.top >= size) {
       last.top += size;
       return last.base + last.top - size;
     }
-    // The smallest larger free region, split.
-    let best: number | undefined;
-    for (const [s, list] of free) if (s > size && list.length && (best === undefined || s < best)) best = s;
-    if (best !== undefined) {
-      const start = free.get(best)!.pop()!;
-      release(start + size, best - size);
-      return start;
-    }
-    if (!grow || chunks.length + 1 >= CHUNKS) return undefined;
+    const split = free.take(size, true);
+    if (split !== undefined) return split;
+    if (chunks.length + 1 >= CHUNKS) return undefined;
     if (last && last.top < last.slots) {
-      release(last.base + last.top, last.slots - last.top);
+      free.release(last.base + last.top, last.slots - last.top);
       last.top = last.slots;
     }
     const chunk = addChunk(size)!;
@@ -145,7 +137,7 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
       .mapUpdateAsync(outer.fd, u32(GRACE_KEY), u32(graceFd))
       .then(
         () => {
-          if (started === epoch) for (const [start, size] of done) release(start, size);
+          if (started === epoch) for (const [start, size] of done) free.release(start, size);
         },
         // A failed wait leaves the regions in use: the pool grows instead.
         () => undefined,
@@ -160,15 +152,10 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
 
   return {
     fits(size) {
-      return (
-        (free.get(size)?.length ?? 0) > 0 ||
-        chunks.length + 1 < CHUNKS ||
-        (chunks.at(-1)?.slots ?? 0) - (chunks.at(-1)?.top ?? 0) >= size ||
-        [...free].some(([s, l]) => s > size && l.length > 0)
-      );
+      return free.fits(size) || chunks.length + 1 < CHUNKS || (chunks.at(-1)?.slots ?? 0) - (chunks.at(-1)?.top ?? 0) >= size;
     },
     reserve(size) {
-      const start = allocate(size, true);
+      const start = allocate(size);
       if (start === undefined) throw new Error(`the Maglev pool is full (${chunks.length} chunks): no region of ${size} slots`);
       return start;
     },
@@ -194,7 +181,7 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
       epoch++;
       retired = [];
       unpublished = [];
-      free = new Map();
+      free = new FreeRegions(chunkKey);
       unmapAll();
       for (const c of chunks) native().closeFd(c.fd);
       chunks.length = 0;
@@ -225,7 +212,7 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
           chunk.top = chunk.slots;
         }
       }
-      if (settled) for (const [start, size] of gaps) release(start, size);
+      if (settled) for (const [start, size] of gaps) free.release(start, size);
       else {
         retired = gaps;
         commit();
