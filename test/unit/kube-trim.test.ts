@@ -40,5 +40,10 @@ describe('trimEndpointSlice', () => {
     const t = trimEndpointSlice(s as EndpointSlice);
     expect(t.endpoints!.map((e) => e.addresses)).toEqual(lists);
     expect(() => validateEndpointSlice(t as never)).toThrow('endpoints[0].addresses[1]: must be an IPv4 address, got "fe80::1"');
+    // Every field of an endpoint is named from the slice.
+    const bad = (e: unknown) => () => validateEndpointSlice({ ...s, endpoints: [makeEndpoint('198.18.1.1'), e] } as never);
+    expect(bad('x')).toThrow('endpoints[1]: must be an object, got "x"');
+    expect(bad({ ...makeEndpoint('198.18.1.2'), conditions: { ready: 'yes' } })).toThrow('endpoints[1].conditions.ready: must be true or false, got "yes"');
+    expect(bad({ ...makeEndpoint('198.18.1.2'), hints: { forZones: [{ name: 1 }] } })).toThrow('endpoints[1].hints.forZones[0].name: must be a string, got 1');
   });
 });
