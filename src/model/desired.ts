@@ -260,7 +260,7 @@ interface Claim {
 
 function createdMs(svc: Service): number {
   // A string from manifests and watches, a Date from client-node's typed lists.
-  const t: unknown = (svc.metadata as { creationTimestamp?: unknown }).creationTimestamp;
+  const t: unknown = svc.metadata.creationTimestamp;
   const ms = t instanceof Date ? t.getTime() : typeof t === 'string' ? Date.parse(t) : NaN;
   return Number.isNaN(ms) ? Infinity : ms;
 }

@@ -9,6 +9,8 @@ export interface ObjectMeta {
   annotations?: Record<string, string>;
   resourceVersion?: string;
   uid?: string;
+  /** RFC 3339; the older of two Services claiming one frontend keeps it */
+  creationTimestamp?: string;
 }
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';

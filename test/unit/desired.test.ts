@@ -291,7 +291,7 @@ describe('DesiredStateBuilder', () => {
 describe('frontends claimed by more than one Service', () => {
   const dated = (name: string, created: string | Date | undefined, spec: Service['spec']): Service => {
     const s = makeService('shop', name, spec);
-    // Not in our ObjectMeta: the model reads it untyped (a string, or a Date from client-node).
+    // A string as manifests and the API give it; the model also takes a Date (client-node's typed objects).
     if (created !== undefined) Object.assign(s.metadata, { creationTimestamp: created });
     return s;
   };

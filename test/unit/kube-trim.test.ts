@@ -1,10 +1,11 @@
 // What the agent keeps of a watched object: the fields the model reads, and endpoints
 // sharing their conditions objects.
 import { describe, expect, it } from 'vitest';
-import { TRIGGER_TIME_ANNOTATION, trimEndpointSlice } from '../../src/sources/kube/trim.js';
+import { TRIGGER_TIME_ANNOTATION, trimEndpointSlice, trimService } from '../../src/sources/kube/trim.js';
+import { buildDesiredState } from '../../src/model/desired.js';
 import type { EndpointSlice } from '../../src/model/k8s.js';
 import { validateEndpointSlice } from '../../src/sources/validate.js';
-import { makeEndpoint, makeSlice } from '../fixtures/k8s.js';
+import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
 
 describe('trimEndpointSlice', () => {
   it('keeps the fields the model reads, shares well-formed conditions and leaves odd ones to the gate', () => {
@@ -45,5 +46,21 @@ describe('trimEndpointSlice', () => {
     expect(bad('x')).toThrow('endpoints[1]: must be an object, got "x"');
     expect(bad({ ...makeEndpoint('198.18.1.2'), conditions: { ready: 'yes' } })).toThrow('endpoints[1].conditions.ready: must be true or false, got "yes"');
     expect(bad({ ...makeEndpoint('198.18.1.2'), hints: { forZones: [{ name: 1 }] } })).toThrow('endpoints[1].hints.forZones[0].name: must be a string, got 1');
+  });
+});
+
+describe('trimService', () => {
+  it("keeps a Service's creationTimestamp: of two Services listed from the API claiming one frontend, the older keeps it", () => {
+    const svc = (name: string, clusterIP: string, created: string) => {
+      const s = makeService('shop', name, { clusterIP, externalIPs: ['198.19.9.9'], ports: [{ port: 80 }] });
+      Object.assign(s.metadata, { creationTimestamp: created, managedFields: [{ manager: 'kubectl' }] });
+      return trimService(s);
+    };
+    // The newer one is first by name too: only its age can decide.
+    const [older, newer] = [svc('z-old', '198.19.0.1', '2024-01-01T00:00:00Z'), svc('a-new', '198.19.0.2', '2025-01-01T00:00:00Z')];
+    expect(older.metadata.creationTimestamp).toBe('2024-01-01T00:00:00Z');
+    const st = buildDesiredState([newer, older], [], { name: 'node-a', ips: ['198.18.0.1'] });
+    expect(st.state.services.get('shop/z-old:80/TCP')!.frontends.map((f) => f.addr)).toEqual(['198.19.0.1', '198.19.9.9']);
+    expect(st.state.services.get('shop/a-new:80/TCP')!.frontends.map((f) => f.addr)).toEqual(['198.19.0.2']);
   });
 });

@@ -10,13 +10,14 @@ import { TOPOLOGY_HINTS_ANNOTATION, TOPOLOGY_MODE_ANNOTATION } from '../../model
 export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 const KEPT_ANNOTATIONS = [TOPOLOGY_MODE_ANNOTATION, TOPOLOGY_HINTS_ANNOTATION, TRIGGER_TIME_ANNOTATION];
 
-function meta(m: Partial<ObjectMeta> | undefined): ObjectMeta {
+/** `created`: the creationTimestamp, kept for Services only (the model orders their claims by age). */
+function meta(m: Partial<ObjectMeta> | undefined, created?: string): ObjectMeta {
   let annotations: Record<string, string> | undefined;
   for (const k of KEPT_ANNOTATIONS) {
     const v = m?.annotations?.[k];
     if (v !== undefined) (annotations ??= {})[k] = v;
   }
-  return ({ name: m?.name ?? '', namespace: m?.namespace, labels: m?.labels, annotations, resourceVersion: m?.resourceVersion, uid: m?.uid });
+  return ({ name: m?.name ?? '', namespace: m?.namespace, labels: m?.labels, annotations, resourceVersion: m?.resourceVersion, uid: m?.uid, creationTimestamp: created });
 }
 
 export function trimService(s: Service): Service {
@@ -24,7 +25,7 @@ export function trimService(s: Service): Service {
   return ({
     apiVersion: s.apiVersion,
     kind: s.kind,
-    metadata: meta(s.metadata),
+    metadata: meta(s.metadata, s.metadata?.creationTimestamp),
     spec: ({
       type: spec.type,
       clusterIP: spec.clusterIP,
