@@ -2,8 +2,7 @@
 // and removed, counted from the service ports it rewrote, with the same meanings as
 // eBPF mode's (types.ts).
 import type { LbService } from '../model/state.js';
-import { frontendId } from '../model/state.js';
-import { ipv4ToInt } from '../model/ipv4.js';
+import { backendNumber, frontendId } from '../model/state.js';
 import { NumberMap } from '../model/number-map.js';
 import { NO_CHANGE, type ApplyStats } from './types.js';
 
@@ -39,7 +38,7 @@ export class ServiceCounts {
   private countBackends(written: LbService[], removed: LbService[]): Pick<ApplyStats, 'backendsAdded' | 'backendsRemoved'> {
     let added = 0;
     let gone = 0;
-    const ids = (svc: LbService) => svc.backends.map((b) => (ipv4ToInt(b.addr) * 65536 + b.port) * 2 + (svc.protocol === 'UDP' ? 1 : 0));
+    const ids = (svc: LbService) => svc.backends.map((b) => backendNumber(b) * 2 + (svc.protocol === 'UDP' ? 1 : 0));
     // New versions first: a backend a rewritten service keeps is neither added nor removed.
     for (const svc of written) {
       for (const id of ids(svc)) {

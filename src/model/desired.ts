@@ -14,7 +14,7 @@ import {
   type Service,
   type ServicePort,
 } from './k8s.js';
-import { frontendId, type Backend, type DesiredState, type Frontend, type HealthCheck, type LbService, type ModelNotice, type StateUpdate } from './state.js';
+import { backendNumber, frontendId, type Backend, type DesiredState, type Frontend, type HealthCheck, type LbService, type ModelNotice, type StateUpdate } from './state.js';
 import { categorizeEndpoints, type EndpointInfo } from './endpoints.js';
 import { ipv4ToInt } from './ipv4.js';
 import { flat, packed } from './compact.js';
@@ -118,7 +118,7 @@ function toBackends(eps: EndpointInfo[], node: string): Backend[] {
   // One shape for all (a field added afterwards costs a remote backend a second object).
   const backends = eps.map((e): Backend => ({ addr: e.addr, port: e.port, weight: 1, name: e.name, remote: e.nodeName !== undefined && e.nodeName !== node ? true : undefined }));
   // Sorted by numeric address then port, keys computed once; slices mostly list them in order already.
-  const order = backends.map((b) => ipv4ToInt(b.addr) * 65536 + b.port);
+  const order = backends.map(backendNumber);
   if (order.every((k, i) => i === 0 || order[i - 1]! < k)) return backends;
   return [...backends.keys()].sort((i, j) => order[i]! - order[j]!).map((i) => backends[i]!);
 }

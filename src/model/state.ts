@@ -1,6 +1,7 @@
 // The desired load-balancing state: what the dataplanes program. Pure data.
 import type { Protocol } from './k8s.js';
 import { flat } from './compact.js';
+import { ipv4ToInt } from './ipv4.js';
 
 export type FrontendType = 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer';
 
@@ -100,4 +101,9 @@ export function frontendId(f: Pick<Frontend, 'addr' | 'port' | 'protocol'>): str
 
 export function backendId(b: Pick<Backend, 'addr' | 'port'>): string {
   return flat(b.addr, ':', b.port);
+}
+
+/** A backend's address and port as one number below 2^48: the backends' order, and a NumberMap key. */
+export function backendNumber(b: Pick<Backend, 'addr' | 'port'>): number {
+  return ipv4ToInt(b.addr) * 65536 + b.port;
 }

@@ -1,9 +1,8 @@
 // The programmed state's size (service ports, frontends, distinct backends) for the
 // status and the metrics, kept from each sync's delta: counting 100,000 Services from
 // scratch whenever the status is read stalled the agent for 100 ms under churn.
-import { ipv4ToInt } from '../model/ipv4.js';
 import { NumberMap } from '../model/number-map.js';
-import type { Backend, LbService, StateUpdate } from '../model/state.js';
+import { backendNumber, type LbService, type StateUpdate } from '../model/state.js';
 
 export interface StateSize {
   services: number;
@@ -12,7 +11,6 @@ export interface StateSize {
   backends: number;
 }
 
-const backendKey = (b: Backend) => ipv4ToInt(b.addr) * 65536 + b.port;
 
 export class StateSizer {
   /** each service port as last counted (the model replaces a changed one, never edits it) */
@@ -39,7 +37,7 @@ export class StateSizer {
     if (was) {
       this.frontends -= was.frontends.length;
       for (const b of was.backends) {
-        const k = backendKey(b);
+        const k = backendNumber(b);
         const n = this.refs.get(k)! - 1;
         if (n > 0) this.refs.set(k, n);
         else this.refs.delete(k);
@@ -52,7 +50,7 @@ export class StateSizer {
     this.counted.set(key, lb);
     this.frontends += lb.frontends.length;
     for (const b of lb.backends) {
-      const k = backendKey(b);
+      const k = backendNumber(b);
       this.refs.set(k, (this.refs.get(k) ?? 0) + 1);
     }
   }

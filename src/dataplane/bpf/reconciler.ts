@@ -3,7 +3,7 @@
 // rewrites nothing that is already right and established flows keep their backends.
 import type { Logger } from 'pino';
 import type { Backend, DesiredState, LbService, StateUpdate } from '../../model/state.js';
-import { backendId, frontendId } from '../../model/state.js';
+import { backendId, backendNumber, frontendId } from '../../model/state.js';
 import { maglevSize } from '../../model/maglev.js';
 import { inlineTables, type TableBuilder, type TableJob } from './table-builder.js';
 import { NO_CHANGE, type ApplyStats, type Dataplane } from '../types.js';
@@ -24,7 +24,6 @@ import {
   type SvcValue,
 } from './codec.js';
 import { MapSets } from './map-sets.js';
-import { ipv4ToInt } from '../../model/ipv4.js';
 import { NumberMap } from '../../model/number-map.js';
 import { packed } from '../../model/compact.js';
 import { IdPool } from './ids.js';
@@ -132,8 +131,8 @@ interface ProgrammedFrontend {
  * backends are looked up per full sync, and number keys cost far less than strings.
  * An address that moves to another node becomes another backend.
  */
-function beKey(addr: string, port: number, proto: number, flags: number): number {
-  return ipv4ToInt(addr) * 262144 + port * 4 + (proto === IPPROTO.UDP ? 2 : 0) + (flags & BACKEND_F_REMOTE);
+function beKey(b: Pick<Backend, 'addr' | 'port'>, proto: number, flags: number): number {
+  return backendNumber(b) * 4 + (proto === IPPROTO.UDP ? 2 : 0) + (flags & BACKEND_F_REMOTE);
 }
 
 function sameIds(a: number[], b: number[]): boolean {
@@ -214,7 +213,7 @@ export class BpfReconciler implements Dataplane {
     this.refs = new Uint32Array(this.capacity.backendIds + 1);
     for (const [id, b] of this.maps.backends.entries()) {
       this.backendIds.reserve(id);
-      const k = beKey(b.addr, b.port, b.proto, b.flags);
+      const k = beKey(b, b.proto, b.flags);
       this.backends.set(k, id);
       this.keyOf[id] = k;
       this.maybeUnused.add(id);
@@ -518,7 +517,7 @@ export class BpfReconciler implements Dataplane {
   /** The backend's id, counting one more service using it; a new one is queued in `added`; none when no id is free. */
   private claimBackend(b: Backend, proto: number, added: MapBatch<number, BackendValue>): number | undefined {
     const flags = b.remote ? BACKEND_F_REMOTE : 0;
-    const k = beKey(b.addr, b.port, proto, flags);
+    const k = beKey(b, proto, flags);
     const known = this.backends.get(k);
     if (known !== undefined) {
       this.refs[known]!++;
