@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TABLE } from './ruleset.js';
-import { DROP_TABLE, type Existing } from './transaction.js';
+import { DROP_TABLE, groups, type Existing } from './transaction.js';
 
 /** Room for listings of tens of thousands of services' chains (the default is 1 MiB). */
 const MAX_OUTPUT = 1 << 30;
@@ -24,19 +24,6 @@ function nft(args: string[], stdin: number | 'ignore' = 'ignore'): string {
     if (e.code === 'ENOENT') throw new Error('nft not found: install nftables (make deps)');
     throw new Error(`nft ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}`);
   }
-}
-
-/** `lines` in chunks of LINES_PER_WRITE, each ending in a newline. */
-function* chunks(lines: Iterable<string>): Generator<Buffer> {
-  let batch: string[] = [];
-  for (const line of lines) {
-    batch.push(line);
-    if (batch.length === LINES_PER_WRITE) {
-      yield Buffer.from(`${batch.join('\n')}\n`);
-      batch = [];
-    }
-  }
-  if (batch.length) yield Buffer.from(`${batch.join('\n')}\n`);
 }
 
 /** An unlinked file for one transaction: nothing is left behind, whatever happens next. */
@@ -59,7 +46,8 @@ export function nftApply(lines: Iterable<string>): void {
   let fd: number | undefined;
   try {
     let at = 0;
-    for (const chunk of chunks(lines)) {
+    for (const group of groups(lines, LINES_PER_WRITE)) {
+      const chunk = Buffer.from(`${group.join('\n')}\n`);
       fd ??= transactionFile();
       for (let done = 0; done < chunk.length; ) done += fs.writeSync(fd, chunk, done, chunk.length - done, at + done);
       at += chunk.length;

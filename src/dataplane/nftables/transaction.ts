@@ -40,17 +40,21 @@ interface ElementBatch {
 /** Elements per statement: one statement for 100,000 endpoints would be one 5 MB string. */
 const ELEMENTS_PER_LINE = 1024;
 
-function* elementLines({ op, of, items }: ElementBatch): Generator<string> {
-  let batch: string[] = [];
-  const line = () => `${op} element ${T} ${of} { ${batch.join(', ')} }`;
-  for (const item of items()) {
-    batch.push(item);
-    if (batch.length === ELEMENTS_PER_LINE) {
-      yield line();
-      batch = [];
+/** `items` in groups of `size`, the last one smaller: what is written or joined at a time. */
+export function* groups<T>(items: Iterable<T>, size: number): Generator<T[]> {
+  let group: T[] = [];
+  for (const item of items) {
+    group.push(item);
+    if (group.length === size) {
+      yield group;
+      group = [];
     }
   }
-  if (batch.length) yield line();
+  if (group.length) yield group;
+}
+
+function* elementLines({ op, of, items }: ElementBatch): Generator<string> {
+  for (const group of groups(items(), ELEMENTS_PER_LINE)) yield `${op} element ${T} ${of} { ${group.join(', ')} }`;
 }
 
 /** A chain a transaction declares, flushes and fills; `hook`: a base chain's "type … hook … priority …". */
