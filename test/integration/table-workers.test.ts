@@ -13,6 +13,7 @@ import { BPF_F_MMAPABLE } from '../../src/dataplane/bpf/kernel.js';
 import { native } from '../../src/dataplane/bpf/native.js';
 import { ChunkWindow } from '../../src/dataplane/bpf/chunk-window.js';
 import { maglevSize } from '../../src/model/maglev.js';
+import { backendNumber } from '../../src/model/state.js';
 import { REPO } from '../testbed/topology.js';
 
 const compiled = (await import(pathToFileURL(path.join(REPO, 'dist/dataplane/bpf/table-builder.js')).href)) as { workerTables(threads?: number): TableBuilder };
@@ -44,11 +45,11 @@ function jobs(count: number, salt = 0): TableJob[] {
   let at = 0;
   return Array.from({ length: count }, (_, s) => {
     const n = 1 + ((s + salt) % 12);
-    const ids = Array.from({ length: n }, (_, b) => `198.18.${(s + salt) % 200}.${b}:8080`);
+    const endpoints = Array.from({ length: n }, (_, b) => backendNumber({ addr: `198.18.${(s + salt) % 200}.${b}`, port: 8080 }));
     const size = maglevSize(n);
     if ((at % (ROWS * ROW)) + size > ROWS * ROW) at = (Math.floor(at / (ROWS * ROW)) + 1) * ROWS * ROW;
     const key = 1 + Math.floor(at / (ROWS * ROW));
-    const job = { ids, weights: ids.map((_, b) => 1 + (b % 3)), backendIds: ids.map((_, b) => s * 100 + b + 1), size, start: key * CHUNK + (at % (ROWS * ROW)) };
+    const job = { endpoints, weights: endpoints.map((_, b) => 1 + (b % 3)), backendIds: endpoints.map((_, b) => s * 100 + b + 1), size, start: key * CHUNK + (at % (ROWS * ROW)) };
     at += size;
     return job;
   });
@@ -78,7 +79,7 @@ describe('Maglev tables on worker threads', () => {
         batch.forEach((j, i) => {
           const got = [...pool.view(j.start, j.size)];
           expect(got).toEqual([...want[i]!]);
-          expect(new Set(got)).toEqual(new Set(j.backendIds));
+          expect(new Set(got)).toEqual(new Set(Array.from(j.backendIds)));
         });
         unmapAll();
         expect(mappings()).toBe(before);

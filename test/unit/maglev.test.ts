@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildMaglevTable, isPrime, maglevSize, MAGLEV_MAX_SIZE } from '../../src/model/maglev.js';
+import { buildMaglevTable, fillEndpointTable, fillMaglevTable, isPrime, maglevSize, MAGLEV_MAX_SIZE } from '../../src/model/maglev.js';
+import { backendId, backendNumber } from '../../src/model/state.js';
 
 const backends = (n: number, weight = 1) => Array.from({ length: n }, (_, i) => ({ id: `198.18.1.${i}:8080`, weight }));
 
@@ -32,6 +33,40 @@ describe('buildMaglevTable', () => {
     const r = buildMaglevTable([...b].reverse());
     const ids = (t: ReturnType<typeof buildMaglevTable>) => Array.from(t.table, (i) => t.order[i]!.id);
     expect(ids(r)).toEqual(ids(a));
+  });
+
+  it('builds the tables earlier releases built (a rolling upgrade must not move flows)', () => {
+    // FNV-1a over the slots, recorded from an earlier release's tables.
+    const digest = (t: Uint32Array) => t.reduce((h, v) => Math.imul(h ^ v, 0x01000193) >>> 0, 0x811c9dc5);
+    const weighted = backends(5).map((b, i) => ({ ...b, weight: i + 1 }));
+    const cases: Array<[ReturnType<typeof backends>, number, number]> = [
+      [backends(10), 1009, 0x656a969b],
+      [backends(1000), 65537, 0x1f0f3e47],
+      [weighted, 503, 0x1e1c8e2a],
+    ];
+    for (const [b, size, want] of cases) {
+      const { table } = buildMaglevTable(b);
+      expect(table.length).toBe(size);
+      expect(digest(table)).toBe(want);
+    }
+  });
+
+  it('builds the same table from endpoint numbers as from their backendId strings', () => {
+    let seed = 7;
+    const random = (below: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % below;
+    const edges = [{ addr: '0.0.0.0', port: 0 }, { addr: '255.255.255.255', port: 65535 }, { addr: '10.0.0.9', port: 80 }, { addr: '10.0.0.10', port: 80 }];
+    for (let t = 0; t < 200; t++) {
+      const n = 1 + random(40);
+      const eps = t === 0 ? edges : Array.from({ length: n }, () => ({ addr: [0, 0, 0, 0].map(() => random(256)).join('.'), port: random(65536) }));
+      const weights = eps.map(() => (t % 3 === 0 ? 1 + random(4) : 1));
+      const size = maglevSize(eps.length);
+      const values = eps.map((_, i) => 100 + i);
+      const fromStrings = new Uint32Array(size);
+      const fromNumbers = new Uint32Array(size);
+      fillMaglevTable(eps.map((e, i) => ({ id: backendId(e), weight: weights[i]! })), values, fromStrings);
+      fillEndpointTable(eps.map(backendNumber), weights, values, fromNumbers);
+      expect(fromNumbers).toEqual(fromStrings);
+    }
   });
 
   it('fills every slot with max - min <= 1 for equal weights', () => {

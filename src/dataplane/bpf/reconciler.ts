@@ -131,8 +131,8 @@ interface ProgrammedFrontend {
  * backends are looked up per full sync, and number keys cost far less than strings.
  * An address that moves to another node becomes another backend.
  */
-function beKey(b: Pick<Backend, 'addr' | 'port'>, proto: number, flags: number): number {
-  return backendNumber(b) * 4 + (proto === IPPROTO.UDP ? 2 : 0) + (flags & BACKEND_F_REMOTE);
+function beKey(endpoint: number, proto: number, flags: number): number {
+  return endpoint * 4 + (proto === IPPROTO.UDP ? 2 : 0) + (flags & BACKEND_F_REMOTE);
 }
 
 function sameIds(a: number[], b: number[]): boolean {
@@ -213,7 +213,7 @@ export class BpfReconciler implements Dataplane {
     this.refs = new Uint32Array(this.capacity.backendIds + 1);
     for (const [id, b] of this.maps.backends.entries()) {
       this.backendIds.reserve(id);
-      const k = beKey(b, b.proto, b.flags);
+      const k = beKey(backendNumber(b), b.proto, b.flags);
       this.backends.set(k, id);
       this.keyOf[id] = k;
       this.maybeUnused.add(id);
@@ -319,22 +319,25 @@ export class BpfReconciler implements Dataplane {
         continue;
       }
       const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
-      /** the backends that have ids, with their keys and ids */
-      const backends: Backend[] = [];
+      /** the backends that have ids: as backendNumber, their weights and their ids */
+      const endpoints: number[] = [];
+      const weights: number[] = [];
       const claimed: number[] = [];
       for (const b of svc.backends) {
-        const id = this.claimBackend(b, proto, plan.newBackends);
+        const endpoint = backendNumber(b);
+        const id = this.claimBackend(b, endpoint, proto, plan.newBackends);
         if (id === undefined) {
           noRoom(plan, svc.key, 'backend', backendId(b));
           continue;
         }
-        backends.push(b);
+        endpoints.push(endpoint);
+        weights.push(b.weight);
         claimed.push(id);
       }
       const backendIds = packed(claimed);
       if (cur?.svcId !== svcId) plan.names.push([svcId, { name: svc.key }]);
       const active = cur?.svcId === svcId ? (cur.table === undefined ? undefined : { table: cur.table, size: cur.size }) : this.recoveredTables.get(svcId);
-      const table = this.ensureTable(backends, svcId, backendIds, cur, stats);
+      const table = this.ensureTable(endpoints, weights, svcId, backendIds, cur, stats);
       if (active && table.table !== active.table) plan.retired.push([active.table, active.size]);
       const frontendIds = svc.frontends.map(frontendId);
       if (cur) {
@@ -515,9 +518,9 @@ export class BpfReconciler implements Dataplane {
   }
 
   /** The backend's id, counting one more service using it; a new one is queued in `added`; none when no id is free. */
-  private claimBackend(b: Backend, proto: number, added: MapBatch<number, BackendValue>): number | undefined {
+  private claimBackend(b: Backend, endpoint: number, proto: number, added: MapBatch<number, BackendValue>): number | undefined {
     const flags = b.remote ? BACKEND_F_REMOTE : 0;
-    const k = beKey(b, proto, flags);
+    const k = beKey(endpoint, proto, flags);
     const known = this.backends.get(k);
     if (known !== undefined) {
       this.refs[known]!++;
@@ -545,7 +548,8 @@ export class BpfReconciler implements Dataplane {
 
   /** The service's table: unchanged, one to build (`job`), or none (no backends). */
   private ensureTable(
-    backends: Backend[],
+    endpoints: number[],
+    weights: number[],
     svcId: number,
     backendIds: number[],
     cur: ProgrammedService | undefined,
@@ -566,7 +570,7 @@ export class BpfReconciler implements Dataplane {
     stats.tablesWritten++;
     if (size === 0) return { size, written: true };
     const table = this.tables.reserve(size);
-    const job: TableJob = { ids: backends.map(backendId), weights: backends.map((b) => b.weight), backendIds, size, start: table };
+    const job: TableJob = { endpoints, weights, backendIds, size, start: table };
     return { size, table, written: true, job };
   }
 

@@ -7,14 +7,14 @@
 // a chunk's window of mapped rows only moves forward (see ChunkWindow).
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { fillMaglevTable } from '../../model/maglev.js';
+import { fillEndpointTable } from '../../model/maglev.js';
 import { chunkKey } from './maglev-pool.js';
 
-/** One table: its backends' Maglev identities and weights, the ids the datapath knows them by, M, and its region. */
+/** One table: its backends (as backendNumber: their Maglev identities) and weights, the ids the datapath knows them by, M, and its region. */
 export interface TableJob {
-  ids: string[];
-  weights: number[];
-  backendIds: number[];
+  endpoints: ArrayLike<number>;
+  weights: ArrayLike<number>;
+  backendIds: ArrayLike<number>;
   size: number;
   /** the region's first slot in the pool */
   start: number;
@@ -36,7 +36,7 @@ export interface TableBuilder {
 /** Fills `out` (job.size slots) with the backend id of each slot. Permutations come from
  * the identities, so every node builds the same table. */
 export function fillTable(job: TableJob, out: Uint32Array): void {
-  fillMaglevTable(job.ids.map((id, i) => ({ id, weight: job.weights[i]! })), job.backendIds, out.subarray(0, job.size));
+  fillEndpointTable(job.endpoints, job.weights, job.backendIds, out.subarray(0, job.size));
 }
 
 const inPoolOrder = (jobs: TableJob[]) => [...jobs].sort((a, b) => a.start - b.start);
@@ -60,11 +60,52 @@ const FAILED = 2;
 
 /** What a worker is sent: its jobs, the fds of the chunks they are in (pool key -> fd), and its flag. */
 export interface WorkerBatch {
-  jobs: TableJob[];
+  jobs: PackedJobs;
   fds: Array<[key: number, fd: number]>;
   flags: SharedArrayBuffer;
   index: number;
 }
+
+/**
+ * Jobs as typed arrays, whose buffers move to the worker without a copy: cloning a
+ * start's arrays of numbers element by element cost the main thread 100 ms at 10,000
+ * Services. `shape` holds each job's backend count, size and start.
+ */
+export interface PackedJobs {
+  shape: Float64Array;
+  endpoints: Float64Array;
+  weights: Uint32Array;
+  backendIds: Uint32Array;
+}
+
+export function packJobs(jobs: TableJob[]): PackedJobs {
+  let total = 0;
+  for (const j of jobs) total += j.endpoints.length;
+  const p: PackedJobs = { shape: new Float64Array(jobs.length * 3), endpoints: new Float64Array(total), weights: new Uint32Array(total), backendIds: new Uint32Array(total) };
+  let at = 0;
+  jobs.forEach((j, i) => {
+    p.shape[i * 3] = j.endpoints.length;
+    p.shape[i * 3 + 1] = j.size;
+    p.shape[i * 3 + 2] = j.start;
+    p.endpoints.set(j.endpoints, at);
+    p.weights.set(j.weights, at);
+    p.backendIds.set(j.backendIds, at);
+    at += j.endpoints.length;
+  });
+  return p;
+}
+
+/** The jobs `packJobs` packed, as views of its arrays. */
+export function* unpackJobs(p: PackedJobs): Generator<TableJob> {
+  for (let i = 0, at = 0; i < p.shape.length; i += 3) {
+    const n = p.shape[i]!;
+    const part = <T extends Float64Array | Uint32Array>(a: T) => a.subarray(at, at + n) as T;
+    yield { endpoints: part(p.endpoints), weights: part(p.weights), backendIds: part(p.backendIds), size: p.shape[i + 1]!, start: p.shape[i + 2]! };
+    at += n;
+  }
+}
+
+const buffersOf = (p: PackedJobs) => [p.shape.buffer, p.endpoints.buffer, p.weights.buffer, p.backendIds.buffer] as ArrayBuffer[];
 
 /** The jobs by chunk, given to `shares.length` threads so that each gets about its share of slots. */
 function split(jobs: TableJob[], shares: number[]): TableJob[][] {
@@ -103,7 +144,8 @@ export function workerTables(threads = Math.max(1, os.availableParallelism() - 1
       workers.forEach((w, index) => {
         const batch = theirs[index]!;
         const fds = new Map(batch.map((j) => [chunkKey(j.start), into.chunkFd(j.start)]));
-        w.postMessage({ jobs: batch, fds: [...fds], flags: flags.buffer as SharedArrayBuffer, index } satisfies WorkerBatch);
+        const packed = packJobs(batch);
+        w.postMessage({ jobs: packed, fds: [...fds], flags: flags.buffer as SharedArrayBuffer, index } satisfies WorkerBatch, buffersOf(packed));
       });
       return () => {
         // The main thread builds its share once it has written the backends and members.

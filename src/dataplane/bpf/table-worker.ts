@@ -4,13 +4,13 @@ import { parentPort } from 'node:worker_threads';
 import { native } from './native.js';
 import { ChunkWindow } from './chunk-window.js';
 import { chunkKey, chunkOffset } from './maglev-pool.js';
-import { fillTable, WORKER_FLAGS, type WorkerBatch } from './table-builder.js';
+import { fillTable, unpackJobs, WORKER_FLAGS, type WorkerBatch } from './table-builder.js';
 
 parentPort!.on('message', ({ jobs, fds, flags, index }: WorkerBatch) => {
   const flag = new Int32Array(flags);
   const windows = new Map(fds.map(([key, fd]) => [key, new ChunkWindow(fd, native().mapInfo(fd).maxEntries)]));
   try {
-    for (const job of jobs) fillTable(job, windows.get(chunkKey(job.start))!.region(chunkOffset(job.start), job.size));
+    for (const job of unpackJobs(jobs)) fillTable(job, windows.get(chunkKey(job.start))!.region(chunkOffset(job.start), job.size));
     Atomics.store(flag, index, WORKER_FLAGS.DONE);
   } catch {
     Atomics.store(flag, index, WORKER_FLAGS.FAILED);
