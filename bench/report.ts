@@ -143,7 +143,8 @@ export function markdownReport(r: BenchResults, chartFile: string): string {
           '## East-west: a pod → a ClusterIP on its node (wrk and sequential connects, in the pod)',
           '',
           'Baseline "none": the same pod → the backend pod with nothing of ours installed; each mode is',
-          'compared with the baseline of its own round.',
+          'compared with the baseline of its own round. A round\'s connect p99 is the median of the p99s',
+          'of five batches of consecutive connects, so that one stall of the host does not decide it.',
           '',
           md(
             ['services', 'mode', 'connections', 'req/s', '÷ no LB', 'errors'],

@@ -40,6 +40,14 @@ function results(bpfClose: number, iptClose: number): BenchResults {
   };
 }
 
+describe('summarize', () => {
+  it('takes the median of an even count as the mean of the middle two, not the larger', () => {
+    expect(s(0.78, 1.93).median).toBe(1.36);
+    expect(s(4, 1, 3, 2)).toMatchObject({ median: 2.5, min: 1, max: 4, n: 4 });
+    expect(s(5, 1, 3).median).toBe(3);
+  });
+});
+
 describe('bench targets', () => {
   it('judges each target from the largest Service count of the run', () => {
     const t = Object.fromEntries(targets(results(0.95, 0.25)).map((x) => [x.what, x]));
