@@ -1,13 +1,13 @@
-// The agent builds big batches of Maglev tables on worker threads, straight into the
-// pool's chunks: the compiled builder (the one the agent runs; a worker runs the
-// compiled table-worker.js) must write the tables the inline builder gives, each chunk
-// mapped by one thread only and unmapped once written; a chunk is mapped a window of
-// rows at a time.
+// The agent builds big batches of Maglev tables on worker threads and the main one,
+// straight into the pool's chunks: the compiled builder (the one the agent runs; a
+// worker runs the compiled table-worker.js) must write the tables the inline builder
+// gives, each unit of work taken by one thread only, a worker's windows unmapped once
+// it is done; a chunk is mapped a window of rows at a time.
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { inlineTables, type TableBuilder, type TableJob, type TableTarget } from '../../src/dataplane/bpf/table-builder.js';
+import { inlineTables, packedJob, packJobs, takeUnits, type TableBuilder, type TableJob, type TableTarget } from '../../src/dataplane/bpf/table-builder.js';
 import { bpf_map_type, xlb_limits } from '../../src/dataplane/bpf/contract.js';
 import { BPF_F_MMAPABLE } from '../../src/dataplane/bpf/kernel.js';
 import { native } from '../../src/dataplane/bpf/native.js';
@@ -63,18 +63,18 @@ function inline(batch: TableJob[]): Uint32Array[] {
 }
 
 describe('Maglev tables on worker threads', () => {
-  it('writes a big batch on a worker thread and the main one into the chunks exactly as inline, every slot naming one of its backends', () => {
+  it('writes a big batch shared by a worker thread and the main one into the chunks exactly as inline, every slot naming one of its backends', () => {
     const builder = compiled.workerTables(1);
     try {
-      for (const batch of [jobs(600), jobs(400, 7)]) {
+      // The main thread joins at once, or after the worker has had the batch to itself for a while.
+      for (const [batch, busyMs] of [[jobs(600), 0], [jobs(400, 7), 300]] as const) {
         const before = mappings();
-        builder.build(batch, pool)();
+        const built = builder.build(batch, pool);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, busyMs);
+        built();
         const want = inline(batch);
-        const spanned = new Set(batch.map((j) => Math.floor(j.start / CHUNK))).size;
-        expect(spanned).toBeGreaterThan(1);
-        // The main thread mapped some chunks, the worker the others: never both.
-        expect(mapped.size).toBeGreaterThan(0);
-        expect(mapped.size).toBeLessThan(spanned);
+        expect(new Set(batch.map((j) => Math.floor(j.start / CHUNK))).size).toBeGreaterThan(1);
+        // The worker's windows are gone once the build returns; the main thread's stay until the pool's release.
         expect(mappings()).toBe(before + mapped.size);
         batch.forEach((j, i) => {
           const got = [...pool.view(j.start, j.size)];
@@ -88,6 +88,23 @@ describe('Maglev tables on worker threads', () => {
       builder.close();
       unmapAll();
     }
+  });
+
+  it('takes each unit of a batch once: a thread builds only the units no other thread took', () => {
+    const batch = jobs(600);
+    const packed = packJobs(batch);
+    // Four units of 150 jobs.
+    const units = new Uint32Array([0, 150, 300, 450, 600]);
+    const state = new Int32Array(new SharedArrayBuffer(8));
+    state[0] = 2; // units 0 and 1 were taken elsewhere
+    const built: number[] = [];
+    takeUnits({ units, state }, (i) => ({ ...packedJob(packed, i), index: i }), (j) => {
+      built.push((j as TableJob & { index: number }).index);
+      return new Uint32Array(j.size);
+    });
+    expect(built).toEqual(Array.from({ length: 300 }, (_, i) => 300 + i));
+    // The counter passed the end: any other thread finds nothing left.
+    expect(state[0]).toBeGreaterThanOrEqual(units.length - 1);
   });
 
   it('maps a chunk bigger than a window a window at a time, moving forward, and every slot written lands in the chunk', () => {

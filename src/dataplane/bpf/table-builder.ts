@@ -1,10 +1,11 @@
 // Maglev tables as the datapath reads them: slot -> backend id, written straight into
 // the regions of the pool planned for them. A sync that writes many tables (an agent
-// start: 10,000 of them) hands some to worker threads, which build them while the main
-// thread writes backends and members; a few are built inline. Work is split by pool
-// chunk, so that each chunk is mapped by one thread only (a mapping counts in resident
-// memory once per mapping), and each thread writes its tables in pool order, so that
-// a chunk's window of mapped rows only moves forward (see ChunkWindow).
+// start: 10,000 of them) shares them with worker threads: the jobs, in pool order, are
+// cut into units of consecutive regions, and each thread takes the next unit not taken
+// yet, the workers at once and the main thread once it has written backends and members,
+// so the threads end together however long the kernel took for those. Each thread
+// writes through windows of its own (a mapping counts in resident memory in full; see
+// ChunkWindow), which only move forward since units are taken in pool order.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { fillEndpointTable } from '../../model/maglev.js';
@@ -53,24 +54,25 @@ export const inlineTables: TableBuilder = {
 const MIN_JOBS_FOR_WORKERS = 256;
 /** A worker that has not finished by then is taken for lost: the sync fails and is retried. */
 const WAIT_MS = 60_000;
-/** The main thread's share of a batch, against one worker's 1: it writes the maps first. */
-const MAIN_SHARE = 0.5;
+/** Slots of a unit of work (about 1.5 ms of it): small enough that the threads end together. */
+const UNIT_SLOTS = 65_536;
 const DONE = 1;
 const FAILED = 2;
 
-/** What a worker is sent: its jobs, the fds of the chunks they are in (pool key -> fd), and its flag. */
+/**
+ * What a worker is sent, all of it in shared memory: the jobs, where each unit's
+ * begin (`units[u]` to `units[u + 1]`), the fds of the pool's chunks by key, and
+ * `state`: the next unit to take, then each worker's flag.
+ */
 export interface WorkerBatch {
   jobs: PackedJobs;
+  units: Uint32Array;
   fds: Array<[key: number, fd: number]>;
-  flags: SharedArrayBuffer;
+  state: Int32Array;
   index: number;
 }
 
-/**
- * Jobs as typed arrays, whose buffers move to the worker without a copy: cloning a
- * start's arrays of numbers element by element cost the main thread 100 ms at 10,000
- * Services. `shape` holds each job's backend count, size and start.
- */
+/** Jobs as typed arrays in shared memory. `shape` holds each job's backend count, size, start and first backend. */
 export interface PackedJobs {
   shape: Float64Array;
   endpoints: Float64Array;
@@ -78,15 +80,20 @@ export interface PackedJobs {
   backendIds: Uint32Array;
 }
 
+const SHAPE = 4;
+const shared = <T extends Float64Array | Uint32Array | Int32Array>(of: { new (b: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number }, n: number): T =>
+  new of(new SharedArrayBuffer(n * of.BYTES_PER_ELEMENT));
+
 export function packJobs(jobs: TableJob[]): PackedJobs {
   let total = 0;
   for (const j of jobs) total += j.endpoints.length;
-  const p: PackedJobs = { shape: new Float64Array(jobs.length * 3), endpoints: new Float64Array(total), weights: new Uint32Array(total), backendIds: new Uint32Array(total) };
+  const p: PackedJobs = { shape: shared(Float64Array, jobs.length * SHAPE), endpoints: shared(Float64Array, total), weights: shared(Uint32Array, total), backendIds: shared(Uint32Array, total) };
   let at = 0;
   jobs.forEach((j, i) => {
-    p.shape[i * 3] = j.endpoints.length;
-    p.shape[i * 3 + 1] = j.size;
-    p.shape[i * 3 + 2] = j.start;
+    p.shape[i * SHAPE] = j.endpoints.length;
+    p.shape[i * SHAPE + 1] = j.size;
+    p.shape[i * SHAPE + 2] = j.start;
+    p.shape[i * SHAPE + 3] = at;
     p.endpoints.set(j.endpoints, at);
     p.weights.set(j.weights, at);
     p.backendIds.set(j.backendIds, at);
@@ -95,41 +102,41 @@ export function packJobs(jobs: TableJob[]): PackedJobs {
   return p;
 }
 
-/** The jobs `packJobs` packed, as views of its arrays. */
-export function* unpackJobs(p: PackedJobs): Generator<TableJob> {
-  for (let i = 0, at = 0; i < p.shape.length; i += 3) {
-    const n = p.shape[i]!;
-    const part = <T extends Float64Array | Uint32Array>(a: T) => a.subarray(at, at + n) as T;
-    yield { endpoints: part(p.endpoints), weights: part(p.weights), backendIds: part(p.backendIds), size: p.shape[i + 1]!, start: p.shape[i + 2]! };
-    at += n;
+/** Job `i` of a pack, as views of its arrays. */
+export function packedJob(p: PackedJobs, i: number): TableJob {
+  const [n, size, start, at] = [p.shape[i * SHAPE]!, p.shape[i * SHAPE + 1]!, p.shape[i * SHAPE + 2]!, p.shape[i * SHAPE + 3]!];
+  return { endpoints: p.endpoints.subarray(at, at + n), weights: p.weights.subarray(at, at + n), backendIds: p.backendIds.subarray(at, at + n), size, start };
+}
+
+/** Where units begin, for jobs in pool order: a unit's regions are consecutive, in one chunk, UNIT_SLOTS at most (or one table). */
+function unitsOf(jobs: TableJob[]): Uint32Array {
+  const bounds = [0];
+  let slots = 0;
+  jobs.forEach((j, i) => {
+    if (i > 0 && (slots + j.size > UNIT_SLOTS || chunkKey(j.start) !== chunkKey(jobs[i - 1]!.start))) {
+      bounds.push(i);
+      slots = 0;
+    }
+    slots += j.size;
+  });
+  bounds.push(jobs.length);
+  const units = shared(Uint32Array, bounds.length);
+  units.set(bounds);
+  return units;
+}
+
+/** Builds units not taken yet, one at a time, until none is left (on the main thread and the workers alike). */
+export function takeUnits(batch: Pick<WorkerBatch, 'units' | 'state'>, job: (i: number) => TableJob, out: (j: TableJob) => Uint32Array): void {
+  const count = batch.units.length - 1;
+  for (let u = Atomics.add(batch.state, 0, 1); u < count; u = Atomics.add(batch.state, 0, 1)) {
+    for (let i = batch.units[u]!; i < batch.units[u + 1]!; i++) {
+      const j = job(i);
+      fillTable(j, out(j));
+    }
   }
 }
 
-const buffersOf = (p: PackedJobs) => [p.shape.buffer, p.endpoints.buffer, p.weights.buffer, p.backendIds.buffer] as ArrayBuffer[];
-
-/** The jobs by chunk, given to `shares.length` threads so that each gets about its share of slots. */
-function split(jobs: TableJob[], shares: number[]): TableJob[][] {
-  const byChunk = new Map<number, { jobs: TableJob[]; slots: number }>();
-  for (const j of jobs) {
-    const key = chunkKey(j.start);
-    let g = byChunk.get(key);
-    if (!g) byChunk.set(key, (g = { jobs: [], slots: 0 }));
-    g.jobs.push(j);
-    g.slots += j.size;
-  }
-  const out = shares.map(() => [] as TableJob[]);
-  const load = shares.map(() => 0);
-  // Biggest chunks first, each to the thread that is least loaded for its share.
-  for (const g of [...byChunk.values()].sort((a, b) => b.slots - a.slots)) {
-    let t = 0;
-    for (let i = 1; i < shares.length; i++) if ((load[i]! + g.slots) / shares[i]! < (load[t]! + g.slots) / shares[t]!) t = i;
-    out[t]!.push(...g.jobs);
-    load[t]! += g.slots;
-  }
-  return out.map(inPoolOrder);
-}
-
-/** Builds big batches on `threads` worker threads (the compiled table-worker.js next to this module). */
+/** Builds big batches on `threads` worker threads (the compiled table-worker.js next to this module) and the main thread. */
 export function workerTables(threads = Math.max(1, os.availableParallelism() - 1)): TableBuilder {
   const workers = Array.from({ length: threads }, () => {
     const w = new Worker(new URL('./table-worker.js', import.meta.url));
@@ -139,20 +146,18 @@ export function workerTables(threads = Math.max(1, os.availableParallelism() - 1
   return {
     build(jobs, into) {
       if (jobs.length < MIN_JOBS_FOR_WORKERS) return inlineTables.build(jobs, into);
-      const flags = new Int32Array(new SharedArrayBuffer(workers.length * 4));
-      const [mine, ...theirs] = split(jobs, [MAIN_SHARE, ...workers.map(() => 1)]);
-      workers.forEach((w, index) => {
-        const batch = theirs[index]!;
-        const fds = new Map(batch.map((j) => [chunkKey(j.start), into.chunkFd(j.start)]));
-        const packed = packJobs(batch);
-        w.postMessage({ jobs: packed, fds: [...fds], flags: flags.buffer as SharedArrayBuffer, index } satisfies WorkerBatch, buffersOf(packed));
-      });
+      const ordered = inPoolOrder(jobs);
+      const packed = packJobs(ordered);
+      const units = unitsOf(ordered);
+      const state = shared(Int32Array, 1 + workers.length);
+      const fds = [...new Map(ordered.map((j) => [chunkKey(j.start), into.chunkFd(j.start)]))];
+      workers.forEach((w, index) => w.postMessage({ jobs: packed, units, fds, state, index } satisfies WorkerBatch));
       return () => {
-        // The main thread builds its share once it has written the backends and members.
-        for (const j of mine!) fillTable(j, into.view(j.start, j.size));
+        // The main thread takes units once it has written the backends and members.
+        takeUnits({ units, state }, (i) => ordered[i]!, (j) => into.view(j.start, j.size));
         for (let i = 0; i < workers.length; i++) {
-          if (Atomics.wait(flags, i, 0, WAIT_MS) === 'timed-out') throw new Error(`a Maglev worker built no table within ${WAIT_MS} ms`);
-          if (Atomics.load(flags, i) === FAILED) throw new Error('a Maglev worker failed to build its tables');
+          if (Atomics.wait(state, 1 + i, 0, WAIT_MS) === 'timed-out') throw new Error(`a Maglev worker built no table within ${WAIT_MS} ms`);
+          if (Atomics.load(state, 1 + i) === FAILED) throw new Error('a Maglev worker failed to build its tables');
         }
       };
     },
