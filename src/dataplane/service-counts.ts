@@ -40,20 +40,8 @@ export class ServiceCounts {
     let gone = 0;
     const ids = (svc: LbService) => svc.backends.map((b) => backendNumber(b) * 2 + (svc.protocol === 'UDP' ? 1 : 0));
     // New versions first: a backend a rewritten service keeps is neither added nor removed.
-    for (const svc of written) {
-      for (const id of ids(svc)) {
-        const n = this.backendRefs.get(id) ?? 0;
-        if (n === 0) added++;
-        this.backendRefs.set(id, n + 1);
-      }
-    }
-    for (const svc of removed) {
-      for (const id of ids(svc)) {
-        const n = this.backendRefs.get(id)! - 1;
-        if (n > 0) this.backendRefs.set(id, n);
-        else if (this.backendRefs.delete(id)) gone++;
-      }
-    }
+    for (const svc of written) for (const id of ids(svc)) if (this.backendRefs.addCount(id, 1) === 0) added++;
+    for (const svc of removed) for (const id of ids(svc)) if (this.backendRefs.addCount(id, -1) === 1) gone++;
     return { backendsAdded: added, backendsRemoved: gone };
   }
 }

@@ -84,7 +84,8 @@ function frontendsOf(svc: Service, port: ServicePort, node: NodeContext): Fronte
  */
 function endpointsOf(port: ServicePort, slices: EndpointSlice[], publishNotReady = false): EndpointInfo[] {
   const protocol = port.protocol ?? 'TCP';
-  const byId = new Map<string, EndpointInfo>();
+  const out: EndpointInfo[] = [];
+  const seen = new Seen();
   for (const slice of slices) {
     if (slice.addressType !== 'IPv4') continue;
     // Slice ports carry the resolved target port per port name, so named
@@ -93,14 +94,15 @@ function endpointsOf(port: ServicePort, slices: EndpointSlice[], publishNotReady
     if (!sp?.port) continue;
     for (const ep of slice.endpoints ?? []) {
       const addr = ep.addresses[0];
-      if (!addr || !isIPv4(addr)) continue;
-      const id = `${addr}:${sp.port}`;
-      if (byId.has(id)) continue;
+      // Below 0 when the address is not a dotted quad (the gate let through IPv4 ones only).
+      const number = addr ? backendNumber({ addr, port: sp.port }) : -1;
+      if (number < 0 || !seen.add(number)) continue;
       // The API's defaults for missing conditions, as kube-proxy reads them.
       const c = ep.conditions ?? {};
-      byId.set(id, {
+      out.push({
         addr,
         port: sp.port,
+        number,
         name: ep.targetRef?.name,
         nodeName: ep.nodeName,
         ready: publishNotReady || c.ready !== false,
@@ -110,17 +112,30 @@ function endpointsOf(port: ServicePort, slices: EndpointSlice[], publishNotReady
       });
     }
   }
-  return [...byId.values()];
+  return out;
+}
+
+/** Which numbers were added before: a scan of an array while there are few (most Services), a Set beyond. */
+class Seen {
+  private few: number[] = [];
+  private many?: Set<number>;
+
+  /** False when `n` was added before. */
+  add(n: number): boolean {
+    if (this.many) return this.many.size < this.many.add(n).size;
+    if (this.few.includes(n)) return false;
+    this.few.push(n);
+    if (this.few.length > 32) this.many = new Set(this.few);
+    return true;
+  }
 }
 
 /** Endpoints without a nodeName are taken as this node's (as before nodeName existed). */
 function toBackends(eps: EndpointInfo[], node: string): Backend[] {
+  // Sorted by numeric address then port; slices mostly list them in order already.
+  const sorted = eps.every((e, i) => i === 0 || eps[i - 1]!.number < e.number) ? eps : [...eps].sort((a, b) => a.number - b.number);
   // One shape for all (a field added afterwards costs a remote backend a second object).
-  const backends = eps.map((e): Backend => ({ addr: e.addr, port: e.port, weight: 1, name: e.name, remote: e.nodeName !== undefined && e.nodeName !== node ? true : undefined }));
-  // Sorted by numeric address then port, keys computed once; slices mostly list them in order already.
-  const order = backends.map(backendNumber);
-  if (order.every((k, i) => i === 0 || order[i - 1]! < k)) return backends;
-  return [...backends.keys()].sort((i, j) => order[i]! - order[j]!).map((i) => backends[i]!);
+  return sorted.map((e): Backend => ({ addr: e.addr, port: e.port, weight: 1, name: e.name, remote: e.nodeName !== undefined && e.nodeName !== node ? true : undefined }));
 }
 
 function topologyRequested(svc: Service): boolean {
@@ -229,6 +244,8 @@ function contributionOf(svc: Service, svcSlices: EndpointSlice[], node: NodeCont
 
 /** What makes `known` (by objectName) hold exactly `objects`: the new or replaced ones, and the names gone. */
 function changesTo<T extends { metadata: { name: string; namespace?: string } }>(known: ReadonlyMap<string, T>, objects: readonly T[]): ObjectChanges<T> {
+  // The first build: everything is new (a name given twice is taken as update() takes a change, the last one winning).
+  if (known.size === 0) return { upserted: [...objects], deleted: [] };
   const now = new Map(objects.map((o) => [objectName(o), o]));
   return {
     upserted: [...now].filter(([name, o]) => known.get(name) !== o).map(([, o]) => o),

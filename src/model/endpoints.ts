@@ -6,6 +6,8 @@
 export interface EndpointInfo {
   addr: string;
   port: number;
+  /** backendNumber of addr and port: what tells endpoints apart, and orders backends */
+  number: number;
   name?: string;
   nodeName?: string;
   ready: boolean;

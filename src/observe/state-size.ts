@@ -36,12 +36,7 @@ export class StateSizer {
     if (was === lb) return;
     if (was) {
       this.frontends -= was.frontends.length;
-      for (const b of was.backends) {
-        const k = backendNumber(b);
-        const n = this.refs.get(k)! - 1;
-        if (n > 0) this.refs.set(k, n);
-        else this.refs.delete(k);
-      }
+      for (const b of was.backends) this.refs.addCount(backendNumber(b), -1);
     }
     if (!lb) {
       this.counted.delete(key);
@@ -49,9 +44,6 @@ export class StateSizer {
     }
     this.counted.set(key, lb);
     this.frontends += lb.frontends.length;
-    for (const b of lb.backends) {
-      const k = backendNumber(b);
-      this.refs.set(k, (this.refs.get(k) ?? 0) + 1);
-    }
+    for (const b of lb.backends) this.refs.addCount(backendNumber(b), 1);
   }
 }

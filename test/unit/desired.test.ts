@@ -3,6 +3,7 @@ import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.
 import type { StateUpdate } from '../../src/model/state.js';
 import type { EndpointSlice, Service } from '../../src/model/k8s.js';
 import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
+import { ipv4ToInt } from '../../src/model/ipv4.js';
 
 const node = { name: 'node-a', ips: ['198.18.0.1', '198.18.0.5'] };
 
@@ -30,6 +31,24 @@ describe('buildDesiredState', () => {
     const lb = state.services.get('shop/web:80/TCP')!;
     expect(lb.backends.map((b) => `${b.addr}:${b.port}`)).toEqual(['198.18.1.10:8080', '198.18.1.11:8080', '198.18.1.12:8080']);
     expect(lb.frontends).toEqual([{ addr: '198.19.0.10', port: 80, protocol: 'TCP', type: 'ClusterIP' }]);
+  });
+
+  it('deduplicates many endpoints across slices, the first slice\'s conditions winning, and orders them by address', () => {
+    const s = svc('big', { clusterIP: '198.19.0.11', ports: [{ port: 80, targetPort: 8080 }] });
+    const ips = Array.from({ length: 60 }, (_, i) => `198.18.${1 + (i % 2)}.${100 - i}`);
+    const state = stateOf(
+      [s],
+      [
+        // The first slice says every other one of the last 30 is not ready; the second repeats them as ready.
+        slice('big-a', 'big', [{ port: 8080 }], ips.map((ip, i) => ep(ip, i < 30 || i % 2 === 0))),
+        slice('big-b', 'big', [{ port: 8080 }], [...ips].reverse().map((ip) => ep(ip, true))),
+      ],
+      node,
+    );
+    const lb = state.services.get('shop/big:80/TCP')!;
+    const want = ips.filter((_, i) => i < 30 || i % 2 === 0).sort((a, b) => ipv4ToInt(a) - ipv4ToInt(b));
+    expect(lb.backends.map((b) => b.addr)).toEqual(want);
+    expect(new Set(lb.backends.map((b) => b.addr)).size).toBe(45);
   });
 
   it('resolves named target ports through the slice ports, by name and protocol', () => {

@@ -1,11 +1,12 @@
 // Table-driven endpoint categorisation, mirroring kube-proxy's CategorizeEndpoints cases.
 import { describe, expect, it } from 'vitest';
 import { categorizeEndpoints, type EndpointInfo, type PolicyInputs } from '../../src/model/endpoints.js';
+import { backendNumber } from '../../src/model/state.js';
 
 const node = { name: 'node-a', zone: 'zone-a' };
 
 function ep(addr: string, o: Partial<EndpointInfo> = {}): EndpointInfo {
-  return { addr, port: 80, nodeName: 'node-b', ready: true, serving: true, terminating: false, ...o };
+  return { addr, port: 80, number: backendNumber({ addr, port: 80 }), nodeName: 'node-b', ready: true, serving: true, terminating: false, ...o };
 }
 const terminating = { ready: false, serving: true, terminating: true };
 const dead = { ready: false, serving: false, terminating: true };

@@ -1,5 +1,6 @@
 // NumberMap against a Map: the same answers through growth, deletes that close probe
-// runs, keys above 2^32 that differ only in their high or low bits, and bad keys refused.
+// runs, counts kept by addCount, keys above 2^32 that differ only in their high or low
+// bits, and bad keys refused.
 import { describe, expect, it } from 'vitest';
 import { NumberMap } from '../../src/model/number-map.js';
 
@@ -31,6 +32,24 @@ describe('NumberMap', () => {
       const probe = key();
       expect(ours.get(probe)).toBe(ref.get(probe));
       expect(ours.size).toBe(ref.size);
+    }
+    for (const [k, v] of ref) expect(ours.get(k)).toBe(v);
+  });
+
+  it('counts as a Map of counts does: addCount returns the count before and removes a key at 0', () => {
+    const next = random(11);
+    const ours = new NumberMap();
+    const ref = new Map<number, number>();
+    const key = () => (0xc6120400 + Math.floor(next() * 200)) * 65536 + 8080;
+    for (let step = 0; step < 20_000; step++) {
+      const k = key();
+      const delta = next() < 0.5 ? 1 : -1;
+      const was = ref.get(k) ?? 0;
+      expect(ours.addCount(k, delta)).toBe(was);
+      if (was + delta > 0) ref.set(k, was + delta);
+      else ref.delete(k);
+      expect(ours.size).toBe(ref.size);
+      expect(ours.get(k)).toBe(ref.get(k));
     }
     for (const [k, v] of ref) expect(ours.get(k)).toBe(v);
   });
