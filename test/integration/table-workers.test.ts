@@ -1,13 +1,13 @@
-// The agent builds big batches of Maglev tables on worker threads and the main one,
-// straight into the pool's chunks: the compiled builder (the one the agent runs; a
-// worker runs the compiled table-worker.js) must write the tables the inline builder
-// gives, each unit of work taken by one thread only, a worker's windows unmapped once
-// it is done; a chunk is mapped a window of rows at a time.
+// The agent builds big batches of Maglev tables on worker threads, as they are planned,
+// and the main one, straight into the pool's chunks: the compiled builder (the one the
+// agent runs; a worker runs the compiled table-worker.js) must write the tables the
+// inline builder gives, a worker's windows unmapped once it is through, nothing written
+// after a batch is cancelled; a chunk is mapped a window of rows at a time.
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { inlineTables, packedJob, packJobs, takeUnits, type TableBuilder, type TableJob, type TableTarget } from '../../src/dataplane/bpf/table-builder.js';
+import { inlineTables, type TableBatch, type TableBuilder, type TableJob, type TableTarget } from '../../src/dataplane/bpf/table-builder.js';
 import { bpf_map_type, xlb_limits } from '../../src/dataplane/bpf/contract.js';
 import { BPF_F_MMAPABLE } from '../../src/dataplane/bpf/kernel.js';
 import { native } from '../../src/dataplane/bpf/native.js';
@@ -58,8 +58,17 @@ function jobs(count: number, salt = 0): TableJob[] {
 /** What the inline builder writes for `batch`, in memory. */
 function inline(batch: TableJob[]): Uint32Array[] {
   const out = batch.map((j) => new Uint32Array(j.size));
-  inlineTables.build(batch, { view: (start) => out[batch.findIndex((j) => j.start === start)]!, chunkFd: () => -1 })();
+  const b = inlineTables.batch({ view: (start) => out[batch.findIndex((j) => j.start === start)]!, chunkFd: () => -1 });
+  for (const j of batch) b.add(j);
+  b.finish();
   return out;
+}
+
+/** Hands `batch` to `builder` as a plan does, one job at a time. */
+function handOver(builder: TableBuilder, batch: TableJob[]): TableBatch {
+  const b = builder.batch(pool);
+  for (const j of batch) b.add(j);
+  return b;
 }
 
 describe('Maglev tables on worker threads', () => {
@@ -69,12 +78,12 @@ describe('Maglev tables on worker threads', () => {
       // The main thread joins at once, or after the worker has had the batch to itself for a while.
       for (const [batch, busyMs] of [[jobs(600), 0], [jobs(400, 7), 300]] as const) {
         const before = mappings();
-        const built = builder.build(batch, pool);
+        const b = handOver(builder, batch);
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, busyMs);
-        built();
+        b.finish();
         const want = inline(batch);
         expect(new Set(batch.map((j) => Math.floor(j.start / CHUNK))).size).toBeGreaterThan(1);
-        // The worker's windows are gone once the build returns; the main thread's stay until the pool's release.
+        // The worker's windows are gone once the batch is finished; the main thread's stay until the pool's release.
         expect(mappings()).toBe(before + mapped.size);
         batch.forEach((j, i) => {
           const got = [...pool.view(j.start, j.size)];
@@ -90,21 +99,37 @@ describe('Maglev tables on worker threads', () => {
     }
   });
 
-  it('takes each unit of a batch once: a thread builds only the units no other thread took', () => {
-    const batch = jobs(600);
-    const packed = packJobs(batch);
-    // Four units of 150 jobs.
-    const units = new Uint32Array([0, 150, 300, 450, 600]);
-    const state = new Int32Array(new SharedArrayBuffer(8));
-    state[0] = 2; // units 0 and 1 were taken elsewhere
-    const built: number[] = [];
-    takeUnits({ units, state }, (i) => ({ ...packedJob(packed, i), index: i }), (j) => {
-      built.push((j as TableJob & { index: number }).index);
-      return new Uint32Array(j.size);
-    });
-    expect(built).toEqual(Array.from({ length: 300 }, (_, i) => 300 + i));
-    // The counter passed the end: any other thread finds nothing left.
-    expect(state[0]).toBeGreaterThanOrEqual(units.length - 1);
+  it('a cancelled batch waits for the units a worker took, the main thread builds none, and no mapping is left', () => {
+    const builder = compiled.workerTables(1);
+    try {
+      const before = mappings();
+      const batch = jobs(600, 3);
+      handOver(builder, batch).cancel();
+      expect(mappings()).toBe(before);
+      expect(mapped.size).toBe(0);
+      // The builder serves the next batch as if nothing happened.
+      const again = jobs(300, 5);
+      handOver(builder, again).finish();
+      const want = inline(again);
+      again.forEach((j, i) => expect([...pool.view(j.start, j.size)]).toEqual([...want[i]!]));
+    } finally {
+      builder.close();
+      unmapAll();
+    }
+  });
+
+  it('builds a batch too small for the workers inline, on the main thread', () => {
+    const builder = compiled.workerTables(1);
+    try {
+      const batch = jobs(100, 9);
+      handOver(builder, batch).finish();
+      const want = inline(batch);
+      batch.forEach((j, i) => expect([...pool.view(j.start, j.size)]).toEqual([...want[i]!]));
+      expect(mapped.size).toBeGreaterThan(0);
+    } finally {
+      builder.close();
+      unmapAll();
+    }
   });
 
   it('maps a chunk bigger than a window a window at a time, moving forward, and every slot written lands in the chunk', () => {

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Backend, DesiredState, LbService, StateUpdate } from '../../model/state.js';
 import { backendId, backendNumber, frontendId } from '../../model/state.js';
 import { maglevSize } from '../../model/maglev.js';
-import { inlineTables, type TableBuilder, type TableJob } from './table-builder.js';
+import { inlineTables, type TableBatch, type TableBuilder, type TableJob } from './table-builder.js';
 import { NO_CHANGE, type ApplyStats, type Dataplane } from '../types.js';
 import {
   BACKEND_F_REMOTE,
@@ -57,7 +57,8 @@ interface Plan {
   /** table regions (start, size) the frontends stop naming */
   retired: Array<[number, number]>;
   /** tables to build (each for a planned service), written after the backends and members */
-  jobs: TableJob[];
+  /** the tables to write, handed to the builder as they are planned */
+  tables: TableBatch;
   /** services looked at, and what of each found no room */
   tried: string[];
   shortOf: Map<string, Map<string, Left>>;
@@ -286,8 +287,16 @@ export class BpfReconciler implements Dataplane {
    * `maybeGone`: the services that may have left the state (all when absent).
    */
   private pass(state: DesiredState, looked: Iterable<LbService>, maybeGone: ReadonlySet<string> | undefined, stats: BpfApplyStats): void {
-    const plan = this.plan(looked, stats);
-    this.writeBackendsAndTables(plan, stats);
+    const tables = this.builder.batch(this.tables);
+    let plan: Plan;
+    try {
+      plan = this.plan(looked, stats, tables);
+      this.writeBackendsAndTables(plan, stats);
+    } catch (err) {
+      // No thread may still be writing into the pool when the apply recovers from the maps.
+      tables.cancel();
+      throw err;
+    }
     this.flipFrontends(plan, stats);
     this.pruneMembers(plan, stats);
     for (const key of plan.tried) this.reportRoom(key, plan.shortOf.get(key));
@@ -299,8 +308,8 @@ export class BpfReconciler implements Dataplane {
    * Gives each looked-at service its id and backend ids and stages its table (written
    * into the bank no frontend names); records what it leaves behind.
    */
-  private plan(looked: Iterable<LbService>, stats: BpfApplyStats): Plan {
-    const plan: Plan = { services: [], newBackends: this.maps.backends.batch(), names: [], staleFrontends: [], released: [], retired: [], jobs: [], tried: [], shortOf: new Map() };
+  private plan(looked: Iterable<LbService>, stats: BpfApplyStats, tables: TableBatch): Plan {
+    const plan: Plan = { services: [], newBackends: this.maps.backends.batch(), names: [], staleFrontends: [], released: [], retired: [], tables, tried: [], shortOf: new Map() };
     for (const svc of looked) {
       const cur = this.services.get(svc.key);
       plan.tried.push(svc.key);
@@ -352,24 +361,23 @@ export class BpfReconciler implements Dataplane {
       this.ranges.add(svcId, svc.sourceRanges);
       const planned: PlannedService = { svc, svcId, proto, size: table.size, table: table.table, backendIds, frontendIds, written };
       plan.services.push(planned);
-      if (table.job) plan.jobs.push(table.job);
+      if (table.job) plan.tables.add(table.job);
     }
     return plan;
   }
 
   /**
    * Backends before the tables that name them; names, members and ranges with them.
-   * The tables are built meanwhile (on worker threads when there are many), into the
-   * regions of the pool planned for them.
+   * The tables are built meanwhile (on worker threads, since they were planned, when
+   * there are many), into the regions of the pool planned for them.
    */
   private writeBackendsAndTables(plan: Plan, stats: BpfApplyStats): void {
-    const built = this.builder.build(plan.jobs, this.tables);
     stats.backendsAdded += plan.newBackends.length;
     plan.newBackends.write();
     this.maps.names.setMany(plan.names);
     this.members.flush();
     this.ranges.flush();
-    built();
+    plan.tables.finish();
     this.tables.publish();
   }
 

@@ -1,11 +1,11 @@
 // Maglev tables as the datapath reads them: slot -> backend id, written straight into
 // the regions of the pool planned for them. A sync that writes many tables (an agent
-// start: 10,000 of them) shares them with worker threads: the jobs, in pool order, are
-// cut into units of consecutive regions, and each thread takes the next unit not taken
-// yet, the workers at once and the main thread once it has written backends and members,
-// so the threads end together however long the kernel took for those. Each thread
-// writes through windows of its own (a mapping counts in resident memory in full; see
-// ChunkWindow), which only move forward since units are taken in pool order.
+// start: 10,000 of them) shares them with worker threads while it is still planning:
+// jobs are cut into units of consecutive regions as the plan makes them, and each unit
+// goes to a worker, which builds it at once. The main thread, once it has planned and
+// written backends and members, builds the units no worker has taken yet, from the
+// last one back, so the threads end together. Each thread writes through windows of
+// its own (a mapping counts in resident memory in full; see ChunkWindow).
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { fillEndpointTable } from '../../model/maglev.js';
@@ -27,9 +27,18 @@ export interface TableTarget {
   chunkFd(start: number): number;
 }
 
+/** The tables one sync writes, handed over as they are planned. */
+export interface TableBatch {
+  /** A table to write into its region, now or by finish(). */
+  add(job: TableJob): void;
+  /** Writes what is not written yet and waits until every table is. */
+  finish(): void;
+  /** Ends the batch early (a failed sync): nothing more is built, and what a worker is building is waited for. */
+  cancel(): void;
+}
+
 export interface TableBuilder {
-  /** Starts writing the tables into their regions; the returned function waits until all are written. */
-  build(jobs: TableJob[], into: TableTarget): () => void;
+  batch(into: TableTarget): TableBatch;
   /** Stops its threads. */
   close(): void;
 }
@@ -42,37 +51,45 @@ export function fillTable(job: TableJob, out: Uint32Array): void {
 
 const inPoolOrder = (jobs: TableJob[]) => [...jobs].sort((a, b) => a.start - b.start);
 
+function buildInline(jobs: TableJob[], into: TableTarget): void {
+  for (const j of inPoolOrder(jobs)) fillTable(j, into.view(j.start, j.size));
+}
+
 export const inlineTables: TableBuilder = {
-  build(jobs, into) {
-    for (const j of inPoolOrder(jobs)) fillTable(j, into.view(j.start, j.size));
-    return () => undefined;
+  batch(into) {
+    let jobs: TableJob[] = [];
+    return {
+      add: (job) => void jobs.push(job),
+      finish: () => buildInline(jobs.splice(0), into),
+      cancel: () => void (jobs = []),
+    };
   },
   close() {},
 };
 
 /** Fewer tables than this are built inline: handing them over costs more than it saves. */
 const MIN_JOBS_FOR_WORKERS = 256;
-/** A worker that has not finished by then is taken for lost: the sync fails and is retried. */
+/** A worker that has not finished a unit by then is taken for lost: the sync fails and is retried. */
 const WAIT_MS = 60_000;
 /** Slots of a unit of work (about 1.5 ms of it): small enough that the threads end together. */
 const UNIT_SLOTS = 65_536;
+/** A unit's cell: who took it, then whether it is built. */
+const TAKEN = 0;
+const STATE = 1;
+const BY_WORKER = 1;
+const BY_MAIN = 2;
 const DONE = 1;
 const FAILED = 2;
 
-/**
- * What a worker is sent, all of it in shared memory: the jobs, where each unit's
- * begin (`units[u]` to `units[u + 1]`), the fds of the pool's chunks by key, and
- * `state`: the next unit to take, then each worker's flag.
- */
-export interface WorkerBatch {
+/** What a worker is sent: one unit's jobs, the fds of the pool's chunks they are in (by key), and the unit's cell. */
+export interface WorkerUnit {
   jobs: PackedJobs;
-  units: Uint32Array;
   fds: Array<[key: number, fd: number]>;
-  state: Int32Array;
-  index: number;
+  /** shared: [TAKEN] 0 until a thread takes the unit (BY_WORKER, BY_MAIN), [STATE] DONE or FAILED once a worker is through */
+  cell: Int32Array;
 }
 
-/** Jobs as typed arrays in shared memory. `shape` holds each job's backend count, size, start and first backend. */
+/** Jobs as typed arrays, whose buffers move to the worker without a copy. `shape` holds each job's backend count, size and start. */
 export interface PackedJobs {
   shape: Float64Array;
   endpoints: Float64Array;
@@ -80,20 +97,17 @@ export interface PackedJobs {
   backendIds: Uint32Array;
 }
 
-const SHAPE = 4;
-const shared = <T extends Float64Array | Uint32Array | Int32Array>(of: { new (b: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number }, n: number): T =>
-  new of(new SharedArrayBuffer(n * of.BYTES_PER_ELEMENT));
+const SHAPE = 3;
 
 export function packJobs(jobs: TableJob[]): PackedJobs {
   let total = 0;
   for (const j of jobs) total += j.endpoints.length;
-  const p: PackedJobs = { shape: shared(Float64Array, jobs.length * SHAPE), endpoints: shared(Float64Array, total), weights: shared(Uint32Array, total), backendIds: shared(Uint32Array, total) };
+  const p: PackedJobs = { shape: new Float64Array(jobs.length * SHAPE), endpoints: new Float64Array(total), weights: new Uint32Array(total), backendIds: new Uint32Array(total) };
   let at = 0;
   jobs.forEach((j, i) => {
     p.shape[i * SHAPE] = j.endpoints.length;
     p.shape[i * SHAPE + 1] = j.size;
     p.shape[i * SHAPE + 2] = j.start;
-    p.shape[i * SHAPE + 3] = at;
     p.endpoints.set(j.endpoints, at);
     p.weights.set(j.weights, at);
     p.backendIds.set(j.backendIds, at);
@@ -102,37 +116,108 @@ export function packJobs(jobs: TableJob[]): PackedJobs {
   return p;
 }
 
-/** Job `i` of a pack, as views of its arrays. */
-export function packedJob(p: PackedJobs, i: number): TableJob {
-  const [n, size, start, at] = [p.shape[i * SHAPE]!, p.shape[i * SHAPE + 1]!, p.shape[i * SHAPE + 2]!, p.shape[i * SHAPE + 3]!];
-  return { endpoints: p.endpoints.subarray(at, at + n), weights: p.weights.subarray(at, at + n), backendIds: p.backendIds.subarray(at, at + n), size, start };
+/** The jobs `packJobs` packed, as views of its arrays. */
+export function* unpackJobs(p: PackedJobs): Generator<TableJob> {
+  for (let i = 0, at = 0; i < p.shape.length; i += SHAPE) {
+    const n = p.shape[i]!;
+    yield { endpoints: p.endpoints.subarray(at, at + n), weights: p.weights.subarray(at, at + n), backendIds: p.backendIds.subarray(at, at + n), size: p.shape[i + 1]!, start: p.shape[i + 2]! };
+    at += n;
+  }
 }
 
-/** Where units begin, for jobs in pool order: a unit's regions are consecutive, in one chunk, UNIT_SLOTS at most (or one table). */
-function unitsOf(jobs: TableJob[]): Uint32Array {
-  const bounds = [0];
-  let slots = 0;
-  jobs.forEach((j, i) => {
-    if (i > 0 && (slots + j.size > UNIT_SLOTS || chunkKey(j.start) !== chunkKey(jobs[i - 1]!.start))) {
-      bounds.push(i);
-      slots = 0;
-    }
-    slots += j.size;
-  });
-  bounds.push(jobs.length);
-  const units = shared(Uint32Array, bounds.length);
-  units.set(bounds);
-  return units;
+const buffersOf = (p: PackedJobs) => [p.shape.buffer, p.endpoints.buffer, p.weights.buffer, p.backendIds.buffer] as ArrayBuffer[];
+
+/** Whether this thread takes the unit (no other thread has). */
+export function takeUnit(cell: Int32Array, by: 'worker' | 'main'): boolean {
+  return Atomics.compareExchange(cell, TAKEN, 0, by === 'worker' ? BY_WORKER : BY_MAIN) === 0;
 }
 
-/** Builds units not taken yet, one at a time, until none is left (on the main thread and the workers alike). */
-export function takeUnits(batch: Pick<WorkerBatch, 'units' | 'state'>, job: (i: number) => TableJob, out: (j: TableJob) => Uint32Array): void {
-  const count = batch.units.length - 1;
-  for (let u = Atomics.add(batch.state, 0, 1); u < count; u = Atomics.add(batch.state, 0, 1)) {
-    for (let i = batch.units[u]!; i < batch.units[u + 1]!; i++) {
-      const j = job(i);
-      fillTable(j, out(j));
+/** Says a worker is through with its unit (built, or failed). */
+export function unitDone(cell: Int32Array, ok: boolean): void {
+  Atomics.store(cell, STATE, ok ? DONE : FAILED);
+  Atomics.notify(cell, STATE);
+}
+
+interface Unit {
+  jobs: TableJob[];
+  cell: Int32Array;
+}
+
+/**
+ * A batch whose jobs go to the workers in units as they come (once there are enough
+ * of them to be worth it); a unit is consecutive regions in one chunk.
+ */
+class SharedBatch implements TableBatch {
+  private early: TableJob[] = [];
+  private current: TableJob[] = [];
+  private slots = 0;
+  private readonly units: Unit[] = [];
+  private next = 0;
+
+  constructor(
+    private readonly workers: Worker[],
+    private readonly into: TableTarget,
+  ) {}
+
+  add(job: TableJob): void {
+    if (this.early.length < MIN_JOBS_FOR_WORKERS) {
+      this.early.push(job);
+      if (this.early.length < MIN_JOBS_FOR_WORKERS) return;
+      for (const j of inPoolOrder(this.early)) this.cut(j);
+      return;
     }
+    this.cut(job);
+  }
+
+  private cut(job: TableJob): void {
+    const last = this.current.at(-1);
+    if (last && (this.slots + job.size > UNIT_SLOTS || chunkKey(job.start) !== chunkKey(last.start) || job.start < last.start)) this.post();
+    this.current.push(job);
+    this.slots += job.size;
+  }
+
+  /** Hands the current unit to the next worker. */
+  private post(): void {
+    const jobs = this.current;
+    this.current = [];
+    this.slots = 0;
+    const cell = new Int32Array(new SharedArrayBuffer(8));
+    this.units.push({ jobs, cell });
+    const packed = packJobs(jobs);
+    const fds = [...new Map(jobs.map((j) => [chunkKey(j.start), this.into.chunkFd(j.start)]))];
+    this.workers[this.next++ % this.workers.length]!.postMessage({ jobs: packed, fds, cell } satisfies WorkerUnit, buffersOf(packed));
+  }
+
+  finish(): void {
+    if (this.early.length < MIN_JOBS_FOR_WORKERS) return buildInline(this.early.splice(0), this.into);
+    if (this.current.length) this.post();
+    // From the last unit back: the workers take them from the first.
+    for (let i = this.units.length - 1; i >= 0; i--) {
+      const u = this.units[i]!;
+      if (takeUnit(u.cell, 'main')) for (const j of u.jobs) fillTable(j, this.into.view(j.start, j.size));
+    }
+    const trouble = this.waitForWorkers();
+    if (trouble) throw new Error(trouble);
+  }
+
+  cancel(): void {
+    this.early = [];
+    this.current = [];
+    for (const u of this.units) takeUnit(u.cell, 'main');
+    // A worker may be writing into the pool's chunks: their fds must stay open until it is through.
+    // (The sync failed already; what went wrong in a worker adds nothing to that.)
+    this.waitForWorkers();
+  }
+
+  /** Waits for the units the workers took; says what went wrong, if anything. */
+  private waitForWorkers(): string | undefined {
+    let trouble: string | undefined;
+    for (const { cell } of this.units.splice(0)) {
+      if (Atomics.load(cell, TAKEN) !== BY_WORKER) continue;
+      if (Atomics.wait(cell, STATE, 0, WAIT_MS) === 'timed-out') trouble = `a Maglev worker built no table within ${WAIT_MS} ms`;
+      else if (Atomics.load(cell, STATE) === FAILED) trouble ??= 'a Maglev worker failed to build its tables';
+    }
+    return trouble;
   }
 }
 
@@ -144,27 +229,9 @@ export function workerTables(threads = Math.max(1, os.availableParallelism() - 1
     return w;
   });
   return {
-    build(jobs, into) {
-      if (jobs.length < MIN_JOBS_FOR_WORKERS) return inlineTables.build(jobs, into);
-      const ordered = inPoolOrder(jobs);
-      const packed = packJobs(ordered);
-      const units = unitsOf(ordered);
-      const state = shared(Int32Array, 1 + workers.length);
-      const fds = [...new Map(ordered.map((j) => [chunkKey(j.start), into.chunkFd(j.start)]))];
-      workers.forEach((w, index) => w.postMessage({ jobs: packed, units, fds, state, index } satisfies WorkerBatch));
-      return () => {
-        // The main thread takes units once it has written the backends and members.
-        takeUnits({ units, state }, (i) => ordered[i]!, (j) => into.view(j.start, j.size));
-        for (let i = 0; i < workers.length; i++) {
-          if (Atomics.wait(state, 1 + i, 0, WAIT_MS) === 'timed-out') throw new Error(`a Maglev worker built no table within ${WAIT_MS} ms`);
-          if (Atomics.load(state, 1 + i) === FAILED) throw new Error('a Maglev worker failed to build its tables');
-        }
-      };
-    },
+    batch: (into) => new SharedBatch(workers, into),
     close() {
       for (const w of workers) void w.terminate();
     },
   };
 }
-
-export const WORKER_FLAGS = { DONE, FAILED } as const;

@@ -1,32 +1,29 @@
-// A Maglev worker thread (table-builder.ts): takes units of its batch until none is
-// left, writes their tables into the pool's chunks through windows of its own (see
-// ChunkWindow), unmaps them and says so through its flag.
+// A Maglev worker thread (table-builder.ts): builds each unit it is sent unless the main
+// thread took it first, writing into the pool's chunks through windows of its own (see
+// ChunkWindow), unmapped after each unit, and says so through the unit's cell.
 import { parentPort } from 'node:worker_threads';
 import { native } from './native.js';
 import { ChunkWindow } from './chunk-window.js';
 import { chunkKey, chunkOffset } from './maglev-pool.js';
-import { packedJob, takeUnits, WORKER_FLAGS, type WorkerBatch } from './table-builder.js';
+import { fillTable, takeUnit, unitDone, unpackJobs, type WorkerUnit } from './table-builder.js';
 
-parentPort!.on('message', (batch: WorkerBatch) => {
-  const fds = new Map(batch.fds);
+parentPort!.on('message', (unit: WorkerUnit) => {
+  if (!takeUnit(unit.cell, 'worker')) return;
+  const fds = new Map(unit.fds);
   const windows = new Map<number, ChunkWindow>();
-  const window = (key: number) => {
-    let w = windows.get(key);
-    if (!w) {
-      const fd = fds.get(key)!;
-      windows.set(key, (w = new ChunkWindow(fd, native().mapInfo(fd).maxEntries)));
-    }
-    return w;
-  };
-  let result: number = WORKER_FLAGS.DONE;
+  let ok = true;
   try {
-    takeUnits(batch, (i) => packedJob(batch.jobs, i), (j) => window(chunkKey(j.start)).region(chunkOffset(j.start), j.size));
+    for (const job of unpackJobs(unit.jobs)) {
+      const key = chunkKey(job.start);
+      let w = windows.get(key);
+      if (!w) windows.set(key, (w = new ChunkWindow(fds.get(key)!, native().mapInfo(fds.get(key)!).maxEntries)));
+      fillTable(job, w.region(chunkOffset(job.start), job.size));
+    }
   } catch {
-    result = WORKER_FLAGS.FAILED;
+    ok = false;
   } finally {
-    // Unmapped before the main thread goes on: the sync's memory is back when it ends.
+    // Unmapped before the unit is done: the sync's memory is back when it ends.
     for (const w of windows.values()) w.close();
   }
-  Atomics.store(batch.state, 1 + batch.index, result);
-  Atomics.notify(batch.state, 1 + batch.index);
+  unitDone(unit.cell, ok);
 });
