@@ -2,39 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { BpfReconciler } from '../../src/dataplane/bpf/reconciler.js';
 import { CAPACITY, mapSizes, type Capacity } from '../../src/dataplane/bpf/capacity.js';
-import type { MapBatch, MapLike } from '../../src/dataplane/bpf/maps.js';
+import { MemMap } from '../helpers/mem-map.js';
 import type { MaglevTables } from '../../src/dataplane/bpf/maglev-pool.js';
 import { SVC_F_LOCAL, SVC_F_TERMINATING, type BackendValue, type MemberKey, type SourceRangeKey, type SvcKey, type SvcName, type SvcValue } from '../../src/dataplane/bpf/codec.js';
 import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
 import { makeEndpoint, makeService, makeSlice, withIngress } from '../fixtures/k8s.js';
-
-/** An in-memory map that counts writes, standing in for a BPF map. */
-class MemMap<K, V> implements MapLike<K, V> {
-  readonly data = new Map<string, [K, V]>();
-  writes = 0;
-  deletes = 0;
-  get(k: K) {
-    return this.data.get(JSON.stringify(k))?.[1];
-  }
-  set(k: K, v: V) {
-    this.writes++;
-    this.data.set(JSON.stringify(k), [k, v]);
-  }
-  setMany(entries: Array<[K, V]>) {
-    for (const [k, v] of entries) this.set(k, v);
-  }
-  batch(): MapBatch<K, V> {
-    const entries: Array<[K, V]> = [];
-    return { add: (k, v) => void entries.push([k, v]), get length() { return entries.length; }, write: () => this.setMany(entries.splice(0)) };
-  }
-  delete(k: K) {
-    this.deletes++;
-    return this.data.delete(JSON.stringify(k));
-  }
-  entries() {
-    return [...this.data.values()];
-  }
-}
 
 /** The Maglev pool in memory: regions by start, freed at commit() once retired. */
 class MemTables implements MaglevTables {

@@ -32,22 +32,25 @@ export class MapSets<K, I extends number | string> {
     return this.count;
   }
 
-  holdsExactly(svcId: number, items: I[]): boolean {
-    const have = this.sets.get(svcId) ?? [];
-    const want = new Set(items);
-    return have.length === want.size && have.every((i) => want.has(i));
+  /** Whether the service's items are `items` (distinct), in any order. */
+  holdsExactly(svcId: number, items: readonly I[]): boolean {
+    const have = this.sets.get(svcId);
+    if (!have) return items.length === 0;
+    if (have.length !== items.length) return false;
+    const want = memberOf(items);
+    return have.every(want);
   }
 
-  /** Queues the items the service does not have yet; they reach the map at flush(). */
-  add(svcId: number, items: Iterable<I>): void {
+  /** Queues the items (distinct) the service does not have yet; they reach the map at flush(). */
+  add(svcId: number, items: readonly I[]): void {
+    if (items.length === 0) return;
     const have = this.itemsOf(svcId);
-    const known = new Set(have);
     const before = have.length;
+    const known = memberOf(have);
     for (const item of items) {
-      if (known.has(item)) continue;
+      if (known(item)) continue;
       this.pending.add(this.keyOf(svcId, item), 1);
       have.push(item);
-      known.add(item);
       this.count++;
     }
     if (have.length === 0) this.sets.delete(svcId);
@@ -59,12 +62,14 @@ export class MapSets<K, I extends number | string> {
   }
 
   /** Removes the service's items not in `keep`; returns how many went. */
-  prune(svcId: number, keep: Iterable<I>): number {
+  prune(svcId: number, keep: readonly I[]): number {
     const have = this.sets.get(svcId);
     if (!have) return 0;
-    const want = new Set(keep);
-    const kept = have.filter((item) => want.has(item));
-    for (const item of have) if (!want.has(item)) this.map.delete(this.keyOf(svcId, item));
+    // Most often what was just added, in the same order: nothing to look up.
+    if (have.length === keep.length && have.every((item, i) => item === keep[i])) return 0;
+    const want = memberOf(keep);
+    const kept = have.filter(want);
+    for (const item of have) if (!want(item)) this.map.delete(this.keyOf(svcId, item));
     const removed = have.length - kept.length;
     this.count -= removed;
     if (kept.length === 0) this.sets.delete(svcId);
@@ -77,4 +82,11 @@ export class MapSets<K, I extends number | string> {
     if (!s) this.sets.set(svcId, (s = []));
     return s;
   }
+}
+
+/** A membership test for `items`: a scan while they are few (most services), a Set beyond. */
+function memberOf<I>(items: readonly I[]): (item: I) => boolean {
+  if (items.length <= 16) return (item) => items.includes(item);
+  const set = new Set(items);
+  return (item) => set.has(item);
 }
