@@ -56,8 +56,7 @@ interface Plan {
   released: number[];
   /** table regions (start, size) the frontends stop naming */
   retired: Array<[number, number]>;
-  /** tables to build (each for a planned service), written after the backends and members */
-  /** the tables to write, handed to the builder as they are planned */
+  /** the tables to build (each for a planned service), handed to the builder as they are planned; all written after the backends and members */
   tables: TableBatch;
   /** services looked at, and what of each found no room */
   tried: string[];
