@@ -64,6 +64,23 @@ function inline(batch: TableJob[]): Uint32Array[] {
   return out;
 }
 
+/** Runs `test` with a compiled builder of one worker, closed and its mappings gone afterwards. */
+function withBuilder(test: (builder: TableBuilder) => void): void {
+  const builder = compiled.workerTables(1);
+  try {
+    test(builder);
+  } finally {
+    builder.close();
+    unmapAll();
+  }
+}
+
+/** The pool holds the tables the inline builder writes for `batch`. */
+function expectAsInline(batch: TableJob[]): void {
+  const want = inline(batch);
+  batch.forEach((j, i) => expect([...pool.view(j.start, j.size)]).toEqual([...want[i]!]));
+}
+
 /** Hands `batch` to `builder` as a plan does, one job at a time. */
 function handOver(builder: TableBuilder, batch: TableJob[]): TableBatch {
   const b = builder.batch(pool);
@@ -73,63 +90,44 @@ function handOver(builder: TableBuilder, batch: TableJob[]): TableBatch {
 
 describe('Maglev tables on worker threads', () => {
   it('writes a big batch shared by a worker thread and the main one into the chunks exactly as inline, every slot naming one of its backends', () => {
-    const builder = compiled.workerTables(1);
-    try {
+    withBuilder((builder) => {
       // The main thread joins at once, or after the worker has had the batch to itself for a while.
       for (const [batch, busyMs] of [[jobs(600), 0], [jobs(400, 7), 300]] as const) {
         const before = mappings();
         const b = handOver(builder, batch);
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, busyMs);
         b.finish();
-        const want = inline(batch);
         expect(new Set(batch.map((j) => Math.floor(j.start / CHUNK))).size).toBeGreaterThan(1);
         // The worker's windows are gone once the batch is finished; the main thread's stay until the pool's release.
         expect(mappings()).toBe(before + mapped.size);
-        batch.forEach((j, i) => {
-          const got = [...pool.view(j.start, j.size)];
-          expect(got).toEqual([...want[i]!]);
-          expect(new Set(got)).toEqual(new Set(Array.from(j.backendIds)));
-        });
+        expectAsInline(batch);
+        for (const j of batch) expect(new Set(pool.view(j.start, j.size))).toEqual(new Set(Array.from(j.backendIds)));
         unmapAll();
         expect(mappings()).toBe(before);
       }
-    } finally {
-      builder.close();
-      unmapAll();
-    }
+    });
   });
 
   it('a cancelled batch waits for the units a worker took, the main thread builds none, and no mapping is left', () => {
-    const builder = compiled.workerTables(1);
-    try {
+    withBuilder((builder) => {
       const before = mappings();
-      const batch = jobs(600, 3);
-      handOver(builder, batch).cancel();
+      handOver(builder, jobs(600, 3)).cancel();
       expect(mappings()).toBe(before);
       expect(mapped.size).toBe(0);
       // The builder serves the next batch as if nothing happened.
       const again = jobs(300, 5);
       handOver(builder, again).finish();
-      const want = inline(again);
-      again.forEach((j, i) => expect([...pool.view(j.start, j.size)]).toEqual([...want[i]!]));
-    } finally {
-      builder.close();
-      unmapAll();
-    }
+      expectAsInline(again);
+    });
   });
 
   it('builds a batch too small for the workers inline, on the main thread', () => {
-    const builder = compiled.workerTables(1);
-    try {
+    withBuilder((builder) => {
       const batch = jobs(100, 9);
       handOver(builder, batch).finish();
-      const want = inline(batch);
-      batch.forEach((j, i) => expect([...pool.view(j.start, j.size)]).toEqual([...want[i]!]));
+      expectAsInline(batch);
       expect(mapped.size).toBeGreaterThan(0);
-    } finally {
-      builder.close();
-      unmapAll();
-    }
+    });
   });
 
   it('maps a chunk bigger than a window a window at a time, moving forward, and every slot written lands in the chunk', () => {
