@@ -18,6 +18,7 @@ import { backendNumber, frontendId, type Backend, type DesiredState, type Fronte
 import { categorizeEndpoints, type EndpointInfo } from './endpoints.js';
 import { ipv4ToInt } from './ipv4.js';
 import { flat, packed } from './compact.js';
+import { SmallSet } from './small-set.js';
 
 export interface NodeContext {
   name: string;
@@ -85,7 +86,7 @@ function frontendsOf(svc: Service, port: ServicePort, node: NodeContext): Fronte
 function endpointsOf(port: ServicePort, slices: EndpointSlice[], publishNotReady = false): EndpointInfo[] {
   const protocol = port.protocol ?? 'TCP';
   const out: EndpointInfo[] = [];
-  const seen = new Seen();
+  const seen = new SmallSet<number>();
   for (const slice of slices) {
     if (slice.addressType !== 'IPv4') continue;
     // Slice ports carry the resolved target port per port name, so named
@@ -113,21 +114,6 @@ function endpointsOf(port: ServicePort, slices: EndpointSlice[], publishNotReady
     }
   }
   return out;
-}
-
-/** Which numbers were added before: a scan of an array while there are few (most Services), a Set beyond. */
-class Seen {
-  private few: number[] = [];
-  private many?: Set<number>;
-
-  /** False when `n` was added before. */
-  add(n: number): boolean {
-    if (this.many) return this.many.size < this.many.add(n).size;
-    if (this.few.includes(n)) return false;
-    this.few.push(n);
-    if (this.few.length > 32) this.many = new Set(this.few);
-    return true;
-  }
 }
 
 /** Endpoints without a nodeName are taken as this node's (as before nodeName existed). */

@@ -6,6 +6,7 @@
 // services), an array a sixth of that.
 import type { MapBatch, MapLike } from './maps.js';
 import { packed } from '../../model/compact.js';
+import { SmallSet } from '../../model/small-set.js';
 
 /** `I`: the item, a backend id or a CIDR. */
 export class MapSets<K, I extends number | string> {
@@ -37,18 +38,18 @@ export class MapSets<K, I extends number | string> {
     const have = this.sets.get(svcId);
     if (!have) return items.length === 0;
     if (have.length !== items.length) return false;
-    const want = memberOf(items);
-    return have.every(want);
+    const want = new SmallSet(items);
+    return have.every((item) => want.has(item));
   }
 
-  /** Queues the items (distinct) the service does not have yet; they reach the map at flush(). */
+  /** Queues the items the service does not have yet; they reach the map at flush(). */
   add(svcId: number, items: readonly I[]): void {
     if (items.length === 0) return;
     const have = this.itemsOf(svcId);
     const before = have.length;
-    const known = memberOf(have);
+    const known = new SmallSet(have);
     for (const item of items) {
-      if (known(item)) continue;
+      if (!known.add(item)) continue;
       this.pending.add(this.keyOf(svcId, item), 1);
       have.push(item);
       this.count++;
@@ -67,9 +68,9 @@ export class MapSets<K, I extends number | string> {
     if (!have) return 0;
     // Most often what was just added, in the same order: nothing to look up.
     if (have.length === keep.length && have.every((item, i) => item === keep[i])) return 0;
-    const want = memberOf(keep);
-    const kept = have.filter(want);
-    for (const item of have) if (!want(item)) this.map.delete(this.keyOf(svcId, item));
+    const want = new SmallSet(keep);
+    const kept = have.filter((item) => want.has(item));
+    for (const item of have) if (!want.has(item)) this.map.delete(this.keyOf(svcId, item));
     const removed = have.length - kept.length;
     this.count -= removed;
     if (kept.length === 0) this.sets.delete(svcId);
@@ -82,11 +83,4 @@ export class MapSets<K, I extends number | string> {
     if (!s) this.sets.set(svcId, (s = []));
     return s;
   }
-}
-
-/** A membership test for `items`: a scan while they are few (most services), a Set beyond. */
-function memberOf<I>(items: readonly I[]): (item: I) => boolean {
-  if (items.length <= 16) return (item) => items.includes(item);
-  const set = new Set(items);
-  return (item) => set.has(item);
 }
