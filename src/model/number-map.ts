@@ -7,6 +7,12 @@ const EMPTY = -1;
 const MAX_LOAD = 0.7;
 const TWO_32 = 4294967296;
 
+/** The key, when the map can hold it (EMPTY marks a free slot). */
+function checked(key: number): number {
+  if (!(key >= 0 && key < Number.MAX_SAFE_INTEGER && Number.isInteger(key))) throw new RangeError(`NumberMap key ${key}: must be a whole number from 0 to 2^53 - 2`);
+  return key;
+}
+
 export class NumberMap {
   private keys: Float64Array;
   private values: Uint32Array;
@@ -29,8 +35,25 @@ export class NumberMap {
   }
 
   set(key: number, value: number): void {
-    if (!(key >= 0 && key < Number.MAX_SAFE_INTEGER && Number.isInteger(key))) throw new RangeError(`NumberMap key ${key}: must be a whole number from 0 to 2^53 - 2`);
-    let i = this.find(key);
+    this.put(this.find(checked(key)), key, value);
+  }
+
+  /**
+   * Adds `delta` to the count held for `key` (none counts as 0) and returns the count
+   * it held before; a count that reaches 0 (or less) removes the key. One lookup where
+   * get, then set or delete, take two or three: a start counts a million backends so.
+   */
+  addCount(key: number, delta: number): number {
+    const i = this.find(checked(key));
+    const was = this.keys[i] === key ? this.values[i]! : 0;
+    const n = was + delta;
+    if (n > 0) this.put(i, key, n);
+    else if (was > 0) this.remove(i);
+    return was;
+  }
+
+  /** Sets `key`'s value in slot `i`, where find() found it or would put it. */
+  private put(i: number, key: number, value: number): void {
     if (this.keys[i] !== key) {
       if (this.count + 1 > (this.mask + 1) * MAX_LOAD) {
         this.grow();
@@ -40,21 +63,6 @@ export class NumberMap {
       this.count++;
     }
     this.values[i] = value;
-  }
-
-  /**
-   * Adds `delta` to the count held for `key` (none counts as 0) and returns the count
-   * it held before; a count that reaches 0 (or less) removes the key. One lookup where
-   * get, then set or delete, take two: a start counts a million backends so.
-   */
-  addCount(key: number, delta: number): number {
-    const i = this.find(key);
-    const was = this.keys[i] === key ? this.values[i]! : 0;
-    const n = was + delta;
-    if (n > 0 && was > 0) this.values[i] = n;
-    else if (n > 0) this.set(key, n);
-    else if (was > 0) this.remove(i);
-    return was;
   }
 
   delete(key: number): boolean {

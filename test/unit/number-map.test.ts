@@ -75,7 +75,10 @@ describe('NumberMap', () => {
 
   it('refuses keys it cannot hold', () => {
     const ours = new NumberMap();
-    for (const bad of [-1, 1.5, Number.NaN, 2 ** 53]) expect(() => ours.set(bad, 1)).toThrow(`NumberMap key ${bad}: must be a whole number from 0 to 2^53 - 2`);
+    for (const bad of [-1, 1.5, Number.NaN, 2 ** 53]) {
+      expect(() => ours.set(bad, 1)).toThrow(`NumberMap key ${bad}: must be a whole number from 0 to 2^53 - 2`);
+      expect(() => ours.addCount(bad, 1)).toThrow(`NumberMap key ${bad}: must be a whole number from 0 to 2^53 - 2`);
+    }
     expect(ours.size).toBe(0);
   });
 });
