@@ -34,11 +34,23 @@ function uintField(types, def, field) {
   return arr.nr_elems;
 }
 
-/** An object's programs (global functions) and maps (the .maps section's variables). */
+/** An object's programs: as libbpf counts them, the functions in a section of their
+ * own (SEC); global functions in .text are subprograms the verifier checks apart. */
+function programsOf(file) {
+  const syms = execFileSync('llvm-objdump', ['--syms', file], { encoding: 'utf8' });
+  // "0000000000000000 g     F tc	0000000000004b68 xlb_tc_ingress"
+  const fn = /^[0-9a-f]+ g +F (\S+)\t[0-9a-f]+ (\S+)$/;
+  return syms.split('\n').flatMap((line) => {
+    const m = fn.exec(line);
+    return m && m[1] !== '.text' ? [m[2]] : [];
+  });
+}
+
+/** An object's programs and maps (the .maps section's variables). */
 function objectOf(file, mapTypeName) {
   const types = btf(file);
   const all = [...types.values()];
-  const programs = all.filter((t) => t.kind === 'FUNC' && t.linkage === 'global').map((t) => t.name);
+  const programs = programsOf(file);
   const sec = all.find((t) => t.kind === 'DATASEC' && t.name === '.maps');
   const maps = {};
   for (const v of sec?.vars ?? []) {

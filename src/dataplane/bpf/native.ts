@@ -75,6 +75,8 @@ export interface ProgInfo {
   tag: string;
   type: number;
   jited: boolean;
+  /** instructions the verifier went through to accept it (its load cost) */
+  verifiedInsns: number;
 }
 
 export type XdpMode = 'native' | 'generic';
@@ -147,8 +149,8 @@ export interface NativeAddon {
   tcQuery(ifindex: number, direction: TcDirection): number;
   /** The device's XDP program (id 0, mode "": none). */
   xdpQuery(ifindex: number): { id: number; mode: XdpMode | '' };
-  /** A loaded program by id (tag as bpftool prints it). */
-  progInfo(id: number): ProgInfo;
+  /** A loaded program by id, or by an fd of ours (tag as bpftool prints it). */
+  progInfo(ref: number | { fd: number }): ProgInfo;
   /** The id of the program a pinned bpf_link runs. */
   linkProgId(pinPath: string): number;
   /**
