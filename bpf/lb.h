@@ -36,7 +36,7 @@ static __always_inline struct xlb_backend *tracked_backend(const struct xlb_ct_v
 	if ((ct->flags & XLB_CT_CLOSING) && xlb_is_syn(p))
 		return NULL;
 	__u32 id = ct->backend_id;
-	struct xlb_backend *b = bpf_map_lookup_elem(&xlb_backends, &id);
+	struct xlb_backend *b = xlb_backend_of(id);
 	if (!b || b->addr != ct->backend_addr || b->port != ct->backend_port)
 		return NULL;
 	/* UDP has no end: a flow whose endpoint left the service moves at once (kube-proxy

@@ -47,7 +47,7 @@ static __always_inline struct xlb_backend *xlb_maglev_pick(const struct xlb_svc_
 		t->maglev_slot = slot;
 	}
 	*id = row[at % XLB_MAGLEV_ROW_SLOTS];
-	return bpf_map_lookup_elem(&xlb_backends, id);
+	return xlb_backend_of(*id);
 }
 
 /* sessionAffinity ClientIP: a client's new flows go where its last one went, while
@@ -67,7 +67,7 @@ static __always_inline struct xlb_backend *xlb_affinity_pick(const struct xlb_sv
 		t->expires_ns = av->expires_ns;
 	}
 	*id = av->backend_id;
-	return bpf_map_lookup_elem(&xlb_backends, id);
+	return xlb_backend_of(*id);
 }
 
 /* The backend for a new flow of `svc`, or NULL (see xlb_refusal). `tuple` is hashed

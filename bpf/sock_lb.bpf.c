@@ -225,8 +225,7 @@ int xlb_sock_sweep(struct bpf_iter__udp *ctx)
 	if (!v)
 		return 0; /* not a socket we balanced */
 	struct xlb_member_key mk = { .svc_id = v->svc_id, .backend_id = v->backend_id };
-	__u32 id = v->backend_id;
-	struct xlb_backend *b = bpf_map_lookup_elem(&xlb_backends, &id);
+	struct xlb_backend *b = xlb_backend_of(v->backend_id);
 	if (bpf_map_lookup_elem(&xlb_members, &mk) && b && b->addr == k.backend_addr && b->port == k.backend_port)
 		return 0;
 	bpf_sock_destroy((struct sock_common *)sk);

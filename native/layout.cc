@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "batch.h"
 #include "errors.h"
 #include "layout.h"
 
@@ -239,32 +240,16 @@ Napi::Value MapMigrate(const Napi::CallbackInfo &info) {
   auto stride = [&](__u32 size) { return percpu ? (size + 7) / 8 * 8 : size; };
   const size_t fromStride = stride(fi.value_size), toStride = stride(ti.value_size);
 
-  __u32 batch = 256;
-  std::vector<uint8_t> keys, values, key(ti.key_size), value(toStride * cpus);
-  // The kernel's position in the map between batches (a bucket index for hashes).
-  uint64_t inPos = 0, outPos = 0;
-  bool first = true, done = false;
+  std::vector<uint8_t> key(ti.key_size), value(toStride * cpus);
   uint32_t copied = 0, dropped = 0;
-  while (!done) {
-    keys.resize((size_t)batch * fi.key_size);
-    values.resize((size_t)batch * fromStride * cpus);
-    __u32 n = batch;
-    int rc = bpf_map_lookup_batch(from, first ? nullptr : &inPos, &outPos, keys.data(), values.data(), &n, nullptr);
-    if (rc && errno == ENOSPC && n == 0) {  // a bucket holds more than a batch
-      batch *= 2;
-      continue;
-    }
-    if (rc && errno != ENOENT) throw SysError(env, errno, "reading map " + std::string(fi.name) + " in batches", "needs kernel >= 5.6");
-    done = rc != 0;
-    first = false;
-    inPos = outPos;
+  ForEachBatch(env, from, std::string("map ") + fi.name, fi.key_size, fromStride * cpus, [&](const uint8_t *keys, const uint8_t *values, __u32 n) {
     for (__u32 i = 0; i < n; i++) {
       if (!convertible) {
         dropped++;
         continue;
       }
-      const uint8_t *k = keys.data() + (size_t)i * fi.key_size;
-      const uint8_t *v = values.data() + (size_t)i * fromStride * cpus;
+      const uint8_t *k = keys + (size_t)i * fi.key_size;
+      const uint8_t *v = values + (size_t)i * fromStride * cpus;
       std::fill(key.begin(), key.end(), 0);
       std::fill(value.begin(), value.end(), 0);
       for (const Range &r : keyRanges) memcpy(key.data() + r.to, k + r.from, r.length);
@@ -278,7 +263,7 @@ Napi::Value MapMigrate(const Napi::CallbackInfo &info) {
         throw SysError(env, errno, what + " (entry " + std::to_string(copied + dropped) + ")");
       }
     }
-  }
+  });
   Napi::Object out = Napi::Object::New(env);
   out.Set("copied", copied);
   out.Set("dropped", dropped);

@@ -7,7 +7,7 @@
  *   xlb_nat       a plain hash, not an LRU one
  *   xlb_affinity  the product's layout, with fewer entries
  *   xlb_services  a frontend value without affinity_timeout_s
- *   xlb_backends  an LRU hash, not a plain one
+ *   xlb_backends  an LRU hash, not an array
  *   xlb_maglev    inner tables of 8-byte slots, not mmapable */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>

@@ -110,9 +110,19 @@ export class NumberMap {
     return (h ^ (h >>> 16)) & this.mask;
   }
 
+  /** Makes room for `n` keys in all: filling it up to them then moves no key (a start fills a map of 100,000). */
+  reserve(n: number): void {
+    let slots = this.keys.length;
+    while (n > slots * MAX_LOAD) slots *= 2;
+    if (slots > this.keys.length) this.resize(slots);
+  }
+
   private grow(): void {
+    this.resize(this.keys.length * 2);
+  }
+
+  private resize(slots: number): void {
     const { keys, values } = this;
-    const slots = keys.length * 2;
     this.keys = new Float64Array(slots).fill(EMPTY);
     this.values = new Uint32Array(slots);
     this.mask = slots - 1;

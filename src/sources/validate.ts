@@ -142,6 +142,8 @@ function endpoint(raw: unknown, at: unknown): void {
   const addrs = optArray(e.addresses, 'addresses');
   if (addrs.length === 0) fail('addresses', 'must list at least one address');
   if (at === 'IPv4') addrs.forEach((a, j) => isIPv4(String(a)) || fail(`addresses[${j}]`, 'must be an IPv4 address', a));
+  // As the API server's validation: no backend is reached at 0.0.0.0 (and xlb_backends reads an address of 0 as no backend).
+  if (addrs.includes('0.0.0.0')) fail(`addresses[${addrs.indexOf('0.0.0.0')}]`, 'must not be the unspecified address', '0.0.0.0');
   const c = optObj(e.conditions, 'conditions') ?? {};
   for (const k of ['ready', 'serving', 'terminating']) {
     if (c[k] !== undefined && c[k] !== null && typeof c[k] !== 'boolean') fail(`conditions.${k}`, 'must be true or false', c[k]);

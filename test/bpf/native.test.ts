@@ -5,7 +5,7 @@ import { bpf_map_type } from '../../src/dataplane/bpf/contract.js';
 import { BPF_F_MMAPABLE } from '../../src/dataplane/bpf/kernel.js';
 import { native, type NativeError } from '../../src/dataplane/bpf/native.js';
 import * as codec from '../../src/dataplane/bpf/codec.js';
-import { TypedMap } from '../../src/dataplane/bpf/maps.js';
+import { SlotArray, TypedMap } from '../../src/dataplane/bpf/maps.js';
 
 function thrown(f: () => unknown): NativeError {
   try {
@@ -109,6 +109,33 @@ describe('native addon', () => {
       batch.write();
       expect(map.get(300)).toEqual(value(300));
       expect(map.entries()).toHaveLength(301);
+    } finally {
+      native().closeFd(fd);
+    }
+  });
+
+  it.each([
+    ['in batches', 0],
+    ['through its memory, a window at a time', BPF_F_MMAPABLE],
+  ])('reads an array %s, a slot of zeros as an empty one: a SlotArray gets, deletes, dumps and counts only filled slots', (_how, flags) => {
+    const fd = native().mapCreate(bpf_map_type.BPF_MAP_TYPE_ARRAY, 4, codec.backend.size, 300_000, flags, 'xlb_test_slots');
+    try {
+      const slots = new SlotArray('xlb_test_slots', fd, codec.backend);
+      const value = (i: number) => ({ addr: `198.18.${(i >> 8) & 255}.${i & 255}`, port: 1 + (i % 65_000), proto: 6, flags: 0 });
+      // Ids on both sides of the addon's batches (4,096 slots) and windows (1 MiB: 131,072 slots), the last slot included.
+      const ids = [1, 2, 4095, 4096, 4097, 131_071, 131_072, 262_144, 299_999];
+      const batch = slots.batch();
+      for (const id of ids) batch.add(id, value(id));
+      batch.write();
+      expect(slots.entries()).toEqual(ids.map((id) => [id, value(id)]));
+      expect(native().mapCount(fd)).toBe(ids.length);
+      expect(slots.get(3)).toBeUndefined();
+      expect(slots.get(4096)).toEqual(value(4096));
+      expect(slots.delete(4096)).toBe(true);
+      expect(slots.delete(4096)).toBe(false);
+      expect(slots.get(4096)).toBeUndefined();
+      expect(slots.entries().map(([id]) => id)).toEqual(ids.filter((id) => id !== 4096));
+      expect(native().mapCount(fd)).toBe(ids.length - 1);
     } finally {
       native().closeFd(fd);
     }

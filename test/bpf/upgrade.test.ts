@@ -133,10 +133,10 @@ describe('loadPrograms over maps of an older layout', () => {
     expect(native().mapInfo(p.maps.nat.fd)).toMatchObject({ type: bpf_map_type.BPF_MAP_TYPE_LRU_HASH, maxEntries: 1024 });
     expect(p.maps.nat.entries()).toEqual([[reply, nat]]);
     expect(p.upgrade.rebuilt).toContain('xlb_backends');
-    expect(native().mapInfo(p.maps.backends.fd).type).toBe(bpf_map_type.BPF_MAP_TYPE_HASH);
+    expect(native().mapInfo(p.maps.backends.fd).type).toBe(bpf_map_type.BPF_MAP_TYPE_ARRAY);
     expect(p.maps.backends.entries()).toEqual([]);
     expect(about('xlb_nat')[0]).toMatchObject({ level: 40, msg: 'xlb_nat: type hash → lru_hash: migrated 1 entry' });
-    expect(about('xlb_backends')).toEqual([expect.objectContaining({ level: 40, msg: 'xlb_backends: type lru_hash → hash, flags 0x0 → 0x1: rebuilt: the agent reprograms it from the API state' })]);
+    expect(about('xlb_backends')).toEqual([expect.objectContaining({ level: 40, msg: 'xlb_backends: type lru_hash → array, flags 0x0 → 0x400: rebuilt: the agent reprograms it from the API state' })]);
   });
 
   it('converts by member name, wherever members moved; a key member without a counterpart loses the entries', () => {

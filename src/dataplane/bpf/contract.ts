@@ -15,7 +15,7 @@ export const OBJECTS = {
 export const MAPS = {
   xlb_trace_out: { type: 'BPF_MAP_TYPE_ARRAY', maxEntries: 1, pinned: false },
   xlb_services: { type: 'BPF_MAP_TYPE_HASH', maxEntries: 262144, pinned: true },
-  xlb_backends: { type: 'BPF_MAP_TYPE_HASH', maxEntries: 1048576, pinned: true },
+  xlb_backends: { type: 'BPF_MAP_TYPE_ARRAY', maxEntries: 1048576, pinned: true },
   xlb_svc_names: { type: 'BPF_MAP_TYPE_HASH', maxEntries: 262144, pinned: true },
   xlb_members: { type: 'BPF_MAP_TYPE_HASH', maxEntries: 2097152, pinned: true },
   xlb_affinity: { type: 'BPF_MAP_TYPE_LRU_HASH', maxEntries: 262144, pinned: true },

@@ -116,6 +116,30 @@ export class TypedMap<K, V> implements MapLike<K, V> {
 }
 
 /**
+ * An array map whose slot of zeros is an empty one (xlb_backends, by id): a deleted
+ * entry is a slot written with zeros; lookups and dumps (native) leave such slots out.
+ */
+export class SlotArray<V> extends TypedMap<number, V> {
+  private readonly empty: Buffer;
+
+  constructor(name: string, fd: number, private readonly slot: Codec<V>) {
+    super(name, fd, codec.u32, slot);
+    this.empty = Buffer.alloc(slot.size);
+  }
+
+  override get(k: number): V | undefined {
+    const v = native().mapLookup(this.fd, codec.u32.encode(k), this.slot.size);
+    return v && !v.equals(this.empty) ? this.slot.decode(v) : undefined;
+  }
+
+  override delete(k: number): boolean {
+    const had = this.get(k) !== undefined;
+    if (had) native().mapUpdate(this.fd, codec.u32.encode(k), this.empty, 0);
+    return had;
+  }
+}
+
+/**
  * A per-CPU map read as the sum over CPUs. The kernel hands userspace one value per
  * possible CPU, each padded to 8 bytes; the codec's integers are all u64 here.
  */
@@ -171,7 +195,7 @@ export const MAP_NAMES = (Object.keys(MAPS) as Array<keyof typeof MAPS>).filter(
 
 export interface XlbMaps {
   services: TypedMap<codec.SvcKey, codec.SvcValue>;
-  backends: TypedMap<number, codec.BackendValue>;
+  backends: SlotArray<codec.BackendValue>;
   names: TypedMap<number, codec.SvcName>;
   members: TypedMap<codec.MemberKey, number>;
   sourceRanges: TypedMap<codec.SourceRangeKey, number>;
@@ -197,7 +221,7 @@ export interface XlbMaps {
 export function typedMaps(fds: Record<MapName, number>): XlbMaps {
   return {
     services: new TypedMap('xlb_services', fds.xlb_services, codec.svcKey, codec.svcValue),
-    backends: new TypedMap('xlb_backends', fds.xlb_backends, codec.u32, codec.backend),
+    backends: new SlotArray('xlb_backends', fds.xlb_backends, codec.backend),
     names: new TypedMap('xlb_svc_names', fds.xlb_svc_names, codec.u32, codec.svcName),
     members: new TypedMap('xlb_members', fds.xlb_members, codec.memberKey, codec.u8),
     sourceRanges: new TypedMap('xlb_source_ranges', fds.xlb_source_ranges, codec.sourceRangeKey, codec.u8),

@@ -270,6 +270,11 @@ export class BpfReconciler implements Dataplane {
     this.resync = true; // until this apply has succeeded
     const stats: BpfApplyStats = { ...NO_CHANGE, udpMembersRemoved: 0 };
     const desired = (keys: Iterable<string>) => [...keys].flatMap((k) => state.services.get(k) ?? []);
+    if (full) {
+      let refs = 0;
+      for (const svc of state.services.values()) refs += svc.backends.length;
+      this.backends.reserve(refs);
+    }
     this.freed = false;
     this.pass(state, full ? state.services.values() : desired(delta.upserted), full ? undefined : delta.removed, stats);
     // Removals come last in a pass: the room they freed goes to what did not fit at
