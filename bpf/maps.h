@@ -50,6 +50,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xlb_svc_names SEC(".maps");
 
+/* Which backends a service has, for what asks it: a UDP flow or socket whose backend
+ * may have left (lb.h, sock_lb.bpf.c) and client affinity (select.h). The agent writes
+ * only the services those reach. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct xlb_member_key);

@@ -34,6 +34,10 @@ class MemTables implements MaglevTables {
     this.mapped++;
     return this.regions.get(start)!.subarray(0, size);
   }
+  read(start: number, size: number) {
+    this.mapped++;
+    return this.regions.get(start)!.subarray(0, size);
+  }
   chunkFd(): number {
     throw new Error('no chunk fds in memory: the reconciler builds inline');
   }
@@ -61,6 +65,9 @@ const node = { name: 'n', ips: ['198.18.0.1'] };
 const service = (name: string, ip: string, nodePort?: number) =>
   makeService('default', name, { type: nodePort ? 'NodePort' : 'ClusterIP', clusterIP: ip, ports: [{ port: 80, nodePort }] });
 const slice = (svc: string, ips: string[]) => makeSlice('default', `${svc}-1`, svc, { ports: [{ port: 8080 }], endpoints: ips.map((ip) => makeEndpoint(ip)) });
+/** A UDP Service and its slice: the datapath asks xlb_members about UDP flows. */
+const udpService = (name: string, ip: string) => makeService('default', name, { clusterIP: ip, ports: [{ port: 80, protocol: 'UDP' }] });
+const udpSlice = (svc: string, ips: string[]) => makeSlice('default', `${svc}-1`, svc, { ports: [{ port: 8080, protocol: 'UDP' }], endpoints: ips.map((ip) => makeEndpoint(ip)) });
 
 /** The table its frontends name, as the datapath reads it. */
 function named(maps: ReturnType<typeof setup>['maps'], tables: MemTables, svcId: number): Uint32Array | undefined {
@@ -112,15 +119,25 @@ describe('BpfReconciler', () => {
     expect(flags).toEqual({ 80: SVC_F_TERMINATING, 30080: SVC_F_LOCAL | SVC_F_TERMINATING });
   });
 
-  it('keeps xlb_members equal to each service\'s backend set', () => {
-    const { maps, rec } = setup();
-    const members = () => maps.members.entries().map(([k]) => `${k.svc_id}:${maps.backends.get(k.backend_id)!.addr}`).sort();
-    rec.apply(buildDesiredState([service('a', '198.19.0.10')], [slice('a', ['198.18.1.10', '198.18.1.11'])], node));
-    expect(members()).toEqual(['1:198.18.1.10', '1:198.18.1.11']);
-    rec.apply(buildDesiredState([service('a', '198.19.0.10')], [slice('a', ['198.18.1.11', '198.18.1.12'])], node));
-    expect(members()).toEqual(['1:198.18.1.11', '1:198.18.1.12']);
+  it('keeps xlb_members equal to the backend set of each service the datapath asks it about: UDP, or with affinity; none for TCP without', () => {
+    const { maps, tables, rec } = setup();
+    const members = () => maps.members.entries().map(([k]) => `${maps.names.get(k.svc_id)!.name} ${maps.backends.get(k.backend_id)!.addr}`).sort();
+    const tcp = (affinity: boolean) =>
+      makeService('default', 't', { clusterIP: '198.19.0.11', ports: [{ port: 80 }], ...(affinity && { sessionAffinity: 'ClientIP' as const }) });
+    const state = (udpIps: string[], affinity: boolean) => buildDesiredState([udpService('u', '198.19.0.10'), tcp(affinity)], [udpSlice('u', udpIps), slice('t', ['198.18.1.20', '198.18.1.21'])], node);
+    rec.apply(state(['198.18.1.10', '198.18.1.11'], false));
+    expect(members()).toEqual(['default/u:80/UDP 198.18.1.10', 'default/u:80/UDP 198.18.1.11']);
+    rec.apply(state(['198.18.1.11', '198.18.1.12'], false));
+    expect(members()).toEqual(['default/u:80/UDP 198.18.1.11', 'default/u:80/UDP 198.18.1.12']);
+    // Affinity asks about members: the TCP service gets them, its table stays as it is.
+    const tableWrites = tables.writes;
+    const withAffinity = rec.apply(state(['198.18.1.11', '198.18.1.12'], true));
+    expect(members()).toEqual(['default/t:80/TCP 198.18.1.20', 'default/t:80/TCP 198.18.1.21', 'default/u:80/UDP 198.18.1.11', 'default/u:80/UDP 198.18.1.12']);
+    expect([tables.writes, withAffinity.tablesWritten, withAffinity.servicesWritten]).toEqual([tableWrites, 0, 1]);
+    rec.apply(state(['198.18.1.11', '198.18.1.12'], false));
+    expect(members()).toEqual(['default/u:80/UDP 198.18.1.11', 'default/u:80/UDP 198.18.1.12']);
     rec.apply(buildDesiredState([], [], node));
-    expect(members()).toEqual([]);
+    expect(maps.members.entries()).toEqual([]);
   });
 
   it('programs source ranges for LoadBalancer frontends only, and removes them with the service', () => {
@@ -202,6 +219,22 @@ describe('BpfReconciler', () => {
     expect(stats.frontendsWritten + stats.backendsAdded + stats.frontendsRemoved).toBe(0);
   });
 
+  it('a restarted reconciler tells from its table whether a service without members changed meanwhile, and drops members an older agent wrote for it', () => {
+    const { maps, tables, rec } = setup();
+    const state = (ips: string[]) => buildDesiredState([service('a', '198.19.0.10')], [slice('a', ips)], node);
+    rec.apply(state(['198.18.1.10', '198.18.1.11']));
+    const svcId = maps.services.entries()[0]![1].svc_id;
+    // An older agent wrote members for every service.
+    for (const [id] of maps.backends.entries()) maps.members.set({ svc_id: svcId, backend_id: id }, 1);
+    const same = new BpfReconciler(maps, tables).apply(state(['198.18.1.10', '198.18.1.11']));
+    expect([same.tablesWritten, same.frontendsWritten]).toEqual([0, 0]);
+    expect(maps.members.entries()).toEqual([]);
+    // The same number of endpoints (the same table size), one of them another.
+    const moved = new BpfReconciler(maps, tables).apply(state(['198.18.1.10', '198.18.1.12']));
+    expect([moved.tablesWritten, moved.frontendsWritten]).toEqual([1, 1]);
+    expect([...new Set(named(maps, tables, svcId))].map((b) => maps.backends.get(b)!.addr).sort()).toEqual(['198.18.1.10', '198.18.1.12']);
+  });
+
   it('a restarted reconciler removes services that are no longer desired, tables included', () => {
     const { maps, tables, rec } = setup();
     rec.apply(buildDesiredState([service('a', '198.19.0.10'), service('b', '198.19.0.11')], [slice('a', ['198.18.1.10']), slice('b', ['198.18.1.11'])], node));
@@ -232,9 +265,10 @@ describe('BpfReconciler', () => {
     const stats = rec.apply(model.build(svcs, slices, node));
     // The table goes into a new region and the frontend names it.
     expect(stats).toMatchObject({ tablesWritten: 1, backendsAdded: 1, backendsRemoved: 1, frontendsWritten: 1, servicesRemoved: 0 });
+    // TCP services without affinity have no members to write.
     expect({ frontends: maps.services.writes, members: maps.members.writes, tables: tables.writes }).toEqual({
       frontends: before.frontends + 1,
-      members: before.members + 1,
+      members: before.members,
       tables: before.tables + 1,
     });
     const id = maps.services.get({ addr: '198.19.0.17', port: 80, proto: 6 })!.svc_id;
@@ -404,21 +438,21 @@ describe('BpfReconciler with full maps', () => {
   it('leaves out a service whose service-endpoint pairs xlb_members has no room for; a changed one keeps what it has', () => {
     const { maps, lines, rec } = small({ members: 3 });
     const model = new DesiredStateBuilder();
-    const svcs = [service('a', '198.19.0.10'), service('b', '198.19.0.11')];
-    const slices = [slice('a', ['198.18.1.10', '198.18.1.11']), slice('b', ['198.18.1.20', '198.18.1.21'])];
+    const svcs = [udpService('a', '198.19.0.10'), udpService('b', '198.19.0.11')];
+    const slices = [udpSlice('a', ['198.18.1.10', '198.18.1.11']), udpSlice('b', ['198.18.1.20', '198.18.1.21'])];
     let stats = rec.apply(model.build(svcs, slices, node));
     expect(programmed(maps)).toEqual(['198.19.0.10:80']);
     expect(stats.overCapacity).toBe(1);
     expect(errors(lines)).toEqual([
-      expect.objectContaining({ service: 'default/b:80/TCP', map: 'xlb_members', raise: '--max-backends', msg: expect.stringContaining('xlb_members is full (3 service-endpoint pairs)') }),
+      expect.objectContaining({ service: 'default/b:80/UDP', map: 'xlb_members', raise: '--max-backends', msg: expect.stringContaining('xlb_members is full (3 service-endpoint pairs)') }),
     ]);
     // a's change needs its new pairs beside the old ones until its table is in: no room, a keeps serving.
-    slices[0] = slice('a', ['198.18.1.12', '198.18.1.13']);
+    slices[0] = udpSlice('a', ['198.18.1.12', '198.18.1.13']);
     rec.apply(model.build(svcs, slices, node));
     expect(maps.members.entries()).toHaveLength(2);
     expect(maps.backends.entries().map(([, b]) => b.addr).sort()).toEqual(['198.18.1.10', '198.18.1.11']);
     // b gone, a shrunk to one endpoint: both fit.
-    slices[0] = slice('a', ['198.18.1.12']);
+    slices[0] = udpSlice('a', ['198.18.1.12']);
     stats = rec.apply(model.build(svcs.slice(0, 1), slices.slice(0, 1), node));
     expect(stats.overCapacity).toBe(0);
     expect(maps.backends.entries().map(([, b]) => b.addr)).toEqual(['198.18.1.12']);

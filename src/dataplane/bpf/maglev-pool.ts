@@ -29,6 +29,8 @@ export interface MaglevTables {
   reserve(size: number): number;
   /** A reserved region, to write its table into: mapped until release(), or until a view of a region elsewhere in its chunk. */
   view(start: number, size: number): Uint32Array;
+  /** A region's table as it is, to read (mapped as view() maps it). */
+  read(start: number, size: number): Uint32Array;
   /** The fd of the chunk holding `start`, for a worker thread to map (open until reset()). */
   chunkFd(start: number): number;
   /** Unmaps the chunks view() mapped (at the end of each sync). */
@@ -163,6 +165,9 @@ export function bpfMaglevTables(outer: TypedMap<number, number>): MaglevTables {
       const chunk = chunkOf(start);
       chunk.window ??= new ChunkWindow(chunk.fd, chunk.slots / ROW);
       return chunk.window.region(chunkOffset(start), size);
+    },
+    read(start, size) {
+      return this.view(start, size);
     },
     chunkFd(start) {
       return chunkOf(start).fd;

@@ -72,6 +72,8 @@ interface PlannedService {
   table?: number;
   /** the backends that got ids */
   backendIds: number[];
+  /** its members in xlb_members: its backends, or none (membersOf) */
+  members: number[];
   frontendIds: string[];
   /** its table, members or source ranges were written in this pass */
   written: boolean;
@@ -82,6 +84,16 @@ function noRoom(plan: Plan, key: string, room: Room, what?: string): void {
   if (!left) plan.shortOf.set(key, (left = new Map()));
   left.set(what === undefined ? room : `${room} ${what}`, { room, what });
 }
+
+const NO_MEMBERS: number[] = [];
+
+/**
+ * Whether the datapath asks xlb_members about a service: for a UDP flow or socket
+ * whose backend may have left (lb.h, sock_lb.bpf.c), and for a client's affinity
+ * (select.h). A TCP service without affinity needs no members: a start of 10,000 such
+ * services saves 100,000 hash inserts.
+ */
+const needsMembers = (svc: LbService, proto: number) => proto === IPPROTO.UDP || svc.affinitySeconds > 0;
 
 /** An id from the pool, or none when every id is in use (the pool throws then). */
 function tryAllocate(pool: IdPool): number | undefined {
@@ -183,6 +195,8 @@ export class BpfReconciler implements Dataplane {
   private readonly short = new Map<string, Map<string, Left>>();
   /** This apply removed something: services in `short` may fit now. */
   private freed = false;
+  /** by backend id, for namesExactly (made at a restart's first sync) */
+  private marks?: Uint8Array;
 
   /** `log`: where a full map is reported (pass the agent's); `capacity`: smaller in tests. */
   constructor(
@@ -322,16 +336,17 @@ export class BpfReconciler implements Dataplane {
         noRoom(plan, svc.key, 'service');
         continue;
       }
+      const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
       // A changed service may need a new table and members (old ones go after it is
       // in): it stays as programmed when they do not fit.
       const changed = !cur || cur.applied !== svc;
-      const short = !changed ? undefined : !this.tables.fits(maglevSize(svc.backends.length)) ? 'table' : this.members.size + svc.backends.length > this.capacity.members ? 'member' : undefined;
+      const memberRoom = needsMembers(svc, proto) ? svc.backends.length : 0;
+      const short = !changed ? undefined : !this.tables.fits(maglevSize(svc.backends.length)) ? 'table' : this.members.size + memberRoom > this.capacity.members ? 'member' : undefined;
       if (short) {
         if (!cur) this.svcIds.release(svcId);
         noRoom(plan, svc.key, short);
         continue;
       }
-      const proto = IPPROTO[svc.protocol as keyof typeof IPPROTO];
       /** the backends that have ids: as backendNumber, their weights and their ids */
       const endpoints: number[] = [];
       const weights: number[] = [];
@@ -348,9 +363,13 @@ export class BpfReconciler implements Dataplane {
         claimed.push(id);
       }
       const backendIds = packed(claimed);
+      const members = needsMembers(svc, proto) ? backendIds : NO_MEMBERS;
       if (cur?.svcId !== svcId) plan.names.push([svcId, { name: svc.key }]);
       const active = cur?.svcId === svcId ? (cur.table === undefined ? undefined : { table: cur.table, size: cur.size }) : this.recoveredTables.get(svcId);
-      const table = this.ensureTable(endpoints, weights, svcId, backendIds, cur, stats);
+      const table = this.ensureTable(endpoints, weights, svcId, backendIds, members, cur, stats);
+      // New members before the table or frontend that uses them (old ones go after it is in).
+      const membersWritten = !this.members.holdsExactly(svcId, members);
+      this.members.add(svcId, members);
       if (active && table.table !== active.table) plan.retired.push([active.table, active.size]);
       const frontendIds = svc.frontends.map(frontendId);
       if (cur) {
@@ -360,10 +379,10 @@ export class BpfReconciler implements Dataplane {
       }
       this.services.set(svc.key, { svcId, applied: svc, frontendIds, backendIds, table: table.table, size: table.size });
       // Ranges are in the trie before a frontend is flagged to check them (surplus ones go in pruneMembers).
-      const written = table.written || !this.ranges.holdsExactly(svcId, svc.sourceRanges);
+      const written = table.written || membersWritten || !this.ranges.holdsExactly(svcId, svc.sourceRanges);
       if (written) stats.servicesWritten++;
       this.ranges.add(svcId, svc.sourceRanges);
-      const planned: PlannedService = { svc, svcId, proto, size: table.size, table: table.table, backendIds, frontendIds, written };
+      const planned: PlannedService = { svc, svcId, proto, size: table.size, table: table.table, backendIds, members, frontendIds, written };
       plan.services.push(planned);
       if (table.job) plan.tables.add(table.job);
     }
@@ -430,8 +449,8 @@ export class BpfReconciler implements Dataplane {
    * table the frontends name, which a restart relies on); so do the tables left behind.
    */
   private pruneMembers(plan: Plan, stats: BpfApplyStats): void {
-    for (const { svc, svcId, proto, backendIds } of plan.services) {
-      const left = this.members.prune(svcId, backendIds);
+    for (const { svc, svcId, proto, members } of plan.services) {
+      const left = this.members.prune(svcId, members);
       if (proto === IPPROTO.UDP) stats.udpMembersRemoved += left;
       this.ranges.prune(svcId, svc.sourceRanges);
     }
@@ -558,12 +577,33 @@ export class BpfReconciler implements Dataplane {
     return tryAllocate(this.svcIds);
   }
 
+  /** Whether a table found in the pool at start names exactly the backends `ids`. */
+  private namesExactly(found: { table: number; size: number }, ids: readonly number[]): boolean {
+    // 1: one of ids, 2: one of ids the table names; reset to 0 before returning.
+    const mark = (this.marks ??= new Uint8Array(this.capacity.backendIds + 1));
+    for (const id of ids) mark[id] = 1;
+    let named = 0;
+    let exact = true;
+    for (const id of this.tables.read(found.table, found.size)) {
+      if (mark[id] === 1) {
+        mark[id] = 2;
+        named++;
+      } else if (mark[id] !== 2) {
+        exact = false;
+        break;
+      }
+    }
+    for (const id of ids) mark[id] = 0;
+    return exact && named === ids.length;
+  }
+
   /** The service's table: unchanged, one to build (`job`), or none (no backends). */
   private ensureTable(
     endpoints: number[],
     weights: number[],
     svcId: number,
     backendIds: number[],
+    members: number[],
     cur: ProgrammedService | undefined,
     stats: ApplyStats,
   ): { size: number; table?: number; written: boolean; job?: TableJob } {
@@ -572,13 +612,13 @@ export class BpfReconciler implements Dataplane {
     if (cur && cur.svcId === svcId && cur.size === size && sameIds(cur.backendIds, backendIds)) return { size, table: cur.table, written: false };
     // Found in the maps at start: a table is a function of its backends, and members
     // match the table once a sync completes, so the same size and members mean the
-    // same table (a restarted agent rewrites none).
+    // same table (a restarted agent rewrites none); a service without members has the
+    // backends its table names to tell.
     const found = cur ? undefined : this.recoveredTables.get(svcId);
-    if (found && found.size === size && this.members.holdsExactly(svcId, backendIds)) return { size, table: found.table, written: false };
-    // No endpoints, and no table or member to take away (a restarted agent's such service).
-    if (size === 0 && !found && cur?.table === undefined && this.members.holdsExactly(svcId, [])) return { size, written: false };
-    // New members before the table that uses them (old ones go after it is in).
-    this.members.add(svcId, backendIds);
+    if (found && found.size === size && (members.length ? this.members.holdsExactly(svcId, members) : this.namesExactly(found, backendIds)))
+      return { size, table: found.table, written: false };
+    // No endpoints, and no table to take away (a restarted agent's such service).
+    if (size === 0 && !found && cur?.table === undefined) return { size, written: false };
     stats.tablesWritten++;
     if (size === 0) return { size, written: true };
     const table = this.tables.reserve(size);
