@@ -103,6 +103,13 @@ export function backendId(b: Pick<Backend, 'addr' | 'port'>): string {
   return flat(b.addr, ':', b.port);
 }
 
+/** How many (service port, backend) pairs the state holds: what a map keyed by backend is reserved for at a full sync. */
+export function backendRefs(state: DesiredState): number {
+  let n = 0;
+  for (const svc of state.services.values()) n += svc.backends.length;
+  return n;
+}
+
 /** A backend's address and port as one number below 2^48: the backends' order, and a NumberMap key. */
 export function backendNumber(b: Pick<Backend, 'addr' | 'port'>): number {
   return ipv4ToInt(b.addr) * 65536 + b.port;

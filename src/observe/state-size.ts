@@ -2,7 +2,7 @@
 // status and the metrics, kept from each sync's delta: counting 100,000 Services from
 // scratch whenever the status is read stalled the agent for 100 ms under churn.
 import { NumberMap } from '../model/number-map.js';
-import { backendNumber, type LbService, type StateUpdate } from '../model/state.js';
+import { backendNumber, backendRefs, type LbService, type StateUpdate } from '../model/state.js';
 
 export interface StateSize {
   services: number;
@@ -22,6 +22,7 @@ export class StateSizer {
   /** Takes in one sync's result, before the model's next build updates its state. */
   add({ state, delta }: StateUpdate): StateSize {
     if (delta.full) {
+      this.refs.reserve(backendRefs(state));
       for (const key of [...this.counted.keys()]) if (!state.services.has(key)) this.set(key, undefined);
       for (const [key, lb] of state.services) this.set(key, lb);
     } else {

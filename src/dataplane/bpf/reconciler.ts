@@ -3,7 +3,7 @@
 // rewrites nothing that is already right and established flows keep their backends.
 import type { Logger } from 'pino';
 import type { Backend, DesiredState, LbService, StateUpdate } from '../../model/state.js';
-import { backendId, backendNumber, frontendId } from '../../model/state.js';
+import { backendId, backendNumber, backendRefs, frontendId } from '../../model/state.js';
 import { maglevSize } from '../../model/maglev.js';
 import { inlineTables, type TableBatch, type TableBuilder, type TableJob } from './table-builder.js';
 import { NO_CHANGE, type ApplyStats, type Dataplane } from '../types.js';
@@ -284,11 +284,7 @@ export class BpfReconciler implements Dataplane {
     this.resync = true; // until this apply has succeeded
     const stats: BpfApplyStats = { ...NO_CHANGE, udpMembersRemoved: 0 };
     const desired = (keys: Iterable<string>) => [...keys].flatMap((k) => state.services.get(k) ?? []);
-    if (full) {
-      let refs = 0;
-      for (const svc of state.services.values()) refs += svc.backends.length;
-      this.backends.reserve(refs);
-    }
+    if (full) this.backends.reserve(backendRefs(state));
     this.freed = false;
     this.pass(state, full ? state.services.values() : desired(delta.upserted), full ? undefined : delta.removed, stats);
     // Removals come last in a pass: the room they freed goes to what did not fit at

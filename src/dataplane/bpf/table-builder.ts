@@ -8,7 +8,7 @@
 // its own (a mapping counts in resident memory in full; see ChunkWindow).
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { fillEndpointTable } from '../../model/maglev.js';
+import { fillEndpointTable, maglevSize } from '../../model/maglev.js';
 import { chunkKey } from './maglev-pool.js';
 
 /** One table: its backends (as backendNumber: their Maglev identities) and weights, the ids the datapath knows them by, M, and its region. */
@@ -47,6 +47,28 @@ export interface TableBuilder {
  * the identities, so every node builds the same table. */
 export function fillTable(job: TableJob, out: Uint32Array): void {
   fillEndpointTable(job.endpoints, job.weights, job.backendIds, out.subarray(0, job.size));
+}
+
+/**
+ * Builds throwaway tables (of ten backends, as packed jobs carry them) until V8 has
+ * compiled the fill, which it does only after the code has run a while: a new
+ * worker's first units of an agent start took 15 times as long as the rest (100 ms).
+ * A worker runs it as it starts, while the agent is still listing.
+ */
+export function warmUp(tables = 200): void {
+  const backends = 10;
+  const size = maglevSize(backends);
+  const out = new Uint32Array(size);
+  const endpoints = new Float64Array(backends);
+  const weights = new Uint32Array(backends).fill(1);
+  const backendIds = new Uint32Array(backends);
+  for (let t = 0; t < tables; t++) {
+    for (let i = 0; i < backends; i++) {
+      endpoints[i] = (0xc6120000 + t * backends + i) * 65536 + 8080; // 198.18.x.y:8080
+      backendIds[i] = i + 1;
+    }
+    fillTable({ endpoints, weights, backendIds, size, start: 0 }, out);
+  }
 }
 
 const inPoolOrder = (jobs: TableJob[]) => [...jobs].sort((a, b) => a.start - b.start);

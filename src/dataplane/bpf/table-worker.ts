@@ -5,7 +5,10 @@ import { parentPort } from 'node:worker_threads';
 import { native } from './native.js';
 import { ChunkWindow } from './chunk-window.js';
 import { chunkKey, chunkOffset } from './maglev-pool.js';
-import { fillTable, takeUnit, unitDone, unpackJobs, type WorkerUnit } from './table-builder.js';
+import { fillTable, takeUnit, unitDone, unpackJobs, warmUp, type WorkerUnit } from './table-builder.js';
+
+// Before the first unit arrives (units queue meanwhile).
+warmUp();
 
 parentPort!.on('message', (unit: WorkerUnit) => {
   if (!takeUnit(unit.cell, 'worker')) return;
