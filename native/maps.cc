@@ -206,13 +206,17 @@ static void ForEachFilledSlot(Napi::Env env, int fd, const bpf_map_info &mi, Eac
     size_t len = std::min(SLOT_WINDOW, total - off);
     void *p = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
     if (p == MAP_FAILED) throw SysError(env, errno, "mapping " + FdDesc(fd) + " to read it");
+    struct Unmap {
+      void *p;
+      size_t len;
+      ~Unmap() { munmap(p, len); }
+    } window{p, len};  // also when `each` throws
     const uint8_t *base = static_cast<const uint8_t *>(p);
     for (size_t at = 0; at < len; at += stride) {
       if (!Filled(base + at, mi.value_size)) continue;
       __u32 key = (__u32)((off + at) / stride);
       each(reinterpret_cast<const uint8_t *>(&key), base + at);
     }
-    munmap(p, len);
   }
 }
 
@@ -231,6 +235,10 @@ Napi::Value MapDump(const Napi::CallbackInfo &info) {
   };
   bpf_map_info mi = InfoOf(env, fd);
   if (mi.type == BPF_MAP_TYPE_ARRAY) {
+    // Slots are read in place, value_size bytes each: a larger valueSize would read past one.
+    if (keySize != sizeof(__u32) || valueSize != mi.value_size)
+      throw Napi::RangeError::New(env, "dumping array " + std::string(mi.name) + ": keys are 4 bytes and values " + std::to_string(mi.value_size) + ", not " +
+                                           std::to_string(keySize) + " and " + std::to_string(valueSize));
     ForEachFilledSlot(env, fd, mi, add);
   } else {
     ForEachEntry(env, fd, keySize, valueSize, [&](const std::vector<uint8_t> &k, const std::vector<uint8_t> &v) { add(k.data(), v.data()); });

@@ -136,6 +136,8 @@ describe('native addon', () => {
       expect(slots.get(4096)).toBeUndefined();
       expect(slots.entries().map(([id]) => id)).toEqual(ids.filter((id) => id !== 4096));
       expect(native().mapCount(fd)).toBe(ids.length - 1);
+      // Slots are read in place: a dump that asks for more than a slot holds is refused.
+      expect(() => native().mapDump(fd, 4, codec.backend.size + 8)).toThrow(/keys are 4 bytes and values 8, not 4 and 16/);
     } finally {
       native().closeFd(fd);
     }

@@ -59,7 +59,7 @@ export class StructCodec<T extends Record<string, unknown>> {
 /**
  * A struct's writer, generated once from its layout (as protobuf.js does): a read of
  * each field by its own name and a write at its own offset. A loop over the fields
- * made each read a lookup by a changing name: 100,000 member keys took 44 ms of a
+ * made each read a lookup by a changing name: 100,000 backends and member keys took 44 ms of a
  * 10,000-Service start.
  */
 function compileEncoder<T>(fields: readonly FieldLayout[]): (value: T, buf: Buffer, base: number) => Buffer {

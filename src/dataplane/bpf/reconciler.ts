@@ -72,7 +72,7 @@ interface PlannedService {
   table?: number;
   /** the backends that got ids */
   backendIds: number[];
-  /** its members in xlb_members: its backends, or none (membersOf) */
+  /** its members in xlb_members: its backends, or none (see needsMembers) */
   members: number[];
   frontendIds: string[];
   /** its table, members or source ranges were written in this pass */
