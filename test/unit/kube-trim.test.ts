@@ -1,7 +1,7 @@
 // What the agent keeps of a watched object: the fields the model reads, and endpoints
 // sharing their conditions objects.
 import { describe, expect, it } from 'vitest';
-import { TRIGGER_TIME_ANNOTATION, trimEndpointSlice, trimService } from '../../src/sources/kube/trim.js';
+import { TRIGGER_TIME_ANNOTATION, trimEndpointSlice, trimService } from '../../src/sources/trim.js';
 import { buildDesiredState } from '../../src/model/desired.js';
 import type { EndpointSlice } from '../../src/model/k8s.js';
 import { validateEndpointSlice } from '../../src/sources/validate.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { ManifestSource } from '../../src/sources/manifests.js';
-import { parseManifest } from '../../src/sources/manifest-file.js';
+import { listItems, parseManifest } from '../../src/sources/manifest-file.js';
 import { parseAllDocuments } from 'yaml';
 import { list, makeService } from '../fixtures/k8s.js';
 
@@ -33,7 +33,38 @@ describe('parseManifest', () => {
   it('reads YAML into the same values as the yaml package (YAML 1.2 core schema), scalars that look alike included', () => {
     const text = `${SERVICE}---\n# a comment\n${SLICE}---\nkind: Service\nmetadata:\n  name: odd\n  labels: {a: yes, b: "0755", c: 0755, d: 1e3, e: ~, f: 0x1F, g: .inf, h: 2024-01-02}\nspec:\n  ports: [{port: 80, name: "on"}]\n`;
     const want = parseAllDocuments(text).map((d) => d.toJS());
-    expect(parseManifest('a.yaml', text).map((o) => o.obj)).toEqual(want);
+    const objs = parseManifest('a.yaml', text);
+    // The odd Service's labels are no strings: it is invalid, so kept as written (valid ones are trimmed).
+    expect(objs[2]!.obj).toEqual(want[2]);
+    expect(objs.map((o) => [(o.obj.metadata as { name: string }).name, o.obj.kind])).toEqual(want.map((w) => [w.metadata.name, w.kind]));
+  });
+
+  it('reads a JSON List item by item, each valid object trimmed to what the model reads and each invalid one as written', () => {
+    const svc = { ...makeService('shop', 'j', { clusterIP: '198.19.0.11', ports: [{ port: 81 }] }), metadata: { name: 'j', namespace: 'shop', managedFields: [{ manager: 'kubectl' }], annotations: { note: 'a "quoted" ] } [ {' } } };
+    const bad = makeService('shop', 'bad', { clusterIP: '198.19.0.12', ports: [{ port: 70000 }] });
+    const text = JSON.stringify({ apiVersion: 'v1', kind: 'List', metadata: {}, items: [svc, { kind: 'ConfigMap', metadata: { name: 'x' } }, bad] }, null, 1);
+    const items = listItems(text);
+    expect(items?.items).toHaveLength(3);
+    expect(items?.head).toEqual({ apiVersion: 'v1', kind: 'List', metadata: {}, items: [] });
+    const objs = parseManifest('l.json', text);
+    expect(objs.map((o) => [o.kind, o.where])).toEqual([
+      ['Service', 'l.json: document 1 items[0]'],
+      ['Service', 'l.json: document 1 items[2]'],
+    ]);
+    expect(objs[0]!.obj.metadata).toMatchObject({ name: 'j', namespace: 'shop', annotations: undefined });
+    expect('managedFields' in (objs[0]!.obj.metadata as object)).toBe(false);
+    expect(objs[1]!.obj).toEqual(bad);
+    // The same objects as a parse of the whole file gives (JSON is YAML: the YAML reader takes it whole).
+    expect(parseManifest('l.yaml', text).map((o) => o.obj)).toEqual(objs.map((o) => o.obj));
+  });
+
+  it('reads any other JSON whole, and names the file of JSON that does not parse', () => {
+    for (const text of ['[]', '{"kind": "List", "items": [1]}', '{"kind": "List", "items": {}}', '{"items": [{}], "items": [{"a": 1}]}', '{"kind": "List", "items": [{"a": "\\""}]} x']) {
+      expect(listItems(text), text).toBeUndefined();
+    }
+    expect(listItems('{"kind": "List", "items": [{"a": "\\\\"}, {"b": "\\"]"}]}')?.items).toHaveLength(2);
+    expect(() => parseManifest('/m/a.json', '{"kind": "List", "items": [{"kind": "Service", "x": tru}]}')).toThrow(/^\/m\/a\.json: .*JSON/);
+    expect(() => parseManifest('/m/b.json', '{"kind": "List", "items": [1]}')).toThrow('/m/b.json: document 1 items[0]: expected a Kubernetes object, got number');
   });
 
   it('reads multi-document YAML, JSON, and List kinds; ignores other kinds', () => {

@@ -7,7 +7,7 @@ import { SnapshotGate } from '../object-gate.js';
 import type { Changes, NodeFacts, Snapshot, Source, SourceUpdate } from '../snapshot.js';
 import { DEFAULT_REFLECTOR_OPTIONS, Reflector, type KubeObject, type ReflectorOptions } from './reflector.js';
 import { loadApiAccess, type ApiAccess } from './access.js';
-import { TRIGGER_TIME_ANNOTATION, trimEndpointSlice, trimNode, trimService, type NodeInfo } from './trim.js';
+import { TRIGGER_TIME_ANNOTATION, trimEndpointSlice, trimNode, trimService, type NodeInfo } from '../trim.js';
 import { objectName, type EndpointSlice, type ObjectChanges, type Service } from '../../model/k8s.js';
 
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';

@@ -1,10 +1,11 @@
-// What the agent keeps of a watched object: only the fields the model reads (src/model/k8s.ts),
-// as client-go's informer transforms do. Object literals of one shape each: fields the
+// What the agent keeps of an object: only the fields the model reads (src/model/k8s.ts),
+// as client-go's informer transforms do: the API's as they arrive, a manifest's valid
+// ones as they are parsed (manifest-file.ts). Object literals of one shape each: fields the
 // API left out are present and undefined (no `delete`, which makes slow dictionaries). At 10,000 Services a cache of whole objects
 // (managed fields, last-applied annotations, status) costs hundreds of MB and the time
 // to collect them; trimmed objects are small plain values.
-import type { Endpoint, EndpointSlice, ObjectMeta, Service } from '../../model/k8s.js';
-import { TOPOLOGY_HINTS_ANNOTATION, TOPOLOGY_MODE_ANNOTATION } from '../../model/k8s.js';
+import type { Endpoint, EndpointSlice, ObjectMeta, Service } from '../model/k8s.js';
+import { TOPOLOGY_HINTS_ANNOTATION, TOPOLOGY_MODE_ANNOTATION } from '../model/k8s.js';
 
 /** The annotations the agent reads; every other one (kubectl's last-applied configuration) is dropped. */
 export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
