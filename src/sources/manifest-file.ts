@@ -1,9 +1,11 @@
 // Parses one manifest file (YAML or JSON, several documents, `kind: List` allowed) into
 // its Service and EndpointSlice objects, each with where it is. A file that does not
 // parse names the file, document and line; objects are checked one by one later
-// (object-gate.ts), so one bad object does not take its file's others down. Valid
-// objects are kept as the model reads them (trim.ts), each as soon as it is parsed: a
-// JSON List item by item, YAML document by document, so that whole objects die young.
+// (object-gate.ts), so one bad object does not take its file's others down. A JSON List
+// is read item by item, each valid item kept as the model reads it (trim.ts) as soon
+// as it is parsed, so that whole objects die young. (Trimming objects of a file parsed
+// whole, as js-yaml reads YAML, would raise the peak: the copies are made while the
+// whole objects still take their room.)
 import { createRequire } from 'node:module';
 import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { trimEndpointSlice, trimService } from './trim.js';
@@ -47,16 +49,17 @@ export function parseManifest(file: string, text: string): ManifestObject[] {
   }
   // js-yaml reads a big file many times faster (10,000 Services: about 1.5 s instead of
   // 12); a file it rejects is read again by \`yaml\`, whose errors name the document and line.
+  let fast: unknown[] | undefined;
   try {
-    let i = 0;
-    const fast: ManifestObject[] = [];
-    loadAll(text, (value) => {
-      i++;
-      if (value !== null && value !== undefined) collect(value, `${file}: document ${i}`, fast);
-    }, { schema: CORE_SCHEMA });
-    return fast;
-  } catch (err) {
-    if (err instanceof ManifestError) throw err;
+    fast = loadAll(text, undefined, { schema: CORE_SCHEMA });
+  } catch {
+    fast = undefined;
+  }
+  if (fast) {
+    fast.forEach((value, i) => {
+      if (value !== null && value !== undefined) collect(value, `${file}: document ${i + 1}`, out);
+    });
+    return out;
   }
   const docs = yaml().parseAllDocuments(text);
   if (!Array.isArray(docs)) throw new ManifestError(`${file}: not a YAML/JSON stream`);
@@ -76,20 +79,20 @@ export function parseManifest(file: string, text: string): ManifestObject[] {
 
 /**
  * `items`: a List's items parsed one at a time, when `value` is the List without them
- * (a JSON List read item by item).
+ * (a JSON List read item by item); `trim`: keep such an item as kept() makes it.
  */
-function collect(value: unknown, where: string, out: ManifestObject[], items?: Array<() => unknown>): void {
+function collect(value: unknown, where: string, out: ManifestObject[], items?: Array<() => unknown>, trim = false): void {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ManifestError(`${where}: expected a Kubernetes object, got ${Array.isArray(value) ? 'a list' : typeof value}`);
   }
   const o = value as Record<string, unknown>;
   if (o.kind === 'List' || (typeof o.kind === 'string' && o.kind.endsWith('List') && Array.isArray(o.items))) {
     if (!Array.isArray(o.items)) throw new ManifestError(`${where}: items must be a list`);
-    if (items) items.forEach((item, j) => collect(item(), `${where} items[${j}]`, out));
+    if (items) items.forEach((item, j) => collect(item(), `${where} items[${j}]`, out, undefined, true));
     else o.items.forEach((item, j) => collect(item, `${where} items[${j}]`, out));
     return;
   }
-  if (o.kind === 'Service' || o.kind === 'EndpointSlice') out.push({ kind: o.kind, obj: kept(o.kind, o), where });
+  if (o.kind === 'Service' || o.kind === 'EndpointSlice') out.push({ kind: o.kind, obj: trim ? kept(o.kind, o) : o, where });
 }
 
 /** A valid object as the model reads it; an invalid one as written, for the gate to report. */
