@@ -336,7 +336,8 @@ export class BpfReconciler implements Dataplane {
       // A changed service may need a new table and members (old ones go after it is
       // in): it stays as programmed when they do not fit.
       const changed = !cur || cur.applied !== svc;
-      const memberRoom = needsMembers(svc, proto) ? svc.backends.length : 0;
+      const withMembers = needsMembers(svc, proto);
+      const memberRoom = withMembers ? svc.backends.length : 0;
       const short = !changed ? undefined : !this.tables.fits(maglevSize(svc.backends.length)) ? 'table' : this.members.size + memberRoom > this.capacity.members ? 'member' : undefined;
       if (short) {
         if (!cur) this.svcIds.release(svcId);
@@ -359,7 +360,7 @@ export class BpfReconciler implements Dataplane {
         claimed.push(id);
       }
       const backendIds = packed(claimed);
-      const members = needsMembers(svc, proto) ? backendIds : NO_MEMBERS;
+      const members = withMembers ? backendIds : NO_MEMBERS;
       if (cur?.svcId !== svcId) plan.names.push([svcId, { name: svc.key }]);
       const active = cur?.svcId === svcId ? (cur.table === undefined ? undefined : { table: cur.table, size: cur.size }) : this.recoveredTables.get(svcId);
       const table = this.ensureTable(endpoints, weights, svcId, backendIds, members, cur, stats);

@@ -103,10 +103,10 @@ const BY_MAIN = 2;
 const DONE = 1;
 const FAILED = 2;
 
-/** What a worker is sent: one unit's jobs, the fds of the pool's chunks they are in (by key), and the unit's cell. */
+/** What a worker is sent: one unit's jobs, the fd of the pool chunk they are in, and the unit's cell. */
 export interface WorkerUnit {
   jobs: PackedJobs;
-  fds: Array<[key: number, fd: number]>;
+  fd: number;
   /** shared: [TAKEN] 0 until a thread takes the unit (BY_WORKER, BY_MAIN), [STATE] DONE or FAILED once a worker is through */
   cell: Int32Array;
 }
@@ -206,8 +206,9 @@ class SharedBatch implements TableBatch {
     const cell = new Int32Array(new SharedArrayBuffer(8));
     this.units.push({ jobs, cell });
     const packed = packJobs(jobs);
-    const fds = [...new Map(jobs.map((j) => [chunkKey(j.start), this.into.chunkFd(j.start)]))];
-    this.workers[this.next++ % this.workers.length]!.postMessage({ jobs: packed, fds, cell } satisfies WorkerUnit, buffersOf(packed));
+    // A unit lies in one chunk (cut() makes it so).
+    const fd = this.into.chunkFd(jobs[0]!.start);
+    this.workers[this.next++ % this.workers.length]!.postMessage({ jobs: packed, fd, cell } satisfies WorkerUnit, buffersOf(packed));
   }
 
   finish(): void {
