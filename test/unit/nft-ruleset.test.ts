@@ -200,7 +200,9 @@ describe('nft command', () => {
     process.env.PATH = `${dir}:${pathVar}`;
     process.env.TMPDIR = tmp;
     try {
-      const lines = Array.from({ length: 10_000 }, (_, i) => `add chain ip xlb c${i}`);
+      // Several buffers' worth (1 MiB each), a line longer than one buffer, and multi-byte characters.
+      const lines = Array.from({ length: 60_000 }, (_, i) => `add chain ip xlb c${i}`);
+      lines.splice(30_000, 0, `add rule ip xlb c0 comment "${'x'.repeat(400_000)}"`, 'add rule ip xlb c1 comment "café ☕"');
       nftApply(lines);
       expect(fs.readFileSync(path.join(dir, 'args'), 'utf8')).toBe('-f -\n');
       expect(fs.readFileSync(path.join(dir, 'read'), 'utf8')).toBe(text(lines));

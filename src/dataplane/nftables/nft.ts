@@ -5,15 +5,19 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TABLE } from './ruleset.js';
-import { DROP_TABLE, groups, type Existing } from './transaction.js';
+import { DROP_TABLE, type Existing } from './transaction.js';
 
 /** Room for listings of tens of thousands of services' chains (the default is 1 MiB). */
 const MAX_OUTPUT = 1 << 30;
 /**
- * A transaction is written this many lines at a time: at 10,000 Services the whole
- * payload as one string (and its copy for the child's stdin) cost the agent 50 MB.
+ * A transaction goes to its file through one buffer of this size, line by line. At
+ * 10,000 Services the payload is 30 MB: joined into strings of a few thousand lines,
+ * each string and its Buffer copy lived until the next full GC, and the agent's peak
+ * was reached while nft read them.
  */
-const LINES_PER_WRITE = 4096;
+const WRITE_BUFFER_BYTES = 1 << 20;
+/** Bytes a string of n UTF-16 units takes at most in UTF-8. */
+const maxUtf8 = (n: number) => 3 * n;
 let transactions = 0;
 
 function nft(args: string[], stdin: number | 'ignore' = 'ignore'): string {
@@ -38,23 +42,43 @@ function transactionFile(): number {
   }
 }
 
+/** Appends bytes to a transaction file at positioned offsets (its offset stays at the start, where nft reads). */
+class TransactionWriter {
+  fd?: number;
+  private at = 0;
+
+  write(bytes: Buffer, length = bytes.length): void {
+    this.fd ??= transactionFile();
+    for (let done = 0; done < length; ) done += fs.writeSync(this.fd, bytes, done, length - done, this.at + done);
+    this.at += length;
+  }
+}
+
 /**
  * Runs one atomic transaction (nothing when there are no lines). The lines go into a
- * file, which nft reads as its stdin: positioned writes leave the file's offset at its start.
+ * file, which nft reads as its stdin.
  */
 export function nftApply(lines: Iterable<string>): void {
-  let fd: number | undefined;
+  const out = new TransactionWriter();
   try {
-    let at = 0;
-    for (const group of groups(lines, LINES_PER_WRITE)) {
-      const chunk = Buffer.from(`${group.join('\n')}\n`);
-      fd ??= transactionFile();
-      for (let done = 0; done < chunk.length; ) done += fs.writeSync(fd, chunk, done, chunk.length - done, at + done);
-      at += chunk.length;
+    const buf = Buffer.allocUnsafe(WRITE_BUFFER_BYTES);
+    let used = 0;
+    for (const line of lines) {
+      if (used + maxUtf8(line.length + 1) > buf.length) {
+        out.write(buf, used);
+        used = 0;
+      }
+      // A line too long for the buffer (none is, at ELEMENTS_PER_LINE) goes on its own.
+      if (maxUtf8(line.length + 1) > buf.length) out.write(Buffer.from(`${line}\n`));
+      else {
+        used += buf.write(line, used);
+        buf[used++] = 0x0a;
+      }
     }
-    if (fd !== undefined) nft(['-f', '-'], fd);
+    if (used) out.write(buf, used);
+    if (out.fd !== undefined) nft(['-f', '-'], out.fd);
   } finally {
-    if (fd !== undefined) fs.closeSync(fd);
+    if (out.fd !== undefined) fs.closeSync(out.fd);
   }
 }
 

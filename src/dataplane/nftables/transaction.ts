@@ -40,8 +40,8 @@ interface ElementBatch {
 /** Elements per statement: one statement for 100,000 endpoints would be one 5 MB string. */
 const ELEMENTS_PER_LINE = 1024;
 
-/** `items` in groups of `size`, the last one smaller: what is written or joined at a time. */
-export function* groups<T>(items: Iterable<T>, size: number): Generator<T[]> {
+/** `items` in groups of `size`, the last one smaller: what one statement holds. */
+function* groups<T>(items: Iterable<T>, size: number): Generator<T[]> {
   let group: T[] = [];
   for (const item of items) {
     group.push(item);
