@@ -66,14 +66,15 @@ build: deps
 testbed: deps
 	npx tsc -p tsconfig.testbed.json
 
-# The three test layers, each run alone by its target. Unit tests need no root,
-# no Debian package and nothing built; the BPF program tests need root, the objects
-# and the addon; integration tests need root and all of it, test bed included.
+# The three test layers, each run alone by its target. Unit tests need no root and
+# no BPF, but the addon (the Maglev tables are built in it); the BPF program tests
+# need root, the objects and the addon; integration tests need root and all of it,
+# test bed included.
 test: deps bpf native build testbed
 	npx tsc -p tsconfig.test.json
 	npx vitest run
 
-test-unit: node-deps
+test-unit: deps native
 	npx vitest run --project unit
 
 test-bpf: deps bpf native

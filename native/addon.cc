@@ -45,8 +45,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"iterRun", IterRun},
       {"progTestRun", ProgTestRun},
       {"monotonicNs", MonotonicNs},
+      {"maglevFill", MaglevFill},
   };
   for (const auto &f : fns) exports.Set(f.name, Napi::Function::New(env, f.fn, f.name));
+  exports.Set("MaglevBuilder", MaglevBuilderClass(env));
   return exports;
 }
 

@@ -47,6 +47,9 @@ Napi::Value CgroupAttach(const Napi::CallbackInfo &info);
 Napi::Value CgroupDetach(const Napi::CallbackInfo &info);
 // iter.cc
 Napi::Value IterRun(const Napi::CallbackInfo &info);
+// maglev.cc
+Napi::Value MaglevFill(const Napi::CallbackInfo &info);
+Napi::Function MaglevBuilderClass(Napi::Env env);
 // testrun.cc
 Napi::Value ProgTestRun(const Napi::CallbackInfo &info);
 Napi::Value MonotonicNs(const Napi::CallbackInfo &info);

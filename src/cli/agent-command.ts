@@ -11,7 +11,7 @@ import { checkKernelBtf } from '../dataplane/bpf/support.js';
 import { BpfDataplane, flowTables } from '../dataplane/bpf/dataplane.js';
 import { bpfMaglevTables } from '../dataplane/bpf/maglev-pool.js';
 import { BpfReconciler } from '../dataplane/bpf/reconciler.js';
-import { workerTables } from '../dataplane/bpf/table-builder.js';
+import { threadTables } from '../dataplane/bpf/table-builder.js';
 import { capacityOf, mapSizes } from '../dataplane/bpf/capacity.js';
 import { IptablesDataplane, iptablesCleanup } from '../dataplane/iptables/dataplane.js';
 import { NftablesDataplane } from '../dataplane/nftables/dataplane.js';
@@ -132,7 +132,7 @@ async function bpfDataplane(opts: AgentOptions, devices: string[], nodeIps: stri
   if (deferred) log.info({ rebuilt: programs.upgrade.rebuilt }, 'new maps: the programs are attached once the first full state is written to them');
   else attach();
   const m = programs.maps;
-  return new BpfDataplane(new BpfReconciler(m, bpfMaglevTables(m.maglev), log, capacityOf(m), workerTables()), m, programs.sweepFd, opts.cgroup, flowTables(m), log, deferred ? attach : undefined);
+  return new BpfDataplane(new BpfReconciler(m, bpfMaglevTables(m.maglev), log, capacityOf(m), threadTables()), m, programs.sweepFd, opts.cgroup, flowTables(m), log, deferred ? attach : undefined);
 }
 
 /** What the kernel attached to each device, as lbctl status shows it. */

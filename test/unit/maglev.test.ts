@@ -1,13 +1,29 @@
 import { describe, expect, it } from 'vitest';
-import { buildMaglevTable, fillEndpointTable, fillMaglevTable, isPrime, maglevSize, MAGLEV_MAX_SIZE } from '../../src/model/maglev.js';
-import { backendId, backendNumber } from '../../src/model/state.js';
+import { isPrime, maglevSize, MAGLEV_MAX_SIZE } from '../../src/model/maglev.js';
+import { fillTable } from '../../src/dataplane/bpf/table-builder.js';
+import { backendNumber } from '../../src/model/state.js';
 
-const backends = (n: number, weight = 1) => Array.from({ length: n }, (_, i) => ({ id: `198.18.1.${i}:8080`, weight }));
+/** n endpoints 198.18.1.0:8080, 198.18.1.1:8080, ... (198.18.2.0:8080 after 198.18.1.255:8080). */
+const endpoints = (n: number) => Array.from({ length: n }, (_, i) => backendNumber({ addr: `198.18.${1 + (i >> 8)}.${i & 255}`, port: 8080 }));
 
-function shares(table: Uint32Array, order: { id: string }[]): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const i of table) m.set(order[i]!.id, (m.get(order[i]!.id) ?? 0) + 1);
+/** The table of `eps` (backend i's slots hold i), of `size` slots. */
+function table(eps: number[], weights = eps.map(() => 1), size = maglevSize(eps.length)): Uint32Array {
+  const out = new Uint32Array(size);
+  fillTable({ endpoints: eps, weights, backendIds: eps.map((_, i) => i), size, start: 0 }, out);
+  return out;
+}
+
+/** Slots per backend index. */
+function shares(t: Uint32Array): Map<number, number> {
+  const m = new Map<number, number>();
+  for (const i of t) m.set(i, (m.get(i) ?? 0) + 1);
   return m;
+}
+
+/** FNV-1a over the slots. */
+function digest(t: Uint32Array, h = 0x811c9dc5): number {
+  for (const v of t) h = Math.imul(h ^ v, 0x01000193) >>> 0;
+  return h;
 }
 
 describe('maglevSize', () => {
@@ -26,54 +42,44 @@ describe('maglevSize', () => {
   });
 });
 
-describe('buildMaglevTable', () => {
+describe('Maglev tables (the addon builds them)', () => {
   it('is deterministic whatever the input order', () => {
-    const b = backends(7);
-    const a = buildMaglevTable(b);
-    const r = buildMaglevTable([...b].reverse());
-    const ids = (t: ReturnType<typeof buildMaglevTable>) => Array.from(t.table, (i) => t.order[i]!.id);
-    expect(ids(r)).toEqual(ids(a));
+    const eps = endpoints(7);
+    const a = table(eps);
+    const reversed = [...eps].reverse();
+    const r = table(reversed);
+    // Slot by slot, the same endpoint.
+    expect(Array.from(r, (i) => reversed[i])).toEqual(Array.from(a, (i) => eps[i]));
   });
 
   it('builds the tables earlier releases built (a rolling upgrade must not move flows)', () => {
-    // FNV-1a over the slots, recorded from an earlier release's tables.
-    const digest = (t: Uint32Array) => t.reduce((h, v) => Math.imul(h ^ v, 0x01000193) >>> 0, 0x811c9dc5);
-    const weighted = backends(5).map((b, i) => ({ ...b, weight: i + 1 }));
-    const cases: Array<[ReturnType<typeof backends>, number, number]> = [
-      [backends(10), 1009, 0x656a969b],
-      [backends(1000), 65537, 0x1f0f3e47],
-      [weighted, 503, 0x1e1c8e2a],
-    ];
-    for (const [b, size, want] of cases) {
-      const { table } = buildMaglevTable(b);
-      expect(table.length).toBe(size);
-      expect(digest(table)).toBe(want);
-    }
-  });
-
-  it('builds the same table from endpoint numbers as from their backendId strings', () => {
+    // Recorded from earlier releases' tables (built from the endpoints' "addr:port" strings).
+    const weighted = endpoints(5).map((_, i) => i + 1);
+    expect(digest(table(endpoints(10)))).toBe(0x656a969b);
+    expect(table(endpoints(10)).length).toBe(1009);
+    expect(digest(table(endpoints(1000)))).toBe(0x962b4003);
+    expect(digest(table(endpoints(5), weighted))).toBe(0x1e1c8e2a);
+    // Random endpoint sets, duplicates, weights 0-4 and the extremes of the address space.
     let seed = 7;
     const random = (below: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % below;
-    const edges = [{ addr: '0.0.0.0', port: 0 }, { addr: '255.255.255.255', port: 65535 }, { addr: '10.0.0.9', port: 80 }, { addr: '10.0.0.10', port: 80 }];
+    let h = 0x811c9dc5;
     for (let t = 0; t < 200; t++) {
-      const n = 1 + random(40);
-      const eps = t === 0 ? edges : Array.from({ length: n }, () => ({ addr: [0, 0, 0, 0].map(() => random(256)).join('.'), port: random(65536) }));
-      const weights = eps.map(() => (t % 3 === 0 ? 1 + random(4) : 1));
-      const size = maglevSize(eps.length);
-      const values = eps.map((_, i) => 100 + i);
-      const fromStrings = new Uint32Array(size);
-      const fromNumbers = new Uint32Array(size);
-      fillMaglevTable(eps.map((e, i) => ({ id: backendId(e), weight: weights[i]! })), values, fromStrings);
-      fillEndpointTable(eps.map(backendNumber), weights, values, fromNumbers);
-      expect(fromNumbers).toEqual(fromStrings);
+      const count = 1 + random(40);
+      const eps = t === 0 ? [0, 2 ** 48 - 1, backendNumber({ addr: '10.0.0.9', port: 80 }), backendNumber({ addr: '10.0.0.10', port: 80 })] : Array.from({ length: count }, () => random(2 ** 32) * 65536 + random(65536));
+      if (t % 7 === 0) eps.push(eps[0]!);
+      const weights = eps.map(() => (t % 3 === 0 ? random(5) : 1));
+      const out = new Uint32Array(t % 11 === 0 ? MAGLEV_MAX_SIZE : maglevSize(eps.length));
+      fillTable({ endpoints: eps, weights, backendIds: eps.map((_, i) => 100 + i), size: out.length, start: 0 }, out);
+      h = digest(out, h);
     }
+    expect(h).toBe(0x5f57de87);
   });
 
   it('fills every slot with max - min <= 1 for equal weights', () => {
     for (const n of [1, 2, 3, 10, 97]) {
-      const { table, order } = buildMaglevTable(backends(n));
-      expect(table.length).toBe(maglevSize(n));
-      const counts = [...shares(table, order).values()];
+      const t = table(endpoints(n));
+      expect(t.length).toBe(maglevSize(n));
+      const counts = [...shares(t).values()];
       expect(counts.length).toBe(n);
       expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
     }
@@ -81,38 +87,32 @@ describe('buildMaglevTable', () => {
 
   it('remaps about 1/N of slots when one of N backends is removed', () => {
     const n = 20;
-    const all = backends(n);
-    const before = buildMaglevTable(all, 65537);
-    const removed = all[7]!.id;
-    const after = buildMaglevTable(all.filter((b) => b.id !== removed), 65537);
+    const all = endpoints(n);
+    const removed = all[7]!;
+    const rest = all.filter((e) => e !== removed);
+    const before = Array.from(table(all, undefined, MAGLEV_MAX_SIZE), (i) => all[i]);
+    const after = Array.from(table(rest, undefined, MAGLEV_MAX_SIZE), (i) => rest[i]);
     let moved = 0;
-    for (let s = 0; s < 65537; s++) {
-      const was = before.order[before.table[s]!]!.id;
-      const now = after.order[after.table[s]!]!.id;
-      if (was !== removed && was !== now) moved++;
-    }
-    const slotsOfRemoved = shares(before.table, before.order).get(removed)!;
+    for (let s = 0; s < MAGLEV_MAX_SIZE; s++) if (before[s] !== removed && before[s] !== after[s]) moved++;
+    const slotsOfRemoved = before.filter((e) => e === removed).length;
     // Only the removed backend's slots must move; Maglev disturbs a few others.
-    expect(moved / 65537).toBeLessThan(0.5 / n);
-    expect(slotsOfRemoved / 65537).toBeCloseTo(1 / n, 2);
+    expect(moved / MAGLEV_MAX_SIZE).toBeLessThan(0.5 / n);
+    expect(slotsOfRemoved / MAGLEV_MAX_SIZE).toBeCloseTo(1 / n, 2);
   });
 
-  it('honours weights', () => {
-    const { table, order } = buildMaglevTable([
-      { id: 'heavy', weight: 3 },
-      { id: 'light', weight: 1 },
-    ]);
-    const s = shares(table, order);
-    expect(s.get('heavy')! / table.length).toBeCloseTo(0.75, 2);
-    expect(s.get('heavy')! + s.get('light')!).toBe(table.length);
+  it('honours weights, and leaves out a backend of weight 0', () => {
+    const t = table(endpoints(3), [3, 1, 0]);
+    const s = shares(t);
+    expect(s.get(0)! / t.length).toBeCloseTo(0.75, 2);
+    expect(s.get(0)! + s.get(1)!).toBe(t.length);
+    expect(s.has(2)).toBe(false);
+    // No backend of weight > 0: every slot is 0.
+    expect(table(endpoints(2), [0, 0]).every((v) => v === 0)).toBe(true);
   });
 
-  it('drops zero-weight backends and rejects a non-prime size', () => {
-    const { order } = buildMaglevTable([
-      { id: 'a', weight: 1 },
-      { id: 'b', weight: 0 },
-    ]);
-    expect(order.map((b) => b.id)).toEqual(['a']);
-    expect(() => buildMaglevTable(backends(2), 100)).toThrow(/not prime/);
+  it('refuses a size that is not prime, and arrays that do not match', () => {
+    expect(() => table(endpoints(2), undefined, 100)).toThrow('Maglev table size 100 is not prime');
+    const out = new Uint32Array(101);
+    expect(() => fillTable({ endpoints: [1, 2], weights: [1], backendIds: [1, 2], size: 101, start: 0 }, out)).toThrow(/differ in length/);
   });
 });

@@ -31,7 +31,7 @@ export interface MaglevTables {
   view(start: number, size: number): Uint32Array;
   /** A region's table as it is, to read (mapped as view() maps it). */
   read(start: number, size: number): Uint32Array;
-  /** The fd of the chunk holding `start`, for a worker thread to map (open until reset()). */
+  /** The fd of the chunk holding `start`, for a thread of the addon to map (open until reset()). */
   chunkFd(start: number): number;
   /** Unmaps the chunks view() mapped (at the end of each sync). */
   release(): void;

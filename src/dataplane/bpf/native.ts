@@ -82,6 +82,18 @@ export interface ProgInfo {
 export type XdpMode = 'native' | 'generic';
 export type TcDirection = 'ingress' | 'egress';
 
+/** Threads of the addon that build Maglev tables straight into pool chunks (native/maglev.cc). */
+export interface MaglevThreads {
+  /** A unit: tables in the chunk `fd`; `shape` holds each one's backend count, size and first slot in the chunk. */
+  post(fd: number, shape: Float64Array, endpoints: Float64Array, weights: Uint32Array, backendIds: Uint32Array): void;
+  /** Builds on this thread the units no thread has taken, waits for the rest; throws what went wrong. */
+  finish(): void;
+  /** Builds nothing more; waits for the units the threads are building. */
+  cancel(): void;
+  /** Stops the threads. */
+  close(): void;
+}
+
 export interface NativeAddon {
   /**
    * Open and load a BPF object; pinned maps under pinDir are reused, missing ones created
@@ -166,6 +178,9 @@ export interface NativeAddon {
   progTestRun(progFd: number, data: Buffer, repeat: number, netnsPath?: string): TestRunResult;
   /** CLOCK_MONOTONIC in ns, the clock of bpf_ktime_get_ns. */
   monotonicNs(): bigint;
+  /** Fills `out` (a prime number of slots) with the Maglev table of these backends (endpoint numbers): each slot the value of its backend. */
+  maglevFill(endpoints: Float64Array, weights: Uint32Array, values: Uint32Array, out: Uint32Array): void;
+  MaglevBuilder: new (threads: number) => MaglevThreads;
 }
 
 export interface NativeError extends Error {

@@ -204,7 +204,7 @@ export class BpfReconciler implements Dataplane {
     private readonly tables: MaglevTables,
     private readonly log: Logger = createLogger(),
     private readonly capacity: Capacity = CAPACITY,
-    /** where Maglev tables are built: inline, or on worker threads (the agent's) */
+    /** where Maglev tables are built: inline, or on threads of the addon (the agent's) */
     private readonly builder: TableBuilder = inlineTables,
   ) {
     this.svcIds = new IdPool(1, capacity.serviceIds, 'service');
@@ -388,7 +388,7 @@ export class BpfReconciler implements Dataplane {
 
   /**
    * Backends before the tables that name them; names, members and ranges with them.
-   * The tables are built meanwhile (on worker threads, since they were planned, when
+   * The tables are built meanwhile (on threads of the addon, since they were planned, when
    * there are many), into the regions of the pool planned for them.
    */
   private writeBackendsAndTables(plan: Plan, stats: BpfApplyStats): void {

@@ -1,22 +1,18 @@
-// The agent builds big batches of Maglev tables on worker threads, as they are planned,
-// and the main one, straight into the pool's chunks: the compiled builder (the one the
-// agent runs; a worker runs the compiled table-worker.js) must write the tables the
-// inline builder gives, a worker's windows unmapped once it is through, nothing written
-// after a batch is cancelled; a chunk is mapped a window of rows at a time.
+// The agent builds big batches of Maglev tables on the addon's threads, as they are
+// planned, and on the main one, straight into the pool's chunks: they must write the
+// tables the inline builder gives, leave no mapping once a batch is through, build
+// nothing more of a cancelled batch, and say what went wrong; a chunk is mapped a
+// window of rows at a time.
 import fs from 'node:fs';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { inlineTables, type TableBatch, type TableBuilder, type TableJob, type TableTarget } from '../../src/dataplane/bpf/table-builder.js';
+import { inlineTables, threadTables, type TableBatch, type TableBuilder, type TableJob, type TableTarget } from '../../src/dataplane/bpf/table-builder.js';
 import { bpf_map_type, xlb_limits } from '../../src/dataplane/bpf/contract.js';
 import { BPF_F_MMAPABLE } from '../../src/dataplane/bpf/kernel.js';
 import { native } from '../../src/dataplane/bpf/native.js';
 import { ChunkWindow } from '../../src/dataplane/bpf/chunk-window.js';
 import { maglevSize } from '../../src/model/maglev.js';
 import { backendNumber } from '../../src/model/state.js';
-import { REPO } from '../testbed/topology.js';
 
-const compiled = (await import(pathToFileURL(path.join(REPO, 'dist/dataplane/bpf/table-builder.js')).href)) as { workerTables(threads?: number): TableBuilder };
 const { XLB_MAGLEV_CHUNK_SLOTS: CHUNK, XLB_MAGLEV_ROW_SLOTS: ROW } = xlb_limits;
 /** rows of each test chunk: the batches below span two and three of them */
 const ROWS = 150;
@@ -64,9 +60,9 @@ function inline(batch: TableJob[]): Uint32Array[] {
   return out;
 }
 
-/** Runs `test` with a compiled builder of one worker, closed and its mappings gone afterwards. */
+/** Runs `test` with a builder of one thread, closed and its mappings gone afterwards. */
 function withBuilder(test: (builder: TableBuilder) => void): void {
-  const builder = compiled.workerTables(1);
+  const builder = threadTables(1);
   try {
     test(builder);
   } finally {
@@ -88,18 +84,18 @@ function handOver(builder: TableBuilder, batch: TableJob[]): TableBatch {
   return b;
 }
 
-describe('Maglev tables on worker threads', () => {
-  it('writes a big batch shared by a worker thread and the main one into the chunks exactly as inline, every slot naming one of its backends', () => {
+describe('Maglev tables on threads of the addon', () => {
+  it('writes a big batch shared by a thread and the main one into the chunks exactly as inline, every slot naming one of its backends', () => {
     withBuilder((builder) => {
-      // The main thread joins at once, or after the worker has had the batch to itself for a while.
+      // The main thread joins at once, or after the thread has had the batch to itself for a while.
       for (const [batch, busyMs] of [[jobs(600), 0], [jobs(400, 7), 300]] as const) {
         const before = mappings();
         const b = handOver(builder, batch);
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, busyMs);
         b.finish();
         expect(new Set(batch.map((j) => Math.floor(j.start / CHUNK))).size).toBeGreaterThan(1);
-        // The worker's windows are gone once the batch is finished; the main thread's stay until the pool's release.
-        expect(mappings()).toBe(before + mapped.size);
+        // Each unit's mapping is gone once the unit is built.
+        expect(mappings()).toBe(before);
         expectAsInline(batch);
         for (const j of batch) expect(new Set(pool.view(j.start, j.size))).toEqual(new Set(Array.from(j.backendIds)));
         unmapAll();
@@ -108,12 +104,20 @@ describe('Maglev tables on worker threads', () => {
     });
   });
 
-  it('a cancelled batch waits for the units a worker took, the main thread builds none, and no mapping is left', () => {
+  it('a cancelled batch waits for the units a thread took, leaves each table whole or unwritten, and no mapping', () => {
     withBuilder((builder) => {
+      const batch = jobs(600, 3);
+      for (const j of batch) pool.view(j.start, j.size).fill(0);
+      unmapAll();
       const before = mappings();
-      handOver(builder, jobs(600, 3)).cancel();
+      handOver(builder, batch).cancel();
       expect(mappings()).toBe(before);
-      expect(mapped.size).toBe(0);
+      const want = inline(batch);
+      batch.forEach((j, i) => {
+        const got = [...pool.view(j.start, j.size)];
+        if (got.some((v) => v !== 0)) expect(got).toEqual([...want[i]!]);
+      });
+      unmapAll();
       // The builder serves the next batch as if nothing happened.
       const again = jobs(300, 5);
       handOver(builder, again).finish();
@@ -121,12 +125,31 @@ describe('Maglev tables on worker threads', () => {
     });
   });
 
-  it('builds a batch too small for the workers inline, on the main thread', () => {
+  it('builds a batch too small for the threads inline, on the main thread', () => {
     withBuilder((builder) => {
       const batch = jobs(100, 9);
       handOver(builder, batch).finish();
       expectAsInline(batch);
+      // Inline tables go through the pool's windows, which the pool unmaps after its sync.
       expect(mapped.size).toBeGreaterThan(0);
+    });
+  });
+
+  it('says what went wrong in a unit, builds nothing after it, and serves the next batch', () => {
+    withBuilder((builder) => {
+      const before = mappings();
+      const batch = jobs(600, 11);
+      // The last job runs past its chunk's rows: the main thread, which builds from the last unit back, finds it first.
+      const last = batch.at(-1)!;
+      batch[batch.length - 1] = { ...last, start: Math.floor(last.start / CHUNK) * CHUNK + ROWS * ROW - 100 };
+      expect(() => handOver(builder, batch).finish()).toThrow(/do not lie within chunk xlb_test_mg_/);
+      const notPrime = jobs(300, 13);
+      notPrime[0] = { ...notPrime[0]!, size: 1000 };
+      expect(() => handOver(builder, notPrime).finish()).toThrow('Maglev table size 1000 is not prime');
+      expect(mappings()).toBe(before);
+      const again = jobs(300, 17);
+      handOver(builder, again).finish();
+      expectAsInline(again);
     });
   });
 
