@@ -76,7 +76,7 @@ export class ManifestSource implements Source {
       const st = fs.statSync(file);
       const prev = this.good.get(name);
       if (prev && prev.mtimeMs === st.mtimeMs && prev.size === st.size && !this.reported.has(name)) return undefined;
-      const objects = parseManifest(file, fs.readFileSync(file, 'utf8'));
+      const objects = parseManifest(file, fs.readFileSync(file));
       for (const o of objects) this.where.set(o.obj, o.where);
       this.good.set(name, { mtimeMs: st.mtimeMs, size: st.size, objects });
       if (this.reported.delete(name)) this.log.info({ file }, 'manifest file is valid again');

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { ManifestSource } from '../../src/sources/manifests.js';
-import { listItems, parseManifest } from '../../src/sources/manifest-file.js';
+import { parseManifest } from '../../src/sources/manifest-file.js';
+import { listItems as listOfBytes } from '../../src/sources/json-list.js';
 import { parseAllDocuments } from 'yaml';
 import { list, makeService } from '../fixtures/k8s.js';
 
@@ -28,6 +29,8 @@ function capture() {
   const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
   return { log, lines };
 }
+
+const listItems = (text: string) => listOfBytes(Buffer.from(text));
 
 describe('parseManifest', () => {
   it('reads YAML into the same values as the yaml package (YAML 1.2 core schema), scalars that look alike included', () => {
