@@ -113,13 +113,11 @@ export class Agent {
       const ms = (from: bigint, to = process.hrtime.bigint()) => Math.round(Number(to - from) / 1e4) / 100;
       this.syncs++;
       const total = ms(t0);
-      // Programmed now: said, and its latency taken, before the status is brought up to
-      // date (counting 100,000 backends of a full sync takes 30 ms).
+      this.observers.status.synced(update, total, stats.overCapacity);
+      this.observers.metrics.synced(total / 1000);
       for (const t of snap.triggers ?? []) this.observers.metrics.programmed(t);
       // ms: the whole sync; modelMs: of it, computing the desired state.
       this.log.info({ sync: this.syncs, services: desired.services.size, ...stats, modelMs: ms(t0, t1), ms: total }, 'dataplane synced');
-      this.observers.status.synced(update, total, stats.overCapacity);
-      this.observers.metrics.synced(total / 1000);
       this.retryMs = RETRY_INITIAL_MS;
       this.goLive();
     } catch (err) {
