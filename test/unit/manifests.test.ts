@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { ManifestSource } from '../../src/sources/manifests.js';
 import { parseManifest } from '../../src/sources/manifest-file.js';
-import { listItems as listOfBytes } from '../../src/sources/json-list.js';
+import { listItems as listOfBytes, parseItem } from '../../src/sources/json-list.js';
 import { parseAllDocuments } from 'yaml';
 import { list, makeService } from '../fixtures/k8s.js';
 
@@ -58,6 +58,15 @@ describe('parseManifest', () => {
     const whole = parseManifest('l.yaml', text);
     expect(whole.map((o) => [o.kind, o.where.replace('l.yaml', 'l.json')])).toEqual(objs.map((o) => [o.kind, o.where]));
     expect(whole[0]!.obj).toEqual(svc);
+  });
+
+  it('reads a JSON List of multi-byte characters, after a byte order mark, item by item', () => {
+    const svc = { ...makeService('shop', 'u', { clusterIP: '198.19.0.13', ports: [{ port: 82 }] }), metadata: { name: 'u', namespace: 'shop', annotations: { note: '☕ "é" ] ü' } } };
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify({ kind: 'List', items: [svc, svc] }))]);
+    const list = listOfBytes(bytes);
+    expect(list?.items).toHaveLength(2);
+    expect(parseItem(bytes, list!.items[1]!)).toEqual(svc);
+    expect(parseManifest('u.json', bytes).map((o) => o.where)).toEqual(['u.json: document 1 items[0]', 'u.json: document 1 items[1]']);
   });
 
   it('reads any other JSON whole, and names the file of JSON that does not parse', () => {
