@@ -23,6 +23,9 @@
 
 #include "addon.h"
 #include "errors.h"
+// The datapath's mixer (MurmurHash3's finalizer), which ends the identities' hash too.
+#include <sys/cdefs.h>
+#include "../bpf/hash.h"
 
 namespace xlb {
 namespace {
@@ -89,13 +92,7 @@ struct Identity {
         k ^= u[at];
         h ^= Mix(k);
     }
-    h ^= static_cast<uint32_t>(len);
-    h ^= h >> 16;
-    h *= 0x85ebca6b;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35;
-    h ^= h >> 16;
-    return h;
+    return xlb_mix32(h ^ static_cast<uint32_t>(len));
   }
 };
 
