@@ -32,6 +32,8 @@ namespace {
 
 constexpr uint32_t kOffsetSeed = 0x5eed0001;
 constexpr uint32_t kSkipSeed = 0x5eed0002;
+// The largest table (src/model/maglev.ts: MAGLEV_MAX_SIZE).
+constexpr uint32_t kMaxSize = 65537;
 
 // A backend's identity, the text its permutation is hashed from and backends are ordered
 // by: backendId's "a.b.c.d:port" for the endpoint number addr * 65536 + port.
@@ -99,7 +101,7 @@ struct Identity {
 bool IsPrime(uint32_t n) {
   if (n < 2) return false;
   if (n % 2 == 0) return n == 2;
-  for (uint32_t d = 3; d * d <= n; d += 2)
+  for (uint64_t d = 3; d * d <= n; d += 2)
     if (n % d == 0) return false;
   return true;
 }
@@ -134,6 +136,7 @@ std::string Fill(const Job &job, uint32_t *out) {
     std::fill(out, out + size, 0);
     return "";
   }
+  if (size > kMaxSize) return "Maglev table size " + std::to_string(size) + " is above " + std::to_string(kMaxSize);
   if (!IsPrime(size)) return "Maglev table size " + std::to_string(size) + " is not prime";
   // Stable, as the permutations' order must not depend on the input's but for equal identities.
   std::stable_sort(b.begin(), b.end(), [](const Backend &x, const Backend &y) { return x.id < y.id; });

@@ -110,8 +110,9 @@ describe('Maglev tables (the addon builds them)', () => {
     expect(table(endpoints(2), [0, 0]).every((v) => v === 0)).toBe(true);
   });
 
-  it('refuses a size that is not prime, and arrays that do not match', () => {
+  it('refuses a size that is not prime or above the largest, and arrays that do not match', () => {
     expect(() => table(endpoints(2), undefined, 100)).toThrow('Maglev table size 100 is not prime');
+    expect(() => table(endpoints(2), undefined, 65539)).toThrow('Maglev table size 65539 is above 65537');
     const out = new Uint32Array(101);
     expect(() => fillTable({ endpoints: [1, 2], weights: [1], backendIds: [1, 2], size: 101, start: 0 }, out)).toThrow(/differ in length/);
   });
