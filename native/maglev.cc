@@ -172,15 +172,6 @@ std::string Fill(const Job &job, uint32_t *out) {
   return "";
 }
 
-template <typename T>
-const T *ArgData(const Napi::CallbackInfo &info, size_t i, const char *what, size_t *length) {
-  if (info.Length() <= i || !info[i].IsTypedArray()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a typed array");
-  auto a = info[i].As<Napi::TypedArray>();
-  if (a.ElementSize() != sizeof(T)) throw Napi::TypeError::New(info.Env(), std::string(what) + " has elements of the wrong size");
-  *length = a.ElementLength();
-  return reinterpret_cast<const T *>(static_cast<const uint8_t *>(a.ArrayBuffer().Data()) + a.ByteOffset());
-}
-
 // A unit of a batch: consecutive tables in one pool chunk (the map `fd`, an mmapable
 // array of rows). `shape` holds each table's backend count, size and first slot in the
 // chunk; its backends' endpoints, weights and ids follow one another.
@@ -302,10 +293,10 @@ class MaglevBuilder : public Napi::ObjectWrap<MaglevBuilder> {
     auto u = std::make_shared<Unit>();
     u->fd = ArgInt(info, 0, "fd");
     size_t shapes, n, nw, ni;
-    const double *shape = ArgData<double>(info, 1, "shape", &shapes);
-    const double *endpoints = ArgData<double>(info, 2, "endpoints", &n);
-    const uint32_t *weights = ArgData<uint32_t>(info, 3, "weights", &nw);
-    const uint32_t *ids = ArgData<uint32_t>(info, 4, "ids", &ni);
+    const double *shape = ArgTypedArray<double>(info, 1, "shape", &shapes);
+    const double *endpoints = ArgTypedArray<double>(info, 2, "endpoints", &n);
+    const uint32_t *weights = ArgTypedArray<uint32_t>(info, 3, "weights", &nw);
+    const uint32_t *ids = ArgTypedArray<uint32_t>(info, 4, "ids", &ni);
     size_t total = 0;
     for (size_t i = 0; i + kShape <= shapes; i += kShape) total += static_cast<size_t>(shape[i]);
     if (shapes % kShape != 0 || total != n || nw != n || ni != n)
@@ -386,10 +377,10 @@ class MaglevBuilder : public Napi::ObjectWrap<MaglevBuilder> {
 // maglevFill(endpoints, weights, values, out): the table of `out.length` slots.
 Napi::Value MaglevFill(const Napi::CallbackInfo &info) {
   size_t n, nw, nv, size;
-  const double *endpoints = ArgData<double>(info, 0, "endpoints", &n);
-  const uint32_t *weights = ArgData<uint32_t>(info, 1, "weights", &nw);
-  const uint32_t *values = ArgData<uint32_t>(info, 2, "values", &nv);
-  auto *out = const_cast<uint32_t *>(ArgData<uint32_t>(info, 3, "out", &size));
+  const double *endpoints = ArgTypedArray<double>(info, 0, "endpoints", &n);
+  const uint32_t *weights = ArgTypedArray<uint32_t>(info, 1, "weights", &nw);
+  const uint32_t *values = ArgTypedArray<uint32_t>(info, 2, "values", &nv);
+  uint32_t *out = ArgTypedArray<uint32_t>(info, 3, "out", &size);
   if (nw != n || nv != n) throw Napi::RangeError::New(info.Env(), "maglevFill: endpoints, weights and values differ in length");
   std::string error = Fill({endpoints, weights, values, static_cast<uint32_t>(n), static_cast<uint32_t>(size)}, out);
   if (!error.empty()) throw Napi::RangeError::New(info.Env(), error);
