@@ -113,7 +113,7 @@ export class Agent {
       const ms = (from: bigint, to = process.hrtime.bigint()) => Math.round(Number(to - from) / 1e4) / 100;
       this.syncs++;
       const total = ms(t0);
-      this.observers.status.synced(update, total, stats.overCapacity);
+      this.observers.status.synced(this.dataplane!.size(), total, stats.overCapacity);
       this.observers.metrics.synced(total / 1000);
       for (const t of snap.triggers ?? []) this.observers.metrics.programmed(t);
       // ms: the whole sync; modelMs: of it, computing the desired state.

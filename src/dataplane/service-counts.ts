@@ -1,14 +1,17 @@
-// ApplyStats for the rule-based datapaths (iptables, nftables): what an apply wrote
-// and removed, counted from the service ports it rewrote, with the same meanings as
-// eBPF mode's (types.ts).
+// ApplyStats and StateSize for the rule-based datapaths (iptables, nftables): what an
+// apply wrote and removed, and what they hold, counted from the service ports each
+// apply rewrote, with the same meanings as eBPF mode's (types.ts).
 import type { LbService } from '../model/state.js';
 import { backendNumber, frontendId } from '../model/state.js';
 import { NumberMap } from '../model/number-map.js';
 import { NO_CHANGE, type ApplyStats } from './types.js';
+import type { StateSize } from '../observe/status.js';
 
 export class ServiceCounts {
   /** backend (address, port, protocol as one number) -> how many programmed services use it */
   private backendRefs = new NumberMap();
+  private services = 0;
+  private frontends = 0;
 
   /**
    * `written`: services whose rules this apply wrote; `removed`: the programmed versions
@@ -18,6 +21,10 @@ export class ServiceCounts {
     const writtenKeys = new Set(written.map((s) => s.key));
     const frontends = (svcs: LbService[]) => new Set(svcs.flatMap((s) => s.frontends.map(frontendId)));
     const after = frontends(written);
+    // A rewritten service is in both lists: its old version goes, its new one comes.
+    this.services += written.length - removed.length;
+    for (const svc of written) this.frontends += svc.frontends.length;
+    for (const svc of removed) this.frontends -= svc.frontends.length;
     return {
       ...NO_CHANGE,
       servicesWritten: written.length,
@@ -32,6 +39,13 @@ export class ServiceCounts {
   /** After a failed apply: what is programmed is not known, everything counts as new. */
   reset(): void {
     this.backendRefs = new NumberMap();
+    this.services = 0;
+    this.frontends = 0;
+  }
+
+  /** What the rules hold after the applies counted. */
+  size(): StateSize {
+    return { services: this.services, frontends: this.frontends, backends: this.backendRefs.size };
   }
 
   /** Keeps how many services use each backend: one no longer used is removed, a new one added. */

@@ -1,7 +1,8 @@
 // What every dataplane offers the agent: apply a state update (the state and what
-// changed since the last one) and count what it wrote.
+// changed since the last one), count what it wrote and what it holds.
 import type { StateUpdate } from '../model/state.js';
 import type { Observable } from '../observe/metrics.js';
+import type { StateSize } from '../observe/status.js';
 
 /** The datapaths the agent programs, in the order --mode auto tries them. */
 export const DATAPLANE_MODES = ['bpf', 'nftables', 'iptables'] as const;
@@ -49,6 +50,8 @@ export interface Dataplane extends Observable {
   readonly mode: DataplaneMode;
   /** Updates are applied in the order built; after a failed one the next is compared in full. */
   apply(update: StateUpdate): ApplyStats;
+  /** What the datapath holds, as of the last successful apply. */
+  size(): StateSize;
   /** Called after each successful apply: a dataplane that waits for its first full state to go live goes live here. */
   applied?(): void;
   /** Stops its background work (what it programmed stays). */

@@ -44,7 +44,7 @@ export class AgentMetrics {
     this.lastSync = new Gauge({ name: 'xlb_last_sync_timestamp_seconds', help: 'When the last successful sync finished (Unix time)', registers });
     new Gauge({
       name: 'xlb_programmed',
-      help: 'What the last sync programmed, by kind: services (Service ports), frontends, backends (distinct endpoints), over_capacity (objects left out because a map was full)',
+      help: 'What the datapath holds after the last sync, by kind: services (Service ports), frontends, backends (distinct endpoint address:port/protocol), over_capacity (objects left out because a map was full)',
       labelNames: ['kind'],
       registers,
       collect() {

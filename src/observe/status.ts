@@ -4,8 +4,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { StateUpdate } from '../model/state.js';
-import { StateSizer } from './state-size.js';
 
 /** Where agents keep their status files (tmpfs: gone at reboot, as the agent is). */
 export const STATUS_DIR = '/run/xlb';
@@ -15,12 +13,18 @@ export function statusFile(bpffs: string): string {
   return path.join(STATUS_DIR, `${path.resolve(bpffs).replace(/^\//, '').replace(/\//g, '_') || 'root'}.status.json`);
 }
 
-export interface SyncSummary {
-  at: string;
-  durationMs: number;
+/** What a datapath holds, as counted by the dataplane that wrote it. */
+export interface StateSize {
+  /** service ports (LbService) */
   services: number;
   frontends: number;
+  /** distinct backends (endpoint address:port/protocol) */
   backends: number;
+}
+
+export interface SyncSummary extends StateSize {
+  at: string;
+  durationMs: number;
   /** objects the dataplane could not program for lack of room in a map */
   overCapacity: number;
 }
@@ -96,7 +100,6 @@ export class AgentStatus {
   private readonly doc: AgentStatusDoc;
   private unreachableSince?: number;
   private readonly now: () => number;
-  private readonly sizer = new StateSizer();
   private saveTimer?: NodeJS.Timeout;
   private lastSave = 0;
   private saveFailed = false;
@@ -127,10 +130,10 @@ export class AgentStatus {
     this.save(true);
   }
 
-  /** A sync succeeded: the first one (readiness) is written at once, later ones at most once a second. */
-  synced(update: StateUpdate, durationMs: number, overCapacity: number): void {
+  /** A sync succeeded, and the datapath holds `size`: the first one (readiness) is written at once, later ones at most once a second. */
+  synced(size: StateSize, durationMs: number, overCapacity: number): void {
     this.doc.syncs++;
-    this.doc.lastSync = { at: new Date(this.now()).toISOString(), durationMs, ...this.sizer.add(update), overCapacity };
+    this.doc.lastSync = { at: new Date(this.now()).toISOString(), durationMs, ...size, overCapacity };
     this.save(this.doc.syncs === 1);
   }
 

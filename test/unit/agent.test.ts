@@ -28,6 +28,7 @@ describe('Agent', () => {
         if (failures-- > 0) throw new Error('map full');
         return NO_CHANGE;
       },
+      size: () => ({ services: applied.at(-1)!.length, frontends: 1, backends: 1 }),
     };
     const status = new AgentStatus({ bpffs: '/x', node: { name: 'n', ips: [] }, graceMs: 1000 }, log);
     const agent = new Agent(source, Promise.resolve(dataplane), new HealthServer(log), { name: 'n', ips: ['198.18.0.1'] }, true, { status, metrics: new AgentMetrics(status, () => undefined) }, log);
@@ -45,6 +46,8 @@ describe('Agent', () => {
     expect(applied).toHaveLength(3);
     expect(applied).toEqual([['it/web:80/TCP'], ['it/web:80/TCP'], ['it/web:80/TCP']]);
     expect(status.current.ready).toBe(true);
+    // The status says what the dataplane says it holds.
+    expect(status.current.lastSync).toMatchObject({ services: 1, frontends: 1, backends: 1 });
     // Succeeded: no more retries.
     await vi.advanceTimersByTimeAsync(60_000);
     expect(applied).toHaveLength(3);
@@ -57,7 +60,7 @@ describe('Agent', () => {
     let stopped = 0;
     const source: Source = { start: async (on) => void (deliver = on), stop: () => void stopped++ };
     const applied: Array<{ full: boolean; keys: string[] }> = [];
-    const dataplane: Dataplane = { mode: 'bpf', apply: (u: StateUpdate) => (applied.push({ full: u.delta.full, keys: [...u.state.services.keys()] }), NO_CHANGE) };
+    const dataplane: Dataplane = { mode: 'bpf', apply: (u: StateUpdate) => (applied.push({ full: u.delta.full, keys: [...u.state.services.keys()] }), NO_CHANGE), size: () => ({ services: 0, frontends: 0, backends: 0 }) };
     let loaded!: (d: Dataplane) => void;
     const status = new AgentStatus({ bpffs: '/x', node: { name: 'n', ips: [] }, graceMs: 1000 }, log);
     const observers = { status, metrics: new AgentMetrics(status, () => undefined) };

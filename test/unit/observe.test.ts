@@ -5,18 +5,10 @@ import { pino } from 'pino';
 import { AgentStatus } from '../../src/observe/status.js';
 import { AgentMetrics, type DatapathFacts } from '../../src/observe/metrics.js';
 import { parseAddr, serveMetrics } from '../../src/observe/http.js';
-import { buildDesiredState, DesiredStateBuilder } from '../../src/model/desired.js';
-import { StateSizer } from '../../src/observe/state-size.js';
-import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
 
 const log = pino({ level: 'silent' });
-const HTTP = [{ name: 'http', port: 80, protocol: 'TCP' as const }];
-const state = () =>
-  buildDesiredState(
-    [makeService('it', 'web', { type: 'NodePort', clusterIP: '198.19.0.10', ports: [{ ...HTTP[0]!, nodePort: 30080 }] })],
-    [makeSlice('it', 'web-a', 'web', { ports: [{ name: 'http', port: 8080 }], endpoints: ['198.18.1.10', '198.18.1.11'].map((ip) => makeEndpoint(ip, { nodeName: 'node-a' })) })],
-    { name: 'node-a', ips: ['198.18.0.1'] },
-  );
+/** What a dataplane says it holds: one NodePort service port, two endpoints. */
+const size = { services: 1, frontends: 2, backends: 2 };
 
 function clock() {
   let t = 1_000_000;
@@ -28,14 +20,14 @@ describe('AgentStatus readiness', () => {
     const c = clock();
     const s = new AgentStatus({ bpffs: '/sys/fs/bpf/x', node: { name: 'n', ips: [] }, graceMs: 5000, now: c.now }, log);
     expect(s.current).toMatchObject({ ready: false, notReady: expect.stringContaining('first full state') as unknown });
-    s.synced(state(), 3.5, 0);
+    s.synced(size, 3.5, 0);
     expect(s.current).toMatchObject({ ready: true, syncs: 1, lastSync: { durationMs: 3.5, services: 1, frontends: 2, backends: 2, overCapacity: 0 } });
   });
 
   it('stays ready through a short API outage and is not ready past the grace period, until the API is back', () => {
     const c = clock();
     const s = new AgentStatus({ bpffs: '/sys/fs/bpf/x', node: { name: 'n', ips: [] }, graceMs: 5000, now: c.now }, log);
-    s.synced(state(), 1, 0);
+    s.synced(size, 1, 0);
     s.source(c.now());
     c.advance(4000);
     expect(s.ready).toBe(true);
@@ -47,33 +39,9 @@ describe('AgentStatus readiness', () => {
 
   it('keeps the last error beside the last good sync', () => {
     const s = new AgentStatus({ bpffs: '/sys/fs/bpf/x', node: { name: 'n', ips: [] }, graceMs: 5000 }, log);
-    s.synced(state(), 1, 0);
+    s.synced(size, 1, 0);
     s.failed('map full');
     expect(s.current).toMatchObject({ ready: true, lastError: { message: 'map full' }, lastSync: { services: 1 } });
-  });
-});
-
-describe('StateSizer', () => {
-  it('keeps the counts of a recount through changes: distinct backends shared by Services, removals, a full build', () => {
-    const node = { name: 'node-a', ips: ['198.18.0.1'] };
-    const svc = (name: string, ip: string) => makeService('it', name, { type: 'NodePort', clusterIP: ip, ports: [{ ...HTTP[0]!, nodePort: 30000 + Number(ip.split('.')[3]) }] });
-    const slice = (name: string, ips: string[]) => makeSlice('it', `${name}-a`, name, { ports: [{ name: 'http', port: 8080 }], endpoints: ips.map((ip) => makeEndpoint(ip)) });
-    const recount = (st: ReturnType<typeof buildDesiredState>['state']) => {
-      const lbs = [...st.services.values()];
-      return { services: lbs.length, frontends: lbs.reduce((n, lb) => n + lb.frontends.length, 0), backends: new Set(lbs.flatMap((lb) => lb.backends.map((b) => `${b.addr}:${b.port}`))).size };
-    };
-    const model = new DesiredStateBuilder();
-    const sizer = new StateSizer();
-    const [a, b, c] = [svc('a', '198.19.0.10'), svc('b', '198.19.0.11'), svc('c', '198.19.0.12')];
-    let u = model.build([a, b, c], [slice('a', ['198.18.1.1', '198.18.1.2']), slice('b', ['198.18.1.2', '198.18.1.3']), slice('c', ['198.18.1.9'])], node);
-    expect(sizer.add(u)).toEqual({ services: 3, frontends: 6, backends: 4 });
-    u = model.change({ upserted: [], deleted: ['it/c'] }, { upserted: [slice('a', ['198.18.1.3'])], deleted: [] }, node);
-    expect(sizer.add(u)).toEqual(recount(u.state));
-    expect(sizer.add(u).backends).toBe(2);
-    u = model.build([a], [slice('a', ['198.18.1.4'])], { ...node, ips: ['198.18.0.1', '198.18.0.2'] });
-    expect(u.delta.full).toBe(true);
-    expect(sizer.add(u)).toEqual(recount(u.state));
-    expect(sizer.add(u)).toEqual({ services: 1, frontends: 3, backends: 1 });
   });
 });
 
@@ -104,7 +72,7 @@ describe('metrics endpoint', () => {
     const { get } = await serve(s);
     expect((await get('/healthz')).status).toBe(200);
     expect(await get('/readyz')).toMatchObject({ status: 503, body: expect.stringContaining('first full state') as unknown });
-    s.synced(state(), 1, 0);
+    s.synced(size, 1, 0);
     expect((await get('/readyz')).status).toBe(200);
     expect((await get('/nope')).status).toBe(404);
   });
@@ -126,7 +94,7 @@ describe('metrics endpoint', () => {
     const s = new AgentStatus({ bpffs: '/x', node: { name: 'n', ips: [] }, graceMs: 1000 }, log);
     s.dataplane({ mode: 'bpf', devices: { eth0: { hook: 'tc', ifindex: 2 } } });
     const { metrics, get } = await serve(s, facts);
-    s.synced(state(), 2, 0);
+    s.synced(size, 2, 0);
     metrics.synced(0.002);
     metrics.programmed(Date.now() - 40);
     const { body } = await get('/metrics');

@@ -76,6 +76,11 @@ function named(maps: ReturnType<typeof setup>['maps'], tables: MemTables, svcId:
   return t;
 }
 
+/** What the maps hold, counted as the reconciler's size() counts it: named service ids, frontends, backends. */
+function held(maps: ReturnType<typeof setup>['maps']) {
+  return { services: maps.names.entries().length, frontends: maps.services.entries().length, backends: maps.backends.entries().length };
+}
+
 function setup() {
   const maps = { services: new MemMap<SvcKey, SvcValue>(), backends: new MemMap<number, BackendValue>(), members: new MemMap<MemberKey, number>(), sourceRanges: new MemMap<SourceRangeKey, number>(), names: new MemMap<number, SvcName>(), svcStats: new MemMap<number, unknown>() };
   const tables = new MemTables();
@@ -216,6 +221,7 @@ describe('BpfReconciler', () => {
     expect(JSON.stringify([maps.services.entries(), maps.backends.entries(), maps.members.entries()])).toBe(snapshot);
     expect(maps.members.writes).toBe(memberWrites);
     expect(stats.frontendsWritten + stats.backendsAdded + stats.frontendsRemoved).toBe(0);
+    expect(restarted.size()).toEqual({ services: 2, frontends: 2, backends: 2 });
   });
 
   it('a restarted reconciler tells from its table whether a service without members changed meanwhile, and drops members an older agent wrote for it', () => {
@@ -284,15 +290,19 @@ describe('BpfReconciler', () => {
     expect(maps.backends.entries().map(([, b]) => b.addr)).toEqual(['198.18.1.11']);
   });
 
-  it('keeps a backend two services share until the last of them stops using it', () => {
+  it('keeps a backend two services share until the last of them stops using it, and says what the maps hold', () => {
     const { maps, rec } = setup();
-    const both = [service('a', '198.19.0.10'), service('b', '198.19.0.11')];
-    rec.apply(buildDesiredState(both, [slice('a', ['198.18.1.10']), slice('b', ['198.18.1.10'])], node));
-    expect(maps.backends.entries()).toHaveLength(1);
+    const both = [service('a', '198.19.0.10', 30080), service('b', '198.19.0.11')];
+    rec.apply(buildDesiredState(both, [slice('a', ['198.18.1.10']), slice('b', ['198.18.1.10', '198.18.1.11'])], node));
+    expect(maps.backends.entries()).toHaveLength(2);
+    expect(rec.size()).toEqual({ services: 2, frontends: 3, backends: 2 });
+    expect(rec.size()).toEqual(held(maps));
     rec.apply(buildDesiredState([both[1]!], [slice('b', ['198.18.1.10'])], node));
     expect(maps.backends.entries().map(([, b]) => b.addr)).toEqual(['198.18.1.10']);
+    expect(rec.size()).toEqual({ services: 1, frontends: 1, backends: 1 });
     rec.apply(buildDesiredState([both[1]!], [slice('b', ['198.18.1.12'])], node));
     expect(maps.backends.entries().map(([, b]) => b.addr)).toEqual(['198.18.1.12']);
+    expect(rec.size()).toEqual(held(maps));
   });
 
   it('after a failed write, the next apply of the same state finishes the job from what the maps hold', () => {
@@ -480,6 +490,9 @@ describe('BpfReconciler with full maps', () => {
       ['default/c:80/TCP', '198.18.0.1:30082/TCP', 'xlb_services'],
     ]);
     expect(String(errors(lines)[0]!.msg)).toContain('xlb_services is full (3 frontends)');
+    // c holds its service id, and none of its frontends: they are not counted.
+    expect(rec.size()).toEqual({ services: 3, frontends: 3, backends: 0 });
+    expect(rec.size()).toEqual(held(maps));
     stats = rec.apply(model.build([svcs[0]!, svcs[2]!], [], node));
     expect(programmed(maps)).toEqual(['198.18.0.1:30080', '198.19.0.10:80', '198.19.0.12:80']);
     expect(stats.overCapacity).toBe(1);

@@ -27,4 +27,19 @@ describe('ServiceCounts', () => {
     expect(c.count([svc('a', ['10.0.0.1', '10.0.0.3'])], [svc('a', ['10.0.0.1', '10.0.0.2'])])).toMatchObject({ servicesWritten: 1, servicesRemoved: 0, backendsAdded: 1, backendsRemoved: 0 });
     expect(c.count([], [svc('bb', ['10.0.0.2'])])).toMatchObject({ servicesWritten: 0, servicesRemoved: 1, frontendsRemoved: 1, backendsAdded: 0, backendsRemoved: 1 });
   });
+
+  it('says what the rules hold through rewrites, removals and a reset: service ports, frontends, distinct address:port/protocol backends', () => {
+    const c = new ServiceCounts();
+    const udp = (name: string, backends: string[]): LbService => ({ ...svc(name, backends), key: `ns/${name}:dns/UDP`, protocol: 'UDP' });
+    c.count([svc('a', ['10.0.0.1', '10.0.0.2']), svc('bb', ['10.0.0.2', '10.0.0.3']), udp('ccc', ['10.0.0.1'])], []);
+    // 10.0.0.1:8080 over TCP and over UDP are two backends.
+    expect(c.size()).toEqual({ services: 3, frontends: 3, backends: 4 });
+    // a rewritten with a second frontend and one backend fewer.
+    c.count([svc('a', ['10.0.0.1'], ['198.19.0.1', '198.19.0.2'])], [svc('a', ['10.0.0.1', '10.0.0.2'])]);
+    expect(c.size()).toEqual({ services: 3, frontends: 4, backends: 4 });
+    c.count([], [svc('bb', ['10.0.0.2', '10.0.0.3'])]);
+    expect(c.size()).toEqual({ services: 2, frontends: 3, backends: 2 });
+    c.reset();
+    expect(c.size()).toEqual({ services: 0, frontends: 0, backends: 0 });
+  });
 });

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { StateUpdate } from '../../model/state.js';
 import type { Dataplane } from '../types.js';
+import type { StateSize } from '../../observe/status.js';
 import type { DatapathFacts } from '../../observe/metrics.js';
 import type { BpfApplyStats, BpfReconciler } from './reconciler.js';
 import type { XlbMaps } from './maps.js';
@@ -102,6 +103,10 @@ export class BpfDataplane implements Dataplane {
     const now = Date.now();
     if (!this.fill || now - this.fill.at > FILL_MAX_AGE_MS) this.fill = { at: now, maps: mapFill(m, this.flowCounts) };
     return { services, drops, maps: this.fill.maps };
+  }
+
+  size(): StateSize {
+    return this.reconciler.size();
   }
 
   apply(update: StateUpdate): BpfApplyStats & { socketNamespacesSwept?: number } {

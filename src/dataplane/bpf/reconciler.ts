@@ -7,6 +7,7 @@ import { backendId, backendNumber, backendRefs, frontendId } from '../../model/s
 import { maglevSize } from '../../model/maglev.js';
 import { inlineTables, type TableBatch, type TableBuilder, type TableJob } from './table-builder.js';
 import { NO_CHANGE, type ApplyStats, type Dataplane } from '../types.js';
+import type { StateSize } from '../../observe/status.js';
 import {
   BACKEND_F_REMOTE,
   IPPROTO,
@@ -121,9 +122,8 @@ export interface BpfApplyStats extends ApplyStats {
 
 interface ProgrammedService {
   svcId: number;
-  /** the desired service last applied */
+  /** the desired service last applied (its frontends' ids are made again when it changes: 0.6 MB less at 10,000 Services) */
   applied: LbService;
-  frontendIds: string[];
   /** the ids its table was built from, in order */
   backendIds: number[];
   /** where its table starts in the Maglev pool, and its size; none without a table */
@@ -262,6 +262,11 @@ export class BpfReconciler implements Dataplane {
     this.builder.close();
   }
 
+  /** Counted from what the maps were given: services with an id, xlb_services entries, xlb_backends entries. */
+  size(): StateSize {
+    return { services: this.services.size, frontends: this.frontends.size, backends: this.backends.size };
+  }
+
   apply(update: StateUpdate): BpfApplyStats {
     try {
       return this.sync(update);
@@ -372,9 +377,12 @@ export class BpfReconciler implements Dataplane {
       if (cur) {
         plan.released.push(...cur.backendIds);
         const keep = new Set(frontendIds);
-        for (const id of cur.frontendIds) if (!keep.has(id)) plan.staleFrontends.push([id, svc.key]);
+        for (const f of cur.applied.frontends) {
+          const id = frontendId(f);
+          if (!keep.has(id)) plan.staleFrontends.push([id, svc.key]);
+        }
       }
-      this.services.set(svc.key, { svcId, applied: svc, frontendIds, backendIds, table: table.table, size: table.size });
+      this.services.set(svc.key, { svcId, applied: svc, backendIds, table: table.table, size: table.size });
       // Ranges are in the trie before a frontend is flagged to check them (surplus ones go in pruneMembers).
       const written = table.written || membersWritten || !this.ranges.holdsExactly(svcId, svc.sourceRanges);
       if (written) stats.servicesWritten++;
@@ -471,7 +479,7 @@ export class BpfReconciler implements Dataplane {
     for (const key of gone) {
       const svc = this.services.get(key);
       if (!svc || state.services.has(key)) continue;
-      for (const id of svc.frontendIds) plan.staleFrontends.push([id, key]);
+      for (const f of svc.applied.frontends) plan.staleFrontends.push([frontendId(f), key]);
       plan.released.push(...svc.backendIds);
       const left = this.removeTableAndId(svc.svcId, svc.table === undefined ? undefined : [svc.table, svc.size]);
       if (svc.applied.protocol === 'UDP') stats.udpMembersRemoved += left;

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { StateUpdate } from '../../model/state.js';
 import type { ApplyStats, Dataplane } from '../types.js';
+import type { StateSize } from '../../observe/status.js';
 import { ServiceCounts } from '../service-counts.js';
 import { UdpConntrackFlusher } from '../udp-conntrack.js';
 import { JUMPS, PREFIX, RulesetBuilder, type Table } from './rules.js';
@@ -135,6 +136,10 @@ export class IptablesDataplane implements Dataplane {
       this.counts.reset();
       throw err;
     }
+  }
+
+  size(): StateSize {
+    return this.counts.size();
   }
 
   private write(update: StateUpdate): IptablesApplyStats {

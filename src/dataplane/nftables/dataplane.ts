@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import type { StateUpdate } from '../../model/state.js';
 import type { ApplyStats, Dataplane } from '../types.js';
+import type { StateSize } from '../../observe/status.js';
 import { ServiceCounts } from '../service-counts.js';
 import { UdpConntrackFlusher } from '../udp-conntrack.js';
 import { NftRulesetBuilder } from './ruleset.js';
@@ -41,6 +42,10 @@ export class NftablesDataplane implements Dataplane {
       this.counts.reset();
       throw err;
     }
+  }
+
+  size(): StateSize {
+    return this.counts.size();
   }
 
   private write(update: StateUpdate): NftablesApplyStats {
