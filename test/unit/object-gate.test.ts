@@ -124,6 +124,27 @@ describe('ObjectGate', () => {
     expect(check).toHaveBeenCalledTimes(101);
   });
 
+  it('checks an invalid object each time it comes, and its last good version again once it comes back', () => {
+    const { log, lines } = capture();
+    const check = vi.fn(validateService);
+    const gate = new ObjectGate('Service', check, log);
+    const good = web();
+    const broken = bad(good, (s) => (s.spec.ports![0]!.port = 0));
+    expect(gate.admit([good])).toEqual([good]);
+    expect(gate.admit([broken])).toEqual([good]);
+    expect(gate.admit([broken])).toEqual([good]);
+    expect(check).toHaveBeenCalledTimes(3);
+    // The same object as the last good version, after its invalid one: checked again, and said.
+    expect(gate.admit([good])).toEqual([good]);
+    expect(check).toHaveBeenCalledTimes(4);
+    expect(lines.map((l) => [l.level, l.msg])).toEqual([
+      [50, 'invalid Service it/web: spec.ports[0].port: must be an integer 1-65535, got 0; its last good version is kept'],
+      [30, 'Service it/web is valid again'],
+    ]);
+    gate.admit([good]);
+    expect(check).toHaveBeenCalledTimes(4);
+  });
+
   it('reports whatever a check trips over as the object\'s problem, never throws', () => {
     const { log, lines } = capture();
     const gate = new ObjectGate('Service', validateService, log);
