@@ -1,15 +1,33 @@
 // What the agent keeps of an object: only the fields the model reads (src/model/k8s.ts),
 // as client-go's informer transforms do: the API's as they arrive, a manifest's valid
-// ones as they are parsed (manifest-file.ts). Object literals of one shape each: fields the
-// API left out are present and undefined (no `delete`, which makes slow dictionaries). At 10,000 Services a cache of whole objects
-// (managed fields, last-applied annotations, status) costs hundreds of MB and the time
-// to collect them; trimmed objects are small plain values.
+// ones as they are parsed (manifest-file.ts). Object literals of one shape each: fields
+// the API left out are present and undefined (no `delete`, which makes slow
+// dictionaries). At 10,000 Services a cache of whole objects (managed fields,
+// last-applied annotations, status) costs hundreds of MB and the time to collect them;
+// trimmed objects are small plain values.
 import type { Endpoint, EndpointSlice, ObjectMeta, Service } from '../model/k8s.js';
 import { TOPOLOGY_HINTS_ANNOTATION, TOPOLOGY_MODE_ANNOTATION } from '../model/k8s.js';
 
 /** The annotations the agent reads; every other one (kubectl's last-applied configuration) is dropped. */
 export const TRIGGER_TIME_ANNOTATION = 'endpoints.kubernetes.io/last-change-trigger-time';
 const KEPT_ANNOTATIONS = [TOPOLOGY_MODE_ANNOTATION, TOPOLOGY_HINTS_ANNOTATION, TRIGGER_TIME_ANNOTATION];
+
+/** Distinct values kept by shared(): node names of a large cluster, namespaces, kinds. */
+const SHARED_MAX = 20_000;
+const sharedValues = new Map<string, string>();
+
+/**
+ * One copy of a value many objects repeat: JSON.parse makes a string per occurrence
+ * (at 100,000 endpoints each nodeName is its own 30-byte string). Anything else is
+ * returned as it is, for the gate to judge.
+ */
+function shared<T>(v: T): T {
+  if (typeof v !== 'string') return v;
+  const known = sharedValues.get(v);
+  if (known !== undefined) return known as T;
+  if (sharedValues.size < SHARED_MAX) sharedValues.set(v, v);
+  return v;
+}
 
 /** `created`: the creationTimestamp, kept for Services only (the model orders their claims by age). */
 function meta(m: Partial<ObjectMeta> | undefined, created?: string): ObjectMeta {
@@ -18,19 +36,20 @@ function meta(m: Partial<ObjectMeta> | undefined, created?: string): ObjectMeta 
     const v = m?.annotations?.[k];
     if (v !== undefined) (annotations ??= {})[k] = v;
   }
-  return ({ name: m?.name ?? '', namespace: m?.namespace, labels: m?.labels, annotations, resourceVersion: m?.resourceVersion, uid: m?.uid, creationTimestamp: created });
+  return ({ name: m?.name ?? '', namespace: shared(m?.namespace), labels: m?.labels, annotations, resourceVersion: m?.resourceVersion, uid: m?.uid, creationTimestamp: created });
 }
 
 export function trimService(s: Service): Service {
   const spec = s.spec ?? {};
   return ({
-    apiVersion: s.apiVersion,
-    kind: s.kind,
+    apiVersion: shared(s.apiVersion),
+    kind: shared(s.kind),
     metadata: meta(s.metadata, s.metadata?.creationTimestamp),
     spec: ({
       type: spec.type,
       clusterIP: spec.clusterIP,
-      clusterIPs: spec.clusterIPs,
+      // Left out when it only repeats clusterIP (single-stack), as the model reads it.
+      clusterIPs: spec.clusterIPs?.length === 1 && spec.clusterIPs[0] === spec.clusterIP ? undefined : spec.clusterIPs,
       externalIPs: spec.externalIPs,
       ports: spec.ports?.map((p) => ({ name: p.name, protocol: p.protocol, port: p.port, targetPort: p.targetPort, nodePort: p.nodePort })),
       externalName: spec.externalName,
@@ -93,7 +112,7 @@ function endpoint(e: Endpoint): Endpoint {
     one,
     one === undefined ? e.addresses : undefined,
     conditions(e.conditions),
-    e.nodeName,
+    shared(e.nodeName),
     e.hints?.forZones ? { forZones: e.hints.forZones.map((z) => ({ name: z.name })) } : undefined,
     // The model reads the Pod's name only.
     e.targetRef && { name: e.targetRef.name },
@@ -102,8 +121,8 @@ function endpoint(e: Endpoint): Endpoint {
 
 export function trimEndpointSlice(s: EndpointSlice): EndpointSlice {
   return ({
-    apiVersion: s.apiVersion,
-    kind: s.kind,
+    apiVersion: shared(s.apiVersion),
+    kind: shared(s.kind),
     metadata: meta(s.metadata),
     addressType: s.addressType,
     endpoints: s.endpoints?.map(endpoint),

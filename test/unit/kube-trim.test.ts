@@ -64,4 +64,16 @@ describe('trimService', () => {
     expect(st.state.services.get('shop/z-old:80/TCP')!.frontends.map((f) => f.addr)).toEqual(['198.19.0.1', '198.19.9.9']);
     expect(st.state.services.get('shop/a-new:80/TCP')!.frontends.map((f) => f.addr)).toEqual(['198.19.0.2']);
   });
+
+  it('leaves out clusterIPs when it only repeats clusterIP, keeps a dual-stack list, and the model serves both the same', () => {
+    const single = makeService('it', 'one', { clusterIP: '198.19.0.5', ports: [{ port: 80 }] });
+    single.spec.clusterIPs = ['198.19.0.5'];
+    const dual = makeService('it', 'two', { clusterIP: '198.19.0.6', ports: [{ port: 80 }] });
+    dual.spec.clusterIPs = ['198.19.0.6', 'fd00::6'];
+    const [t1, t2] = [trimService(single), trimService(dual)];
+    expect(t1.spec.clusterIPs).toBeUndefined();
+    expect(t2.spec.clusterIPs).toEqual(['198.19.0.6', 'fd00::6']);
+    const st = buildDesiredState([t1, t2], [], { name: 'node-a', ips: ['198.18.0.1'] }).state;
+    expect([...st.services.values()].map((s) => s.frontends.map((f) => f.addr))).toEqual([['198.19.0.5'], ['198.19.0.6']]);
+  });
 });
