@@ -24,13 +24,12 @@ export interface ManifestObject {
   where: string;
 }
 
-/** `content`: the file's bytes (or its text). */
-export function parseManifest(file: string, content: Buffer | string): ManifestObject[] {
+/** `bytes`: the file's content. */
+export function parseManifest(file: string, bytes: Buffer): ManifestObject[] {
   const out: ManifestObject[] = [];
   // JSON is YAML too, but JSON.parse is an order of magnitude faster on big files.
   if (file.toLowerCase().endsWith('.json')) {
     const where = `${file}: document 1`;
-    const bytes = typeof content === 'string' ? Buffer.from(content) : content;
     const list = listItems(bytes);
     if (list) {
       try {
@@ -50,7 +49,7 @@ export function parseManifest(file: string, content: Buffer | string): ManifestO
     collect(value, where, out);
     return out;
   }
-  const text = content.toString();
+  const text = bytes.toString();
   // js-yaml reads a big file many times faster (10,000 Services: about 1.5 s instead of
   // 12); a file it rejects is read again by \`yaml\`, whose errors name the document and line.
   let fast: unknown[] | undefined;

@@ -36,7 +36,7 @@ describe('parseManifest', () => {
   it('reads YAML into the same values as the yaml package (YAML 1.2 core schema), scalars that look alike included', () => {
     const text = `${SERVICE}---\n# a comment\n${SLICE}---\nkind: Service\nmetadata:\n  name: odd\n  labels: {a: yes, b: "0755", c: 0755, d: 1e3, e: ~, f: 0x1F, g: .inf, h: 2024-01-02}\nspec:\n  ports: [{port: 80, name: "on"}]\n`;
     const want = parseAllDocuments(text).map((d) => d.toJS());
-    expect(parseManifest('a.yaml', text).map((o) => o.obj)).toEqual(want);
+    expect(parseManifest('a.yaml', Buffer.from(text)).map((o) => o.obj)).toEqual(want);
   });
 
   it('reads a JSON List item by item, each valid object trimmed to what the model reads and each invalid one as written', () => {
@@ -46,7 +46,7 @@ describe('parseManifest', () => {
     const items = listItems(text);
     expect(items?.items).toHaveLength(3);
     expect(items?.head).toEqual({ apiVersion: 'v1', kind: 'List', metadata: {}, items: [] });
-    const objs = parseManifest('l.json', text);
+    const objs = parseManifest('l.json', Buffer.from(text));
     expect(objs.map((o) => [o.kind, o.where])).toEqual([
       ['Service', 'l.json: document 1 items[0]'],
       ['Service', 'l.json: document 1 items[2]'],
@@ -55,7 +55,7 @@ describe('parseManifest', () => {
     expect('managedFields' in (objs[0]!.obj.metadata as object)).toBe(false);
     expect(objs[1]!.obj).toEqual(bad);
     // The objects a parse of the whole file finds (JSON is YAML: the YAML reader takes it whole, and keeps them whole).
-    const whole = parseManifest('l.yaml', text);
+    const whole = parseManifest('l.yaml', Buffer.from(text));
     expect(whole.map((o) => [o.kind, o.where.replace('l.yaml', 'l.json')])).toEqual(objs.map((o) => [o.kind, o.where]));
     expect(whole[0]!.obj).toEqual(svc);
   });
@@ -74,24 +74,24 @@ describe('parseManifest', () => {
       expect(listItems(text), text).toBeUndefined();
     }
     expect(listItems('{"kind": "List", "items": [{"a": "\\\\"}, {"b": "\\"]"}]}')?.items).toHaveLength(2);
-    expect(() => parseManifest('/m/a.json', '{"kind": "List", "items": [{"kind": "Service", "x": tru}]}')).toThrow(/^\/m\/a\.json: .*JSON/);
-    expect(() => parseManifest('/m/b.json', '{"kind": "List", "items": [1]}')).toThrow('/m/b.json: document 1 items[0]: expected a Kubernetes object, got number');
+    expect(() => parseManifest('/m/a.json', Buffer.from('{"kind": "List", "items": [{"kind": "Service", "x": tru}]}'))).toThrow(/^\/m\/a\.json: .*JSON/);
+    expect(() => parseManifest('/m/b.json', Buffer.from('{"kind": "List", "items": [1]}'))).toThrow('/m/b.json: document 1 items[0]: expected a Kubernetes object, got number');
   });
 
   it('reads multi-document YAML, JSON, and List kinds; ignores other kinds', () => {
-    const objs = parseManifest('a.yaml', `${SERVICE}---\n${SLICE}---\nkind: ConfigMap\nmetadata: {name: x}\n`);
+    const objs = parseManifest('a.yaml', Buffer.from(`${SERVICE}---\n${SLICE}---\nkind: ConfigMap\nmetadata: {name: x}\n`));
     expect(objs.map((o) => [o.kind, (o.obj.metadata as { name: string }).name, o.where])).toEqual([
       ['Service', 'web', 'a.yaml: document 1'],
       ['EndpointSlice', 'web-abc', 'a.yaml: document 2'],
     ]);
     const json = list(makeService('shop', 'j', { clusterIP: '198.19.0.11', ports: [{ port: 81 }] }));
-    expect(parseManifest('b.json', json).map((o) => o.where)).toEqual(['b.json: document 1 items[0]']);
+    expect(parseManifest('b.json', Buffer.from(json)).map((o) => o.where)).toEqual(['b.json: document 1 items[0]']);
   });
 
   it('names the file, document and line of YAML that does not parse', () => {
-    expect(() => parseManifest('/m/y.yaml', `${SERVICE}---\nkind: Service\nmetadata: {name: [\n`)).toThrow(/\/m\/y\.yaml: document 2 line \d+: /);
-    expect(() => parseManifest('/m/l.yaml', 'kind: List\nitems: 3\n')).toThrow('/m/l.yaml: document 1: items must be a list');
-    expect(() => parseManifest('/m/s.yaml', '42\n')).toThrow('/m/s.yaml: document 1: expected a Kubernetes object, got number');
+    expect(() => parseManifest('/m/y.yaml', Buffer.from(`${SERVICE}---\nkind: Service\nmetadata: {name: [\n`))).toThrow(/\/m\/y\.yaml: document 2 line \d+: /);
+    expect(() => parseManifest('/m/l.yaml', Buffer.from('kind: List\nitems: 3\n'))).toThrow('/m/l.yaml: document 1: items must be a list');
+    expect(() => parseManifest('/m/s.yaml', Buffer.from('42\n'))).toThrow('/m/s.yaml: document 1: expected a Kubernetes object, got number');
   });
 });
 
