@@ -5,7 +5,6 @@
 // big batch (an agent start: 10,000 tables) goes to threads with no JavaScript isolate
 // (a worker thread cost the agent 20 MB, and compiling its code, at every start).
 #include <bpf/bpf.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +22,7 @@
 
 #include "addon.h"
 #include "errors.h"
+#include "mapping.h"
 // The datapath's mixer (MurmurHash3's finalizer), which ends the identities' hash too.
 #include <sys/cdefs.h>
 #include "../bpf/hash.h"
@@ -212,10 +212,9 @@ std::string BuildUnit(const Unit &u) {
   size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   if (firstRow + rows > mi.max_entries || (firstRow * mi.value_size) % page != 0)
     return "Maglev tables at slots " + std::to_string(from) + "-" + std::to_string(to) + " do not lie within chunk " + std::string(mi.name);
-  size_t bytes = rows * mi.value_size;
-  void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, u.fd, static_cast<off_t>(firstRow * mi.value_size));
-  if (p == MAP_FAILED) return "mapping Maglev chunk " + std::string(mi.name) + ": " + strerror(errno);
-  auto *slots = static_cast<uint32_t *>(p) - firstRow * rowSlots;
+  Mapping rowsOf(u.fd, firstRow * mi.value_size, rows * mi.value_size, PROT_READ | PROT_WRITE);
+  if (!rowsOf.ok()) return "mapping Maglev chunk " + std::string(mi.name) + ": " + strerror(errno);
+  auto *slots = static_cast<uint32_t *>(rowsOf.data()) - firstRow * rowSlots;
   std::string error;
   size_t at = 0;
   for (size_t i = 0; i < u.shape.size() && error.empty(); i += kShape) {
@@ -224,7 +223,6 @@ std::string BuildUnit(const Unit &u) {
     error = Fill(job, slots + static_cast<uint64_t>(u.shape[i + 2]));
     at += n;
   }
-  munmap(p, bytes);
   return error;
 }
 

@@ -15,6 +15,7 @@
 #include "addon.h"
 #include "batch.h"
 #include "errors.h"
+#include "mapping.h"
 
 namespace xlb {
 
@@ -105,8 +106,9 @@ Napi::Value MapMmap(const Napi::CallbackInfo &info) {
     throw Napi::RangeError::New(env, "mapping map " + std::string(mi.name) + ": elements " + std::to_string(first) + "+" + std::to_string(count) +
                                          " do not lie within its " + std::to_string(mi.max_entries) + " or do not start on a page");
   size_t len = count * stride;
-  void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)(first * stride));
-  if (p == MAP_FAILED) throw SysError(env, errno, "mapping map " + std::string(mi.name), "was it created with BPF_F_MMAPABLE?");
+  Mapping m(fd, first * stride, len, PROT_READ | PROT_WRITE);
+  if (!m.ok()) throw SysError(env, errno, "mapping map " + std::string(mi.name), "was it created with BPF_F_MMAPABLE?");
+  void *p = m.release();
   uint64_t id;
   {
     std::lock_guard<std::mutex> guard(mappingsLock);
@@ -204,14 +206,9 @@ static void ForEachFilledSlot(Napi::Env env, int fd, const bpf_map_info &mi, Eac
   const size_t stride = (mi.value_size + 7) / 8 * 8, total = (size_t)mi.max_entries * stride;
   for (size_t off = 0; off < total; off += SLOT_WINDOW) {
     size_t len = std::min(SLOT_WINDOW, total - off);
-    void *p = mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, (off_t)off);
-    if (p == MAP_FAILED) throw SysError(env, errno, "mapping " + FdDesc(fd) + " to read it");
-    struct Unmap {
-      void *p;
-      size_t len;
-      ~Unmap() { munmap(p, len); }
-    } window{p, len};  // also when `each` throws
-    const uint8_t *base = static_cast<const uint8_t *>(p);
+    Mapping window(fd, off, len, PROT_READ);
+    if (!window.ok()) throw SysError(env, errno, "mapping " + FdDesc(fd) + " to read it");
+    const uint8_t *base = static_cast<const uint8_t *>(window.data());
     for (size_t at = 0; at < len; at += stride) {
       if (!Filled(base + at, mi.value_size)) continue;
       __u32 key = (__u32)((off + at) / stride);
