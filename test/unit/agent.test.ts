@@ -28,7 +28,8 @@ describe('Agent', () => {
         if (failures-- > 0) throw new Error('map full');
         return NO_CHANGE;
       },
-      size: () => ({ services: applied.at(-1)!.length, frontends: 1, backends: 1 }),
+      // Figures the state does not give (one frontend, one endpoint): only the dataplane knows them.
+      size: () => ({ services: applied.at(-1)!.length, frontends: 7, backends: 5 }),
     };
     const status = new AgentStatus({ bpffs: '/x', node: { name: 'n', ips: [] }, graceMs: 1000 }, log);
     const agent = new Agent(source, Promise.resolve(dataplane), new HealthServer(log), { name: 'n', ips: ['198.18.0.1'] }, true, { status, metrics: new AgentMetrics(status, () => undefined) }, log);
@@ -47,7 +48,7 @@ describe('Agent', () => {
     expect(applied).toEqual([['it/web:80/TCP'], ['it/web:80/TCP'], ['it/web:80/TCP']]);
     expect(status.current.ready).toBe(true);
     // The status says what the dataplane says it holds.
-    expect(status.current.lastSync).toMatchObject({ services: 1, frontends: 1, backends: 1 });
+    expect(status.current.lastSync).toMatchObject({ services: 1, frontends: 7, backends: 5 });
     // Succeeded: no more retries.
     await vi.advanceTimersByTimeAsync(60_000);
     expect(applied).toHaveLength(3);
