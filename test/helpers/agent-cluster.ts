@@ -1,5 +1,6 @@
 // One mini cluster with a running agent per test file: made before the tests, removed
-// after them (also when they fail), and the agent's log printed for a failed test.
+// after them (also when they fail), and for a failed test the agents' logs printed, with
+// their frontends and Maglev tables in eBPF mode.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -57,8 +58,16 @@ export function useAgentCluster(tag: string, opts: ClusterOptions, mode: Datapla
   });
 
   afterEach((t) => {
-    if (t.task.result?.state === 'fail') {
-      for (const a of [ctx.agent, ctx.agentB]) process.stderr.write(`${a?.node.name} agent log:\n${a?.log.slice(-30).join('\n')}\n`);
+    if (t.task.result?.state !== 'fail') return;
+    for (const a of [ctx.agent, ctx.agentB]) {
+      if (!a) continue;
+      process.stderr.write(`${a.node.name} agent log:\n${a.log.slice(-30).join('\n')}\n`);
+      if (mode !== 'bpf') continue;
+      try {
+        process.stderr.write(`${a.node.name} maps:\n${a.dumpTable('services')}\n${a.dumpTable('maglev')}\n`);
+      } catch (err) {
+        process.stderr.write(`${a.node.name} maps: ${(err as Error).message}\n`);
+      }
     }
   });
   return ctx;
