@@ -110,7 +110,7 @@ export class ObjectGate<T extends object> {
   }
 
   private verdict(o: Obj): Verdict<T> {
-    const { uid } = ((typeof o.metadata === 'object' && o.metadata) || {}) as Obj;
+    const { uid } = metadataOf(o);
     try {
       return { uid, valid: this.check(o) };
     } catch (err) {
@@ -126,12 +126,15 @@ export class ObjectGate<T extends object> {
   }
 }
 
+/** An unchecked object's metadata, read defensively (none: empty). */
+const metadataOf = (o: Obj): Obj => ((typeof o.metadata === 'object' && o.metadata) || {}) as Obj;
+
 /**
  * "namespace/name" as the model names it (its changes go by that name), or where the
- * object came from when it has no name. Unchecked fields are read defensively.
+ * object came from when it has no name.
  */
 function nameOf(o: Obj, where?: (o: object) => string | undefined): string {
-  const { name, namespace } = ((typeof o.metadata === 'object' && o.metadata) || {}) as Obj;
+  const { name, namespace } = metadataOf(o);
   return typeof name === 'string' && name ? objectName({ metadata: { name, namespace: typeof namespace === 'string' ? namespace : undefined } }) : (where?.(o) ?? '(unnamed)');
 }
 
