@@ -11,6 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OBJECTS } from '../../src/dataplane/bpf/programs.js';
 import { EXPLAIN_OBJECT } from '../../src/dataplane/bpf/explain.js';
 import { daemonSetFlags } from '../helpers/deploy.js';
+import { Cluster } from '../testbed/topology.js';
+import { AgentProcess } from '../testbed/agent-process.js';
+import { list, makeService, makeSlice, podEndpoint } from '../fixtures/k8s.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -141,7 +144,7 @@ describe('make runtime-tree', () => {
     (fs.readdirSync(tree, { recursive: true }) as string[]).filter((f) => !f.startsWith('node_modules') && fs.statSync(path.join(tree, f)).isFile()).sort();
 
   it('holds the CLI, the BPF objects the agent loads and the addon', () => {
-    for (const f of ['package.json', 'bin/lbctl', 'dist/cli/index.js', 'dist/agent.js', 'native/build/Release/xlb_addon.node']) {
+    for (const f of ['package.json', 'bin/lbctl', 'dist/lbctl.js', 'native/build/Release/xlb_addon.node']) {
       expect(fs.existsSync(path.join(tree, f)), f).toBe(true);
     }
     expect(fs.statSync(path.join(tree, 'bin/lbctl')).mode & 0o111).not.toBe(0);
@@ -167,21 +170,45 @@ describe('make runtime-tree', () => {
     for (const d of ['vitest', 'typescript', 'node-gyp', 'kubernetes-models']) expect(fs.existsSync(path.join(tree, 'node_modules', d)), d).toBe(false);
   });
 
-  it('runs lbctl from the tree alone, the addon and the BPF objects found inside it', () => {
+  it('runs lbctl from the tree alone', () => {
     // As the image's ENTRYPOINT runs it: the file itself, node and its flags from the #! line.
     const help = execFileSync(path.join(tree, 'bin/lbctl'), ['agent', '--help'], { cwd: dir, encoding: 'utf8' });
     expect(help).toContain('--metrics-addr');
-    const top = execFileSync(process.execPath, [path.join(tree, 'dist/cli/index.js'), '--help'], { cwd: dir, encoding: 'utf8' });
+    const top = execFileSync(process.execPath, [path.join(tree, 'dist/lbctl.js'), '--help'], { cwd: dir, encoding: 'utf8' });
     expect(top).toMatch(/agent/);
-    // The product's own lookups (relative to dist/) resolve inside the tree.
-    const script = `
-      const { native } = await import(${JSON.stringify(path.join(tree, 'dist/dataplane/bpf/native.js'))});
-      const { objectPath, OBJECTS } = await import(${JSON.stringify(path.join(tree, 'dist/dataplane/bpf/programs.js'))});
-      native();
-      console.log(JSON.stringify(Object.values(OBJECTS).map(objectPath)));`;
-    const found = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: dir, encoding: 'utf8' })) as string[];
-    for (const f of found) expect(f.startsWith(`${tree}/build/bpf/`), f).toBe(true);
+    // The bundle's dependencies are inside it: the tree's node_modules serve what is loaded on demand only.
+    expect(fs.readFileSync(path.join(tree, 'dist/lbctl.js'), 'utf8')).not.toMatch(/from ["'](pino|prom-client|commander)["']/);
   });
+
+  it('runs the agent from the tree: the addon and BPF objects it finds inside it balance a Service', async () => {
+    const cluster = await Cluster.create('img', { pods: 1, tcpPorts: [8080], udpPorts: [] });
+    const pod = cluster.pods[0]!;
+    const manifests = path.join(dir, 'manifests');
+    fs.mkdirSync(manifests);
+    fs.writeFileSync(
+      path.join(manifests, 'web.json'),
+      list(
+        makeService('img', 'web', { clusterIP: '198.19.9.10', ports: [{ port: 80, targetPort: 8080 }] }),
+        makeSlice('img', 'web-1', 'web', { ports: [{ port: 8080 }], endpoints: [podEndpoint('img', pod)] }),
+      ),
+    );
+    const agent = new AgentProcess(cluster, ['--manifests', manifests], `/sys/fs/bpf/xlb-img-${process.pid}`, { lbctl: path.join(tree, 'bin/lbctl') });
+    try {
+      agent.start(['--mode', 'bpf']);
+      await agent.waitForSync(0, 30_000);
+      expect(agent.log.join('\n')).toContain('eBPF datapath attached');
+      const r = cluster.probeFrom(pod, '198.19.9.10:80', 'tcp', 3);
+      expect(r.errors).toEqual({});
+      expect(r.answers).toEqual({ [pod.name]: 3 });
+    } finally {
+      await agent.stop();
+      try {
+        agent.cleanup();
+      } finally {
+        cluster.destroy();
+      }
+    }
+  }, 60_000);
 
   it('has lbctl agent take every flag the DaemonSet passes it', () => {
     const help = execFileSync(process.execPath, [path.join(tree, 'bin/lbctl'), 'agent', '--help'], { cwd: dir, encoding: 'utf8' });

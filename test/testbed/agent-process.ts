@@ -23,19 +23,24 @@ export class AgentProcess {
   readonly node: ClusterNode;
   private readonly nodeIp: string | null;
 
+  /** the lbctl file it runs */
+  private readonly lbctlFile: string;
+
   /**
    * `source`: ['--manifests', DIR] or ['--kubeconfig', FILE]. The agent runs on
    * `opts.node` (default node-a) with that node's cgroup; `nodeIp` null leaves
-   * --node-ip out, so the agent finds the node's addresses itself.
+   * --node-ip out, so the agent finds the node's addresses itself. `lbctl`: another
+   * install's bin/lbctl (the image's runtime tree) instead of the checkout's.
    */
   constructor(
     private readonly cluster: Cluster,
     readonly source: string[],
     readonly bpffs: string,
-    opts: { node?: ClusterNode; nodeIp?: string | null } = {},
+    opts: { node?: ClusterNode; nodeIp?: string | null; lbctl?: string } = {},
   ) {
     this.node = opts.node ?? cluster.nodes[0];
     this.nodeIp = opts.nodeIp === undefined ? this.node.ip : opts.nodeIp;
+    this.lbctlFile = opts.lbctl ?? LBCTL;
   }
 
   private extra: string[] = [];
@@ -49,7 +54,7 @@ export class AgentProcess {
     // Last resort if the caller dies before cleanup(): pins must not outlive the test.
     pinDirs.add(this.bpffs);
     // Run as the image runs it: the file itself, with the node flags of its #! line.
-    const [cmd, ...pre] = [...wrap, LBCTL];
+    const [cmd, ...pre] = [...wrap, this.lbctlFile];
     const proc = this.cluster.spawn(this.node.ns, cmd!, [
       ...pre,
       'agent', ...this.source, '--node-name', this.node.name, ...(this.nodeIp ? ['--node-ip', this.nodeIp] : []),
@@ -102,7 +107,7 @@ export class AgentProcess {
 
   /** Runs `lbctl ARGS --bpffs <this agent's>` in the node's network namespace; returns its stdout. */
   lbctl(args: string[]): string {
-    return sh('nsenter', [`--net=/run/netns/${this.node.ns}`, process.execPath, LBCTL, ...args, '--bpffs', this.bpffs]);
+    return sh('nsenter', [`--net=/run/netns/${this.node.ns}`, process.execPath, this.lbctlFile, ...args, '--bpffs', this.bpffs]);
   }
 
   /** GET of the agent's --metrics-addr (the default, 127.0.0.1:10249 in the node's namespace). */
@@ -118,14 +123,14 @@ export class AgentProcess {
   }
 
   dump(): Required<Dump> {
-    return JSON.parse(sh(process.execPath, [LBCTL, 'maps', 'dump', '--json', '--bpffs', this.bpffs])) as Required<Dump>;
+    return JSON.parse(sh(process.execPath, [this.lbctlFile, 'maps', 'dump', '--json', '--bpffs', this.bpffs])) as Required<Dump>;
   }
 
   dumpTable(section?: string): string {
-    return sh(process.execPath, [LBCTL, 'maps', 'dump', '--bpffs', this.bpffs, ...(section ? [section] : [])]);
+    return sh(process.execPath, [this.lbctlFile, 'maps', 'dump', '--bpffs', this.bpffs, ...(section ? [section] : [])]);
   }
 
   cleanup(): void {
-    sh('nsenter', [`--net=/run/netns/${this.node.ns}`, process.execPath, LBCTL, 'cleanup', '--devices', NODE_DEVICE, '--bpffs', this.bpffs, '--cgroup', this.node.cgroup]);
+    sh('nsenter', [`--net=/run/netns/${this.node.ns}`, process.execPath, this.lbctlFile, 'cleanup', '--devices', NODE_DEVICE, '--bpffs', this.bpffs, '--cgroup', this.node.cgroup]);
   }
 }
