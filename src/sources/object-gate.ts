@@ -77,12 +77,34 @@ export class ObjectGate<T extends object> {
     return out;
   }
 
-  /** One object through the gate: what to hand the model for it, if anything. */
-  private pass(o: object, where?: (o: object) => string | undefined): { name: string; admitted?: T } {
-    const name = nameOf(o as Obj, where);
+  /**
+   * Checks an object as it arrives, before it is admitted: a source calls this while it
+   * waits for the rest (a list's next page), and admit() or change() then recognise the
+   * object as checked. A valid one becomes its name's good version at once; an invalid
+   * one is left to admission, which logs it.
+   */
+  vet(o: object): void {
+    const name = nameOf(o as Obj);
+    const e = this.entry(name);
+    if (e.good === o || e.reported !== undefined) return;
+    const v = this.verdict(o as Obj);
+    if (!v.valid) return;
+    e.good = v.valid;
+    e.uid = v.uid;
+    this.noteOnce(e, name, v.valid);
+  }
+
+  private entry(name: string): Entry<T> {
     let e = this.entries.get(name);
     // Every field from the start: fields added later would cost each entry a second object.
     if (!e) this.entries.set(name, (e = { good: undefined, uid: undefined, reported: undefined, noted: undefined, seen: this.round }));
+    return e;
+  }
+
+  /** One object through the gate: what to hand the model for it, if anything. */
+  private pass(o: object, where?: (o: object) => string | undefined): { name: string; admitted?: T } {
+    const name = nameOf(o as Obj, where);
+    const e = this.entry(name);
     e.seen = this.round;
     // Checked when it came first: a valid object is recognised as its name's good version
     // (a cache of verdicts by object cost 1.5 MB at 10,000 Services). Invalid ones are
@@ -157,5 +179,14 @@ export class SnapshotGate {
 
   change(services: ObjectChanges<object>, slices: ObjectChanges<object>): { services: ObjectChanges<Service>; slices: ObjectChanges<EndpointSlice> } {
     return { services: this.services.change(services.upserted, services.deleted), slices: this.slices.change(slices.upserted, slices.deleted) };
+  }
+
+  /** See ObjectGate.vet. */
+  vetService(o: object): void {
+    this.services.vet(o);
+  }
+
+  vetSlice(o: object): void {
+    this.slices.vet(o);
   }
 }

@@ -2,6 +2,7 @@
 // initial sync, updates, 410 Gone, dropped and silent watches, errors and restarts;
 // in-cluster config (service account token and CA, HTTPS) as a Pod of the DaemonSet has it.
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +10,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import { FakeApiServer, type KubeObject, type TlsCert } from '../testbed/fake-apiserver.js';
 import { KubeSource, SERVICE_ACCOUNT_DIR } from '../../src/sources/kube/kube-source.js';
+import { listAll } from '../../src/sources/kube/list.js';
+import { loadApiAccess } from '../../src/sources/kube/access.js';
 import { objectName, type EndpointSlice, type ObjectChanges, type Service } from '../../src/model/k8s.js';
 import type { SourceUpdate } from '../../src/sources/snapshot.js';
 import { makeEndpoint, makeService, makeSlice } from '../fixtures/k8s.js';
@@ -182,6 +185,26 @@ describe('KubeSource', () => {
 describe('KubeSource with invalid objects', () => {
   // The API server validates objects, but not as the model reads them; the fake one takes anything.
   const problems = () => (logs as Array<Record<string, unknown>>).filter((l) => l.level === 50).map((l) => [l.object, l.field, l.lastGoodKept]);
+
+  it('asks for the next list page before it trims the one it has, so the server makes it meanwhile', async () => {
+    for (let i = 0; i < 1200; i++) api.upsert('services', svc(`s${i}`, `198.19.${1 + (i >> 8)}.${i & 255}`));
+    const kubeconfig = path.join(dir, 'kubeconfig');
+    fs.writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: fake, cluster: {server: "http://127.0.0.1:${port}"}}]\nusers: [{name: xlb, user: {}}]\ncontexts: [{name: fake, context: {cluster: fake, user: xlb}}]\ncurrent-context: fake\n`);
+    const asked = vi.spyOn(http, 'request');
+    try {
+      /** how many pages had been asked for when each page's first item was trimmed */
+      const when: number[] = [];
+      let n = 0;
+      const list = await listAll(loadApiAccess(kubeconfig), '/api/v1/services', (o: KubeObject) => {
+        if (n++ % 500 === 0) when.push(asked.mock.calls.length);
+        return o;
+      });
+      expect(list.items).toHaveLength(1201);
+      expect(when).toEqual([2, 3, 3]);
+    } finally {
+      asked.mockRestore();
+    }
+  });
 
   it('skips an invalid object, keeps the last good version of one that turns invalid, and reports each problem once', async () => {
     api.upsert('services', svc('bad', '198.19.0.12', { externalIPs: ['1.2.3'] }));

@@ -145,6 +145,33 @@ describe('ObjectGate', () => {
     expect(check).toHaveBeenCalledTimes(4);
   });
 
+  it('admits an object vetted as it arrived without checking it again; an invalid one is left to admission, which reports it', () => {
+    const { log, lines } = capture();
+    const check = vi.fn(validateService);
+    const gate = new ObjectGate('Service', check, log);
+    const good = web();
+    const db = makeService('it', 'db', { clusterIP: '198.19.0.11', ports: [{ port: 5432 }] });
+    const broken = bad(db, (s) => (s.spec.ports![0]!.port = 0));
+    gate.vet(good);
+    gate.vet(broken);
+    expect(check).toHaveBeenCalledTimes(2);
+    // Nothing is said before the objects are admitted.
+    expect(lines).toEqual([]);
+    expect(gate.admit([good, broken])).toEqual([good]);
+    expect(check).toHaveBeenCalledTimes(3);
+    expect(lines.map((l) => l.msg)).toEqual(['invalid Service it/db: spec.ports[0].port: must be an integer 1-65535, got 0; skipped']);
+    // A valid version after a reported problem is checked at admission, which says so.
+    gate.vet(db);
+    expect(gate.admit([good, db])).toEqual([good, db]);
+    expect(check).toHaveBeenCalledTimes(4);
+    expect(lines.at(-1)!.msg).toBe('Service it/db is valid again');
+    // Vetted, then gone before it was admitted: forgotten, so its broken version later has no good one to keep.
+    const late = makeService('it', 'late', { clusterIP: '198.19.0.12', ports: [{ port: 80 }] });
+    gate.vet(late);
+    expect(gate.admit([good, db])).toEqual([good, db]);
+    expect(gate.admit([good, db, bad(late, (s) => (s.spec.ports![0]!.port = 0))])).toEqual([good, db]);
+  });
+
   it('reports whatever a check trips over as the object\'s problem, never throws', () => {
     const { log, lines } = capture();
     const gate = new ObjectGate('Service', validateService, log);

@@ -93,9 +93,18 @@ export class KubeSource implements Source {
     });
     const make = <T>(what: string, path: string, trim: (o: T) => T, pending?: Pending, field?: string) =>
       new Reflector<KubeObject>(what, path, this.access, trim as unknown as (o: KubeObject) => KubeObject, handlers(pending), this.log, ropts, field);
+    // Each object is checked as it arrives: a list's pages come while the agent waits
+    // for the next, and the first delivery then only collects what is checked.
+    const vetted =
+      <T extends object>(trim: (o: T) => T, vet: (o: object) => void) =>
+      (o: T): T => {
+        const kept = trim(o);
+        vet(kept);
+        return kept;
+      };
     this.reflectors = [
-      make<Service>('services', '/api/v1/services', trimService, this.changed.services),
-      make<EndpointSlice>('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', trimEndpointSlice, this.changed.slices),
+      make<Service>('services', '/api/v1/services', vetted(trimService, (o) => this.gate.vetService(o)), this.changed.services),
+      make<EndpointSlice>('endpointslices', '/apis/discovery.k8s.io/v1/endpointslices', vetted(trimEndpointSlice, (o) => this.gate.vetSlice(o)), this.changed.slices),
       // The Node is read whole at each delivery: it is one object.
       make<NodeInfo>('node', '/api/v1/nodes', trimNode, undefined, `metadata.name=${this.opts.nodeName}`),
     ];

@@ -27,12 +27,20 @@ async function page(access: ApiAccess, path: string, query: Record<string, strin
 /** Every page of `path`, items trimmed, with the resourceVersion of the last page (the watch starts there). */
 export async function listAll<T>(access: ApiAccess, path: string, trim: (o: T) => T, fieldSelector?: string, signal?: AbortSignal): Promise<RawList<T>> {
   const items: T[] = [];
-  let cont: string | undefined;
-  let last: RawList<unknown>;
-  do {
-    last = await page(access, path, { limit: String(PAGE_SIZE), continue: cont, fieldSelector }, signal);
+  const get = (cont?: string) => page(access, path, { limit: String(PAGE_SIZE), continue: cont, fieldSelector }, signal);
+  let last = await get();
+  for (;;) {
+    const cont = last.metadata?.continue || undefined;
+    // The next page is asked for before this one's items are trimmed (and checked): the
+    // server makes it meanwhile, instead of each side waiting for the other.
+    const next = cont ? get(cont) : undefined;
+    if (next) {
+      next.catch(() => undefined); // awaited below
+      await new Promise((sent) => setImmediate(sent));
+    }
     for (const item of last.items ?? []) items.push(trim(item as T));
-    cont = last.metadata?.continue || undefined;
-  } while (cont);
+    if (!next) break;
+    last = await next;
+  }
   return { metadata: { resourceVersion: last.metadata?.resourceVersion }, items };
 }
