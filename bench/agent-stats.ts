@@ -24,7 +24,36 @@ export function agentMemory(pid: number): { rssMb: number; peakRssMb: number } {
   return { rssMb: Math.round(kb('VmRSS') / 1024), peakRssMb: Math.round(kb('VmHWM') / 1024) };
 }
 
-/** Starts the agent in `mode` (with `extra` arguments) and waits until everything is programmed. */
+/** CPU time spent busy and in all since boot (jiffies, every CPU), from /proc/stat. */
+function cpuTimes(): { busy: number; total: number } {
+  const [, ...fields] = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = fields.map(Number) as number[];
+  const busy = user! + nice! + system! + irq! + softirq! + steal!;
+  return { busy, total: busy + idle! + iowait! };
+}
+
+const QUIET_SHARE = 0.1;
+const QUIET_WINDOW_MS = 200;
+const QUIET_MAX_MS = 10_000;
+
+/**
+ * Waits until the machine is quiet (under 10% busy over 200 ms; at most 10 s), and says
+ * how long that took: the kernel frees what a measurement made (namespaces, rules,
+ * conntrack entries) on its own threads after it ended, and an agent started meanwhile
+ * would share the two cores with that.
+ */
+async function quiet(): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const a = cpuTimes();
+    await new Promise((r) => setTimeout(r, QUIET_WINDOW_MS));
+    const b = cpuTimes();
+    const share = (b.busy - a.busy) / Math.max(1, b.total - a.total);
+    if (share < QUIET_SHARE || Date.now() - t0 >= QUIET_MAX_MS) return Date.now() - t0;
+  }
+}
+
+/** Starts the agent in `mode` (with `extra` arguments) on a quiet machine and waits until everything is programmed. */
 export async function startAgent(
   agent: AgentProcess,
   mode: AgentStart['mode'],
@@ -33,6 +62,8 @@ export async function startAgent(
   log: (line: string) => void,
   extra: string[] = [],
 ): Promise<AgentStart> {
+  const waited = await quiet();
+  if (waited > QUIET_WINDOW_MS) log(`  (waited ${waited} ms for the machine to be quiet)`);
   const t0 = Date.now();
   agent.start(['--mode', mode, ...extra]);
   await agent.waitForSync(0, 15 * 60_000);
