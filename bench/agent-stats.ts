@@ -38,18 +38,18 @@ const QUIET_MAX_MS = 10_000;
 
 /**
  * Waits until the machine is quiet (under 10% busy over 200 ms; at most 10 s), and says
- * how long that took: the kernel frees what a measurement made (namespaces, rules,
- * conntrack entries) on its own threads after it ended, and an agent started meanwhile
- * would share the two cores with that.
+ * how many 200 ms windows were busy: the kernel frees what a measurement made
+ * (namespaces, rules, conntrack entries) on its own threads after it ended, and an agent
+ * started meanwhile would share the two cores with that.
  */
 async function quiet(): Promise<number> {
   const t0 = Date.now();
-  for (;;) {
+  for (let busy = 0; ; busy++) {
     const a = cpuTimes();
     await new Promise((r) => setTimeout(r, QUIET_WINDOW_MS));
     const b = cpuTimes();
     const share = (b.busy - a.busy) / Math.max(1, b.total - a.total);
-    if (share < QUIET_SHARE || Date.now() - t0 >= QUIET_MAX_MS) return Date.now() - t0;
+    if (share < QUIET_SHARE || Date.now() - t0 >= QUIET_MAX_MS) return busy;
   }
 }
 
@@ -62,8 +62,8 @@ export async function startAgent(
   log: (line: string) => void,
   extra: string[] = [],
 ): Promise<AgentStart> {
-  const waited = await quiet();
-  if (waited > QUIET_WINDOW_MS) log(`  (waited ${waited} ms for the machine to be quiet)`);
+  const busy = await quiet();
+  if (busy > 0) log(`  (waited ${busy * QUIET_WINDOW_MS} ms for the machine to be quiet)`);
   const t0 = Date.now();
   agent.start(['--mode', mode, ...extra]);
   await agent.waitForSync(0, 15 * 60_000);

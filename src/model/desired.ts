@@ -190,8 +190,11 @@ function contributionOf(svc: Service, svcSlices: EndpointSlice[], node: NodeCont
       { internalLocal, externalLocal, external: external.length > 0, topologyRequested: topologyRequested(svc) },
       node,
     );
-    const internalBackends = toBackends(internalLocal ? eps.local : eps.cluster, node.name);
-    const externalBackends = toBackends(externalLocal ? eps.local : eps.cluster, node.name);
+    const internalEps = internalLocal ? eps.local : eps.cluster;
+    const externalEps = externalLocal ? eps.local : eps.cluster;
+    const internalBackends = toBackends(internalEps, node.name);
+    // Most Services have no external frontends, or the same endpoints for both.
+    const externalBackends = external.length === 0 || externalEps === internalEps ? internalBackends : toBackends(externalEps, node.name);
     const key = serviceKey(svc, port);
     // kube-proxy rejects when no endpoint exists anywhere, and drops when only a
     // Local policy keeps them out of reach.
@@ -215,9 +218,7 @@ function contributionOf(svc: Service, svcSlices: EndpointSlice[], node: NodeCont
       terminatingFallback: chosen.length > 0 && !chosen[0]!.ready,
       sourceRanges: ranges,
     });
-    const internalEps = internalLocal ? eps.local : eps.cluster;
-    const externalEps = externalLocal ? eps.local : eps.cluster;
-    if (external.length === 0 || sameBackends(internalBackends, externalBackends)) {
+    if (externalBackends === internalBackends || sameBackends(internalBackends, externalBackends)) {
       out.services.push(entry(key, frontends, internalBackends, internalEps));
     } else {
       out.services.push(entry(key, packed(frontends.filter((f) => !isExternal(f))), internalBackends, internalEps));
@@ -395,7 +396,8 @@ export class DesiredStateBuilder {
       const svc = this.services.get(name);
       if (!svc || !isServed(svc, node)) continue;
       // Slices in name order: the same result whatever order they arrived in.
-      const own = [...(this.slices.get(name) ?? [])].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
+      const mine = this.slices.get(name) ?? [];
+      const own = mine.length > 1 ? [...mine].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0)) : mine;
       const contribution = contributionOf(svc, own, node);
       const b: Built = { contribution, fids: [], claims: [], published: [] };
       const created = createdMs(svc);

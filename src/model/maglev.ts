@@ -12,10 +12,15 @@ export function isPrime(n: number): boolean {
   return true;
 }
 
+/** maglevSize by backend count below the cap, as first computed: a start asks 20,000 times. */
+const sizes: number[] = [];
+
 /** Smallest prime M >= 100 x backends, capped at 65537 (itself prime); 0 for no backends. */
 export function maglevSize(backends: number): number {
   if (backends <= 0) return 0;
-  let m = Math.min(SLOTS_PER_BACKEND * backends, MAGLEV_MAX_SIZE);
-  while (!isPrime(m)) m++;
-  return Math.min(m, MAGLEV_MAX_SIZE);
+  if (SLOTS_PER_BACKEND * backends >= MAGLEV_MAX_SIZE) return MAGLEV_MAX_SIZE;
+  let m = sizes[backends];
+  if (m !== undefined) return m;
+  for (m = SLOTS_PER_BACKEND * backends; !isPrime(m); ) m++;
+  return (sizes[backends] = Math.min(m, MAGLEV_MAX_SIZE));
 }
