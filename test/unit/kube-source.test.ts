@@ -60,7 +60,8 @@ function current(): { services: Service[]; slices: EndpointSlice[] } {
 }
 const names = () => current().services.map((s) => s.metadata.name).sort();
 
-function startSource(): Promise<void> {
+/** A kubeconfig for the fake API server. */
+function writeKubeconfig(): string {
   const kubeconfig = path.join(dir, 'kubeconfig');
   fs.writeFileSync(
     kubeconfig,
@@ -72,6 +73,11 @@ contexts: [{name: fake, context: {cluster: fake, user: xlb}}]
 current-context: fake
 `,
   );
+  return kubeconfig;
+}
+
+function startSource(): Promise<void> {
+  const kubeconfig = writeKubeconfig();
   const log = pino({ level: 'info' }, { write: (s: string) => void logs.push(JSON.parse(s)) });
   source = new KubeSource({ kubeconfig, nodeName: 'node-a', reflector: { idleMs: 600, backoffInitialMs: 50, backoffMaxMs: 200 } }, log);
   return source.start((s) => snaps.push(s));
@@ -180,16 +186,10 @@ describe('KubeSource', () => {
     expect(warns.length).toBeLessThanOrEqual(3);
     expect(logs.some((l) => l.resource === 'services' && l.msg === 'watch recovered')).toBe(true);
   });
-});
-
-describe('KubeSource with invalid objects', () => {
-  // The API server validates objects, but not as the model reads them; the fake one takes anything.
-  const problems = () => (logs as Array<Record<string, unknown>>).filter((l) => l.level === 50).map((l) => [l.object, l.field, l.lastGoodKept]);
 
   it('asks for the next list page before it trims the one it has, so the server makes it meanwhile', async () => {
     for (let i = 0; i < 1200; i++) api.upsert('services', svc(`s${i}`, `198.19.${1 + (i >> 8)}.${i & 255}`));
-    const kubeconfig = path.join(dir, 'kubeconfig');
-    fs.writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: fake, cluster: {server: "http://127.0.0.1:${port}"}}]\nusers: [{name: xlb, user: {}}]\ncontexts: [{name: fake, context: {cluster: fake, user: xlb}}]\ncurrent-context: fake\n`);
+    const kubeconfig = writeKubeconfig();
     const asked = vi.spyOn(http, 'request');
     try {
       /** how many pages had been asked for when each page's first item was trimmed */
@@ -205,6 +205,11 @@ describe('KubeSource with invalid objects', () => {
       asked.mockRestore();
     }
   });
+});
+
+describe('KubeSource with invalid objects', () => {
+  // The API server validates objects, but not as the model reads them; the fake one takes anything.
+  const problems = () => (logs as Array<Record<string, unknown>>).filter((l) => l.level === 50).map((l) => [l.object, l.field, l.lastGoodKept]);
 
   it('skips an invalid object, keeps the last good version of one that turns invalid, and reports each problem once', async () => {
     api.upsert('services', svc('bad', '198.19.0.12', { externalIPs: ['1.2.3'] }));
