@@ -20,12 +20,14 @@ export class FakeApiProcess {
     await waitForLine(this.proc, /^ready/, 10_000);
   }
 
-  async send(cmd: ApiCommand): Promise<void> {
+  /** Runs a command; resolves with when the server ran it (its Date.now(): a write's time, free of this process's pauses). */
+  async send(cmd: ApiCommand): Promise<number> {
     const id = this.nextId++;
     const answer = waitForLine(this.proc!, new RegExp(`^(ok|error) ${id}\\b`), 10_000);
     this.proc!.stdin!.write(`${JSON.stringify({ ...cmd, id })}\n`);
     const line = await answer;
     if (line.startsWith('error')) throw new Error(`fake API server: ${line}`);
+    return Number(line.split(' ')[2]);
   }
 
   /** A kubeconfig for a client in the same namespace (plain HTTP, so skipTLSVerify). */

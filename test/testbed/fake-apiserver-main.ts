@@ -2,7 +2,8 @@
 // Driven by JSON commands on stdin, one per line: {"id":1,"op":"upsert","kind":"services",
 // "object":{...}} | load (a JSON List file: every Service, EndpointSlice and Node in it) |
 // remove | compact | drop | silence | fail | stop | start; each is
-// answered with "ok <id>" (or "error <id> <message>") on stdout.
+// answered with "ok <id> <ms>", ms the server's Date.now() when it ran the command (a
+// write's time, on the server's clock), or "error <id> <message>", on stdout.
 import fs from 'node:fs';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -63,8 +64,9 @@ for await (const line of readline.createInterface({ input: process.stdin })) {
   if (!line.trim()) continue;
   const cmd = JSON.parse(line) as ApiCommand & { id: number };
   try {
+    const at = Date.now();
     await run(cmd);
-    process.stdout.write(`ok ${cmd.id}\n`);
+    process.stdout.write(`ok ${cmd.id} ${at}\n`);
   } catch (err) {
     process.stdout.write(`error ${cmd.id} ${(err as Error).message}\n`);
   }
