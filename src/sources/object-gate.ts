@@ -81,17 +81,15 @@ export class ObjectGate<T extends object> {
    * Checks an object as it arrives, before it is admitted: a source calls this while it
    * waits for the rest (a list's next page), and admit() or change() then recognise the
    * object as checked. A valid one becomes its name's good version at once; an invalid
-   * one is left to admission, which logs it.
+   * one, or any of a name whose problem is reported, is left to admission, which logs it
+   * (and says when it is valid again).
    */
   vet(o: object): void {
     const name = nameOf(o as Obj);
     const e = this.entry(name);
-    if (e.good === o || e.reported !== undefined) return;
+    if (e.reported !== undefined) return;
     const v = this.verdict(o as Obj);
-    if (!v.valid) return;
-    e.good = v.valid;
-    e.uid = v.uid;
-    this.noteOnce(e, name, v.valid);
+    if (v.valid) this.keep(e, name, v.valid, v.uid);
   }
 
   private entry(name: string): Entry<T> {
@@ -114,9 +112,7 @@ export class ObjectGate<T extends object> {
     if (v.valid) {
       if (e.reported) this.log.info({ kind: this.kind, object: name, from: where?.(o) }, `${this.kind} ${name} is valid again`);
       e.reported = undefined;
-      e.good = v.valid;
-      e.uid = v.uid;
-      this.noteOnce(e, name, v.valid);
+      this.keep(e, name, v.valid, v.uid);
       return { name, admitted: v.valid };
     }
     const kept = e.good !== undefined && e.uid === v.uid ? e.good : undefined;
@@ -139,6 +135,13 @@ export class ObjectGate<T extends object> {
       // Whatever the check trips over is this object's problem, never the agent's end.
       return { uid, problem: err instanceof ValidationError ? err : new ValidationError('(object)', (err as Error).message) };
     }
+  }
+
+  /** A valid object becomes its name's good version. */
+  private keep(e: Entry<T>, name: string, valid: T, uid: unknown): void {
+    e.good = valid;
+    e.uid = uid;
+    this.noteOnce(e, name, valid);
   }
 
   private noteOnce(e: Entry<T>, name: string, valid: T): void {
