@@ -26,6 +26,11 @@ function bad<T>(o: T, change: (c: T) => void): T {
 describe('SnapshotGate', () => {
   const cases: Array<[string, () => { svc?: Service; sl?: EndpointSlice }, string]> = [
     ['an externalIP that is no address', () => ({ svc: bad(web(), (s) => (s.spec.externalIPs = ['1.2.3'])) }), 'spec.externalIPs[0]'],
+    ['a second cluster IP that is no address', () => ({ svc: bad(web(), (s) => (s.spec.clusterIPs = [s.spec.clusterIP!, 'x'])) }), 'spec.clusterIPs[1]'],
+    ['a source range that is no CIDR', () => ({ svc: bad(web(), (s) => (s.spec.loadBalancerSourceRanges = ['198.51.100.0/33'])) }), 'spec.loadBalancerSourceRanges[0]'],
+    ['a traffic policy neither Cluster nor Local', () => ({ svc: bad(web(), (s) => (s.spec.externalTrafficPolicy = 'Nearest' as never)) }), 'spec.externalTrafficPolicy'],
+    ['a label value that is no string', () => ({ svc: bad(web(), (s) => (s.metadata.labels = { app: 1 as never })) }), 'metadata.labels.app'],
+    ['two ports of one name', () => ({ svc: bad(web(), (s) => s.spec.ports!.push({ ...s.spec.ports![0]!, port: 81 })) }), 'spec.ports[1].name'],
     ['an LB ingress IP that is garbage', () => ({ svc: bad(web(), (s) => (s.status = { loadBalancer: { ingress: [{ ip: 'garbage' }] } })) }), 'status.loadBalancer.ingress[0].ip'],
     ['service port 0', () => ({ svc: bad(web(), (s) => (s.spec.ports![0]!.port = 0)) }), 'spec.ports[0].port'],
     ['service port 70000', () => ({ svc: bad(web(), (s) => (s.spec.ports![0]!.port = 70000)) }), 'spec.ports[0].port'],

@@ -56,41 +56,34 @@ export class StructCodec<T extends Record<string, unknown>> {
   }
 }
 
-/**
- * A struct's writer, generated once from its layout (as protobuf.js does): a read of
- * each field by its own name and a write at its own offset. A loop over the fields
- * made each read a lookup by a changing name: 100,000 backends and member keys took 44 ms of a
- * 10,000-Service start.
- */
-function compileEncoder<T>(fields: readonly FieldLayout[]): (value: T, buf: Buffer, base: number) => Buffer {
-  const body = fields
-    .map((f, i) => `v = value[${JSON.stringify(f.name)}]; if (v !== undefined) writeField(buf, base + ${f.offset}, fields[${i}], v);`)
-    .join('\n');
-  const make = new Function('writeField', 'fields', `return function encodeInto(value, buf, base) {\nlet v;\n${body}\nreturn buf;\n};`);
-  return make(writeField, fields) as (value: T, buf: Buffer, base: number) => Buffer;
+/** How each kind of field is written at `at`: the Buffer method that checks its range. */
+const WRITE: Record<FieldKind, (at: string, f: FieldLayout) => string> = {
+  u8: (at) => `buf.writeUInt8(v, ${at})`,
+  u16: (at) => `buf.writeUInt16LE(v, ${at})`,
+  u32: (at) => `buf.writeUInt32LE(v, ${at})`,
+  u64: (at) => `buf.writeBigUInt64LE(v, ${at})`,
+  be16: (at) => `buf.writeUInt16BE(v, ${at})`,
+  // NUL-terminated, truncated to fit.
+  char: (at, f) => `buf.write(v, ${at}, ${f.size - 1}, 'utf8')`,
+  ipv4: (at) => `writeIPv4(buf, v, ${at})`,
+};
+
+function writeIPv4(buf: Buffer, v: string, at: number): void {
+  const n = ipv4ToInt(v);
+  if (n < 0) throw new TypeError(`not an IPv4 address: ${String(v)}`);
+  buf.writeUInt32BE(n, at);
 }
 
-function writeField(buf: Buffer, at: number, f: FieldLayout, v: Value<FieldKind>): void {
-  switch (f.kind) {
-    case 'u8':
-      return void buf.writeUInt8(v as number, at);
-    case 'u16':
-      return void buf.writeUInt16LE(v as number, at);
-    case 'u32':
-      return void buf.writeUInt32LE(v as number, at);
-    case 'u64':
-      return void buf.writeBigUInt64LE(v as bigint, at);
-    case 'be16':
-      return void buf.writeUInt16BE(v as number, at);
-    case 'char':
-      // NUL-terminated, truncated to fit.
-      return void buf.write(v as string, at, f.size - 1, 'utf8');
-    case 'ipv4': {
-      const n = ipv4ToInt(v as string);
-      if (n < 0) throw new TypeError(`not an IPv4 address: ${String(v)}`);
-      return void buf.writeUInt32BE(n, at);
-    }
-  }
+/**
+ * A struct's writer, generated once from its layout (as protobuf.js does): a read of
+ * each field by its own name and a write of its kind at its own offset. A loop over the
+ * fields made each read a lookup by a changing name, and one writer for every kind
+ * branched on it per field: a start writes 100,000 backends and member keys.
+ */
+function compileEncoder<T>(fields: readonly FieldLayout[]): (value: T, buf: Buffer, base: number) => Buffer {
+  const body = fields.map((f) => `v = value[${JSON.stringify(f.name)}]; if (v !== undefined) ${WRITE[f.kind](`base + ${f.offset}`, f)};`).join('\n');
+  const make = new Function('writeIPv4', `return function encodeInto(value, buf, base) {\nlet v;\n${body}\nreturn buf;\n};`);
+  return make(writeIPv4) as (value: T, buf: Buffer, base: number) => Buffer;
 }
 
 function readField(buf: Buffer, f: FieldLayout): Value<FieldKind> {
