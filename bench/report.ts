@@ -82,14 +82,22 @@ export function targets(r: BenchResults): Target[] {
   const change = r.changes.find((c) => c.mode === 'bpf');
   check(`one endpoint change → programmed, p99 (${change?.services ?? '?'} services)`, '≤ 10 ms', change?.endToEndMs.p99, (v) => v <= 10, ' ms', 1);
   check('Maglev build, M = 65537, 1000 backends', '≤ 5 ms', r.maglev.find((m) => m.backends === 1000)?.buildMs.median, (v) => v <= 5, ' ms');
+  const at = (n: number) => r.curve?.find((p) => p.services === n);
+  // Where a run measured a figure more than once (the control-plane part and the cost
+  // curve each start an agent), the worst one is judged.
+  const worst = (xs: Array<number | undefined>) => {
+    const got = xs.filter((x): x is number => x !== undefined);
+    return got.length ? Math.max(...got) : undefined;
+  };
   // The peak over the agent's starts and the changes that followed them.
-  const rss = Math.max(
+  const rss = worst([
     ...r.starts.filter((s) => s.mode === 'bpf' && s.services === maxStart).map((s) => s.peakRssMb),
     ...r.changes.filter((c) => c.mode === 'bpf' && c.services === maxStart).map((c) => c.peakRssMb),
-  );
-  check(`agent peak RSS, ${maxStart} services`, '≤ 150 MB', Number.isFinite(rss) ? rss : undefined, (v) => v <= 150, ' MB', 0);
-  const at = (n: number) => r.curve?.find((p) => p.services === n);
-  check('start → programmed, 10,000 services × 10 (API)', '≤ 1000 ms', at(10_000)?.startToProgrammedMs, (v) => v <= 1000, ' ms', 0);
+    at(maxStart)?.peakRssMb,
+  ]);
+  check(`agent peak RSS, ${maxStart} services`, '≤ 150 MB', rss, (v) => v <= 150, ' MB', 0);
+  const apiStarts = (n: number) => r.starts.filter((s) => s.mode === 'bpf' && s.source === 'api' && s.services === n).map((s) => s.startToProgrammedMs);
+  check('start → programmed, 10,000 services × 10 (API)', '≤ 1000 ms', worst([at(10_000)?.startToProgrammedMs, ...apiStarts(10_000)]), (v) => v <= 1000, ' ms', 0);
   check('start → programmed, 100,000 services × 10 (API)', '≤ 10000 ms', at(100_000)?.startToProgrammedMs, (v) => v <= 10_000, ' ms', 0);
   check('one endpoint change p99, 100,000 services', '≤ 20 ms', at(100_000)?.changeP99Ms, (v) => v <= 20, ' ms', 1);
   check('agent peak RSS, 100,000 services', '≤ 1024 MB', at(100_000)?.peakRssMb, (v) => v <= 1024, ' MB', 0);
