@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { MAGLEV_MAX_SIZE } from '../src/model/maglev.js';
+import { MAGLEV_MAX_SIZE } from '../src/dataplane/bpf/maglev-size.js';
 import { fillTable } from '../src/dataplane/bpf/table-builder.js';
 import { backendNumber } from '../src/model/state.js';
 import { renderTable } from '../src/observe/table.js';

@@ -23,6 +23,7 @@ enum xlb_limits {
 	XLB_MAGLEV_ROW_SLOTS = 1024,          /* a row is one 4 KiB array element */
 	XLB_MAGLEV_CHUNK_SLOTS = 1 << 22,     /* a chunk's address range (16 MiB at most) */
 	XLB_MAGLEV_CHUNKS = 64,               /* chunk 0 is no table's: the agent waits for grace periods on it */
+	XLB_MAGLEV_MAX_SIZE = 65537,          /* the largest table (M, a prime): 100 slots a backend up to 655 backends */
 };
 
 /* SNAT source ports: a client's own port is kept when free; otherwise one is drawn

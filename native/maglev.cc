@@ -23,17 +23,19 @@
 #include "addon.h"
 #include "errors.h"
 #include "mapping.h"
-// The datapath's mixer (MurmurHash3's finalizer), which ends the identities' hash too.
+// The datapath's mixer (MurmurHash3's finalizer), which ends the identities' hash too,
+// and its limits.
+#include <linux/types.h>
 #include <sys/cdefs.h>
 #include "../bpf/hash.h"
+#include "../bpf/xlb.h"
 
 namespace xlb {
 namespace {
 
 constexpr uint32_t kOffsetSeed = 0x5eed0001;
 constexpr uint32_t kSkipSeed = 0x5eed0002;
-// The largest table (src/model/maglev.ts: MAGLEV_MAX_SIZE).
-constexpr uint32_t kMaxSize = 65537;
+constexpr uint32_t kMaxSize = XLB_MAGLEV_MAX_SIZE;
 
 // A backend's identity, the text its permutation is hashed from and backends are ordered
 // by: backendId's "a.b.c.d:port" for the endpoint number addr * 65536 + port.

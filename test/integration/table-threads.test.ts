@@ -10,7 +10,7 @@ import { bpf_map_type, xlb_limits } from '../../src/dataplane/bpf/contract.js';
 import { BPF_F_MMAPABLE } from '../../src/dataplane/bpf/kernel.js';
 import { native } from '../../src/dataplane/bpf/native.js';
 import { ChunkWindow } from '../../src/dataplane/bpf/chunk-window.js';
-import { maglevSize } from '../../src/model/maglev.js';
+import { maglevSize } from '../../src/dataplane/bpf/maglev-size.js';
 import { backendNumber } from '../../src/model/state.js';
 
 const { XLB_MAGLEV_CHUNK_SLOTS: CHUNK, XLB_MAGLEV_ROW_SLOTS: ROW } = xlb_limits;

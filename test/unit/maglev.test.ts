@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isPrime, maglevSize, MAGLEV_MAX_SIZE } from '../../src/model/maglev.js';
+import { isPrime, maglevSize, MAGLEV_MAX_SIZE } from '../../src/dataplane/bpf/maglev-size.js';
 import { fillTable } from '../../src/dataplane/bpf/table-builder.js';
 import { backendNumber } from '../../src/model/state.js';
 

@@ -46,6 +46,7 @@ export const xlb_limits = {
   XLB_MAGLEV_ROW_SLOTS: 1024,
   XLB_MAGLEV_CHUNK_SLOTS: 4194304,
   XLB_MAGLEV_CHUNKS: 64,
+  XLB_MAGLEV_MAX_SIZE: 65537,
 } as const;
 
 export const xlb_svc_type = {

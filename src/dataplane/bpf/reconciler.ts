@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { Backend, DesiredState, LbService, StateUpdate } from '../../model/state.js';
 import { backendId, backendNumber, backendRefs, frontendId } from '../../model/state.js';
-import { maglevSize } from '../../model/maglev.js';
+import { maglevSize } from './maglev-size.js';
 import { inlineTables, type TableBatch, type TableBuilder, type TableJob } from './table-builder.js';
 import { NO_CHANGE, type ApplyStats, type Dataplane } from '../types.js';
 import type { StateSize } from '../../observe/status.js';

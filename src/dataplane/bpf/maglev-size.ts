@@ -1,7 +1,10 @@
 // Maglev tables' sizes (Eisenbud et al., NSDI '16). The tables themselves are built by
 // the addon (native/maglev.cc), into the pool the datapath reads.
 
-export const MAGLEV_MAX_SIZE = 65537;
+import { xlb_limits } from './contract.js';
+
+/** The largest table: bpf/xlb.h's, which the addon's builder checks too. */
+export const MAGLEV_MAX_SIZE = xlb_limits.XLB_MAGLEV_MAX_SIZE;
 /** Slots per backend: keeps each backend's share within 1% of ideal. */
 export const SLOTS_PER_BACKEND = 100;
 
