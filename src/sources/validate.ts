@@ -173,8 +173,9 @@ function endpoint(raw: unknown, at: unknown): void {
   }
   optString(e.nodeName, 'nodeName');
   optString(optObj(e.targetRef, 'targetRef')?.name, 'targetRef.name');
-  optArray(optObj(e.hints, 'hints')?.forZones, 'hints.forZones').forEach((z, j) => {
-    if (typeof obj(z, `hints.forZones[${j}]`).name !== 'string') fail(`hints.forZones[${j}].name`, 'must be a string', (z as Obj).name);
+  eachItem(optObj(e.hints, 'hints')?.forZones, 'hints.forZones', (z) => {
+    const zone = obj(z, '');
+    if (typeof zone.name !== 'string') fail('name', 'must be a string', zone.name);
   });
 }
 
