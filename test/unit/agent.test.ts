@@ -55,6 +55,30 @@ describe('Agent', () => {
     agent.stop();
   });
 
+  it('collects garbage before and after the first sync builds the model, and at no later sync', async () => {
+    const log = pino({ level: 'silent' });
+    let deliver!: (u: SourceUpdate) => void;
+    const source: Source = { start: async (on) => void (deliver = on), stop: () => undefined };
+    const events: string[] = [];
+    const dataplane: Dataplane = { mode: 'bpf', apply: () => (events.push('apply'), NO_CHANGE), size: () => ({ services: 1, frontends: 1, backends: 1 }) };
+    const status = new AgentStatus({ bpffs: '/x', node: { name: 'n', ips: [] }, graceMs: 1000 }, log);
+    const agent = new Agent(source, Promise.resolve(dataplane), new HealthServer(log), { name: 'n', ips: ['198.18.0.1'] }, true, { status, metrics: new AgentMetrics(status, () => undefined) }, log);
+    const g = globalThis as { gc?: () => void };
+    const had = g.gc;
+    g.gc = () => void events.push('gc');
+    try {
+      await agent.start();
+      const web = makeService('it', 'web', { clusterIP: '198.19.0.10', ports: [{ port: 80 }] });
+      const slice = (ip: string) => makeSlice('it', 'web-a', 'web', { ports: [{ port: 8080 }], endpoints: [makeEndpoint(ip)] });
+      deliver({ full: true, services: [web], slices: [slice('198.18.1.10')] });
+      deliver({ full: false, services: { upserted: [], deleted: [] }, slices: { upserted: [slice('198.18.1.11')], deleted: [] } });
+      expect(events).toEqual(['gc', 'gc', 'apply', 'apply']);
+    } finally {
+      g.gc = had;
+      agent.stop();
+    }
+  });
+
   it('lists while the dataplane loads, then applies what came meanwhile in order; a dataplane that fails to load fails the start', async () => {
     const log = pino({ level: 'silent' });
     let deliver!: (u: SourceUpdate) => void;

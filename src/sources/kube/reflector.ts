@@ -121,17 +121,24 @@ export class Reflector<T extends KubeObject> {
     this.healthy();
     const first = !this.synced;
     this.synced = true;
-    const now = new Map(list.items.map((o) => [keyOf(o), o]));
-    for (const [key, old] of this.cache) {
-      if (now.has(key)) continue;
-      this.cache.delete(key);
-      this.on.changed(old, true, false);
-    }
-    for (const [key, obj] of now) {
-      const old = this.cache.get(key);
-      if (old && old.metadata?.resourceVersion === obj.metadata?.resourceVersion) continue;
-      this.cache.set(key, obj);
-      this.on.changed(obj, false, false);
+    if (this.cache.size === 0) {
+      // Straight into the empty cache: a second map of 10,000 objects to compare with
+      // nothing is garbage the start's peak would hold.
+      for (const o of list.items) this.cache.set(keyOf(o), o);
+      for (const o of this.cache.values()) this.on.changed(o, false, false);
+    } else {
+      const now = new Map(list.items.map((o) => [keyOf(o), o]));
+      for (const [key, old] of this.cache) {
+        if (now.has(key)) continue;
+        this.cache.delete(key);
+        this.on.changed(old, true, false);
+      }
+      for (const [key, obj] of now) {
+        const old = this.cache.get(key);
+        if (old && old.metadata?.resourceVersion === obj.metadata?.resourceVersion) continue;
+        this.cache.set(key, obj);
+        this.on.changed(obj, false, false);
+      }
     }
     this.resourceVersion = list.metadata.resourceVersion ?? '';
     if (first) this.on.synced();
