@@ -101,5 +101,10 @@ clean:
 
 # Benchmarks taken in one run (about 15 minutes): bench/results/<timestamp>.json, .md
 # and .svg, and the README's results section. XLB_BENCH_QUICK=1 for a short run.
-bench: deps bpf native build testbed
+bench: deps bpf native build testbed build/bench/connect-latency
 	node build/js/bench/run.js
+
+# The east-west bench's connect timer, run in a pod (see the file).
+build/bench/connect-latency: bench/connect-latency.c
+	mkdir -p build/bench
+	cc -O2 -Wall -Wextra -Werror -o $@ $<

@@ -15,6 +15,7 @@ import { summarize, type Summary } from './stats.js';
 import { stopAgent, teardown } from './agent-stats.js';
 import { useLegacyIptables } from './legacy-iptables.js';
 import { forgetLastPath, wrk, type Conn, type E2eOptions } from './e2e.js';
+import { measureConnects, type ConnectTimes } from './connect-latency.js';
 
 export type EastWestMode = 'none' | DataplaneMode;
 
@@ -54,8 +55,7 @@ const MODES: EastWestMode[] = ['none', ...DATAPLANE_MODES];
 
 interface Round {
   rps: Record<Conn, { rps: number; errors: number }>;
-  /** every connect's time, and the median of the batches' p99s (connect-latency.ts) */
-  connect: { us: Summary; p99: number; errors: number };
+  connect: ConnectTimes;
 }
 
 export async function runEastWestBench(opts: EastWestOptions): Promise<EastWestResult> {
@@ -80,7 +80,7 @@ export async function runEastWestBench(opts: EastWestOptions): Promise<EastWestR
     // over ten for a Service, which would tilt the comparison.
     const measure = (target: string): Round => {
       forgetLastPath([cluster.node], [client.ns, server.ns]);
-      const connect = JSON.parse(run(process.execPath, [compiled('bench/connect-latency.ts'), '--target', target, '--count', String(opts.connects)])) as Round['connect'];
+      const connect = measureConnects(run, target, opts.connects);
       const rps = {} as Round['rps'];
       for (const conn of ['keep-alive', 'close'] as const) rps[conn] = wrk(run, `http://${target}/`, conn, opts);
       return { rps, connect };

@@ -154,6 +154,7 @@ export function markdownReport(r: BenchResults, chartFile: string): string {
           'Baseline "none": the same pod → the backend pod with nothing of ours installed; each mode is',
           'compared with the baseline of its own round. A round\'s connect p99 is the median of the p99s',
           'of five batches of consecutive connects, so that one stall of the host does not decide it.',
+          'Each connect() is timed in C (bench/connect-latency.c), blocking, SYN to established.',
           '',
           md(
             ['services', 'mode', 'connections', 'req/s', '÷ no LB', 'errors'],
