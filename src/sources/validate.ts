@@ -167,7 +167,7 @@ function endpoint(raw: unknown, at: unknown): void {
   const e = obj(raw, '');
   const addrs = optArray(e.addresses, 'addresses');
   if (addrs.length === 0) fail('addresses', 'must list at least one address');
-  if (at === 'IPv4') for (let j = 0; j < addrs.length; j++) if (!isIPv4(String(addrs[j]))) fail(`addresses[${j}]`, 'must be an IPv4 address', addrs[j]);
+  if (at === 'IPv4') eachItem(addrs, 'addresses', ipv4Address);
   // As the API server's validation: no backend is reached at 0.0.0.0 (and xlb_backends reads an address of 0 as no backend).
   if (addrs.includes('0.0.0.0')) fail(`addresses[${addrs.indexOf('0.0.0.0')}]`, 'must not be the unspecified address', '0.0.0.0');
   const c = optObj(e.conditions, 'conditions') ?? {};
@@ -177,6 +177,10 @@ function endpoint(raw: unknown, at: unknown): void {
   optString(e.nodeName, 'nodeName');
   optString(optObj(e.targetRef, 'targetRef')?.name, 'targetRef.name');
   eachItem(optObj(e.hints, 'hints')?.forZones, 'hints.forZones', zoneHint);
+}
+
+function ipv4Address(a: unknown): void {
+  if (!isIPv4(String(a))) fail('', 'must be an IPv4 address', a);
 }
 
 function zoneHint(z: unknown): void {
