@@ -15,6 +15,10 @@ export class ValidationError extends Error {
 type Obj = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A field left out: the API server omits it, a manifest may write null. */
+const absent = (v: unknown): v is undefined | null => v === undefined || v === null;
+/** Predicates rather than checkers where a field's name would be built per endpoint. */
+const optBoolean = (v: unknown): boolean => absent(v) || typeof v === 'boolean';
 
 function fail(field: string, problem: string, got?: unknown): never {
   throw new ValidationError(field, got === undefined ? problem : `${problem}, got ${JSON.stringify(got)}`);
@@ -26,11 +30,11 @@ function obj(v: unknown, field: string): Obj {
 }
 
 function optObj(v: unknown, field: string): Obj | undefined {
-  return v === undefined || v === null ? undefined : obj(v, field);
+  return absent(v) ? undefined : obj(v, field);
 }
 
 function optArray(v: unknown, field: string): unknown[] {
-  if (v === undefined || v === null) return [];
+  if (absent(v)) return [];
   if (!Array.isArray(v)) fail(field, 'must be a list', v);
   return v;
 }
@@ -55,13 +59,13 @@ function eachItem(v: unknown, field: string, check: (item: unknown) => void): vo
 }
 
 function optString(v: unknown, field: string): string | undefined {
-  if (v === undefined || v === null) return undefined;
+  if (absent(v)) return undefined;
   if (typeof v !== 'string') fail(field, 'must be a string', v);
   return v;
 }
 
 function port(v: unknown, field: string, optional = false): number | undefined {
-  if (optional && (v === undefined || v === null)) return undefined;
+  if (optional && absent(v)) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) fail(field, 'must be an integer 1-65535', v);
   return v;
 }
@@ -101,7 +105,7 @@ function stringMap(v: unknown, field: string): void {
   for (const k in m) {
     const x = m[k];
     // Named only on failure, as in eachItem.
-    if (x !== undefined && x !== null && typeof x !== 'string') fail(`${field}.${k}`, 'must be a string', x);
+    if (!absent(x) && typeof x !== 'string') fail(`${field}.${k}`, 'must be a string', x);
   }
 }
 
@@ -123,17 +127,15 @@ export function validateService(o: Obj): Service {
   if (type !== undefined && !SERVICE_TYPES.includes(type)) fail('spec.type', `must be one of ${SERVICE_TYPES.join(', ')}`, type);
   for (const f of TRAFFIC_POLICIES) {
     const v = spec[f];
-    if (v !== undefined && v !== null && v !== 'Cluster' && v !== 'Local') fail(`spec.${f}`, 'must be Cluster or Local', v);
+    if (!absent(v) && v !== 'Cluster' && v !== 'Local') fail(`spec.${f}`, 'must be Cluster or Local', v);
   }
   port(spec.healthCheckNodePort, 'spec.healthCheckNodePort', true);
-  if (spec.publishNotReadyAddresses !== undefined && spec.publishNotReadyAddresses !== null && typeof spec.publishNotReadyAddresses !== 'boolean') {
-    fail('spec.publishNotReadyAddresses', 'must be true or false', spec.publishNotReadyAddresses);
-  }
+  if (!optBoolean(spec.publishNotReadyAddresses)) fail('spec.publishNotReadyAddresses', 'must be true or false', spec.publishNotReadyAddresses);
   const affinity = optString(spec.sessionAffinity, 'spec.sessionAffinity');
   if (affinity !== undefined && affinity !== 'None' && affinity !== 'ClientIP') fail('spec.sessionAffinity', 'must be None or ClientIP', affinity);
   const sac = optObj(spec.sessionAffinityConfig, 'spec.sessionAffinityConfig');
   const t = optObj(sac?.clientIP, 'spec.sessionAffinityConfig.clientIP')?.timeoutSeconds;
-  if (t !== undefined && t !== null && (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 86400)) {
+  if (!absent(t) && (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 86400)) {
     fail('spec.sessionAffinityConfig.clientIP.timeoutSeconds', 'must be an integer 1-86400', t);
   }
   const clusterIP = optString(spec.clusterIP, 'spec.clusterIP');
@@ -155,7 +157,7 @@ export function validateService(o: Obj): Service {
   const lb = optObj(optObj(o.status, 'status')?.loadBalancer, 'status.loadBalancer');
   eachItem(lb?.ingress, 'status.loadBalancer.ingress', (raw) => {
     const ing = obj(raw, '');
-    if (ing.ip !== undefined && ing.ip !== null) ip(ing.ip, 'ip');
+    if (!absent(ing.ip)) ip(ing.ip, 'ip');
   });
   return o as unknown as Service;
 }
@@ -172,7 +174,7 @@ function endpoint(raw: unknown, at: unknown): void {
   if (addrs.includes('0.0.0.0')) fail(`addresses[${addrs.indexOf('0.0.0.0')}]`, 'must not be the unspecified address', '0.0.0.0');
   const c = optObj(e.conditions, 'conditions') ?? {};
   for (const k of CONDITIONS) {
-    if (c[k] !== undefined && c[k] !== null && typeof c[k] !== 'boolean') fail(`conditions.${k}`, 'must be true or false', c[k]);
+    if (!optBoolean(c[k])) fail(`conditions.${k}`, 'must be true or false', c[k]);
   }
   optString(e.nodeName, 'nodeName');
   optString(optObj(e.targetRef, 'targetRef')?.name, 'targetRef.name');
