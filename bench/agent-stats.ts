@@ -78,8 +78,8 @@ export async function startAgent(
 /**
  * What repeated starts of one agent cost: the median run by time (its first sync), the
  * highest peak of any run, and every run's time. One start varies by a tenth from run to
- * run on these machines (843-1,016 ms at 10,000 Services in one hour): one start is a
- * sample, the median of a few a figure.
+ * run on these machines (931-998 ms at 10,000 Services within an hour, 843-1,016 over a
+ * day): one start is a sample, the median of a few a figure.
  */
 export function medianStart(runs: AgentStart[]): AgentStart {
   if (runs.length === 0) throw new Error('medianStart: no start to summarize');
