@@ -17,7 +17,7 @@ export interface ConnectTimes {
   errors: number;
 }
 
-/** `count` connects to `target` (IP:PORT), run where the pod lives by `run`. */
+/** `count` connects to `target` (IP:PORT, or IP,IP,…:PORT for each address in turn), run where the pod lives by `run`. */
 export function measureConnects(run: (cmd: string, args: string[]) => string, target: string, count: number, batches = 5): ConnectTimes {
   const [ip, port] = target.split(':');
   const all = JSON.parse(run(CONNECT_LATENCY, [ip!, port!, String(count)])) as number[];

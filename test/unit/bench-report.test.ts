@@ -78,6 +78,16 @@ describe('bench targets', () => {
     expect(t['one endpoint change → programmed, p99 (10000 services)']).toMatchObject({ got: '12.0 ms', met: false });
   });
 
+  it('judges east-west connects by their p50 and p99 against no LB, and the p99 ratio\'s growth from 1 Service', () => {
+    const r = results(0.95, 0.25);
+    const connects = (services: number, p50: number, p99: number) => ({ services, mode: 'bpf' as const, p50Us: s(7), p99Us: s(13), p50VsNoLb: s(p50), p99VsNoLb: s(p99), errors: 0 });
+    r.eastWest = { rates: [], connects: [connects(1, 1.05, 1.02), connects(30000, 1.08, 1.15)] };
+    const t = Object.fromEntries(targets(r).map((x) => [x.what, x]));
+    expect(t['east-west eBPF connect p50, 30000 services, vs no LB']).toMatchObject({ got: '1.08×', met: true });
+    expect(t['east-west eBPF connect p99, 30000 services, vs no LB']).toMatchObject({ got: '1.15×', met: false });
+    expect(t['east-west eBPF connect p99 ÷ no LB, 30000 services against 1']).toMatchObject({ got: '1.13×', met: false });
+  });
+
   it('says a target was not measured rather than met or missed', () => {
     const r = results(0.8, 0.7);
     r.changes = [];

@@ -17,6 +17,12 @@ describe('measureConnects', () => {
     expect(got.p99).toBe(10);
   });
 
+  it('passes a list of addresses to the timer, which connects to each in turn', () => {
+    const calls: string[][] = [];
+    measureConnects((cmd, args) => (calls.push([cmd, ...args]), JSON.stringify([5, 5, 5, 5, 5])), '198.19.0.10,198.19.0.11:8080', 5);
+    expect(calls).toEqual([[CONNECT_LATENCY, '198.19.0.10,198.19.0.11', '8080', '5']]);
+  });
+
   it('fails when a batch has no connect that succeeded', () => {
     expect(() => measureConnects(() => JSON.stringify([5, 5, -1, -1, -1]), '198.19.0.10:80', 5)).toThrow(/2 of 5 connections to 198.19.0.10:80 succeeded/);
   });
