@@ -28,22 +28,55 @@ static __always_inline int refuse(enum xlb_refusal why, enum xlb_drop_reason rea
 	return SYS_REJECT;
 }
 
-static __always_inline void remember(__u64 cookie, __u8 proto, const struct xlb_backend *b, __u32 backend_id,
-				     const struct xlb_svc_key *frontend, __u32 svc_id)
+/* The slot of xlb_sock_peers a socket cookie indexes (maps.h). */
+static __always_inline struct xlb_sock_peer *peer_slot(__u64 cookie)
 {
-	struct xlb_sock_key k = { .cookie = cookie, .backend_addr = b->addr, .backend_port = b->port, .proto = proto };
-	struct xlb_sock_value v = {
-		.frontend_addr = frontend->addr,
-		.frontend_port = frontend->port,
-		.svc_id = svc_id,
-		.backend_id = backend_id,
-	};
-	struct xlb_sock_value *old = bpf_map_lookup_elem(&xlb_sockets, &k);
-	/* A UDP socket sends many datagrams: write only what changed. */
-	if (old && old->frontend_addr == v.frontend_addr && old->frontend_port == v.frontend_port &&
-	    old->svc_id == v.svc_id && old->backend_id == v.backend_id)
+	__u32 i = (__u32)cookie & (XLB_SOCK_PEERS - 1);
+	return bpf_map_lookup_elem(&xlb_sock_peers, &i);
+}
+
+static __always_inline int same_socket(const struct xlb_sock_key *a, const struct xlb_sock_key *b)
+{
+	return a->cookie == b->cookie && a->backend_addr == b->backend_addr && a->backend_port == b->backend_port && a->proto == b->proto;
+}
+
+/* A connected socket has one peer, in its slot; an unconnected UDP socket one entry
+ * per backend it sent to. */
+static __always_inline void remember(const struct xlb_sock_key *k, const struct xlb_sock_value *v, int connected)
+{
+	if (connected) {
+		struct xlb_sock_peer *slot = peer_slot(k->cookie);
+		if (slot) {
+			slot->key = *k;
+			slot->value = *v;
+		}
 		return;
-	bpf_map_update_elem(&xlb_sockets, &k, &v, BPF_ANY);
+	}
+	struct xlb_sock_value *old = bpf_map_lookup_elem(&xlb_sockets, k);
+	/* A UDP socket sends many datagrams: write only what changed. */
+	if (old && old->frontend_addr == v->frontend_addr && old->frontend_port == v->frontend_port && old->svc_id == v->svc_id &&
+	    old->backend_id == v->backend_id)
+		return;
+	bpf_map_update_elem(&xlb_sockets, k, v, BPF_ANY);
+}
+
+/* The frontend a balanced socket asked for, by the socket and its peer, or NULL. */
+static __always_inline struct xlb_sock_value *remembered(const struct xlb_sock_key *k)
+{
+	struct xlb_sock_peer *slot = peer_slot(k->cookie);
+	if (slot && same_socket(&slot->key, k))
+		return &slot->value;
+	return bpf_map_lookup_elem(&xlb_sockets, k);
+}
+
+/* Frees a connected socket's slot, unless a later socket took it over. */
+static __always_inline void forget_peer(__u64 cookie)
+{
+	struct xlb_sock_peer *slot = peer_slot(cookie);
+	if (slot && slot->key.cookie == cookie) {
+		struct xlb_sock_peer none = {};
+		*slot = none;
+	}
 }
 
 /* The IPv4 address an IPv6 socket names as ::ffff:a.b.c.d (a dual-stack socket, as
@@ -70,8 +103,9 @@ static __always_inline void set_user_addr(struct bpf_sock_addr *ctx, int ip6, __
 		ctx->user_ip4 = addr;
 }
 
-/* A frontend in the call's address and port becomes a backend; anything else is left alone. */
-static __always_inline int balance(struct bpf_sock_addr *ctx, __be32 src, int ip6)
+/* A frontend in the call's address and port becomes a backend; anything else is left
+ * alone. `connected`: connect(), rather than an unconnected sendmsg(). */
+static __always_inline int balance(struct bpf_sock_addr *ctx, __be32 src, int ip6, int connected)
 {
 	__u8 proto = ctx->protocol;
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
@@ -106,7 +140,14 @@ static __always_inline int balance(struct bpf_sock_addr *ctx, __be32 src, int ip
 		enum xlb_refusal r = xlb_refusal(svc);
 		return refuse(r, xlb_refusal_reason(r));
 	}
-	remember(cookie, proto, b, backend_id, &frontend, svc->svc_id);
+	struct xlb_sock_key k = { .cookie = cookie, .backend_addr = b->addr, .backend_port = b->port, .proto = proto };
+	struct xlb_sock_value v = {
+		.frontend_addr = frontend.addr,
+		.frontend_port = frontend.port,
+		.svc_id = svc->svc_id,
+		.backend_id = backend_id,
+	};
+	remember(&k, &v, connected);
 	xlb_count_service(svc->svc_id, 0, 0);
 	set_user_addr(ctx, ip6, b->addr);
 	ctx->user_port = b->port;
@@ -117,14 +158,14 @@ SEC("cgroup/connect4")
 int xlb_connect4(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
-	return balance(ctx, sk->src_ip4, 0);
+	return balance(ctx, sk->src_ip4, 0, 1);
 }
 
 SEC("cgroup/connect6")
 int xlb_connect6(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
-	return balance(ctx, sk->src_ip4, 1);
+	return balance(ctx, sk->src_ip4, 1, 1);
 }
 
 /* Unconnected UDP: every datagram to a frontend (the same socket keeps its backend). */
@@ -132,14 +173,14 @@ SEC("cgroup/sendmsg4")
 int xlb_sendmsg4(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
-	return balance(ctx, ctx->msg_src_ip4 ? ctx->msg_src_ip4 : sk->src_ip4, 0);
+	return balance(ctx, ctx->msg_src_ip4 ? ctx->msg_src_ip4 : sk->src_ip4, 0, 0);
 }
 
 SEC("cgroup/sendmsg6")
 int xlb_sendmsg6(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
-	return balance(ctx, sk->src_ip4, 1);
+	return balance(ctx, sk->src_ip4, 1, 0);
 }
 
 /* The peer the kernel knows (a backend) shown as the frontend the socket asked for. */
@@ -154,7 +195,7 @@ static __always_inline int show_frontend(struct bpf_sock_addr *ctx, int ip6)
 		.backend_port = (__be16)ctx->user_port,
 		.proto = ctx->protocol,
 	};
-	struct xlb_sock_value *v = bpf_map_lookup_elem(&xlb_sockets, &k);
+	struct xlb_sock_value *v = remembered(&k);
 	if (v) {
 		set_user_addr(ctx, ip6, v->frontend_addr);
 		ctx->user_port = v->frontend_port;
@@ -186,21 +227,14 @@ int xlb_getpeername6(struct bpf_sock_addr *ctx)
 	return show_frontend(ctx, 1);
 }
 
-/* A closing connected socket takes its entry along (unconnected UDP entries, whose
- * peers the socket does not know, age out of the LRU). An IPv6 socket connected to
- * a mapped IPv4 address has it as dst_ip4 too. */
+/* A closing connected socket frees its slot (unconnected UDP sockets' entries, whose
+ * peers the socket does not know, age out of the LRU). An IPv6 socket connected to a
+ * mapped IPv4 address has it as dst_ip4 too. */
 SEC("cgroup/sock_release")
 int xlb_sock_release(struct bpf_sock *sk)
 {
-	if (!sk->dst_ip4)
-		return SYS_PROCEED;
-	struct xlb_sock_key k = {
-		.cookie = bpf_get_socket_cookie(sk),
-		.backend_addr = sk->dst_ip4,
-		.backend_port = sk->dst_port,
-		.proto = sk->protocol,
-	};
-	bpf_map_delete_elem(&xlb_sockets, &k);
+	if (sk->dst_ip4)
+		forget_peer(bpf_get_socket_cookie(sk));
 	return SYS_PROCEED;
 }
 
@@ -221,7 +255,7 @@ int xlb_sock_sweep(struct bpf_iter__udp *ctx)
 		.backend_port = sk->__sk_common.skc_dport,
 		.proto = IPPROTO_UDP,
 	};
-	struct xlb_sock_value *v = bpf_map_lookup_elem(&xlb_sockets, &k);
+	struct xlb_sock_value *v = remembered(&k);
 	if (!v)
 		return 0; /* not a socket we balanced */
 	struct xlb_member_key mk = { .svc_id = v->svc_id, .backend_id = v->backend_id };
@@ -229,7 +263,8 @@ int xlb_sock_sweep(struct bpf_iter__udp *ctx)
 	if (bpf_map_lookup_elem(&xlb_members, &mk) && b && b->addr == k.backend_addr && b->port == k.backend_port)
 		return 0;
 	bpf_sock_destroy((struct sock_common *)sk);
-	bpf_map_delete_elem(&xlb_sockets, &k);
+	forget_peer(k.cookie);
+	bpf_map_delete_elem(&xlb_sockets, &k); /* one an older xlb remembered there */
 	return 0;
 }
 

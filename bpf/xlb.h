@@ -14,7 +14,8 @@ enum xlb_limits {
 	XLB_MAX_MEMBERS = 1 << 21, /* (service, backend) pairs */
 	XLB_MAX_AFFINITY = 262144,
 	XLB_MAX_SOURCE_RANGES = 65536,
-	XLB_MAX_SOCKETS = 262144, /* balanced sockets remembered for recvmsg/getpeername */
+	XLB_MAX_SOCKETS = 262144, /* (unconnected UDP socket, backend) pairs remembered for recvmsg */
+	XLB_SOCK_PEERS = 1 << 18, /* connected sockets' slots (a power of two: a cookie's low bits index it) */
 	XLB_MAX_NAT = 262144,     /* SNATed flows; the agent's --nat-table-size overrides it */
 	XLB_MAX_DEVICES = 64,
 	XLB_MAX_REPLY_SOURCES = 65536,
@@ -209,7 +210,7 @@ struct xlb_rnat_value {
 
 /* A socket the socket programs balanced, by its cookie and the peer the kernel
  * knows (the backend): recvmsg and getpeername show the application the frontend it
- * asked for. Written at connect/sendmsg, removed at sock_release. */
+ * asked for. An unconnected UDP socket's pairs are written at sendmsg (xlb_sockets). */
 struct xlb_sock_key {
 	__u64 cookie;
 	__be32 backend_addr;
@@ -224,6 +225,13 @@ struct xlb_sock_value {
 	__u16 pad;
 	__u32 svc_id; /* with backend_id: a UDP socket whose backend left the service is destroyed */
 	__u32 backend_id;
+};
+
+/* A connected socket's one peer, in slot (cookie mod XLB_SOCK_PEERS) of xlb_sock_peers:
+ * written at connect, zeroed at sock_release (all zero: a free slot). */
+struct xlb_sock_peer {
+	struct xlb_sock_key key;
+	struct xlb_sock_value value;
 };
 
 /* Why a packet or a connect() was refused or dropped: the index of xlb_drops, and

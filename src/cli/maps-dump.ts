@@ -79,8 +79,7 @@ function collect(maps: XlbMaps, sections: readonly DumpSection[]): Dump {
     }));
   }
   if (sections.includes('sockets')) {
-    out.sockets = maps.sockets
-      .entries()
+    out.sockets = [...maps.sockPeers.entries().map(([, p]) => [p.key, p.value] as const), ...maps.sockets.entries()]
       .map(([k, v]) => ({
         cookie: String(k.cookie),
         protocol: PROTO_NAME[k.proto] ?? String(k.proto),

@@ -1,7 +1,7 @@
 // The TypeScript struct layouts must match the BTF of the compiled programs.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ALL_STRUCTS, trace } from '../../src/dataplane/bpf/codec.js';
+import { ALL_STRUCTS, sockKey, sockPeer, sockValue, trace } from '../../src/dataplane/bpf/codec.js';
 import { EXPLAIN_OBJECT } from '../../src/dataplane/bpf/explain.js';
 import { BPF_OBJECT_DIR, OBJECTS } from '../../src/dataplane/bpf/programs.js';
 import { BENCH_OBJECT, benchTemplate } from '../../bench/datapath.js';
@@ -43,5 +43,17 @@ describe.each(cases)('%s BTF', (obj, structs) => {
     expect(st!.size).toBe(codec.size);
     const btfFields = st!.members!.map((m) => ({ name: m.name, offset: m.bits_offset / 8, size: sizeOf(types, m.type_id) }));
     expect(codec.fields.map(({ name: n, offset, size }) => ({ name: n, offset, size }))).toEqual(btfFields);
+  });
+});
+
+describe.each(Object.values(OBJECTS))('%s BTF, composed structs', (o) => {
+  it('struct xlb_sock_peer is a socket key then its value, as its TypeScript codec reads it', () => {
+    const types = btfTypes(`${BPF_OBJECT_DIR}/${o}`);
+    const st = [...types.values()].find((t) => t.kind === 'STRUCT' && t.name === sockPeer.cName);
+    expect(st?.size).toBe(sockPeer.size);
+    expect(st!.members!.map((m) => [m.name, m.bits_offset / 8, types.get(m.type_id)!.name])).toEqual([
+      ['key', 0, sockKey.cName],
+      ['value', sockKey.size, sockValue.cName],
+    ]);
   });
 });

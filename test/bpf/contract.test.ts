@@ -64,6 +64,9 @@ describe('the contract between bpf/ and the agent', () => {
     });
     expect(MAPS.xlb_maglev.maxEntries).toBe(xlb_limits.XLB_MAGLEV_CHUNKS);
     expect(MAPS.xlb_sockets.maxEntries).toBe(xlb_limits.XLB_MAX_SOCKETS);
+    // Slots are indexed by a cookie's low bits.
+    expect(MAPS.xlb_sock_peers.maxEntries).toBe(xlb_limits.XLB_SOCK_PEERS);
+    expect(xlb_limits.XLB_SOCK_PEERS & (xlb_limits.XLB_SOCK_PEERS - 1)).toBe(0);
     expect(MAPS.xlb_nat.maxEntries).toBe(xlb_limits.XLB_MAX_NAT);
     // One counter per drop reason, and one label per counter.
     expect(MAPS.xlb_drops.maxEntries).toBe(DROP_REASONS.length);

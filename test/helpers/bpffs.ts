@@ -27,5 +27,6 @@ export function clearTraffic(m: XlbMaps): void {
   clear(m.nat);
   clear(m.affinity);
   clear(m.sockets);
+  clear(m.sockPeers);
   clear(m.replyBudget);
 }

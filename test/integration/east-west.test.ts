@@ -8,6 +8,8 @@ import { inNs } from '../testbed/netns.js';
 import type { AgentProcess } from '../testbed/agent-process.js';
 import { endpointsOf, MODES, NS, useAgentCluster } from '../helpers/agent-cluster.js';
 import { SOCKET_PROGRAMS } from '../../src/dataplane/bpf/programs.js';
+import { openPinnedMaps } from '../../src/dataplane/bpf/maps.js';
+import { xlb_limits } from '../../src/dataplane/bpf/contract.js';
 import { list, makeService, makeSlice, withIngress } from '../fixtures/k8s.js';
 
 const WEB = '198.19.2.10';
@@ -206,6 +208,30 @@ describe.each(MODES)('east-west (%s)', (mode) => {
       const perPacket = (a: AgentProcess) => a.dump().conntrack.filter((f) => inCluster.has(f.client.split(':')[0]!));
       expect(perPacket(agent)).toEqual([]);
       expect(new Set(perPacket(agentB).map((f) => f.frontend))).toEqual(new Set([`${NODE_B_IP}:30213`]));
+    });
+
+    it('keeps a connected socket in the slot its cookie indexes, and a closing socket frees only a slot still its own', async () => {
+      const peers = openPinnedMaps(agent.bpffs).sockPeers;
+      const PEERS = BigInt(xlb_limits.XLB_SOCK_PEERS);
+      const conn = await cluster.keepAliveClient(`${WEB}:80`, { from: onA[0] });
+      let slot = -1;
+      try {
+        const backend = await conn.ask();
+        const held = peers.entries().filter(([, p]) => p.value.frontend_addr === WEB && p.key.proto === 6);
+        expect(held).toHaveLength(1);
+        const [i, p] = held[0]!;
+        expect(BigInt(i)).toBe(p.key.cookie % PEERS);
+        expect(p.key.backend_addr).toBe(pods.find((x) => x.name === backend)!.ip);
+        // A socket XLB_SOCK_PEERS cookies younger takes the slot while this one lives.
+        peers.set(i, { ...p, key: { ...p.key, cookie: p.key.cookie + PEERS } });
+        slot = i;
+      } finally {
+        conn.close();
+      }
+      await conn.closed();
+      const taker = peers.get(slot);
+      expect(taker?.value.frontend_addr).toBe(WEB);
+      peers.delete(slot);
     });
 
     it('leaves alone sockets outside its cgroup, and connects to what is not a frontend', () => {

@@ -284,6 +284,7 @@ export class Cluster {
         return answer;
       },
       close: () => void proc.stdin!.end('quit\n'),
+      closed: () => (proc.exitCode !== null || proc.signalCode !== null ? Promise.resolve() : new Promise((done) => proc.once('exit', () => done()))),
     };
   }
 
@@ -335,6 +336,8 @@ function nextLine(proc: ChildProcess): Promise<string> {
 export interface KeepAliveClient {
   ask(): Promise<string>;
   close(): void;
+  /** resolves once the client exited (its socket released) */
+  closed(): Promise<void>;
 }
 
 export function writeFileAtomic(file: string, text: string): void {

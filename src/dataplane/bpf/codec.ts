@@ -359,6 +359,24 @@ export const sockValue = new StructCodec<SockValue>('xlb_sock_value', [
   ['backend_id', 'u32'],
 ]);
 
+export interface SockPeer {
+  key: SockKey;
+  value: SockValue;
+}
+/** struct xlb_sock_peer: a connected socket's key and value, one after the other. */
+export const sockPeer = {
+  cName: 'xlb_sock_peer',
+  size: sockKey.size + sockValue.size,
+  encodeInto(p: SockPeer, buf: Buffer, base: number): Buffer {
+    sockKey.encodeInto(p.key, buf, base);
+    return sockValue.encodeInto(p.value, buf, base + sockKey.size);
+  },
+  encode(p: SockPeer): Buffer {
+    return sockPeer.encodeInto(p, Buffer.alloc(sockPeer.size), 0);
+  },
+  decode: (b: Buffer): SockPeer => ({ key: sockKey.decode(b), value: sockValue.decode(b.subarray(sockKey.size)) }),
+};
+
 export const svcStats = new StructCodec<SvcStats>('xlb_svc_stats', [
   ['packets', 'u64'],
   ['bytes', 'u64'],

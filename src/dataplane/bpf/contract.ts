@@ -5,10 +5,10 @@
 
 /** Per program object: its programs and the maps it defines. */
 export const OBJECTS = {
-  'explain.bpf.o': { programs: ['xlb_explain'], maps: ['xlb_affinity', 'xlb_backends', 'xlb_ct', 'xlb_devices', 'xlb_drops', 'xlb_maglev', 'xlb_members', 'xlb_nat', 'xlb_reply_budget', 'xlb_rnat', 'xlb_services', 'xlb_sockets', 'xlb_source_ranges', 'xlb_svc_names', 'xlb_svc_stats', 'xlb_trace_out'] },
-  'sock_lb.bpf.o': { programs: ['xlb_connect4', 'xlb_connect6', 'xlb_getpeername4', 'xlb_getpeername6', 'xlb_recvmsg4', 'xlb_recvmsg6', 'xlb_sendmsg4', 'xlb_sendmsg6', 'xlb_sock_release', 'xlb_sock_sweep'], maps: ['xlb_affinity', 'xlb_backends', 'xlb_ct', 'xlb_devices', 'xlb_drops', 'xlb_maglev', 'xlb_members', 'xlb_nat', 'xlb_reply_budget', 'xlb_rnat', 'xlb_services', 'xlb_sockets', 'xlb_source_ranges', 'xlb_svc_names', 'xlb_svc_stats'] },
-  'tc_lb.bpf.o': { programs: ['xlb_tc_egress', 'xlb_tc_ingress'], maps: ['xlb_affinity', 'xlb_backends', 'xlb_ct', 'xlb_devices', 'xlb_drops', 'xlb_maglev', 'xlb_members', 'xlb_nat', 'xlb_reply_budget', 'xlb_rnat', 'xlb_services', 'xlb_sockets', 'xlb_source_ranges', 'xlb_svc_names', 'xlb_svc_stats'] },
-  'xdp_lb.bpf.o': { programs: ['xlb_xdp'], maps: ['xlb_affinity', 'xlb_backends', 'xlb_ct', 'xlb_devices', 'xlb_drops', 'xlb_maglev', 'xlb_members', 'xlb_nat', 'xlb_reply_budget', 'xlb_rnat', 'xlb_services', 'xlb_sockets', 'xlb_source_ranges', 'xlb_svc_names', 'xlb_svc_stats'] },
+  'explain.bpf.o': { programs: ['xlb_explain'], maps: ['xlb_affinity', 'xlb_backends', 'xlb_ct', 'xlb_devices', 'xlb_drops', 'xlb_maglev', 'xlb_members', 'xlb_nat', 'xlb_reply_budget', 'xlb_rnat', 'xlb_services', 'xlb_sock_peers', 'xlb_sockets', 'xlb_source_ranges', 'xlb_svc_names', 'xlb_svc_stats', 'xlb_trace_out'] },
+  'sock_lb.bpf.o': { programs: ['xlb_connect4', 'xlb_connect6', 'xlb_getpeername4', 'xlb_getpeername6', 'xlb_recvmsg4', 'xlb_recvmsg6', 'xlb_sendmsg4', 'xlb_sendmsg6', 'xlb_sock_release', 'xlb_sock_sweep'], maps: ['xlb_affinity', 'xlb_backends', 'xlb_ct', 'xlb_devices', 'xlb_drops', 'xlb_maglev', 'xlb_members', 'xlb_nat', 'xlb_reply_budget', 'xlb_rnat', 'xlb_services', 'xlb_sock_peers', 'xlb_sockets', 'xlb_source_ranges', 'xlb_svc_names', 'xlb_svc_stats'] },
+  'tc_lb.bpf.o': { programs: ['xlb_tc_egress', 'xlb_tc_ingress'], maps: ['xlb_affinity', 'xlb_backends', 'xlb_ct', 'xlb_devices', 'xlb_drops', 'xlb_maglev', 'xlb_members', 'xlb_nat', 'xlb_reply_budget', 'xlb_rnat', 'xlb_services', 'xlb_sock_peers', 'xlb_sockets', 'xlb_source_ranges', 'xlb_svc_names', 'xlb_svc_stats'] },
+  'xdp_lb.bpf.o': { programs: ['xlb_xdp'], maps: ['xlb_affinity', 'xlb_backends', 'xlb_ct', 'xlb_devices', 'xlb_drops', 'xlb_maglev', 'xlb_members', 'xlb_nat', 'xlb_reply_budget', 'xlb_rnat', 'xlb_services', 'xlb_sock_peers', 'xlb_sockets', 'xlb_source_ranges', 'xlb_svc_names', 'xlb_svc_stats'] },
 } as const;
 
 /** Every map of the objects: type, size, and whether it is pinned by name under --bpffs. */
@@ -24,6 +24,7 @@ export const MAPS = {
   xlb_ct: { type: 'BPF_MAP_TYPE_LRU_HASH', maxEntries: 262144, pinned: true },
   xlb_rnat: { type: 'BPF_MAP_TYPE_LRU_HASH', maxEntries: 262144, pinned: true },
   xlb_sockets: { type: 'BPF_MAP_TYPE_LRU_HASH', maxEntries: 262144, pinned: true },
+  xlb_sock_peers: { type: 'BPF_MAP_TYPE_ARRAY', maxEntries: 262144, pinned: true },
   xlb_nat: { type: 'BPF_MAP_TYPE_LRU_HASH', maxEntries: 262144, pinned: true },
   xlb_devices: { type: 'BPF_MAP_TYPE_HASH', maxEntries: 64, pinned: true },
   xlb_reply_budget: { type: 'BPF_MAP_TYPE_LRU_HASH', maxEntries: 65536, pinned: true },
@@ -39,6 +40,7 @@ export const xlb_limits = {
   XLB_MAX_AFFINITY: 262144,
   XLB_MAX_SOURCE_RANGES: 65536,
   XLB_MAX_SOCKETS: 262144,
+  XLB_SOCK_PEERS: 262144,
   XLB_MAX_NAT: 262144,
   XLB_MAX_DEVICES: 64,
   XLB_MAX_REPLY_SOURCES: 65536,

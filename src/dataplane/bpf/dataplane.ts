@@ -132,7 +132,7 @@ export class BpfDataplane implements Dataplane {
  * already known by fd (the flow tables housekeeping sweeps), not walked again.
  */
 export function mapFill(m: XlbMaps, counted: ReadonlyMap<number, number> = new Map()): DatapathFacts['maps'] {
-  return [m.services, m.backends, m.members, m.affinity, m.ct, m.rnat, m.nat, m.sockets].map((t) => ({
+  return [m.services, m.backends, m.members, m.affinity, m.ct, m.rnat, m.nat, m.sockets, m.sockPeers].map((t) => ({
     map: t.name,
     entries: counted.get(t.fd) ?? native().mapCount(t.fd),
     capacity: native().mapInfo(t.fd).maxEntries,

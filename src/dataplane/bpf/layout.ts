@@ -20,13 +20,15 @@ export interface UpgradeReport {
 /**
  * Whose entries a map holds decides what an upgrade does with it. What the programs
  * write (flows, their NAT, affinity, balanced sockets, answer budgets in LRU hashes;
- * counters in per-CPU maps) no one could write again: it is migrated, and a new such
- * map simply starts empty. Every other map holds what the agent writes (services,
+ * connected sockets' slots in an array; counters in per-CPU maps) no one could write
+ * again: it is migrated, and a new such map simply starts empty. Every other map holds what the agent writes (services,
  * backends, Maglev tables, names, devices, source ranges): those are rebuilt, all of
  * them together, since the reconciler recovers its ids and tables from them as one
  * state, and then writes that state in full.
  */
-const keepsEntries = (def: MapDefinition) => def.typeName.startsWith('lru_') || def.typeName.startsWith('percpu_');
+const PROGRAM_ARRAYS = new Set(['xlb_sock_peers']);
+const keepsEntries = (name: string, def: MapDefinition) =>
+  def.typeName.startsWith('lru_') || def.typeName.startsWith('percpu_') || PROGRAM_ARRAYS.has(name);
 
 /** How the bytes of an old key or value make a new one, and what changed between them. */
 export interface Conversion {
@@ -198,7 +200,7 @@ export function preparePins(
   for (const [name, { object, def }] of defs) {
     const pin = path.join(bpffs, name);
     const old = native().pinnedMapInfo(pin);
-    if (!keepsEntries(def)) {
+    if (!keepsEntries(name, def)) {
       if (old) config.push({ name, pin, old, def, changes: differences(old, def) });
       else fresh.push(name);
       continue;

@@ -204,8 +204,10 @@ export interface XlbMaps {
   maglev: TypedMap<number, number>;
   ct: TypedMap<codec.FlowKey, codec.CtValue>;
   rnat: TypedMap<codec.FlowKey, codec.RnatValue>;
-  /** sockets balanced at connect/sendmsg: (cookie, backend) -> frontend */
+  /** unconnected UDP sockets balanced at sendmsg: (cookie, backend) -> frontend */
   sockets: TypedMap<codec.SockKey, codec.SockValue>;
+  /** sockets balanced at connect, each in the slot its cookie indexes */
+  sockPeers: SlotArray<codec.SockPeer>;
   /** SNATed flows by their replies' tuple (backend -> SNAT address) */
   nat: TypedMap<codec.FlowKey, codec.NatValue>;
   /** ifindex -> the SNAT address of a --devices device */
@@ -230,6 +232,7 @@ export function typedMaps(fds: Record<MapName, number>): XlbMaps {
     ct: new TypedMap('xlb_ct', fds.xlb_ct, codec.flowKey, codec.ctValue),
     rnat: new TypedMap('xlb_rnat', fds.xlb_rnat, codec.flowKey, codec.rnatValue),
     sockets: new TypedMap('xlb_sockets', fds.xlb_sockets, codec.sockKey, codec.sockValue),
+    sockPeers: new SlotArray('xlb_sock_peers', fds.xlb_sock_peers, codec.sockPeer),
     nat: new TypedMap('xlb_nat', fds.xlb_nat, codec.flowKey, codec.natValue),
     devices: new TypedMap('xlb_devices', fds.xlb_devices, codec.u32, codec.device),
     replyBudget: new TypedMap('xlb_reply_budget', fds.xlb_reply_budget, codec.ipv4, codec.replyBudget),
