@@ -128,8 +128,9 @@ struct {
 
 /* Direct-mapped by socket cookie, which the kernel hands out in increasing order:
  * connect() writes a slot near the last one written (cache-warm, no allocation, no
- * lock; an LRU hash entry cost 0.3 µs a connect, a third of what balancing adds), and
- * a live socket keeps its slot until XLB_SOCK_PEERS more sockets got cookies. */
+ * lock; an LRU hash entry cost 0.3 µs a connect, a third of what balancing adds). A
+ * socket still open when one XLB_SOCK_PEERS cookies younger connects moves to
+ * xlb_sockets (sock_lb.bpf.c). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);

@@ -41,15 +41,20 @@ static __always_inline int same_socket(const struct xlb_sock_key *a, const struc
 }
 
 /* A connected socket has one peer, in its slot; an unconnected UDP socket one entry
- * per backend it sent to. */
+ * per backend it sent to, in xlb_sockets. */
 static __always_inline void remember(const struct xlb_sock_key *k, const struct xlb_sock_value *v, int connected)
 {
 	if (connected) {
 		struct xlb_sock_peer *slot = peer_slot(k->cookie);
-		if (slot) {
-			slot->key = *k;
-			slot->value = *v;
-		}
+		if (!slot)
+			return;
+		/* Another socket's: one XLB_SOCK_PEERS cookies older, still open (or closed
+		 * while no program was attached). Its record moves to xlb_sockets, where
+		 * lookups look next, so only that LRU's capacity bounds open sockets. */
+		if (slot->key.cookie && slot->key.cookie != k->cookie)
+			bpf_map_update_elem(&xlb_sockets, &slot->key, &slot->value, BPF_ANY);
+		slot->key = *k;
+		slot->value = *v;
 		return;
 	}
 	struct xlb_sock_value *old = bpf_map_lookup_elem(&xlb_sockets, k);
@@ -69,13 +74,16 @@ static __always_inline struct xlb_sock_value *remembered(const struct xlb_sock_k
 	return bpf_map_lookup_elem(&xlb_sockets, k);
 }
 
-/* Frees a connected socket's slot, unless a later socket took it over. */
-static __always_inline void forget_peer(__u64 cookie)
+/* Frees a connected socket's slot, or its entry in xlb_sockets if a later socket
+ * took the slot over. */
+static __always_inline void forget(const struct xlb_sock_key *k)
 {
-	struct xlb_sock_peer *slot = peer_slot(cookie);
-	if (slot && slot->key.cookie == cookie) {
+	struct xlb_sock_peer *slot = peer_slot(k->cookie);
+	if (slot && slot->key.cookie == k->cookie) {
 		struct xlb_sock_peer none = {};
 		*slot = none;
+	} else {
+		bpf_map_delete_elem(&xlb_sockets, k);
 	}
 }
 
@@ -227,14 +235,21 @@ int xlb_getpeername6(struct bpf_sock_addr *ctx)
 	return show_frontend(ctx, 1);
 }
 
-/* A closing connected socket frees its slot (unconnected UDP sockets' entries, whose
- * peers the socket does not know, age out of the LRU). An IPv6 socket connected to a
- * mapped IPv4 address has it as dst_ip4 too. */
+/* A closing connected socket takes its record along (unconnected UDP sockets'
+ * entries, whose peers the socket does not know, age out of the LRU). An IPv6 socket
+ * connected to a mapped IPv4 address has it as dst_ip4 too. */
 SEC("cgroup/sock_release")
 int xlb_sock_release(struct bpf_sock *sk)
 {
-	if (sk->dst_ip4)
-		forget_peer(bpf_get_socket_cookie(sk));
+	if (!sk->dst_ip4)
+		return SYS_PROCEED;
+	struct xlb_sock_key k = {
+		.cookie = bpf_get_socket_cookie(sk),
+		.backend_addr = sk->dst_ip4,
+		.backend_port = sk->dst_port,
+		.proto = sk->protocol,
+	};
+	forget(&k);
 	return SYS_PROCEED;
 }
 
@@ -263,8 +278,7 @@ int xlb_sock_sweep(struct bpf_iter__udp *ctx)
 	if (bpf_map_lookup_elem(&xlb_members, &mk) && b && b->addr == k.backend_addr && b->port == k.backend_port)
 		return 0;
 	bpf_sock_destroy((struct sock_common *)sk);
-	forget_peer(k.cookie);
-	bpf_map_delete_elem(&xlb_sockets, &k); /* one an older xlb remembered there */
+	forget(&k);
 	return 0;
 }
 

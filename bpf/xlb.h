@@ -14,7 +14,7 @@ enum xlb_limits {
 	XLB_MAX_MEMBERS = 1 << 21, /* (service, backend) pairs */
 	XLB_MAX_AFFINITY = 262144,
 	XLB_MAX_SOURCE_RANGES = 65536,
-	XLB_MAX_SOCKETS = 262144, /* (unconnected UDP socket, backend) pairs remembered for recvmsg */
+	XLB_MAX_SOCKETS = 262144, /* (unconnected UDP socket, backend) pairs, and connected sockets moved out of their slots */
 	XLB_SOCK_PEERS = 1 << 18, /* connected sockets' slots (a power of two: a cookie's low bits index it) */
 	XLB_MAX_NAT = 262144,     /* SNATed flows; the agent's --nat-table-size overrides it */
 	XLB_MAX_DEVICES = 64,
@@ -210,7 +210,8 @@ struct xlb_rnat_value {
 
 /* A socket the socket programs balanced, by its cookie and the peer the kernel
  * knows (the backend): recvmsg and getpeername show the application the frontend it
- * asked for. An unconnected UDP socket's pairs are written at sendmsg (xlb_sockets). */
+ * asked for. In xlb_sockets: an unconnected UDP socket's pairs, written at sendmsg,
+ * and connected sockets whose slot a later socket took (struct xlb_sock_peer). */
 struct xlb_sock_key {
 	__u64 cookie;
 	__be32 backend_addr;

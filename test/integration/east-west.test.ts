@@ -234,6 +234,42 @@ describe.each(MODES)('east-west (%s)', (mode) => {
       peers.delete(slot);
     });
 
+    it('moves a still open socket\'s record out of the slot a younger socket connects into, so that neither loses it', () => {
+      const m = openPinnedMaps(agent.bpffs);
+      const PEERS = xlb_limits.XLB_SOCK_PEERS;
+      // Every slot held by an open socket far older than any cookie the probe will get.
+      const older = (i: number) => BigInt(i) + BigInt(PEERS) * 1000n;
+      const fill = (cookie: (i: number) => bigint) => {
+        const batch = m.sockPeers.batch();
+        for (let i = 0; i < PEERS; i++) {
+          const c = cookie(i);
+          const addr = c ? '198.19.9.9' : '0.0.0.0';
+          batch.add(i, { key: { cookie: c, backend_addr: addr, backend_port: c ? 8080 : 0, proto: c ? 6 : 0 }, value: { frontend_addr: addr, frontend_port: c ? 80 : 0, svc_id: 0, backend_id: 0 } });
+        }
+        batch.write();
+      };
+      fill(older);
+      try {
+        const r = cluster.probeFrom(onA[0]!, `${WEB}:80`, 'tcp', 3);
+        expect(r.errors).toEqual({});
+        // getpeername shows each connection the Service it asked for.
+        expect(r.peers).toEqual({ [`${WEB}:80`]: 3 });
+        // The three older sockets whose slots they took are in the LRU, and their own
+        // slots were freed as they closed.
+        const moved = m.sockets.entries().filter(([k]) => k.backend_addr === '198.19.9.9');
+        expect(moved).toHaveLength(3);
+        for (const [k, v] of moved) {
+          expect(k.cookie).toBe(older(Number(k.cookie % BigInt(PEERS))));
+          expect(v.frontend_addr).toBe('198.19.9.9');
+          expect(m.sockPeers.get(Number(k.cookie % BigInt(PEERS)))).toBeUndefined();
+        }
+        expect(m.sockPeers.entries()).toHaveLength(PEERS - 3);
+      } finally {
+        fill(() => 0n);
+        for (const [k] of m.sockets.entries()) m.sockets.delete(k);
+      }
+    });
+
     it('leaves alone sockets outside its cgroup, and connects to what is not a frontend', () => {
       // node-a's network namespace, but no node's cgroup: no agent balances it, and
       // nothing routes a ClusterIP.
