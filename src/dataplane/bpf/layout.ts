@@ -21,10 +21,11 @@ export interface UpgradeReport {
  * Whose entries a map holds decides what an upgrade does with it. What the programs
  * write (flows, their NAT, affinity, balanced sockets, answer budgets in LRU hashes;
  * connected sockets' slots in an array; counters in per-CPU maps) no one could write
- * again: it is migrated, and a new such map simply starts empty. Every other map holds what the agent writes (services,
- * backends, Maglev tables, names, devices, source ranges): those are rebuilt, all of
- * them together, since the reconciler recovers its ids and tables from them as one
- * state, and then writes that state in full.
+ * again: it is migrated, and a new such map simply starts empty. Every other map
+ * holds what the agent writes (services, backends, Maglev tables, names, devices,
+ * source ranges): those are rebuilt, all of them together, since the reconciler
+ * recovers its ids and tables from them as one state, and then writes that state in
+ * full.
  */
 const PROGRAM_ARRAYS = new Set(['xlb_sock_peers']);
 const keepsEntries = (name: string, def: MapDefinition) =>

@@ -204,7 +204,7 @@ export interface XlbMaps {
   maglev: TypedMap<number, number>;
   ct: TypedMap<codec.FlowKey, codec.CtValue>;
   rnat: TypedMap<codec.FlowKey, codec.RnatValue>;
-  /** unconnected UDP sockets balanced at sendmsg: (cookie, backend) -> frontend */
+  /** (cookie, backend) -> frontend: unconnected UDP sockets balanced at sendmsg, and connected sockets moved out of their slots */
   sockets: TypedMap<codec.SockKey, codec.SockValue>;
   /** sockets balanced at connect, each in the slot its cookie indexes */
   sockPeers: SlotArray<codec.SockPeer>;
