@@ -181,7 +181,8 @@ export function markdownReport(r: BenchResults, chartFile: string): string {
       ? [
           '## Cost curves: the eBPF agent by number of Services (× 10 endpoints, from the fake API server)',
           '',
-          'Each row is one agent start with that many Services, then one endpoint change at a time;',
+          'Each row starts the agent with that many Services (the median of three starts, one in a quick run)',
+          'and then changes one endpoint at a time;',
           '"per Service" divides by the number of Services, so growth beyond linear shows as a rising figure.',
           '',
           `![cost by number of Services](${chartFile.replace(/\.svg$/, '-curve.svg')})`,
