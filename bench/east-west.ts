@@ -3,8 +3,9 @@
 // the backend pod directly with nothing of ours installed (agent stopped, programs
 // detached, chains removed): its connects go to the Service's ten endpoint addresses
 // in turn, as a Service spreads them (connects to one address have a shorter tail,
-// about 2 µs at p99 here, which is the kernel's and not what a load balancer adds). Every round measures the baseline and each mode seconds
-// apart, so ratios are taken per round; each path starts clean (see forgetLastPath).
+// about 2 µs at p99 here, which is the kernel's and not what a load balancer adds).
+// Every round measures the baseline and each mode seconds apart, so ratios are taken
+// per round; each path starts clean (see forgetLastPath).
 import { DATAPLANE_MODES, type DataplaneMode } from '../src/dataplane/types.js';
 import fs from 'node:fs';
 import os from 'node:os';
